@@ -1,0 +1,269 @@
+//! The one error type of the crate, and the HTTP status each rejection maps to.
+//!
+//! Every stage (verify, parse, dedupe, respond) reports failures through [`Error`]. Each variant
+//! documents when it happens and [`Error::status`] gives the status a receiver should answer with,
+//! following the table in the crate docs. Framework adapters only translate; they never choose.
+//!
+//! Errors never contain secret material: not the secret, not the expected signature, not the
+//! body. They name the header, query parameter or JSON path that was wrong.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Where a piece of a delivery came from, for error messages.
+pub type Name = Cow<'static, str>;
+
+/// Everything that can go wrong while verifying, parsing or deduplicating a delivery.
+///
+/// The enum is `#[non_exhaustive]`: match on the variants you care about and fall back on
+/// [`Error::status`] for the rest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A header the scheme requires is absent (for example `webhook-signature`). HTTP 400.
+    #[error("missing header `{0}`")]
+    MissingHeader(Name),
+
+    /// A header is present but cannot be used: not visible ASCII, empty, too long, or not in the
+    /// scheme's format. The reason never quotes the expected signature. HTTP 400.
+    #[error("invalid header `{name}`: {reason}")]
+    InvalidHeader {
+        /// The header name.
+        name: Name,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// A query-string parameter the scheme requires is absent (SaleSmartly's `signature`). HTTP 400.
+    #[error("missing query parameter `{0}`")]
+    MissingQueryParam(Name),
+
+    /// A query-string parameter is present but malformed. HTTP 400.
+    #[error("invalid query parameter `{name}`: {reason}")]
+    InvalidQueryParam {
+        /// The parameter name.
+        name: Name,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The delivery timestamp could not be read: not decimal digits, negative, overflowing, or in
+    /// milliseconds where seconds are expected. HTTP 400.
+    #[error("invalid timestamp in `{name}`: {reason}")]
+    InvalidTimestamp {
+        /// Header or parameter that carried the timestamp.
+        name: Name,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The timestamp is older than the tolerance allows (a replay or a very late retry). HTTP 401.
+    #[error("timestamp is {age_secs} s old, tolerance is {tolerance_secs} s")]
+    TimestampTooOld {
+        /// How far in the past the timestamp is, in seconds.
+        age_secs: u64,
+        /// The configured tolerance, in seconds.
+        tolerance_secs: u64,
+    },
+
+    /// The timestamp is further in the future than the tolerance allows. HTTP 401.
+    #[error("timestamp is {ahead_secs} s in the future, tolerance is {tolerance_secs} s")]
+    TimestampInFuture {
+        /// How far in the future the timestamp is, in seconds.
+        ahead_secs: u64,
+        /// The configured tolerance, in seconds.
+        tolerance_secs: u64,
+    },
+
+    /// No signature in the delivery matched any configured key. Also returned when the header
+    /// only held signatures of versions this verifier does not check (they are ignored, so none
+    /// is left to match). HTTP 401.
+    #[error("no signature in `{0}` matches")]
+    SignatureMismatch(Name),
+
+    /// The static token header did not hold any accepted value. HTTP 401.
+    #[error("token in `{0}` is not accepted")]
+    TokenMismatch(Name),
+
+    /// A secret or key given to a verifier or sender is unusable (empty, too short, bad encoding).
+    /// This is a configuration error, found at construction time. HTTP 500 if it ever reaches a
+    /// response.
+    #[error("invalid secret: {0}")]
+    InvalidSecret(&'static str),
+
+    /// A builder was given an unusable setting (for example an invalid header name). HTTP 500.
+    #[error("invalid configuration: {0}")]
+    Config(Cow<'static, str>),
+
+    /// The body is larger than the configured limit. HTTP 413.
+    #[error("body exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+
+    /// The body was verified but does not parse as this vendor's payload. HTTP 422; the message
+    /// names the JSON path of the bad field.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+
+    /// The same delivery is being processed right now by another worker. Answer 409 with
+    /// `Retry-After` so the sender retries later; the event is not lost.
+    #[error("delivery is already being processed; retry after {} s", retry_after.as_secs())]
+    InFlight {
+        /// When the current claim's lease ends.
+        retry_after: Duration,
+    },
+
+    /// The idempotency store could not be reached. Answer 503 with `Retry-After`; never
+    /// silently accept.
+    #[error("idempotency store unavailable: {reason}")]
+    StoreUnavailable {
+        /// A short description of the failure (no credentials).
+        reason: String,
+        /// Suggested delay before the sender retries.
+        retry_after: Duration,
+    },
+}
+
+impl Error {
+    /// The HTTP status a receiver should answer with (see the table in the crate docs).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::MissingHeader(_)
+            | Error::InvalidHeader { .. }
+            | Error::MissingQueryParam(_)
+            | Error::InvalidQueryParam { .. }
+            | Error::InvalidTimestamp { .. } => StatusCode::BAD_REQUEST,
+            Error::TimestampTooOld { .. }
+            | Error::TimestampInFuture { .. }
+            | Error::SignatureMismatch(_)
+            | Error::TokenMismatch(_) => StatusCode::UNAUTHORIZED,
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Parse(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::InFlight { .. } => StatusCode::CONFLICT,
+            Error::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InvalidSecret(_) | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` delay to send with the response, for 409 and 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::InFlight { retry_after } | Error::StoreUnavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
+    /// `true` for failures of the verify stage (400/401): the delivery cannot be trusted.
+    pub fn is_verification(&self) -> bool {
+        matches!(
+            self.status(),
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
+        )
+    }
+}
+
+/// A verified body that does not parse as the vendor's payload.
+///
+/// Carries the JSON path of the offending field (for example `payload.people_detail.email`) and
+/// serde's message. It never carries the body itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseError {
+    /// Dotted path to the field that failed (`"."` when the failure is at the top level).
+    pub path: String,
+    /// What serde reported, or why the body was rejected.
+    pub message: String,
+    /// Byte line and column of the failure when the JSON itself is malformed (syntax error),
+    /// `None` for type errors in well-formed JSON.
+    pub position: Option<(usize, usize)>,
+    /// `true` when the body is not well-formed JSON (a syntax error or truncated input), which
+    /// is what [`crate::lenient::repair`] can sometimes fix.
+    pub syntax: bool,
+}
+
+impl ParseError {
+    /// Build a parse error from a message and a path.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ParseError {
+            path: path.into(),
+            message: message.into(),
+            position: None,
+            syntax: false,
+        }
+    }
+
+    /// Build a parse error from a `serde_path_to_error` failure over `serde_json`.
+    pub fn from_json(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+        ParseError {
+            path,
+            message: inner.to_string(),
+            position,
+            syntax,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unprocessable payload at `{}`: {}",
+            self.path, self.message
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(inner: serde_json::Error) -> Self {
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+        ParseError {
+            path: ".".into(),
+            message: inner.to_string(),
+            position,
+            syntax,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_design_table() {
+        assert_eq!(Error::MissingHeader("x".into()).status(), 400);
+        assert_eq!(Error::SignatureMismatch("x".into()).status(), 401);
+        assert_eq!(Error::BodyTooLarge { limit: 1 }.status(), 413);
+        assert_eq!(Error::Parse(ParseError::new("a.b", "bad")).status(), 422);
+        let in_flight = Error::InFlight {
+            retry_after: Duration::from_secs(7),
+        };
+        assert_eq!(in_flight.status(), 409);
+        assert_eq!(in_flight.retry_after(), Some(Duration::from_secs(7)));
+        let down = Error::StoreUnavailable {
+            reason: "io".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        assert_eq!(down.status(), 503);
+    }
+}

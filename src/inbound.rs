@@ -1,0 +1,153 @@
+//! [`Inbound`]: a borrowed view of one delivery (headers, query string, body bytes).
+
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderValue};
+
+/// One webhook delivery as it arrived: headers, optional query string and the exact body bytes.
+///
+/// `Inbound` only borrows; building one costs nothing. Verifiers read the body as bytes and never
+/// require UTF-8 or re-serialise it.
+///
+/// ```
+/// use chathooks::Inbound;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("webhook-id", "msg_1".parse().unwrap());
+/// let body = br#"{"type":"ping"}"#;
+/// let inbound = Inbound::new(&headers, body).with_query("timestamp=1&signature=abc");
+/// assert_eq!(inbound.header_str("webhook-id"), Some("msg_1"));
+/// assert_eq!(inbound.query_param("timestamp").as_deref(), Some("1"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    body: &'a [u8],
+}
+
+impl<'a> Inbound<'a> {
+    /// A delivery with these headers and body, without a query string.
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Inbound {
+            headers,
+            query: None,
+            body,
+        }
+    }
+
+    /// Attach the raw query string (without the leading `?`). Accepts `&str` or `Option<&str>`,
+    /// so `req.uri().query()` can be passed directly.
+    pub fn with_query(mut self, query: impl Into<Option<&'a str>>) -> Self {
+        self.query = query.into();
+        self
+    }
+
+    /// View an `http::Request` whose body is already buffered.
+    ///
+    /// ```
+    /// let req = http::Request::builder()
+    ///     .uri("/hook?timestamp=1")
+    ///     .header("x-sam-signature", "00")
+    ///     .body(b"{}".to_vec())
+    ///     .unwrap();
+    /// let inbound = chathooks::Inbound::from_request(&req);
+    /// assert_eq!(inbound.body(), b"{}");
+    /// assert_eq!(inbound.query(), Some("timestamp=1"));
+    /// ```
+    pub fn from_request<B: AsRef<[u8]>>(req: &'a http::Request<B>) -> Self {
+        Inbound {
+            headers: req.headers(),
+            query: req.uri().query(),
+            body: req.body().as_ref(),
+        }
+    }
+
+    /// All headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The body bytes exactly as received.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The raw query string, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
+    }
+
+    /// The first value of a header (names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a HeaderValue> {
+        self.headers.get(name)
+    }
+
+    /// The first value of a header as visible ASCII text; `None` when absent or not text.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first value of a query parameter, percent-decoded (`+` is kept as `+`; see below).
+    ///
+    /// Parameter names are compared exactly. Because signatures and timestamps are hex, base64
+    /// or digits, `+` is *not* turned into a space: base64 uses `+`, and a sender that did not
+    /// encode it would otherwise fail verification.
+    pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        query_pairs(self.query?)
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Split a query string into percent-decoded `(name, value)` pairs, keeping `+` literal.
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(pair), Cow::Borrowed("")),
+        })
+}
+
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_keeps_plus_and_decodes_percent() {
+        let h = HeaderMap::new();
+        let i = Inbound::new(&h, b"").with_query("a=1%2B2&b=x+y&c&d=%zz&e=%4");
+        assert_eq!(i.query_param("a").as_deref(), Some("1+2"));
+        assert_eq!(i.query_param("b").as_deref(), Some("x+y"));
+        assert_eq!(i.query_param("c").as_deref(), Some(""));
+        assert_eq!(i.query_param("d").as_deref(), Some("%zz"));
+        assert_eq!(i.query_param("e").as_deref(), Some("%4"));
+        assert_eq!(i.query_param("zz"), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! [`Secret`]: key material that never shows up in `Debug`, logs or errors, and is zeroised on drop.
+
+use std::fmt;
+
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// Shortest secret accepted by the raw, hex and base64 constructors, in bytes.
+///
+/// Shorter secrets are almost always a configuration mistake (a truncated environment variable,
+/// a placeholder); they are rejected rather than silently used as weak keys.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Shortest Standard Webhooks secret (`whsec_…`), in decoded bytes, as the specification requires.
+pub const MIN_STANDARD_SECRET_LEN: usize = 24;
+
+/// Longest secret accepted by any constructor, in bytes. A bound, not a recommendation.
+pub const MAX_SECRET_LEN: usize = 4096;
+
+/// Key material for a verifier or sender.
+///
+/// - `Debug` prints `Secret([redacted; N bytes])` and nothing else; there is no `Display`.
+/// - The bytes are wiped from memory when the secret is dropped.
+/// - Constructors say how the text is encoded; each scheme documents which one it expects.
+///
+/// ```
+/// use chathooks::Secret;
+/// let s = Secret::standard("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+/// assert_eq!(s.len(), 24);
+/// assert_eq!(format!("{s:?}"), "Secret([redacted; 24 bytes])");
+/// assert!(Secret::raw("").is_err());
+/// ```
+#[derive(Clone)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// The exact bytes of a text secret, used as the HMAC key as-is (GitHub, Slack, Stripe, Sam,
+    /// Buzzi and most vendor dashboards work this way).
+    pub fn raw(text: &str) -> Result<Self, Error> {
+        Self::from_bytes(text.as_bytes().to_vec())
+    }
+
+    /// Raw key bytes.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        Self::checked(Zeroizing::new(bytes.into()), MIN_SECRET_LEN)
+    }
+
+    /// A hex-encoded key (upper or lower case).
+    pub fn from_hex(text: &str) -> Result<Self, Error> {
+        let bytes = hex::decode(text.trim()).map_err(|_| Error::InvalidSecret("not valid hex"))?;
+        Self::checked(Zeroizing::new(bytes), MIN_SECRET_LEN)
+    }
+
+    /// A base64-encoded key (standard alphabet; padding optional).
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
+        let bytes = decode_base64(text.trim()).ok_or(Error::InvalidSecret("not valid base64"))?;
+        Self::checked(Zeroizing::new(bytes), MIN_SECRET_LEN)
+    }
+
+    /// A Standard Webhooks secret: `whsec_` followed by base64, or the base64 alone.
+    ///
+    /// The decoded key must be at least [`MIN_STANDARD_SECRET_LEN`] bytes (24, as the
+    /// specification says). Padding may be omitted.
+    pub fn standard(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        let b64 = text.strip_prefix("whsec_").unwrap_or(text);
+        if b64.starts_with("v1,") {
+            return Err(Error::InvalidSecret(
+                "this looks like a signature (`v1,…`), not a secret (`whsec_…`)",
+            ));
+        }
+        let bytes = decode_base64(b64).ok_or(Error::InvalidSecret(
+            "a Standard Webhooks secret is `whsec_` followed by base64",
+        ))?;
+        Self::checked(Zeroizing::new(bytes), MIN_STANDARD_SECRET_LEN)
+    }
+
+    fn checked(bytes: Zeroizing<Vec<u8>>, min: usize) -> Result<Self, Error> {
+        if bytes.is_empty() {
+            Err(Error::InvalidSecret("secret is empty"))
+        } else if bytes.len() < min {
+            Err(Error::InvalidSecret("secret is too short"))
+        } else if bytes.len() > MAX_SECRET_LEN {
+            Err(Error::InvalidSecret("secret is too long"))
+        } else {
+            Ok(Secret(bytes))
+        }
+    }
+
+    /// Length of the key in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always `false`: empty secrets cannot be constructed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The key bytes, for the signing code inside this crate.
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// Decode standard-alphabet base64 with or without padding; `None` on any invalid input.
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    crate::verify::encoding::BASE64.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_validate() {
+        assert!(Secret::raw("short").is_err());
+        assert!(Secret::raw("sixteen-bytes-ok").is_ok());
+        assert!(Secret::from_hex("zz").is_err());
+        assert_eq!(Secret::from_hex(&"ab".repeat(16)).unwrap().len(), 16);
+        assert!(Secret::standard("whsec_").is_err());
+        assert!(Secret::standard("whsec_!!!").is_err());
+        assert!(Secret::standard("v1,abc").is_err());
+        // 24 bytes, unpadded base64 accepted.
+        assert_eq!(
+            Secret::standard("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+                .unwrap()
+                .len(),
+            24
+        );
+        assert!(Secret::standard("whsec_MTIzNDU2Nzg5MA==").is_err()); // 10 bytes
+        assert!(Secret::from_bytes(vec![1u8; MAX_SECRET_LEN + 1]).is_err());
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = Secret::raw("super-secret-value-123").unwrap();
+        let d = format!("{s:?} {s:#?}");
+        assert!(!d.contains("super"));
+        assert!(d.contains("redacted"));
+    }
+}

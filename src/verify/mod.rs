@@ -1,0 +1,156 @@
+//! Stage 1, **verify**: decide in constant time whether a delivery really came from the sender.
+//!
+//! Every scheme implements [`Verifier`]. Verification works on the exact body bytes of an
+//! [`Inbound`], never on re-serialised JSON, and takes the current time as an argument
+//! ([`Verifier::verify_at`]) so tests and platforms without a clock can inject it.
+//!
+//! | scheme | type | used by |
+//! |---|---|---|
+//! | Standard Webhooks v1 (HMAC) and v1a (Ed25519, feature `ed25519`) | [`StandardWebhooks`] | Svix and every Standard Webhooks sender |
+//! | configurable HMAC-SHA256 | `HmacSha256` | Sam, Buzzi, ConversaLabs, GitHub-style, Slack-style, Stripe-style |
+//! | static shared token header | `Token` | SaleAssist custom headers |
+//! | MD5 query-string signature | `SaleSmartly` | SaleSmartly |
+//!
+//! Rules every scheme follows:
+//! - each candidate signature is decoded to exactly the digest length and compared in constant
+//!   time (`v1,`, empty, truncated, over-long and badly encoded signatures fail);
+//! - several secrets (rotation) and several signatures per header: any match passes;
+//! - signature versions a scheme does not check are ignored, not errors;
+//! - timestamps are parsed with checked arithmetic and checked in both directions.
+
+use std::time::{Duration, SystemTime};
+
+use crate::{Error, Inbound};
+
+pub(crate) mod encoding;
+pub mod hmac;
+pub mod salesmartly;
+pub mod standard;
+pub(crate) mod timestamp;
+pub mod token;
+
+pub use self::standard::StandardWebhooks;
+
+/// Default tolerance between a delivery's timestamp and the receiver's clock, both directions.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// A signature scheme that can check one delivery.
+///
+/// Implementations must be cheap to call concurrently (`&self`, `Send + Sync`) and must not
+/// allocate on the success path of the built-in schemes' hot loop.
+pub trait Verifier: Send + Sync {
+    /// Verify `inbound` as of `now`.
+    fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error>;
+
+    /// Verify `inbound` against the system clock.
+    fn verify<'a>(&self, inbound: &Inbound<'a>) -> Result<Verified<'a>, Error> {
+        self.verify_at(inbound, SystemTime::now())
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for &V {
+    fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error> {
+        (**self).verify_at(inbound, now)
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Box<V> {
+    fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error> {
+        (**self).verify_at(inbound, now)
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for std::sync::Arc<V> {
+    fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error> {
+        (**self).verify_at(inbound, now)
+    }
+}
+
+/// What verification learnt about a delivery, for the later stages (dedupe key, logging).
+///
+/// Borrows from the [`Inbound`] it came from; call [`Verified::delivery_id`] and copy what you
+/// need to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified<'a> {
+    scheme: &'static str,
+    delivery_id: Option<&'a str>,
+    timestamp: Option<SystemTime>,
+    key_index: Option<usize>,
+    body: &'a [u8],
+}
+
+impl<'a> Verified<'a> {
+    /// A verified delivery of `body` under `scheme` (a short stable name such as `"standard-v1"`).
+    /// Custom [`Verifier`]s build their result with this and the `with_*` methods.
+    pub fn new(scheme: &'static str, body: &'a [u8]) -> Self {
+        Verified {
+            scheme,
+            delivery_id: None,
+            timestamp: None,
+            key_index: None,
+            body,
+        }
+    }
+
+    /// Record the sender's delivery or message id.
+    pub fn with_delivery_id(mut self, id: Option<&'a str>) -> Self {
+        self.delivery_id = id;
+        self
+    }
+
+    /// Record the signed timestamp.
+    pub fn with_timestamp(mut self, ts: Option<SystemTime>) -> Self {
+        self.timestamp = ts;
+        self
+    }
+
+    /// Record which configured key matched (0 = the first).
+    pub fn with_key_index(mut self, index: Option<usize>) -> Self {
+        self.key_index = index;
+        self
+    }
+
+    /// Short name of the scheme that verified the delivery, e.g. `"standard-v1"`, `"hmac-sha256"`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// The sender's delivery/message id, when the scheme carries one (`webhook-id`,
+    /// `X-GitHub-Delivery`, …). Stable across retries of the same delivery.
+    pub fn delivery_id(&self) -> Option<&'a str> {
+        self.delivery_id
+    }
+
+    /// The signed timestamp, when the scheme has one.
+    pub fn timestamp(&self) -> Option<SystemTime> {
+        self.timestamp
+    }
+
+    /// Index of the configured key that matched (0 = the first passed to the builder). `None`
+    /// when the scheme uses no key.
+    pub fn key_index(&self) -> Option<usize> {
+        self.key_index
+    }
+
+    /// The verified body bytes.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+}
+
+/// Accepts every delivery. For local development and tests only; the scheme name
+/// `"unverified"` shows up in logs so it cannot go unnoticed.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Unverified;
+
+impl Verifier for Unverified {
+    fn verify_at<'a>(
+        &self,
+        inbound: &Inbound<'a>,
+        _now: SystemTime,
+    ) -> Result<Verified<'a>, Error> {
+        Ok(Verified::new("unverified", inbound.body()))
+    }
+}
