@@ -66,6 +66,7 @@
 
 pub mod error;
 pub mod inbound;
+pub mod lenient;
 pub mod secret;
 pub mod verify;
 

@@ -1,0 +1,10 @@
+//! Tolerant parsing of messy vendor data: serde helpers and opt-in JSON repair.
+//!
+//! Vendors send numbers as strings, `"Yes"` for booleans, JSON encoded inside strings, `""` or
+//! `0` for "not set", and sometimes JSON that is not well-formed at all. The helpers here accept
+//! all of that where it is unambiguous and keep the original text where a conversion would lose
+//! information. [`repair`] is opt-in and reports every change it makes.
+
+mod repair;
+
+pub use self::repair::{repair, Fix, FixKind, RepairError, Repaired, MAX_REPAIR_INPUT};
