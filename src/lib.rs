@@ -65,12 +65,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
+pub mod event;
 pub mod inbound;
 pub mod lenient;
 pub mod secret;
+pub mod vendor;
 pub mod verify;
 
 pub use crate::error::{Error, ParseError};
+pub use crate::event::Event;
 pub use crate::inbound::Inbound;
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};

@@ -8,3 +8,8 @@
 mod repair;
 
 pub use self::repair::{repair, Fix, FixKind, RepairError, Repaired, MAX_REPAIR_INPUT};
+
+pub mod de;
+mod timestamp;
+
+pub use self::timestamp::{local_date_time, timestamp, Timestamp};

@@ -1,0 +1,388 @@
+//! `deserialize_with` functions for messy fields.
+//!
+//! Each function returns an `Option` and pairs with `#[serde(default)]`, so an absent field, a
+//! `null` and a "not set" sentinel all read as `None`:
+//!
+//! ```
+//! use serde::Deserialize;
+//! use chathooks::lenient::de;
+//!
+//! #[derive(Deserialize)]
+//! struct Lead {
+//!     #[serde(default, deserialize_with = "de::string_or_number")]
+//!     pincode: Option<String>,
+//!     #[serde(default, deserialize_with = "de::boolish")]
+//!     otp_verified: Option<bool>,
+//!     #[serde(default, deserialize_with = "de::i64ish")]
+//!     day_of_week: Option<i64>,
+//!     #[serde(default, deserialize_with = "de::f64ish")]
+//!     latitude: Option<f64>,
+//! }
+//! let lead: Lead = serde_json::from_str(
+//!     r#"{"pincode":400615,"otp_verified":"Yes","day_of_week":"4","latitude":"28.4098"}"#,
+//! ).unwrap();
+//! assert_eq!(lead.pincode.as_deref(), Some("400615"));
+//! assert_eq!(lead.otp_verified, Some(true));
+//! assert_eq!(lead.day_of_week, Some(4));
+//! assert_eq!(lead.latitude, Some(28.4098));
+//! ```
+//!
+//! They are hand-written visitors rather than `serde_with` adapters: `serde_with::PickFirst`
+//! buffers every field into serde's private `Content` tree and allocates, and none of its
+//! adapters accepts `"Yes"` booleans or JSON that may or may not be wrapped in a string.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
+
+/// Text ids and codes sent as strings or numbers: `"400615"`, `400615`, `1.5`. `""` and `null`
+/// read as `None`; booleans as `"true"`/`"false"`. Arrays and objects are errors.
+pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then(|| v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then_some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Like [`string_or_number`], but the number `0` also reads as `None` (vendors that use `0`
+/// for "no id").
+pub fn string_or_number_nonzero<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(string_or_number(d)?.filter(|s| s != "0"))
+}
+
+/// Integers sent as numbers or decimal strings (`4`, `"4"`, `" 4 "`, `4.0`). `""` and `null`
+/// read as `None`; text that is not an integer is an error.
+pub fn i64ish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer or a string holding one")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let t = v.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            t.parse::<i64>()
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Like [`i64ish`], but `0` reads as `None` (SaleAssist's `dropped_at: 0`, `end_time: 0`).
+pub fn i64ish_nonzero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(i64ish(d)?.filter(|v| *v != 0))
+}
+
+/// Floating-point numbers sent as numbers or strings (`28.4098`, `"28.4098"`). `""` and `null`
+/// read as `None`; non-finite values are errors.
+pub fn f64ish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or a string holding one")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let t = v.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Some(f)),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Parse the boolean spellings vendors use: `true`/`false`, `1`/`0`, and (any case, trimmed)
+/// `"yes"`/`"no"`, `"y"`/`"n"`, `"true"`/`"false"`, `"on"`/`"off"`, `"1"`/`"0"`.
+pub fn parse_boolish(text: &str) -> Option<bool> {
+    let t = text.trim();
+    const TRUE: [&str; 5] = ["yes", "y", "true", "on", "1"];
+    const FALSE: [&str; 5] = ["no", "n", "false", "off", "0"];
+    if TRUE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(true)
+    } else if FALSE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Booleans as `true`, `1`, `"Yes"`, `"1"`, `"true"` (see [`parse_boolish`]). `""` and `null`
+/// read as `None`; other text is an error.
+pub fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean, 0/1, or yes/no text")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            parse_boolish(v)
+                .map(Some)
+                .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+            }
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Strings where `""` means "not set" (SaleAssist's `whatsapp_request_id: ""`).
+pub fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()))
+}
+
+/// A value that may arrive as JSON or as a string holding JSON (SaleSmartly's `labels`,
+/// `custom_field`, `ad_referral`; SaleAssist's `registration_form`). `""` and `null` read as
+/// `None`; a string that is not valid JSON for `T` is an error naming the inner problem.
+///
+/// ```
+/// use serde::Deserialize;
+/// #[derive(Deserialize)]
+/// struct U {
+///     #[serde(default, deserialize_with = "chathooks::lenient::de::json_in_string")]
+///     labels: Option<Vec<serde_json::Value>>,
+/// }
+/// let a: U = serde_json::from_str(r#"{"labels":"[{\"id\":1}]"}"#).unwrap();
+/// let b: U = serde_json::from_str(r#"{"labels":[{"id":1}]}"#).unwrap();
+/// assert_eq!(a.labels, b.labels);
+/// ```
+pub fn json_in_string<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON, or a string holding JSON")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_str(v)
+                .map(Some)
+                .map_err(|e| E::custom(format_args!("JSON inside the string: {e}")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        // Anything that is not a string is the value itself: hand it to T.
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            T::deserialize(de::value::BoolDeserializer::new(v)).map(Some)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            T::deserialize(de::value::I64Deserializer::new(v)).map(Some)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            T::deserialize(de::value::U64Deserializer::new(v)).map(Some)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            T::deserialize(de::value::F64Deserializer::new(v)).map(Some)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Some)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// Elements of a heterogeneous array that do not parse as `T` are skipped instead of failing
+/// the event. Use it where a vendor mixes shapes and only some matter; keep the raw array too
+/// (as `Vec<serde_json::Value>`) when nothing may be lost.
+pub fn vec_skip_invalid<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element::<serde_json::Value>()? {
+                if let Ok(t) = serde_json::from_value(v) {
+                    out.push(t);
+                }
+            }
+            Ok(out)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Err(de::Error::invalid_type(de::Unexpected::Map, &self))
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct T {
+        #[serde(default, deserialize_with = "string_or_number")]
+        s: Option<String>,
+        #[serde(default, deserialize_with = "i64ish_nonzero")]
+        n: Option<i64>,
+        #[serde(default, deserialize_with = "boolish")]
+        b: Option<bool>,
+        #[serde(default, deserialize_with = "json_in_string")]
+        j: Option<serde_json::Value>,
+        #[serde(default, deserialize_with = "vec_skip_invalid")]
+        v: Vec<u8>,
+    }
+
+    fn t(s: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    #[test]
+    fn messy_values() {
+        let x = t(r#"{"s":"","n":0,"b":"No","j":"","v":[1,"x",2,{}]}"#).unwrap();
+        assert_eq!((x.s, x.n, x.b, x.j), (None, None, Some(false), None));
+        assert_eq!(x.v, vec![1, 2]);
+        let x = t(r#"{"s":12,"n":"7","b":1,"j":"{\"a\":[1]}"}"#).unwrap();
+        assert_eq!(x.s.as_deref(), Some("12"));
+        assert_eq!(x.n, Some(7));
+        assert_eq!(x.b, Some(true));
+        assert_eq!(x.j, Some(serde_json::json!({"a":[1]})));
+        let x = t(r#"{"s":null,"n":null,"b":null,"j":null,"v":null}"#).unwrap();
+        assert!(x.s.is_none() && x.n.is_none() && x.b.is_none() && x.j.is_none());
+        assert!(t(r#"{"b":"maybe"}"#).is_err());
+        assert!(t(r#"{"n":"four"}"#).is_err());
+        assert!(t(r#"{"s":[1]}"#).is_err());
+        assert!(t(r#"{"j":"{broken"}"#).is_err());
+        assert!(t(r#"{"v":{}}"#).is_err());
+    }
+}

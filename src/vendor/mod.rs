@@ -1,0 +1,68 @@
+//! Stage 2, **parse**: one module per vendor, each with a typed event enum.
+//!
+//! Every vendor event type implements [`VendorEvent`]: parse from the verified bytes, name the
+//! event, convert to the normalised [`Event`](crate::Event), and give the vendor's own event id
+//! when it has one. Event enums are `#[non_exhaustive]` and have a lossless `Unknown` variant: an
+//! event name the crate does not know is never an error.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::event::{Event, Vendor};
+use crate::{ParseError, Verified};
+
+/// A vendor's typed event.
+pub trait VendorEvent: Sized + Send + 'static {
+    /// The vendor this type parses.
+    const VENDOR: Vendor;
+
+    /// Parse the verified body bytes. Errors carry the JSON path of the bad field.
+    fn from_slice(body: &[u8]) -> Result<Self, ParseError>;
+
+    /// The vendor's event name as sent (`"lead.captured"`, `"message"`…).
+    fn name(&self) -> &str;
+
+    /// The vendor's own id for this event or delivery, if the payload carries one.
+    fn event_id(&self) -> Option<Cow<'_, str>>;
+
+    /// Convert into the cross-vendor model.
+    fn normalize(&self) -> Event;
+}
+
+/// The dedupe key for a verified delivery: `"<vendor>:<id>"`.
+///
+/// The id is, in order of preference: the delivery id from the signature headers (stable
+/// across the sender's retries, e.g. `webhook-id`), the vendor's event id from the payload, or
+/// `sha256:<hex>` of the verified body bytes (retries of the same delivery carry the same bytes).
+///
+/// ```
+/// use chathooks::{vendor, Verified, event::Vendor};
+/// let v = Verified::new("test", b"{}").with_delivery_id(Some("msg_1"));
+/// assert_eq!(vendor::dedupe_key(Vendor::Sam, &v, None), "sam:msg_1");
+/// let v = Verified::new("test", b"{}");
+/// assert!(vendor::dedupe_key(Vendor::Sam, &v, None).starts_with("sam:sha256:"));
+/// ```
+pub fn dedupe_key(vendor: Vendor, verified: &Verified<'_>, event_id: Option<&str>) -> String {
+    if let Some(id) = verified
+        .delivery_id()
+        .or(event_id)
+        .filter(|s| !s.is_empty())
+    {
+        return format!("{}:{}", vendor.as_str(), id);
+    }
+    format!(
+        "{}:sha256:{}",
+        vendor.as_str(),
+        hex::encode(Sha256::digest(verified.body()))
+    )
+}
+
+/// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field.
+pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(ParseError::from_json)?;
+    de.end().map_err(ParseError::from)?;
+    Ok(value)
+}
