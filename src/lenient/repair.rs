@@ -1,33 +1,6 @@
 //! Opt-in repair of malformed JSON, with a report of every change.
 //!
-//! Some vendors publish (and presumably send) JSON that is not well-formed: SaleAssist's own
-//! documentation sample misses a comma between two members and the line that opens its body
-//! object, so the top-level object closes early and `"headers"` and `"queryString"` follow it
-//! (vendor notes §2.8 Q1–Q2). [`repair`] fixes exactly those classes of defects and nothing else:
-//!
-//! | defect | fix | [`FixKind`] |
-//! |---|---|---|
-//! | `{"a": 1 "b": 2}`, `[1 2]` | insert the comma after the first value | [`InsertedComma`](FixKind::InsertedComma) |
-//! | `{"a": 1,}`, `[1,]` | remove the comma | [`RemovedTrailingComma`](FixKind::RemovedTrailingComma) |
-//! | `{"a": [1}` | insert the closers the closer skips | [`InsertedCloser`](FixKind::InsertedCloser) |
-//! | `{"a": 1` at the end | append the missing closers | [`InsertedCloser`](FixKind::InsertedCloser) |
-//! | `{"a": 1}]`, `{"a": {"b": 1]}` | remove a closer that matches nothing open | [`RemovedCloser`](FixKind::RemovedCloser) |
-//! | `{"a": 1}, "b": 2}` | wrap the early-closed object under [`WRAPPER_KEY`] | [`InsertedWrapper`](FixKind::InsertedWrapper) |
-//!
-//! # Guarantees
-//!
-//! - **Strings are never touched.** Escapes are validated exactly; bytes that are not UTF-8 are
-//!   copied through unchanged (the caller decides whether they are acceptable).
-//! - **Nothing is invented.** A missing value, key or colon, a garbage token, an invalid number,
-//!   an invalid escape or an unterminated string is a [`RepairError`], not a guess.
-//! - **Valid JSON is returned byte for byte** with an empty list of fixes.
-//! - **Bounded.** One pass over at most [`MAX_REPAIR_INPUT`] bytes, a container stack of at most
-//!   [`MAX_REPAIR_DEPTH`] frames, at most one wrapper; it never panics.
-//! - **Ok means well-formed.** The output follows the JSON grammar (RFC 8259) and nests no deeper
-//!   than serde_json's default recursion limit allows. It is not re-validated for UTF-8.
-//!
-//! Repair is a last resort: parse strictly first and repair only when the strict parse reports a
-//! syntax error ([`crate::ParseError::syntax`]) and the caller opted in.
+//! See [`repair`]: what it fixes, what it refuses, and its bounds.
 
 use std::fmt;
 
@@ -222,8 +195,38 @@ impl From<RepairError> for crate::Error {
 
 /// Repair malformed JSON in one linear pass, reporting every change.
 ///
-/// Well-formed JSON comes back byte for byte with no fixes. See the [module docs](self) for
-/// the defects repaired and the guarantees; anything else is a [`RepairError`].
+/// Some vendors publish (and presumably send) JSON that is not well-formed: SaleAssist's own
+/// documentation sample misses a comma between two members and the line that opens its body
+/// object, so the top-level object closes early and `"headers"` and `"queryString"` follow it
+/// (vendor notes §2.8 Q1–Q2). `repair` fixes exactly these classes of defects and nothing else:
+///
+/// | defect | fix | [`FixKind`] |
+/// |---|---|---|
+/// | `{"a": 1 "b": 2}`, `[1 2]` | insert the comma after the first value | [`InsertedComma`](FixKind::InsertedComma) |
+/// | `{"a": 1,}`, `[1,]` | remove the comma | [`RemovedTrailingComma`](FixKind::RemovedTrailingComma) |
+/// | `{"a": [1}` | insert the closers the closer skips | [`InsertedCloser`](FixKind::InsertedCloser) |
+/// | `{"a": 1` at the end | append the missing closers | [`InsertedCloser`](FixKind::InsertedCloser) |
+/// | `{"a": 1}]`, `{"a": {"b": 1]}` | remove a closer that matches nothing open | [`RemovedCloser`](FixKind::RemovedCloser) |
+/// | `{"a": 1}, "b": 2}` | wrap the early-closed object under [`WRAPPER_KEY`] | [`InsertedWrapper`](FixKind::InsertedWrapper) |
+///
+/// # Guarantees
+///
+/// - **Strings are never touched.** Escapes are validated exactly; bytes that are not UTF-8 are
+///   copied through unchanged (the caller decides whether they are acceptable).
+/// - **Nothing is invented.** A missing value, key or colon, a garbage token, an invalid number,
+///   an invalid escape or an unterminated string is a [`RepairError`], not a guess.
+/// - **Valid JSON is returned byte for byte** with an empty list of fixes.
+/// - **Bounded.** One pass over at most [`MAX_REPAIR_INPUT`] bytes, a container stack of at most
+///   [`MAX_REPAIR_DEPTH`] frames and at most one wrapper (whose insertion copies the output once),
+///   so time and memory are linear in the input; it never panics.
+/// - **Ok means well-formed.** The output follows the JSON grammar (RFC 8259) and nests no deeper
+///   than serde_json's default recursion limit allows. Like the input, it is not checked for
+///   UTF-8 inside strings, nor numbers for range (`1e400` is grammatical JSON).
+///
+/// Repair is a last resort: parse strictly first and repair only when the strict parse reports a
+/// syntax error ([`crate::ParseError::syntax`]) and the caller opted in.
+///
+/// # Example
 ///
 /// ```
 /// use chathooks::lenient::{repair, FixKind};
