@@ -114,6 +114,20 @@ fn serialized() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Serialized JSON with at least one comma a repair can see (after the first member's value,
+/// before the second key) and one non-empty container, so the properties below never run dry.
+fn serialized_container() -> impl Strategy<Value = Vec<u8>> {
+    (json_value(), json_value(), any::<bool>()).prop_map(|(a, b, pretty)| {
+        let v = serde_json::json!({ "k": a, "l": b });
+        if pretty {
+            serde_json::to_vec_pretty(&v)
+        } else {
+            serde_json::to_vec(&v)
+        }
+        .expect("a Value always serializes")
+    })
+}
+
 /// Offsets of structural bytes (outside strings) matching `pred`.
 fn structural(bytes: &[u8], pred: impl Fn(u8) -> bool) -> Vec<usize> {
     let (mut in_string, mut escaped) = (false, false);
@@ -193,7 +207,7 @@ proptest! {
     }
 
     #[test]
-    fn one_deleted_comma_is_restored(doc in serialized(), pick in any::<prop::sample::Index>()) {
+    fn one_deleted_comma_is_restored(doc in serialized_container(), pick in any::<prop::sample::Index>()) {
         // In compact output `[1,2]` minus its comma is the number `12`: that is not repairable
         // and not a defect repair claims to fix, so only boundaries it can see are picked.
         let commas = structural(&doc, |b| b == b',');
@@ -201,7 +215,6 @@ proptest! {
             .into_iter()
             .filter(|&i| !(i > 0 && token_byte(doc.get(i - 1)) && token_byte(doc.get(i + 1))))
             .collect();
-        prop_assume!(!commas.is_empty());
         let at = commas[pick.index(commas.len())];
         let mut broken = doc.clone();
         broken.remove(at);
@@ -216,7 +229,7 @@ proptest! {
     }
 
     #[test]
-    fn one_trailing_comma_is_removed(doc in serialized(), pick in any::<prop::sample::Index>()) {
+    fn one_trailing_comma_is_removed(doc in serialized_container(), pick in any::<prop::sample::Index>()) {
         // Closers of non-empty containers: the last non-blank byte before them is a value.
         let closers: Vec<usize> = structural(&doc, |b| b == b'}' || b == b']')
             .into_iter()
@@ -225,7 +238,6 @@ proptest! {
                 !matches!(before, Some(b'{' | b'['))
             })
             .collect();
-        prop_assume!(!closers.is_empty());
         let at = closers[pick.index(closers.len())];
         let mut broken = doc.clone();
         broken.insert(at, b',');
@@ -237,10 +249,9 @@ proptest! {
     }
 
     #[test]
-    fn truncated_json_gets_its_closers(doc in serialized(), pick in any::<prop::sample::Index>()) {
+    fn truncated_json_gets_its_closers(doc in serialized_container(), pick in any::<prop::sample::Index>()) {
         // Cut right after a value or closer: only closers are missing.
         let ends = structural(&doc, |b| b == b'}' || b == b']');
-        prop_assume!(!ends.is_empty());
         let at = ends[pick.index(ends.len())] + 1;
         let r = repair(&doc[..at]).expect("closable");
         let only_closers = r
