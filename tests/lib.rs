@@ -1,0 +1,3 @@
+//! The one integration-test binary; each module below is one area of the crate.
+
+mod lenient_repair;
