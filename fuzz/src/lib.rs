@@ -1,0 +1,3 @@
+//! Fuzz target bodies for chathooks. See `README.md`.
+
+pub mod targets;

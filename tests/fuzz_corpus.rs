@@ -1,0 +1,116 @@
+//! The fuzz targets of `fuzz/` on stable Rust: every checked-in corpus file of every target runs
+//! through the same function libFuzzer calls (`fuzz/src/targets.rs`, included below), so CI
+//! checks the targets' invariants on the seeds and on every crash found so far without nightly.
+//! A real fuzzing session is `cargo +nightly fuzz run <target>`; see `fuzz/README.md`.
+
+use std::path::{Path, PathBuf};
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/targets.rs"]
+mod targets;
+
+/// Every target: its name (the directory under `fuzz/corpus/` and the file under
+/// `fuzz/fuzz_targets/`) and its body.
+const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("verify_standard", targets::verify_standard),
+    ("repair", targets::repair),
+];
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join("corpus").join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("readable corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).expect("readable corpus file");
+            (p, data)
+        })
+        .collect()
+}
+
+/// Run every corpus file of `target`; name the file that broke an invariant.
+fn run(target: &str) {
+    let (_, f) = TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .expect("target is listed in TARGETS");
+    let files = corpus(target);
+    assert!(!files.is_empty(), "no corpus for {target}");
+    for (path, data) in files {
+        if let Err(panic) = std::panic::catch_unwind(|| f(&data)) {
+            eprintln!("{target}: invariant broken by {}", path.display());
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The corpus file `fuzz/corpus/<target>/<name>`, for named regression tests.
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = fuzz_dir().join("corpus").join(target).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_target_has_a_corpus_a_fuzz_binary_and_a_test() {
+    let listed = |dir: &str, strip: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(fuzz_dir().join(dir))
+            .expect("fuzz dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|n| n.trim_end_matches(strip).to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut targets: Vec<String> = TARGETS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    targets.sort();
+    assert_eq!(listed("corpus", ""), targets);
+    assert_eq!(listed("fuzz_targets", ".rs"), targets);
+}
+
+#[test]
+fn corpus_verify_standard() {
+    run("verify_standard");
+}
+
+#[test]
+fn corpus_repair() {
+    run("repair");
+}
+
+#[test]
+fn standard_seeds_named_valid_verify_and_the_others_do_not() {
+    use chathooks::verify::{StandardWebhooks, Verifier};
+    let v = StandardWebhooks::new(targets::STANDARD_SECRETS[0])
+        .and_then(|v| v.add_secret(targets::STANDARD_SECRETS[1]))
+        .expect("secrets");
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(targets::NOW_SECS);
+    for (path, data) in corpus("verify_standard") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let d = targets::Delivery::split(&data);
+        let ok = v.verify_at(&d.inbound(), now).is_ok();
+        let expect_ok = name.starts_with("valid") || name.starts_with("fixture_");
+        assert_eq!(ok, expect_ok, "{name}");
+    }
+}
+
+#[test]
+fn delivery_split_round_trips_its_own_encoding() {
+    let data = seed("verify_standard", "valid_with_query_crlf");
+    let d = targets::Delivery::split(&data);
+    assert_eq!(d.headers.len(), 3);
+    assert_eq!(d.query.as_deref(), Some("a=1"));
+    assert!(d.body.starts_with(b"{\"type\""));
+    let again = targets::Delivery::split(&d.to_bytes());
+    assert_eq!(again.headers, d.headers);
+    assert_eq!(again.query, d.query);
+    assert_eq!(again.body, d.body);
+}
