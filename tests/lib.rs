@@ -1,3 +1,4 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
 mod lenient_repair;
+mod verify;
