@@ -66,3 +66,9 @@ pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseErro
     de.end().map_err(ParseError::from)?;
     Ok(value)
 }
+
+pub(crate) mod open;
+pub mod sam;
+pub mod buzzi;
+pub mod conversalabs;
+pub mod standard;
