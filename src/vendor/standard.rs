@@ -31,7 +31,7 @@
 //!   "data":{"id":"inv_1","amount":12345678901234567890}}"#;
 //! let ev = StandardEvent::from_slice(body)?;
 //! assert_eq!(ev.event_type, "invoice.paid");
-//! assert!(ev.data.unwrap().get().contains("12345678901234567890"));
+//! assert!(ev.data.as_ref().unwrap().get().contains("12345678901234567890"));
 //! assert_eq!(ev.normalize().kind, EventKind::Other("invoice.paid".into()));
 //! # Ok::<(), chathooks::ParseError>(())
 //! ```
