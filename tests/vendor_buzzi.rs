@@ -41,11 +41,20 @@ fn conversation_created() {
     assert_eq!(n.vendor, Vendor::Buzzi);
     assert_eq!(n.name, "conversation.created");
     assert_eq!(n.occurred_at, at(1768205730, 512));
-    assert_eq!(n.ids.event.as_deref(), Some("9b1f6c2e-3d4a-4e8b-a1c2-5f6e7d8c9b0a"));
+    assert_eq!(
+        n.ids.event.as_deref(),
+        Some("9b1f6c2e-3d4a-4e8b-a1c2-5f6e7d8c9b0a")
+    );
     assert_eq!(n.ids.tenant.as_deref(), Some(COMPANY));
     assert_eq!(n.ids.widget.as_deref(), Some(CHATBOT));
-    assert_eq!(n.ids.conversation.as_deref(), Some("5d2c1b0a-9e8f-4d7c-b6a5-948372615041"));
-    assert_eq!(n.ids.contact.as_deref(), Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567"));
+    assert_eq!(
+        n.ids.conversation.as_deref(),
+        Some("5d2c1b0a-9e8f-4d7c-b6a5-948372615041")
+    );
+    assert_eq!(
+        n.ids.contact.as_deref(),
+        Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567")
+    );
     let conv = n.conversation.unwrap();
     assert_eq!(conv.channel, Some(Channel::WhatsApp));
     assert_eq!(conv.status.as_deref(), Some("active"));
@@ -54,7 +63,10 @@ fn conversation_created() {
     assert_eq!(c.phones, ["+2348031234567"]);
     assert_eq!(c.labels, ["pricing", "new-customer"]);
     let loc = c.location.unwrap();
-    assert_eq!((loc.city.as_deref(), loc.country.as_deref()), (Some("Lagos"), Some("NG")));
+    assert_eq!(
+        (loc.city.as_deref(), loc.country.as_deref()),
+        (Some("Lagos"), Some("NG"))
+    );
     assert_eq!(c.custom_fields["plan"], "trial");
 }
 
@@ -74,11 +86,19 @@ fn conversation_updated_type_and_camel_case() {
     assert_eq!(n.name, "conversation.updated");
     assert_eq!(n.occurred_at, at(1768206000, 0), "from createdAt");
     assert_eq!(n.ids.event, None);
-    assert_eq!(n.ids.tenant.as_deref(), Some(COMPANY), "from data.companyId");
+    assert_eq!(
+        n.ids.tenant.as_deref(),
+        Some(COMPANY),
+        "from data.companyId"
+    );
     assert_eq!(n.ids.widget.as_deref(), Some(CHATBOT));
     let conv = n.conversation.unwrap();
     assert_eq!(conv.status.as_deref(), Some("with_human"));
-    assert_eq!(conv.channel, Some(Channel::WhatsApp), "\"WhatsApp\" matches any case");
+    assert_eq!(
+        conv.channel,
+        Some(Channel::WhatsApp),
+        "\"WhatsApp\" matches any case"
+    );
     assert_eq!(conv.assignee.as_deref(), Some("u-0042"));
 }
 
@@ -155,20 +175,32 @@ fn message_received_with_attachments() {
     assert_eq!(e.data.message_type, Some(BuzziMessageType::Image));
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::MessageReceived);
-    assert_eq!(n.ids.conversation.as_deref(), Some("5d2c1b0a-9e8f-4d7c-b6a5-948372615041"));
+    assert_eq!(
+        n.ids.conversation.as_deref(),
+        Some("5d2c1b0a-9e8f-4d7c-b6a5-948372615041")
+    );
     assert_eq!(n.ids.message.as_deref(), Some("m-1001"));
-    assert_eq!(n.ids.contact.as_deref(), Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567"));
+    assert_eq!(
+        n.ids.contact.as_deref(),
+        Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567")
+    );
     let m = n.message.unwrap();
     assert_eq!(m.text.as_deref(), Some("Here is the error I get"));
     assert_eq!(m.message_type.as_deref(), Some("image"));
     assert_eq!(m.channel, Some(Channel::WhatsApp));
     assert_eq!(m.direction, Some(Direction::Inbound));
-    assert_eq!(m.sender.as_deref(), Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567"));
+    assert_eq!(
+        m.sender.as_deref(),
+        Some("e1d2c3b4-a5f6-4789-90ab-cdef01234567")
+    );
     assert_eq!(m.sent_at, at(1768205730, 900));
     assert_eq!(m.attachments.len(), 2);
     assert_eq!(m.attachments[0].mime_type.as_deref(), Some("image/png"));
     assert_eq!(m.attachments[0].name.as_deref(), Some("err.png"));
-    assert_eq!(m.attachments[1].url.as_deref(), Some("https://cdn.example.com/u/log.txt"));
+    assert_eq!(
+        m.attachments[1].url.as_deref(),
+        Some("https://cdn.example.com/u/log.txt")
+    );
     assert_eq!(n.contact.unwrap().phones, ["+2348031234567"]);
 }
 
@@ -197,15 +229,26 @@ fn message_created_by_a_human_agent() {
     assert_eq!(e.data.role, Some(BuzziMessageRole::HumanAgent));
     assert_eq!(e.data.extra["agentDetails"]["agentName"], "Sam Okafor");
     let n = ev.normalize();
-    assert_eq!(n.kind, EventKind::MessageSent, "role decides for message.created");
+    assert_eq!(
+        n.kind,
+        EventKind::MessageSent,
+        "role decides for message.created"
+    );
     assert_eq!(n.name, "message.created");
     assert_eq!(n.occurred_at, at(1768215600, 0));
     assert_eq!(n.ids.conversation.as_deref(), Some("c-778"));
     let m = n.message.unwrap();
     assert_eq!(m.direction, Some(Direction::Outbound));
     assert_eq!(m.sender.as_deref(), Some("u-0042"));
-    assert_eq!(m.channel, Some(Channel::Instagram), "from the nested conversation");
-    assert_eq!(n.conversation.unwrap().status.as_deref(), Some("with_human"));
+    assert_eq!(
+        m.channel,
+        Some(Channel::Instagram),
+        "from the nested conversation"
+    );
+    assert_eq!(
+        n.conversation.unwrap().status.as_deref(),
+        Some("with_human")
+    );
 }
 
 #[test]
@@ -216,7 +259,10 @@ fn message_created_by_the_system_has_no_direction() {
     let m = n.message.unwrap();
     assert_eq!(m.direction, None);
     assert_eq!(m.message_type.as_deref(), Some("system_event"));
-    assert_eq!(m.text.as_deref(), Some("Sam Okafor joined the conversation"));
+    assert_eq!(
+        m.text.as_deref(),
+        Some("Sam Okafor joined the conversation")
+    );
 }
 
 #[test]
@@ -242,7 +288,10 @@ fn escalation_created_with_unknown_status() {
     let BuzziEvent::EscalationCreated(e) = &ev else {
         panic!("wrong variant")
     };
-    assert_eq!(e.data.status, Some(BuzziEscalationStatus::Other("SNOOZED".into())));
+    assert_eq!(
+        e.data.status,
+        Some(BuzziEscalationStatus::Other("SNOOZED".into()))
+    );
     assert_eq!(e.data.priority, Some(BuzziEscalationPriority::Urgent));
     assert_eq!(e.data.wait_time, Some(45));
     let n = ev.normalize();
@@ -298,9 +347,8 @@ fn errors_carry_the_json_path() {
     )
     .unwrap_err();
     assert_eq!(err.path, "data.attachments");
-    let err =
-        BuzziEvent::from_slice(br#"{"event":"feedback.received","data":{"rating":"great"}}"#)
-            .unwrap_err();
+    let err = BuzziEvent::from_slice(br#"{"event":"feedback.received","data":{"rating":"great"}}"#)
+        .unwrap_err();
     assert_eq!(err.path, "data.rating");
     let err = BuzziEvent::from_slice(
         br#"{"type":"conversation.escalated","data":{"escalation":{"priority":["high"]}}}"#,

@@ -12,7 +12,10 @@ use chathooks::vendor::{self, VendorEvent};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/conversalabs/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/conversalabs/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -32,7 +35,11 @@ fn conversation_created_enveloped() {
     };
     assert!(!e.flat);
     assert_eq!(e.data.status, Some(ConversaLabsConversationStatus::Open));
-    assert_eq!(ev.event_id().as_deref(), Some("evt_01JA7X3M9Q2V"), "envelope id");
+    assert_eq!(
+        ev.event_id().as_deref(),
+        Some("evt_01JA7X3M9Q2V"),
+        "envelope id"
+    );
 
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::ConversationStarted);
@@ -65,7 +72,10 @@ fn conversation_updated_snake_case() {
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::ConversationUpdated);
     assert_eq!(n.occurred_at, at(1782577200, 0), "from occurred_at");
-    assert_eq!(n.ids.event.as_deref(), Some("a7c1d0e2-55f3-4b1e-9a0a-3c2b1d4e5f60"));
+    assert_eq!(
+        n.ids.event.as_deref(),
+        Some("a7c1d0e2-55f3-4b1e-9a0a-3c2b1d4e5f60")
+    );
     let conv = n.conversation.unwrap();
     assert_eq!(conv.status.as_deref(), Some("pending"));
     assert_eq!(conv.assignee.as_deref(), Some("12"));
@@ -88,8 +98,16 @@ fn conversation_status_changed_flat_chatwoot() {
     assert!(key.starts_with("conversalabs:sha256:"));
 
     let n = ev.normalize();
-    assert_eq!(n.kind, EventKind::ConversationClosed, "status changed to resolved");
-    assert_eq!(n.occurred_at, at(1782598800, 0), "`timestamp` wins over `created_at`");
+    assert_eq!(
+        n.kind,
+        EventKind::ConversationClosed,
+        "status changed to resolved"
+    );
+    assert_eq!(
+        n.occurred_at,
+        at(1782598800, 0),
+        "`timestamp` wins over `created_at`"
+    );
     assert_eq!(n.ids.tenant.as_deref(), Some("318"), "from account.id");
     assert_eq!(n.ids.widget.as_deref(), Some("27"));
     assert_eq!(n.ids.conversation.as_deref(), Some("48213"));
@@ -161,7 +179,11 @@ fn message_created_outgoing_numeric_type() {
     let ConversaLabsEvent::MessageCreated(e) = &ev else {
         panic!("wrong variant")
     };
-    assert_eq!(e.data.message_type, Some(ConversaLabsMessageType::Outgoing), "1");
+    assert_eq!(
+        e.data.message_type,
+        Some(ConversaLabsMessageType::Outgoing),
+        "1"
+    );
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::MessageSent);
     assert_eq!(n.ids.event.as_deref(), Some("evt_01JA7Y0000AA"));
@@ -295,7 +317,10 @@ fn unknown_event_is_lossless() {
     };
     assert_eq!(name, "task.completed");
     assert_eq!(raw.get().as_bytes(), body.trim_ascii());
-    assert_eq!(ev.normalize().kind, EventKind::Other("task.completed".into()));
+    assert_eq!(
+        ev.normalize().kind,
+        EventKind::Other("task.completed".into())
+    );
 }
 
 #[test]

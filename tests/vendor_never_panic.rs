@@ -39,11 +39,45 @@ const NAMES: &[&str] = &[
 
 /// Keys the typed structs read, so generated objects collide with real fields.
 const KEYS: &[&str] = &[
-    "event", "type", "data", "id", "event_id", "delivery_id", "tenant_id", "widget_id",
-    "timestamp", "created_at", "status", "role", "channel", "visitor", "end_user", "message",
-    "messages", "conversation", "escalation", "sender", "meta", "contact", "rating", "amount",
-    "value", "stage", "previous_stage", "labels", "tags", "attachments", "phone", "email",
-    "name", "account", "inbox", "message_type", "priority", "preferred_time", "metadata",
+    "event",
+    "type",
+    "data",
+    "id",
+    "event_id",
+    "delivery_id",
+    "tenant_id",
+    "widget_id",
+    "timestamp",
+    "created_at",
+    "status",
+    "role",
+    "channel",
+    "visitor",
+    "end_user",
+    "message",
+    "messages",
+    "conversation",
+    "escalation",
+    "sender",
+    "meta",
+    "contact",
+    "rating",
+    "amount",
+    "value",
+    "stage",
+    "previous_stage",
+    "labels",
+    "tags",
+    "attachments",
+    "phone",
+    "email",
+    "name",
+    "account",
+    "inbox",
+    "message_type",
+    "priority",
+    "preferred_time",
+    "metadata",
 ];
 
 fn json() -> impl Strategy<Value = Value> {
@@ -86,8 +120,10 @@ fn event_like() -> impl Strategy<Value = Value> {
         prop::collection::vec((prop::sample::select(KEYS), json()), 0..8),
     )
         .prop_map(|(key, name, members)| {
-            let mut m: Map<String, Value> =
-                members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let mut m: Map<String, Value> = members
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
             m.insert(key.to_owned(), Value::from(name));
             Value::Object(m)
         })

@@ -29,7 +29,10 @@ fn conversation_started() {
     };
     assert_eq!(e.tenant_id.as_deref(), Some("4021"));
     assert_eq!(e.data.status, Some(SamStatus::Active));
-    assert_eq!(e.data.message.as_ref().unwrap().role, Some(SamRole::Visitor));
+    assert_eq!(
+        e.data.message.as_ref().unwrap().role,
+        Some(SamRole::Visitor)
+    );
 
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::ConversationStarted);
@@ -47,7 +50,10 @@ fn conversation_started() {
     let conv = n.conversation.unwrap();
     assert_eq!(conv.status.as_deref(), Some("active"));
     let m = n.message.unwrap();
-    assert_eq!(m.text.as_deref(), Some("Hi, do you take walk-ins on Saturdays?"));
+    assert_eq!(
+        m.text.as_deref(),
+        Some("Hi, do you take walk-ins on Saturdays?")
+    );
     assert_eq!(m.direction, Some(Direction::Inbound));
     assert_eq!(m.sent_at, at(1741944412, 0));
     assert_eq!(
@@ -87,7 +93,10 @@ fn conversation_closed() {
     assert_eq!(e.data.messages.len(), 3);
     assert_eq!(e.data.messages[1].role, Some(SamRole::Assistant));
     assert_eq!(e.data.message_count, Some(6));
-    assert_eq!(e.data.extra["summary"], "Shipping question, answered by Sam");
+    assert_eq!(
+        e.data.extra["summary"],
+        "Shipping question, answered by Sam"
+    );
     assert_eq!(e.extra["api_version"], "2025-01");
 
     let n = ev.normalize();
@@ -121,7 +130,10 @@ fn lead_captured() {
     assert_eq!(c.emails, ["priya.nair@example.in"]);
     assert_eq!(c.phones, ["+91 98200 11223"]);
     assert_eq!(c.custom_fields["company"], "Nair Orthodontics");
-    assert_eq!(c.custom_fields["notes"], "Wants a quote for 3 aligner cases");
+    assert_eq!(
+        c.custom_fields["notes"],
+        "Wants a quote for 3 aligner cases"
+    );
 }
 
 #[test]
@@ -137,15 +149,26 @@ fn lead_captured_messy() {
     assert_eq!(e.extra["attempt"], 2);
     // A local time without offset keeps its text but denotes no instant.
     let ts = e.timestamp.as_ref().unwrap();
-    assert_eq!((ts.instant, ts.original.as_str()), (None, "2025-03-14T09:31:07"));
+    assert_eq!(
+        (ts.instant, ts.original.as_str()),
+        (None, "2025-03-14T09:31:07")
+    );
 
     let n = ev.normalize();
     assert_eq!(n.occurred_at, None);
     assert_eq!(n.ids.widget, None);
     let c = n.contact.unwrap();
-    assert_eq!(c.id.as_deref(), Some("99017"), "the lead id wins over the visitor id");
+    assert_eq!(
+        c.id.as_deref(),
+        Some("99017"),
+        "the lead id wins over the visitor id"
+    );
     assert_eq!(c.name.as_deref(), Some("Jonas Lindqvist"));
-    assert_eq!(c.emails, ["jonas@lindqvist.se"], "falls back to the visitor's email");
+    assert_eq!(
+        c.emails,
+        ["jonas@lindqvist.se"],
+        "falls back to the visitor's email"
+    );
     assert_eq!(c.phones, ["46701234567"]);
     assert!(!c.custom_fields.contains_key("notes"));
 }
@@ -157,7 +180,10 @@ fn callback_requested() {
         panic!("wrong variant")
     };
     let pt = e.data.preferred_time.as_ref().unwrap();
-    assert_eq!((pt.instant, pt.original.as_str()), (None, "Tomorrow after 3pm"));
+    assert_eq!(
+        (pt.instant, pt.original.as_str()),
+        (None, "Tomorrow after 3pm")
+    );
 
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::CallbackRequested);
@@ -167,7 +193,10 @@ fn callback_requested() {
     assert_eq!(c.name.as_deref(), Some("Marcus Webb"));
     assert_eq!(c.phones, ["+1 (617) 555-0142"]);
     assert_eq!(c.emails, ["marcus.webb@example.com"]);
-    assert_eq!(n.attributes["callback_preferred_time"], "Tomorrow after 3pm");
+    assert_eq!(
+        n.attributes["callback_preferred_time"],
+        "Tomorrow after 3pm"
+    );
     assert_eq!(n.attributes["callback_timezone"], "America/New_York");
     assert_eq!(n.attributes["callback_reason"], "outside_working_hours");
     assert_eq!(n.attributes["callback_id"], "cb_5511");
@@ -191,7 +220,10 @@ fn handover_requested() {
     assert_eq!(n.conversation.unwrap().status.as_deref(), Some("escalated"));
     assert_eq!(n.attributes["handover_reason"], "visitor_requested_human");
     let m = n.message.unwrap();
-    assert_eq!(m.text.as_deref(), Some("Can I talk to a real person please?"));
+    assert_eq!(
+        m.text.as_deref(),
+        Some("Can I talk to a real person please?")
+    );
     assert_eq!(m.direction, Some(Direction::Inbound));
 }
 

@@ -8,7 +8,10 @@ use chathooks::vendor::{self, VendorEvent};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/standard/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/standard/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -23,7 +26,10 @@ fn conversation_started() {
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::ConversationStarted);
     assert_eq!(n.vendor, Vendor::StandardWebhooks);
-    assert_eq!(n.occurred_at, Some(UNIX_EPOCH + Duration::from_secs(1769940000)));
+    assert_eq!(
+        n.occurred_at,
+        Some(UNIX_EPOCH + Duration::from_secs(1769940000))
+    );
     assert_eq!(n.ids.conversation.as_deref(), Some("conv_88"));
     assert_eq!(n.ids.tenant.as_deref(), Some("t_1"));
     assert_eq!(n.ids.widget.as_deref(), Some("w_2"));
@@ -46,7 +52,10 @@ fn lead_captured_epoch_timestamp_and_extra() {
     assert_eq!(ev.extra["version"], "1");
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::LeadCaptured);
-    assert_eq!(n.occurred_at, Some(UNIX_EPOCH + Duration::from_secs(1769940000)));
+    assert_eq!(
+        n.occurred_at,
+        Some(UNIX_EPOCH + Duration::from_secs(1769940000))
+    );
     assert_eq!(n.ids.tenant.as_deref(), Some("42"));
 }
 
@@ -113,7 +122,11 @@ fn errors_carry_the_json_path() {
     let err = StandardEvent::from_slice(br#"{"type":"a","timestamp":{}}"#).unwrap_err();
     assert_eq!(err.path, "timestamp");
     assert!(StandardEvent::from_slice(br#"["type"]"#).is_err());
-    assert!(StandardEvent::from_slice(br#"{"type":"a""#).unwrap_err().syntax);
+    assert!(
+        StandardEvent::from_slice(br#"{"type":"a""#)
+            .unwrap_err()
+            .syntax
+    );
     // A missing type is not an error: it reads as "".
     let ev = StandardEvent::from_slice(br#"{"data":{"x":1}}"#).unwrap();
     assert_eq!(ev.name(), "");

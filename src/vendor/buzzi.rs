@@ -110,7 +110,11 @@ pub struct BuzziEnvelope<D> {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Delivery id, when sent as `delivery_id`.
-    #[serde(default, alias = "deliveryId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "deliveryId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub delivery_id: Option<String>,
     /// Event id, when sent as `event_id`.
     #[serde(default, alias = "eventId", deserialize_with = "de::string_or_number")]
@@ -122,10 +126,18 @@ pub struct BuzziEnvelope<D> {
     #[serde(default, alias = "createdAt", deserialize_with = "lenient::timestamp")]
     pub created_at: Option<Timestamp>,
     /// The chatbot (agent) the webhook belongs to.
-    #[serde(default, alias = "chatbotId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "chatbotId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub chatbot_id: Option<String>,
     /// The company (tenant).
-    #[serde(default, alias = "companyId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "companyId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub company_id: Option<String>,
     /// The event payload; default (all `None`) when absent or `null`.
     #[serde(default, deserialize_with = "de::null_as_default")]
@@ -274,7 +286,11 @@ pub struct BuzziEndUser {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Your id for the user, from an integration.
-    #[serde(default, alias = "externalId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "externalId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub external_id: Option<String>,
     /// Name.
     #[serde(default, deserialize_with = "de::non_empty_string")]
@@ -289,10 +305,18 @@ pub struct BuzziEndUser {
     #[serde(default)]
     pub channel: Option<BuzziChannel>,
     /// The user's id on that channel (WhatsApp number, Telegram id…).
-    #[serde(default, alias = "channelUserId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "channelUserId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub channel_user_id: Option<String>,
     /// IP address.
-    #[serde(default, alias = "ipAddress", deserialize_with = "de::non_empty_string")]
+    #[serde(
+        default,
+        alias = "ipAddress",
+        deserialize_with = "de::non_empty_string"
+    )]
     pub ip_address: Option<String>,
     /// `{country, city, timezone}` per the schema comment.
     #[serde(default)]
@@ -331,13 +355,25 @@ pub struct BuzziConversation {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Company (tenant).
-    #[serde(default, alias = "companyId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "companyId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub company_id: Option<String>,
     /// Chatbot (agent).
-    #[serde(default, alias = "chatbotId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "chatbotId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub chatbot_id: Option<String>,
     /// End user.
-    #[serde(default, alias = "endUserId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "endUserId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub end_user_id: Option<String>,
     /// Channel.
     #[serde(default)]
@@ -349,7 +385,11 @@ pub struct BuzziConversation {
     #[serde(default, deserialize_with = "de::non_empty_string")]
     pub subject: Option<String>,
     /// Assigned human agent (`null` = the AI).
-    #[serde(default, alias = "assignedUserId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "assignedUserId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub assigned_user_id: Option<String>,
     /// Number of messages.
     #[serde(default, alias = "messageCount", deserialize_with = "de::i64ish")]
@@ -367,7 +407,11 @@ pub struct BuzziConversation {
     #[serde(default, deserialize_with = "de::i64ish")]
     pub sentiment: Option<i64>,
     /// Browser session id.
-    #[serde(default, alias = "sessionId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "sessionId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub session_id: Option<String>,
     /// Page the conversation started on.
     #[serde(default, alias = "pageUrl", deserialize_with = "de::non_empty_string")]
@@ -403,7 +447,11 @@ pub struct BuzziMessage {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Conversation id.
-    #[serde(default, alias = "conversationId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "conversationId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub conversation_id: Option<String>,
     /// Who wrote it.
     #[serde(default)]
@@ -446,7 +494,11 @@ pub struct BuzziEscalation {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Conversation id.
-    #[serde(default, alias = "conversationId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "conversationId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub conversation_id: Option<String>,
     /// Status.
     #[serde(default)]
@@ -455,13 +507,21 @@ pub struct BuzziEscalation {
     #[serde(default)]
     pub priority: Option<BuzziEscalationPriority>,
     /// Assigned agent.
-    #[serde(default, alias = "assignedUserId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "assignedUserId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub assigned_user_id: Option<String>,
     /// Why it was escalated.
     #[serde(default, deserialize_with = "de::non_empty_string")]
     pub reason: Option<String>,
     /// What triggered it (`manual`, `sentiment`, `keyword`, `turns` per the schema comment).
-    #[serde(default, alias = "triggerType", deserialize_with = "de::non_empty_string")]
+    #[serde(
+        default,
+        alias = "triggerType",
+        deserialize_with = "de::non_empty_string"
+    )]
     pub trigger_type: Option<String>,
     /// Whether it was handed back to the AI (`true`, `1`, `"yes"`…).
     #[serde(default, alias = "returnedToAi", deserialize_with = "de::boolish")]
@@ -492,10 +552,18 @@ pub struct BuzziFeedback {
     #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// Conversation id.
-    #[serde(default, alias = "conversationId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "conversationId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub conversation_id: Option<String>,
     /// The message rated, for per-message thumbs.
-    #[serde(default, alias = "messageId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "messageId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub message_id: Option<String>,
     /// Rating, when sent as `rating` (number or numeric text).
     #[serde(default, deserialize_with = "de::f64ish")]
@@ -507,7 +575,11 @@ pub struct BuzziFeedback {
     #[serde(default, deserialize_with = "de::non_empty_string")]
     pub comment: Option<String>,
     /// End user id.
-    #[serde(default, alias = "endUserId", deserialize_with = "de::string_or_number")]
+    #[serde(
+        default,
+        alias = "endUserId",
+        deserialize_with = "de::string_or_number"
+    )]
     pub end_user_id: Option<String>,
     /// The end user, when nested.
     #[serde(default, alias = "endUser")]
@@ -644,7 +716,11 @@ impl VendorEvent for BuzziEvent {
                     "resolution_type",
                     d.resolution_type.as_ref().map(|r| r.as_str().to_owned()),
                 );
-                put(&mut ev.attributes, "satisfaction_rating", d.satisfaction_rating);
+                put(
+                    &mut ev.attributes,
+                    "satisfaction_rating",
+                    d.satisfaction_rating,
+                );
                 if let Some(esc) = &d.escalation {
                     escalation_attributes(&mut ev, esc);
                 }
@@ -724,12 +800,12 @@ fn fill_from_conversation(ev: &mut Event, d: &BuzziConversation) {
     ev.ids.tenant = ev.ids.tenant.take().or(d.company_id.clone());
     ev.ids.widget = ev.ids.widget.take().or(d.chatbot_id.clone());
     ev.ids.contact = d.end_user_id.clone();
-    let mut c = Conversation::default();
-    c.id = d.id.clone();
-    c.status = d.status.as_ref().map(|s| s.as_str().to_owned());
-    c.channel = d.channel.as_ref().map(channel);
-    c.assignee = d.assigned_user_id.clone();
-    ev.conversation = Some(c);
+    ev.conversation = Some(Conversation {
+        id: d.id.clone(),
+        status: d.status.as_ref().map(|s| s.as_str().to_owned()),
+        channel: d.channel.as_ref().map(channel),
+        assignee: d.assigned_user_id.clone(),
+    });
     if let Some(u) = &d.end_user {
         ev.contact = Some(end_user_contact(u));
         ev.ids.contact = ev.ids.contact.take().or(u.id.clone());
@@ -758,7 +834,11 @@ fn escalation_attributes(ev: &mut Event, d: &BuzziEscalation) {
         d.priority.as_ref().map(|s| s.as_str().to_owned()),
     );
     put(&mut ev.attributes, "handover_reason", d.reason.clone());
-    put(&mut ev.attributes, "escalation_trigger", d.trigger_type.clone());
+    put(
+        &mut ev.attributes,
+        "escalation_trigger",
+        d.trigger_type.clone(),
+    );
     if let (Some(conv), Some(agent)) = (ev.conversation.as_mut(), &d.assigned_user_id) {
         conv.assignee.get_or_insert_with(|| agent.clone());
     }
@@ -793,16 +873,14 @@ fn end_user_contact(u: &BuzziEndUser) -> Contact {
     };
     push_unique(&mut c.emails, u.email.as_deref());
     push_unique(&mut c.phones, u.phone.as_deref());
-    if let Some(l) = &u.location {
-        let mut loc = Location::default();
-        loc.city = l.city.clone();
-        loc.country = l.country.clone();
-        loc.ip = u.ip_address.clone();
-        c.location = Some(loc);
-    } else if u.ip_address.is_some() {
-        let mut loc = Location::default();
-        loc.ip = u.ip_address.clone();
-        c.location = Some(loc);
+    if u.location.is_some() || u.ip_address.is_some() {
+        let l = u.location.as_ref();
+        c.location = Some(Location {
+            city: l.and_then(|l| l.city.clone()),
+            country: l.and_then(|l| l.country.clone()),
+            ip: u.ip_address.clone(),
+            ..Location::default()
+        });
     }
     for (k, v) in &u.metadata {
         c.custom_fields.insert(k.clone(), v.clone());

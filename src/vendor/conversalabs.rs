@@ -634,7 +634,11 @@ impl VendorEvent for ConversaLabsEvent {
 
     fn normalize(&self) -> Event {
         use ConversaLabsEvent as C;
-        let mut ev = Event::new(Vendor::ConversaLabs, EventKind::Other(String::new()), self.name());
+        let mut ev = Event::new(
+            Vendor::ConversaLabs,
+            EventKind::Other(String::new()),
+            self.name(),
+        );
         ev.ids.event = self.event_id().map(Cow::into_owned);
         if let Some(h) = self.head() {
             ev.occurred_at = h.timestamp.and_then(|t| t.instant);
@@ -666,21 +670,22 @@ impl VendorEvent for ConversaLabsEvent {
                     fill_conversation(&mut ev, c);
                 }
                 ev.ids.conversation = ev.ids.conversation.take().or(d.conversation_id.clone());
-                let mut m = Message::default();
-                m.id = d.id.clone();
-                m.text = d.content.clone();
-                m.message_type = d.content_type.clone();
-                m.direction = match d.message_type {
-                    Some(ConversaLabsMessageType::Incoming) => Some(Direction::Inbound),
-                    Some(
-                        ConversaLabsMessageType::Outgoing | ConversaLabsMessageType::Template,
-                    ) => Some(Direction::Outbound),
-                    _ => None,
+                let m = Message {
+                    id: d.id.clone(),
+                    text: d.content.clone(),
+                    message_type: d.content_type.clone(),
+                    direction: match d.message_type {
+                        Some(ConversaLabsMessageType::Incoming) => Some(Direction::Inbound),
+                        Some(
+                            ConversaLabsMessageType::Outgoing | ConversaLabsMessageType::Template,
+                        ) => Some(Direction::Outbound),
+                        _ => None,
+                    },
+                    channel: ev.conversation.as_ref().and_then(|c| c.channel.clone()),
+                    sender: d.sender.as_ref().and_then(|s| s.id.clone()),
+                    attachments: d.attachments.iter().filter_map(attachment).collect(),
+                    sent_at: d.created_at.as_ref().and_then(|t| t.instant),
                 };
-                m.channel = ev.conversation.as_ref().and_then(|c| c.channel.clone());
-                m.sender = d.sender.as_ref().and_then(|s| s.id.clone());
-                m.attachments = d.attachments.iter().filter_map(attachment).collect();
-                m.sent_at = d.created_at.as_ref().and_then(|t| t.instant);
                 if m.direction == Some(Direction::Inbound) {
                     if let Some(s) = &d.sender {
                         ev.contact = Some(contact(s));
@@ -725,7 +730,11 @@ impl VendorEvent for ConversaLabsEvent {
                 put(a, "payment_currency", d.currency.clone());
                 put(a, "payment_method", d.method.clone());
                 put(a, "payment_provider", d.provider.clone());
-                put(a, "payment_status", d.status.as_ref().map(|s| s.as_str().to_owned()));
+                put(
+                    a,
+                    "payment_status",
+                    d.status.as_ref().map(|s| s.as_str().to_owned()),
+                );
                 put(a, "deal_id", d.deal_id.clone());
                 EventKind::PaymentConfirmed
             }
@@ -803,12 +812,12 @@ fn fill_conversation(ev: &mut Event, d: &ConversaLabsConversation) {
     ev.ids.conversation = d.id.clone();
     ev.ids.tenant = ev.ids.tenant.take().or(d.account_id.clone());
     ev.ids.widget = ev.ids.widget.take().or(d.inbox_id.clone());
-    let mut c = Conversation::default();
-    c.id = d.id.clone();
-    c.status = d.status.as_ref().map(|s| s.as_str().to_owned());
-    c.channel = d.channel.as_deref().map(open::channel_from_name);
-    c.assignee = d.assignee().map(str::to_owned);
-    ev.conversation = Some(c);
+    ev.conversation = Some(Conversation {
+        id: d.id.clone(),
+        status: d.status.as_ref().map(|s| s.as_str().to_owned()),
+        channel: d.channel.as_deref().map(open::channel_from_name),
+        assignee: d.assignee().map(str::to_owned),
+    });
     ev.ids.contact = d.contact_id.clone();
     if let Some(p) = d.contact() {
         ev.contact = Some(contact(p));
@@ -836,10 +845,11 @@ fn contact(p: &ConversaLabsContact) -> Contact {
     let attr = &p.additional_attributes;
     let (city, country) = (open::scalar(attr, "city"), open::scalar(attr, "country"));
     if city.is_some() || country.is_some() {
-        let mut loc = Location::default();
-        loc.city = city;
-        loc.country = country;
-        c.location = Some(loc);
+        c.location = Some(Location {
+            city,
+            country,
+            ..Location::default()
+        });
     }
     for (k, v) in &p.custom_attributes {
         c.custom_fields.insert(k.clone(), v.clone());
@@ -853,10 +863,10 @@ fn contact(p: &ConversaLabsContact) -> Contact {
 
 fn attachment(v: &Value) -> Option<crate::event::Attachment> {
     let m = v.as_object()?;
-    let mut a = crate::event::Attachment::default();
-    a.url = open::scalar(m, "data_url").or_else(|| open::scalar(m, "url"));
-    a.kind = open::scalar(m, "file_type").or_else(|| open::scalar(m, "type"));
-    a.name = open::scalar(m, "name").or_else(|| open::scalar(m, "file_name"));
-    a.mime_type = open::scalar(m, "content_type").or_else(|| open::scalar(m, "mime_type"));
-    Some(a)
+    Some(crate::event::Attachment {
+        url: open::scalar(m, "data_url").or_else(|| open::scalar(m, "url")),
+        kind: open::scalar(m, "file_type").or_else(|| open::scalar(m, "type")),
+        name: open::scalar(m, "name").or_else(|| open::scalar(m, "file_name")),
+        mime_type: open::scalar(m, "content_type").or_else(|| open::scalar(m, "mime_type")),
+    })
 }

@@ -67,8 +67,8 @@ pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseErro
     Ok(value)
 }
 
-pub(crate) mod open;
-pub mod sam;
 pub mod buzzi;
 pub mod conversalabs;
+pub(crate) mod open;
+pub mod sam;
 pub mod standard;

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize as _;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -204,7 +204,10 @@ pub(crate) fn common_kind(name: &str) -> Option<EventKind> {
         ("conversation_started", EventKind::ConversationStarted),
         ("conversation_created", EventKind::ConversationStarted),
         ("conversation_updated", EventKind::ConversationUpdated),
-        ("conversation_status_changed", EventKind::ConversationUpdated),
+        (
+            "conversation_status_changed",
+            EventKind::ConversationUpdated,
+        ),
         ("conversation_closed", EventKind::ConversationClosed),
         ("conversation_resolved", EventKind::ConversationClosed),
         ("conversation_ended", EventKind::ConversationClosed),
@@ -241,11 +244,25 @@ pub(crate) fn channel_from_name(name: &str) -> Channel {
     // Chatwoot-style class names (`Channel::Whatsapp`).
     let key = t.strip_prefix("Channel::").unwrap_or(t);
     let is = |words: &[&str]| words.iter().any(|w| same_word(key, w));
-    if is(&["web", "webwidget", "web_widget", "widget", "website", "webchat", "web_chat"]) {
+    if is(&[
+        "web",
+        "webwidget",
+        "web_widget",
+        "widget",
+        "website",
+        "webchat",
+        "web_chat",
+    ]) {
         Channel::Web
     } else if is(&["whatsapp", "whatsapp_business", "whats_app"]) {
         Channel::WhatsApp
-    } else if is(&["messenger", "facebook", "facebook_page", "facebookpage", "fb"]) {
+    } else if is(&[
+        "messenger",
+        "facebook",
+        "facebook_page",
+        "facebookpage",
+        "fb",
+    ]) {
         Channel::Messenger
     } else if is(&["instagram", "ig"]) {
         Channel::Instagram

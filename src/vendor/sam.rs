@@ -50,9 +50,7 @@ use serde_json::{Map, Value};
 
 use super::open::{self, open_enum, push_unique, put};
 use super::{from_json, VendorEvent};
-use crate::event::{
-    Contact, Conversation, Direction, Event, EventKind, Message, Vendor,
-};
+use crate::event::{Contact, Conversation, Direction, Event, EventKind, Message, Vendor};
 use crate::lenient::{self, de, Timestamp};
 use crate::ParseError;
 
@@ -410,7 +408,10 @@ impl VendorEvent for SamEvent {
             return Some(Cow::Borrowed(id));
         }
         let (data_id, ts) = (v.data_id?, v.timestamp?);
-        Some(Cow::Owned(format!("{}:{}@{}", v.event, data_id, ts.original)))
+        Some(Cow::Owned(format!(
+            "{}:{}@{}",
+            v.event, data_id, ts.original
+        )))
     }
 
     fn normalize(&self) -> Event {
@@ -505,13 +506,17 @@ impl VendorEvent for SamEvent {
     }
 }
 
-fn conversation(id: Option<&str>, status: Option<&SamStatus>, extra: &Map<String, Value>) -> Conversation {
-    let mut c = Conversation::default();
-    c.id = id.map(str::to_owned);
-    c.status = status.map(|s| s.as_str().to_owned());
-    c.channel = open::scalar(extra, "channel").map(|n| open::channel_from_name(&n));
-    c.assignee = open::scalar(extra, "agent_id").or_else(|| open::scalar(extra, "assignee_id"));
-    c
+fn conversation(
+    id: Option<&str>,
+    status: Option<&SamStatus>,
+    extra: &Map<String, Value>,
+) -> Conversation {
+    Conversation {
+        id: id.map(str::to_owned),
+        status: status.map(|s| s.as_str().to_owned()),
+        channel: open::scalar(extra, "channel").map(|n| open::channel_from_name(&n)),
+        assignee: open::scalar(extra, "agent_id").or_else(|| open::scalar(extra, "assignee_id")),
+    }
 }
 
 fn visitor_contact(v: &SamVisitor) -> Contact {
@@ -526,18 +531,19 @@ fn visitor_contact(v: &SamVisitor) -> Contact {
 }
 
 fn message(m: &SamMessage) -> Message {
-    let mut out = Message::default();
-    out.id = m.id.clone();
-    out.text = m.body().map(str::to_owned);
-    out.direction = match m.role {
-        Some(SamRole::Visitor) => Some(Direction::Inbound),
-        Some(SamRole::Assistant | SamRole::Agent) => Some(Direction::Outbound),
-        _ => None,
-    };
-    out.sender = open::scalar(&m.extra, "sender_id");
-    out.channel = open::scalar(&m.extra, "channel").map(|n| open::channel_from_name(&n));
-    out.sent_at = m.created_at.as_ref().and_then(|t| t.instant);
-    out
+    Message {
+        id: m.id.clone(),
+        text: m.body().map(str::to_owned),
+        direction: match m.role {
+            Some(SamRole::Visitor) => Some(Direction::Inbound),
+            Some(SamRole::Assistant | SamRole::Agent) => Some(Direction::Outbound),
+            _ => None,
+        },
+        sender: open::scalar(&m.extra, "sender_id"),
+        channel: open::scalar(&m.extra, "channel").map(|n| open::channel_from_name(&n)),
+        sent_at: m.created_at.as_ref().and_then(|t| t.instant),
+        ..Message::default()
+    }
 }
 
 fn prepend(list: &mut Vec<String>, value: Option<&str>) {
@@ -549,6 +555,7 @@ fn prepend(list: &mut Vec<String>, value: Option<&str>) {
 
 fn custom(c: &mut Contact, key: &str, value: Option<&str>) {
     if let Some(v) = value {
-        c.custom_fields.insert(key.to_owned(), Value::String(v.to_owned()));
+        c.custom_fields
+            .insert(key.to_owned(), Value::String(v.to_owned()));
     }
 }
