@@ -344,6 +344,27 @@ where
     d.deserialize_any(V(PhantomData))
 }
 
+/// `null` reads as `T::default()`; pair with `#[serde(default)]` so an absent field does too.
+/// For payload objects a vendor may omit or send as `null` (an event without `data`).
+///
+/// ```
+/// use serde::Deserialize;
+/// #[derive(Deserialize)]
+/// struct E {
+///     #[serde(default, deserialize_with = "chathooks::lenient::de::null_as_default")]
+///     tags: Vec<String>,
+/// }
+/// let e: E = serde_json::from_str(r#"{"tags":null}"#).unwrap();
+/// assert!(e.tags.is_empty());
+/// ```
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
