@@ -89,7 +89,98 @@ def repair():
         write(t, k, v)
 
 
-TARGETS = {"verify_standard": verify_standard, "repair": repair}
+HMAC = ["fuzz-hmac-secret-0123456789", "rotated-hmac-secret-abcdefgh"]
+TOKENS = ["fuzz-token-value-0123456789", "rotated-token-value-abcdefgh"]
+SMART = ["fuzz-salesmartly-key-01234567", "rotated-salesmartly-key-abcdef"]
+
+
+def hm(secret, msg):
+    return hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+
+
+def verify_hmac():
+    t = "verify_hmac"
+    body = b'{"event":"lead.captured","data":{"email":"a@b.co"}}'
+    fx = fixtures()
+    ts = str(NOW).encode()
+    # The first byte picks the preset: '0' github, '1' slack, '2' stripe, '3' sam, '4' buzzi,
+    # '5' conversalabs (index = byte % 6).
+    def seeds(b, k=0):
+        s = HMAC[k]
+        return {
+            "0": [("x-hub-signature-256", "sha256=" + hm(s, b).hex()), ("x-github-delivery", "d-1")],
+            "1": [("x-slack-request-timestamp", NOW), ("x-slack-signature", "v0=" + hm(s, b"v0:" + ts + b":" + b).hex())],
+            "2": [("stripe-signature", f"t={NOW},v0=00,v1=" + hm(s, ts + b"." + b).hex())],
+            "3": [("x-sam-signature", base64.b64encode(hm(s, b)).decode())],
+            "4": [("x-webhook-signature", "sha256=" + hm(s, b).hex().upper())],
+            "5": [("x-chatwoot-timestamp", NOW), ("x-chatwoot-delivery", "cw-1"), ("x-chatwoot-signature", "sha256=" + hm(s, ts + b"." + b).hex())],
+        }
+    names = ["github", "slack", "stripe", "sam", "buzzi", "conversalabs"]
+    for sel, headers in seeds(body).items():
+        name = names[int(sel)]
+        write(t, f"valid_{name}", sel.encode() + delivery(headers, body))
+        bad = [(k, v[:-1] + ("0" if v[-1] != "0" else "1")) if "signature" in k else (k, v) for k, v in headers]
+        write(t, f"wrong_{name}", sel.encode() + delivery(bad, body))
+    for sel, headers in seeds(body, 1).items():
+        if sel in "25":
+            write(t, f"valid_rotated_{names[int(sel)]}", sel.encode() + delivery(headers, body))
+    for i, (name, b) in enumerate(fx[::8]):
+        sel = str(i % 6)
+        write(t, f"valid_{names[int(sel)]}_fixture_{name}", sel.encode() + delivery(seeds(b)[sel], b))
+    write(t, "stripe_two_t", b"2" + delivery([("stripe-signature", f"t={NOW},t=1,v1=00")], body))
+    write(t, "slack_stale", b"1" + delivery([("x-slack-request-timestamp", NOW - 1000), ("x-slack-signature", "v0=" + hm(HMAC[0], b"v0:" + str(NOW - 1000).encode() + b":" + body).hex())], body))
+    write(t, "valid_sam_unprefixed_hex_list", b"3" + delivery([("x-sam-signature", "abc, " + hm(HMAC[0], body).hex() + "\tsha256=")], body))
+
+
+def verify_token():
+    t = "verify_token"
+    body = b'{"event_type":"widget_new_conversation"}'
+    write(t, "valid", delivery([("x-hook-token", TOKENS[0])], body))
+    write(t, "valid_rotated", delivery([("X-Hook-Token", TOKENS[1]), ("x-hook-token", TOKENS[0])], body))
+    write(t, "wrong", delivery([("x-hook-token", TOKENS[0][:-1] + "X")], body))
+    write(t, "prefix_only", delivery([("x-hook-token", TOKENS[0][:10])], body))
+    write(t, "missing", delivery([("x-other", TOKENS[0])], body))
+    write(t, "second_value_only", delivery([("x-hook-token", "nope"), ("x-hook-token", TOKENS[0])], body))
+    write(t, "non_ascii", delivery([("x-hook-token", "t\u00e9st")], body).replace(b"\\u00e9", b"\xc3\xa9"))
+
+
+def smart_sig(secret, event, raw_data, ts=None):
+    msg = secret.encode() + b"&data=" + raw_data + b"&event=" + event
+    if ts is not None:
+        msg += b"&timestamp=" + ts
+    return hashlib.md5(msg).hexdigest()
+
+
+def verify_salesmartly():
+    t = "verify_salesmartly"
+    ts = str(NOW).encode()
+    cases = [
+        ("object", b"message", b'{"msg":"hi","sender_type":1}'),
+        ("number", b"message", b"123"),
+        ("array", b"update_user", b'[1, {"a": [true, null]}]'),
+    ]
+    for name, ev, raw in cases:
+        body = b'{"event":"' + ev + b'","data":' + raw + b"}"
+        write(t, f"valid_with_ts_{name}", delivery([], body, f"timestamp={NOW}&signature={smart_sig(SMART[0], ev, raw, ts)}"))
+        write(t, f"valid_without_ts_{name}", delivery([], body, f"signature={smart_sig(SMART[0], ev, raw)}&timestamp={NOW}"))
+    body = b'{ "data" : "123" , "event" : "message" }'
+    write(t, "valid_string_data", delivery([], body, f"timestamp={NOW}&signature={smart_sig(SMART[0], b'message', b'123')}"))
+    write(t, "valid_rotated_millis_upper", delivery([], body, f"timestamp={NOW * 1000}&signature={smart_sig(SMART[1], b'message', b'123').upper()}"))
+    write(t, "valid_percent_encoded", delivery([], body, f"x=1&timestamp=%31{str(NOW)[1:]}&signature={smart_sig(SMART[0], b'message', b'123')}"))
+    write(t, "stale", delivery([], body, f"timestamp={NOW - 400}&signature={smart_sig(SMART[0], b'message', b'123')}"))
+    write(t, "short_sig", delivery([], body, f"timestamp={NOW}&signature=abc"))
+    write(t, "no_data", delivery([], b'{"event":"message"}', f"timestamp={NOW}&signature={'0' * 32}"))
+    write(t, "missing_query", delivery([], body))
+    write(t, "duplicate_data", delivery([], b'{"event":"e","data":1,"data":2}', f"timestamp={NOW}&signature={smart_sig(SMART[0], b'e', b'1')}"))
+
+
+TARGETS = {
+    "verify_standard": verify_standard,
+    "repair": repair,
+    "verify_hmac": verify_hmac,
+    "verify_token": verify_token,
+    "verify_salesmartly": verify_salesmartly,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or TARGETS:

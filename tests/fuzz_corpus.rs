@@ -14,6 +14,9 @@ mod targets;
 const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("verify_standard", targets::verify_standard),
     ("repair", targets::repair),
+    ("verify_hmac", targets::verify_hmac),
+    ("verify_token", targets::verify_token),
+    ("verify_salesmartly", targets::verify_salesmartly),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -87,19 +90,67 @@ fn corpus_repair() {
 }
 
 #[test]
-fn standard_seeds_named_valid_verify_and_the_others_do_not() {
-    use chathooks::verify::{StandardWebhooks, Verifier};
-    let v = StandardWebhooks::new(targets::STANDARD_SECRETS[0])
-        .and_then(|v| v.add_secret(targets::STANDARD_SECRETS[1]))
-        .expect("secrets");
-    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(targets::NOW_SECS);
-    for (path, data) in corpus("verify_standard") {
+fn corpus_verify_hmac() {
+    run("verify_hmac");
+}
+
+#[test]
+fn corpus_verify_token() {
+    run("verify_token");
+}
+
+#[test]
+fn corpus_verify_salesmartly() {
+    run("verify_salesmartly");
+}
+
+/// The seeds really reach both sides of each verifier: files named `valid*` (and the signed
+/// `fixture_*` deliveries) verify, all others are rejected.
+fn seeds_named_valid_verify(target: &str, verify: impl Fn(&[u8]) -> bool) {
+    for (path, data) in corpus(target) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let d = targets::Delivery::split(&data);
-        let ok = v.verify_at(&d.inbound(), now).is_ok();
+        if name.starts_with("regression_") {
+            continue;
+        }
         let expect_ok = name.starts_with("valid") || name.starts_with("fixture_");
-        assert_eq!(ok, expect_ok, "{name}");
+        assert_eq!(verify(&data), expect_ok, "{target}/{name}");
     }
+}
+
+fn now() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(targets::NOW_SECS)
+}
+
+#[test]
+fn verification_seeds_named_valid_verify_and_the_others_do_not() {
+    use chathooks::verify::{SaleSmartly, Token, Verifier};
+    use chathooks::Secret;
+
+    let v = targets::standard_verifier();
+    seeds_named_valid_verify("verify_standard", |data| {
+        v.verify_at(&targets::Delivery::split(data).inbound(), now())
+            .is_ok()
+    });
+    seeds_named_valid_verify("verify_hmac", |data| {
+        let (sel, rest) = data.split_first().expect("selector byte");
+        let v = targets::hmac_preset(usize::from(*sel));
+        v.verify_at(&targets::Delivery::split(rest).inbound(), now())
+            .is_ok()
+    });
+    let v = Token::new("X-Hook-Token", targets::TOKENS[0])
+        .and_then(|v| v.add_value(targets::TOKENS[1]))
+        .expect("tokens");
+    seeds_named_valid_verify("verify_token", |data| {
+        v.verify_at(&targets::Delivery::split(data).inbound(), now())
+            .is_ok()
+    });
+    let v = SaleSmartly::new(targets::SALESMARTLY_SECRETS[0])
+        .expect("secret")
+        .add_secret(Secret::raw(targets::SALESMARTLY_SECRETS[1]).expect("secret"));
+    seeds_named_valid_verify("verify_salesmartly", |data| {
+        v.verify_at(&targets::Delivery::split(data).inbound(), now())
+            .is_ok()
+    });
 }
 
 #[test]
