@@ -52,7 +52,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -61,9 +61,7 @@ use crate::event::{
     Channel, Contact, Conversation, Direction, Event, EventKind, Ids, Location, Message, Utm,
     Vendor,
 };
-use crate::lenient::de::{
-    self as lde, open_struct, Bool, Key, Plain, StrNum, Ts, F64,
-};
+use crate::lenient::de::{self as lde, open_struct, Bool, Key, Plain, StrNum, Ts, F64};
 use crate::lenient::{local_date_time, Timestamp};
 use crate::vendor::{from_json, VendorEvent};
 use crate::ParseError;
@@ -773,8 +771,8 @@ impl SaleAssistEvent {
                 .collect();
             if let [only] = candidates[..] {
                 let (key, inner) = top.others.remove(only);
-                let mut event = Self::parse(inner.get().as_bytes(), false)
-                    .map_err(|e| with_prefix(&key, e))?;
+                let mut event =
+                    Self::parse(inner.get().as_bytes(), false).map_err(|e| with_prefix(&key, e))?;
                 let capture = CaptureWrapper {
                     key: Some(key),
                     headers: top.take("headers"),
@@ -830,7 +828,8 @@ impl SaleAssistEvent {
     fn mapped(body: &[u8], top: Top) -> Result<Self, ParseError> {
         let mut fields = Map::new();
         if let Some(PayloadSlot::Raw(raw)) = top.payload {
-            let v = serde_json::from_str(raw.get()).map_err(|e| with_prefix("payload", e.into()))?;
+            let v =
+                serde_json::from_str(raw.get()).map_err(|e| with_prefix("payload", e.into()))?;
             fields.insert("payload".to_owned(), v);
         }
         for (k, raw) in top.others {
@@ -956,7 +955,8 @@ fn lead_contact(p: &Payload) -> Option<Contact> {
             c.utm = Some(utm);
         }
         if let Some(b) = l.otp_verified {
-            c.custom_fields.insert("otp_verified".into(), Value::Bool(b));
+            c.custom_fields
+                .insert("otp_verified".into(), Value::Bool(b));
         }
         if let Some(s) = &l.widget_location_source {
             c.custom_fields
@@ -1062,7 +1062,11 @@ fn normalize_mapped(m: &MappedWebhook) -> Event {
     push_unique(&mut c.emails, m.email().as_deref());
     push_unique(&mut c.phones, m.mobile_number().as_deref());
     let is_lead = c.name.is_some() || !c.emails.is_empty() || !c.phones.is_empty();
-    c.custom_fields = m.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    c.custom_fields = m
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let kind = if is_lead {
         EventKind::LeadCaptured
     } else {

@@ -574,7 +574,10 @@ impl SaleSmartlyEvent {
             attachments,
             sent_at,
         });
-        for (k, v) in [("channel_uid", &m.channel_uid), ("channel_name", &m.channel_name)] {
+        for (k, v) in [
+            ("channel_uid", &m.channel_uid),
+            ("channel_name", &m.channel_name),
+        ] {
             if let Some(v) = v {
                 e.attributes.insert(k.to_owned(), Value::String(v.clone()));
             }
@@ -632,7 +635,8 @@ fn normalize_customer(kind: EventKind, c: &Customer) -> Event {
     }
     e.contact = Some(contact);
     if let Some(ch) = c.channel {
-        e.attributes.insert("channel".into(), Value::from(ch.code()));
+        e.attributes
+            .insert("channel".into(), Value::from(ch.code()));
     }
     if let Some(n) = c.sys_user_id {
         e.attributes.insert("sys_user_id".into(), Value::from(n));
