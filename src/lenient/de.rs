@@ -445,7 +445,7 @@ pub(crate) fn vec_string_or_number<'de, D: Deserializer<'de>>(
 /// field. Hand-written map visitor rather than `#[serde(flatten)]`: flatten buffers the whole
 /// object into serde's private `Content` tree (slow, and it loses the JSON path of errors).
 ///
-/// Each field is `"json_key" => name: Type = Reader,` where `Reader` is one of the newtype
+/// Each field is `"json_key" | "alias"… => name: Type = Reader,` where `Reader` is one of the newtype
 /// readers above (`.0` is the value).
 macro_rules! open_struct {
     (
@@ -453,7 +453,7 @@ macro_rules! open_struct {
         $vis:vis struct $name:ident expecting $exp:literal {
             $(
                 $(#[doc = $doc:literal])*
-                $key:literal => $field:ident : $ty:ty = $reader:ty,
+                $key:literal $(| $alias:literal)* => $field:ident : $ty:ty = $reader:ty,
             )*
         }
     ) => {
@@ -484,7 +484,7 @@ macro_rules! open_struct {
                         let mut out = $name::default();
                         while let Some(key) = map.next_key::<$crate::lenient::de::Key<'de>>()? {
                             match key.as_str() {
-                                $( $key => out.$field = map.next_value::<$reader>()?.0, )*
+                                $( $key $(| $alias)* => out.$field = map.next_value::<$reader>()?.0, )*
                                 _ => {
                                     let v = map.next_value::<serde_json::Value>()?;
                                     out.extra.insert(key.into_string(), v);

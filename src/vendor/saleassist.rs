@@ -52,7 +52,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -91,7 +91,10 @@ pub enum SaleAssistEvent {
 }
 
 /// What the capture-tool wrapper around the real body looked like (vendor-notes §2.6).
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` shows only the captured header *names*: the values may include the static token
+/// the user configured as a SaleAssist custom header.
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct CaptureWrapper {
     /// The member that held the real body (`"body"`), or `None` when the body's members sat
@@ -101,6 +104,21 @@ pub struct CaptureWrapper {
     pub headers: Option<Box<RawValue>>,
     /// The captured query string, as sent.
     pub query_string: Option<Box<RawValue>>,
+}
+
+impl fmt::Debug for CaptureWrapper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Option<Vec<String>> = self.headers.as_ref().map(|h| {
+            serde_json::from_str::<std::collections::BTreeMap<String, de::IgnoredAny>>(h.get())
+                .map(|m| m.into_keys().collect())
+                .unwrap_or_default()
+        });
+        f.debug_struct("CaptureWrapper")
+            .field("key", &self.key)
+            .field("header_names", &names)
+            .field("query_string", &self.query_string)
+            .finish()
+    }
 }
 
 /// `widget_new_conversation`.

@@ -281,8 +281,8 @@ open_struct! {
     /// `data` of a `message` event (vendor-notes §3.6).
     #[derive(Debug, Clone, PartialEq)]
     pub struct SaleSmartlyMessage expecting "the SaleSmartly message object" {
-        /// `msg_type`.
-        "msg_type" => msg_type: Option<MessageKind> = KindReader,
+        /// `msg_type` (also read as `msgType`, the spelling of the vendor's headings).
+        "msg_type" | "msgType" => msg_type: Option<MessageKind> = KindReader,
         /// `sequence_id`: the message id, as text (documented as an int, seen as a string).
         "sequence_id" => sequence_id: Option<String> = StrNum,
         /// `chat_session_id`: the conversation (documented as a string, seen as an int).

@@ -10,13 +10,13 @@ use chathooks::vendor::VendorEvent;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const WNC: &[u8] = include_bytes!("fixtures/saleassist/widget_new_conversation.json");
-const MESSY: &[u8] = include_bytes!("fixtures/saleassist/widget_new_conversation_messy.json");
-const WRAPPED: &[u8] = include_bytes!("fixtures/saleassist/capture_wrapped.json");
-const NO_KEY: &[u8] = include_bytes!("fixtures/saleassist/capture_without_wrapper_key.json");
-const BROKEN: &[u8] = include_bytes!("fixtures/saleassist/doc_sample_broken.json");
-const MAPPED: &[u8] = include_bytes!("fixtures/saleassist/mapped.json");
-const UNKNOWN: &[u8] = include_bytes!("fixtures/saleassist/unknown_event.json");
+const WNC: &[u8] = include_bytes!("../fixtures/saleassist/widget_new_conversation.json");
+const MESSY: &[u8] = include_bytes!("../fixtures/saleassist/widget_new_conversation_messy.json");
+const WRAPPED: &[u8] = include_bytes!("../fixtures/saleassist/capture_wrapped.json");
+const NO_KEY: &[u8] = include_bytes!("../fixtures/saleassist/capture_without_wrapper_key.json");
+const BROKEN: &[u8] = include_bytes!("../fixtures/saleassist/doc_sample_broken.json");
+const MAPPED: &[u8] = include_bytes!("../fixtures/saleassist/mapped.json");
+const UNKNOWN: &[u8] = include_bytes!("../fixtures/saleassist/unknown_event.json");
 
 fn wnc(body: &[u8]) -> Box<WidgetNewConversation> {
     match SaleAssistEvent::from_slice(body).expect("parses") {
@@ -412,4 +412,14 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = SaleAssistEvent::from_slice(&bytes);
     }
+}
+
+#[test]
+fn capture_debug_hides_header_values() {
+    let body = json!({"body": {"event_type": "widget_new_conversation", "payload": {}},
+        "headers": {"x-saleassist-token": "s3cr3t-static-token"}, "queryString": {}});
+    let ev = wnc(&serde_json::to_vec(&body).unwrap());
+    let dbg = format!("{ev:?}");
+    assert!(dbg.contains("x-saleassist-token"), "{dbg}");
+    assert!(!dbg.contains("s3cr3t-static-token"), "{dbg}");
 }

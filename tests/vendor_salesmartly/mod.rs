@@ -14,7 +14,7 @@ use crate::vendor_saleassist::arb_json;
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_bytes!(concat!("fixtures/salesmartly/", $name, ".json")).as_slice()
+        include_bytes!(concat!("../fixtures/salesmartly/", $name, ".json")).as_slice()
     };
 }
 
@@ -359,4 +359,10 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = SaleSmartlyEvent::from_slice(&bytes);
     }
+}
+
+#[test]
+fn msg_type_spelled_as_in_the_vendor_headings() {
+    let m = message(br#"{"event":"message","data":{"msgType":"button","msg":"Yes"}}"#);
+    assert_eq!(m.msg_type, Some(MessageKind::Button));
 }
