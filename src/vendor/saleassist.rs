@@ -33,7 +33,7 @@
 //! # Dedupe key
 //!
 //! `payload.id` (the record id) when present, otherwise a hash of the body
-//! ([`crate::vendor::dedupe_key`]).
+//! ([`crate::vendor::dedupe_id`]).
 //!
 //! ```
 //! use chathooks::vendor::saleassist::SaleAssistEvent;

@@ -20,7 +20,7 @@
 //!
 //! Messages: `"<chat_session_id>:<sequence_id>"` (`sequence_id` alone when the session is
 //! missing). `add_user`/`update_user` carry no event id: the key falls back to a hash of the
-//! body ([`crate::vendor::dedupe_key`]).
+//! body ([`crate::vendor::dedupe_id`]).
 //!
 //! ```
 //! use chathooks::vendor::salesmartly::{SaleSmartlyEvent, MessageKind, SaleSmartlyChannel};

@@ -258,6 +258,30 @@ fn doc_sample_verbatim_is_a_syntax_error() {
 }
 
 #[test]
+fn doc_sample_parses_in_repair_mode() {
+    // Strict first; repair only on a syntax error (DESIGN rule 8).
+    let err = SaleAssistEvent::from_slice(BROKEN).unwrap_err();
+    assert!(err.syntax);
+    let fixed = chathooks::lenient::repair(BROKEN).unwrap();
+    assert!(!fixed.fixes.is_empty());
+    let ev = wnc(&fixed.bytes);
+    assert!(ev.capture.is_some(), "headers/queryString set aside");
+    let lead = ev.payload.people_detail.as_ref().unwrap();
+    assert_eq!(lead.name.as_deref(), Some("Prakash Mudhaliyar"));
+    assert_eq!(lead.mobile_number.as_deref(), Some("+910987654321"));
+    assert_eq!(lead.email.as_deref(), Some("prakashm@athenabpo.in"));
+    assert_eq!(lead.widget_city.as_deref(), Some("Faridabad"));
+    assert_eq!(lead.pincode.as_deref(), Some("400615"));
+    assert_eq!(lead.utm_campaign.as_deref(), Some("Test"));
+    assert_eq!(lead.otp_verified, Some(true));
+    assert_eq!(
+        (lead.widget_latitude, lead.widget_longitude),
+        (Some(28.4098), Some(77.31))
+    );
+    assert_eq!(ev.payload.people_detail, wnc(WNC).payload.people_detail);
+}
+
+#[test]
 fn mapped_webhook_is_open() {
     let event = SaleAssistEvent::from_slice(MAPPED).unwrap();
     assert_eq!(event.name(), "mapped");
