@@ -8,3 +8,5 @@ mod vendor_conversalabs;
 mod vendor_never_panic;
 mod vendor_sam;
 mod vendor_standard;
+mod vendor_saleassist;
+mod vendor_salesmartly;

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::event::{Event, Vendor};
 use crate::{ParseError, Verified};
 
+pub mod saleassist;
+pub mod salesmartly;
+
 /// A vendor's typed event.
 pub trait VendorEvent: Sized + Send + 'static {
     /// The vendor this type parses.
