@@ -174,7 +174,29 @@ def verify_salesmartly():
     write(t, "duplicate_data", delivery([], b'{"event":"e","data":1,"data":2}', f"timestamp={NOW}&signature={smart_sig(SMART[0], b'e', b'1')}"))
 
 
+def parse_vendor(vendor):
+    def seeds():
+        t = "parse_" + vendor
+        for name, fx in fixtures(vendor):
+            write(t, "fixture_" + name, fx)
+        write(t, "unknown_with_whitespace", b' \n\t{"event": "x.y", "type": "z", "event_type": "q", "data": {}} \r\n')
+        write(t, "not_an_object", b'[1, "two", null]')
+        write(t, "numbers_as_strings", b'{"event": "message", "data": {"id": "12", "timestamp": "1700000000000", "sender_type": "1"}}')
+    return seeds
+
+
+def normalize_all():
+    t = "normalize_all"
+    for name, fx in fixtures()[1::4]:
+        write(t, "fixture_" + name, fx)
+    for name, fx in fixtures("saleassist"):
+        if "broken" in name:
+            write(t, "fixture_" + name, fx)
+
+
 TARGETS = {
+    **{f"parse_{v}": parse_vendor(v) for v in ["saleassist", "salesmartly", "sam", "buzzi", "conversalabs", "standard"]},
+    "normalize_all": normalize_all,
     "verify_standard": verify_standard,
     "repair": repair,
     "verify_hmac": verify_hmac,

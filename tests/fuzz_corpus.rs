@@ -17,6 +17,13 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("verify_hmac", targets::verify_hmac),
     ("verify_token", targets::verify_token),
     ("verify_salesmartly", targets::verify_salesmartly),
+    ("parse_saleassist", targets::parse_saleassist),
+    ("parse_salesmartly", targets::parse_salesmartly),
+    ("parse_sam", targets::parse_sam),
+    ("parse_buzzi", targets::parse_buzzi),
+    ("parse_conversalabs", targets::parse_conversalabs),
+    ("parse_standard", targets::parse_standard),
+    ("normalize_all", targets::normalize_all),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -102,6 +109,41 @@ fn corpus_verify_token() {
 #[test]
 fn corpus_verify_salesmartly() {
     run("verify_salesmartly");
+}
+
+#[test]
+fn corpus_parse_saleassist() {
+    run("parse_saleassist");
+}
+
+#[test]
+fn corpus_parse_salesmartly() {
+    run("parse_salesmartly");
+}
+
+#[test]
+fn corpus_parse_sam() {
+    run("parse_sam");
+}
+
+#[test]
+fn corpus_parse_buzzi() {
+    run("parse_buzzi");
+}
+
+#[test]
+fn corpus_parse_conversalabs() {
+    run("parse_conversalabs");
+}
+
+#[test]
+fn corpus_parse_standard() {
+    run("parse_standard");
+}
+
+#[test]
+fn corpus_normalize_all() {
+    run("normalize_all");
 }
 
 /// The seeds really reach both sides of each verifier: files named `valid*` (and the signed

@@ -823,3 +823,132 @@ pub fn verify_salesmartly(data: &[u8]) {
         "flipped MD5 verified"
     );
 }
+
+/// The body with JSON's insignificant whitespace trimmed from both ends: what a `RawValue` of
+/// the whole body holds.
+fn json_trim(data: &[u8]) -> &[u8] {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = data.iter().position(|b| !ws(b)).unwrap_or(data.len());
+    let end = data.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
+    &data[start..end]
+}
+
+/// `needle` occurs in `hay` as a contiguous run of bytes.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Shared invariants of every vendor parser: parsing is deterministic; an event names itself,
+/// normalises into an [`chathooks::Event`] of its vendor and name that serialises, and yields a
+/// dedupe id; a failure is a 422 parse error with a path.
+fn parse_vendor<T: chathooks::vendor::VendorEvent>(data: &[u8]) -> Option<T> {
+    use chathooks::{vendor, Verified};
+    match T::from_slice(data) {
+        Ok(ev) => {
+            let common = ev.normalize();
+            assert_eq!(common.vendor, T::VENDOR);
+            assert_eq!(common.name, ev.name(), "normalised name differs");
+            let again = T::from_slice(data).expect("parsing is deterministic");
+            assert_eq!(again.normalize(), common, "normalising is deterministic");
+            if let Err(e) = serde_json::to_vec(&common) {
+                panic!("normalised event does not serialise ({e}): {common:?}");
+            }
+            let id = ev.event_id();
+            let dedupe = vendor::dedupe_id(&Verified::new("fuzz", data), id.as_deref());
+            assert!(!dedupe.is_empty());
+            Some(ev)
+        }
+        Err(err) => {
+            assert!(!err.path.is_empty(), "parse error without a path: {err:?}");
+            let status = Error::from(err).status();
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            None
+        }
+    }
+}
+
+/// Unknown events keep the whole body (whitespace-trimmed) byte for byte.
+fn assert_lossless(data: &[u8], name: &str, raw: &serde_json::value::RawValue) {
+    assert_eq!(
+        raw.get().as_bytes(),
+        json_trim(data),
+        "unknown event {name:?} lost bytes"
+    );
+}
+
+/// SaleAssist parsing (strict; the capture-tool wrapper unwrapped). Unknown events keep their
+/// body, inside the wrapper when there is one, byte for byte.
+pub fn parse_saleassist(data: &[u8]) {
+    use chathooks::vendor::saleassist::SaleAssistEvent;
+    if let Some(SaleAssistEvent::Unknown { name, raw }) = parse_vendor::<SaleAssistEvent>(data) {
+        assert!(
+            contains(data, raw.get().as_bytes()),
+            "unknown event {name:?} is not a part of the body"
+        );
+    }
+}
+
+/// SaleSmartly parsing. Unknown events keep the whole body byte for byte.
+pub fn parse_salesmartly(data: &[u8]) {
+    use chathooks::vendor::salesmartly::SaleSmartlyEvent;
+    if let Some(SaleSmartlyEvent::Unknown { name, raw }) = parse_vendor::<SaleSmartlyEvent>(data) {
+        assert_lossless(data, &name, &raw);
+    }
+}
+
+/// Sam parsing. Unknown events keep the whole body byte for byte.
+pub fn parse_sam(data: &[u8]) {
+    use chathooks::vendor::sam::SamEvent;
+    if let Some(SamEvent::Unknown { name, raw }) = parse_vendor::<SamEvent>(data) {
+        assert_lossless(data, &name, &raw);
+    }
+}
+
+/// Buzzi parsing. Unknown events keep the whole body byte for byte.
+pub fn parse_buzzi(data: &[u8]) {
+    use chathooks::vendor::buzzi::BuzziEvent;
+    if let Some(BuzziEvent::Unknown { name, raw }) = parse_vendor::<BuzziEvent>(data) {
+        assert_lossless(data, &name, &raw);
+    }
+}
+
+/// ConversaLabs parsing. Unknown events keep the whole body byte for byte.
+pub fn parse_conversalabs(data: &[u8]) {
+    use chathooks::vendor::conversalabs::ConversaLabsEvent;
+    if let Some(ConversaLabsEvent::Unknown { name, raw }) = parse_vendor::<ConversaLabsEvent>(data)
+    {
+        assert_lossless(data, &name, &raw);
+    }
+}
+
+/// Generic Standard Webhooks event parsing: `data` is kept byte for byte.
+pub fn parse_standard(data: &[u8]) {
+    use chathooks::vendor::standard::StandardEvent;
+    if let Some(ev) = parse_vendor::<StandardEvent>(data) {
+        if let Some(d) = &ev.data {
+            assert!(
+                contains(data, d.get().as_bytes()),
+                "`data` is not a part of the body"
+            );
+        }
+    }
+}
+
+/// The input through every vendor parser, then (when it is not JSON) through
+/// `lenient::repair` and every parser again: whatever parses normalises without panicking.
+pub fn normalize_all(data: &[u8]) {
+    fn all(data: &[u8]) {
+        parse_saleassist(data);
+        parse_salesmartly(data);
+        parse_sam(data);
+        parse_buzzi(data);
+        parse_conversalabs(data);
+        parse_standard(data);
+    }
+    all(data);
+    if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+        if let Ok(fixed) = chathooks::lenient::repair(data) {
+            all(&fixed.bytes);
+        }
+    }
+}
