@@ -2,11 +2,11 @@
 
 mod fuzz_corpus;
 mod lenient_repair;
-mod verify;
 mod vendor_buzzi;
 mod vendor_conversalabs;
 mod vendor_never_panic;
-mod vendor_sam;
-mod vendor_standard;
 mod vendor_saleassist;
 mod vendor_salesmartly;
+mod vendor_sam;
+mod vendor_standard;
+mod verify;
