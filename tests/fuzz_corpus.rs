@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 #[path = "../fuzz/src/targets.rs"]
 mod targets;
 
+/// A target's body.
+type Target = fn(&[u8]);
+
 /// Every target: its name (the directory under `fuzz/corpus/` and the file under
 /// `fuzz/fuzz_targets/`) and its body.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Target)] = &[
     ("verify_standard", targets::verify_standard),
     ("repair", targets::repair),
     ("verify_hmac", targets::verify_hmac),

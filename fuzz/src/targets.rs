@@ -162,7 +162,7 @@ fn check_rejection(err: &Error, secrets: &[&str], expected: &[String]) {
     let text = format!("{err} {err:?}");
     for s in secrets
         .iter()
-        .map(|s| *s)
+        .copied()
         .chain(expected.iter().map(String::as_str))
     {
         if s.len() >= 8 {

@@ -1,0 +1,122 @@
+//! One delivery end to end — verify + typed parse + in-memory dedupe — against the sum of its
+//! parts and against the floor: a bare HMAC-SHA256 check plus `serde_json::from_slice::<Value>`
+//! of the same ~5 KB Standard Webhooks delivery, all in the same run.
+//!
+//! Run: `cargo bench --bench end_to_end -- --warm-up-time 1 --measurement-time 3`.
+//! Read the results as ratios: `pipeline` / (`verify` + `parse` + `dedupe`) is the cost of
+//! composing the stages, `pipeline` / `baseline` what the typed, deduplicated path costs over
+//! the minimum any receiver must do.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chathooks::vendor::standard::StandardEvent;
+use chathooks::vendor::VendorEvent;
+use chathooks::verify::{StandardWebhooks, Verifier};
+use chathooks::Inbound;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+const NOW_SECS: u64 = 1_700_000_000;
+
+/// A ~5 KB Standard Webhooks event: a conversation transcript, the shape chat vendors send.
+fn body() -> Vec<u8> {
+    let mut messages = Vec::new();
+    let mut i = 0;
+    loop {
+        let m = format!(
+            r#"{{"id":"msg_{i}","direction":"{}","text":"Is the blue one still in stock in size {i}? We need it by Friday.","sent_at":"2026-02-01T10:{:02}:05+00:00"}}"#,
+            if i % 2 == 0 { "inbound" } else { "outbound" },
+            i % 60
+        );
+        if messages.iter().map(String::len).sum::<usize>() + m.len() > 4700 {
+            break;
+        }
+        messages.push(m);
+        i += 1;
+    }
+    format!(
+        r#"{{"type":"message_received","timestamp":"2026-02-01T10:00:05+00:00","data":{{"conversationId":"conv_88","contact":{{"name":"Ana","email":"ana@example.com"}},"messages":[{}]}}}}"#,
+        messages.join(",")
+    )
+    .into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let body = body();
+    let now = UNIX_EPOCH + Duration::from_secs(NOW_SECS);
+    let verifier = StandardWebhooks::new(SECRET).unwrap();
+    let sig = verifier.sign(ID, now, &body);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", ID.parse().unwrap());
+    headers.insert("webhook-timestamp", NOW_SECS.to_string().parse().unwrap());
+    headers.insert("webhook-signature", sig.parse().unwrap());
+    let inbound = Inbound::new(&headers, &body);
+    verifier.verify_at(&inbound, now).expect("signed delivery");
+    StandardEvent::from_slice(&body).expect("typed parse");
+
+    let raw_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&SECRET[6..])
+            .unwrap()
+    };
+
+    let mut g = c.benchmark_group("end-to-end-5KB");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+
+    // The floor: the HMAC every verifier computes, compared in constant time, and an untyped
+    // parse of the body. Header lookups included, as any receiver must do them.
+    g.bench_function("baseline-raw-hmac+serde-value", |b| {
+        b.iter(|| {
+            let h = black_box(&headers);
+            let id = h.get("webhook-id").unwrap().as_bytes();
+            let ts = h.get("webhook-timestamp").unwrap().as_bytes();
+            let sig = h.get("webhook-signature").unwrap().to_str().unwrap();
+            let want = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(&sig[3..])
+                    .unwrap()
+            };
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&raw_key).unwrap();
+            m.update(id);
+            m.update(b".");
+            m.update(ts);
+            m.update(b".");
+            m.update(black_box(&body));
+            let tag = m.finalize().into_bytes();
+            assert!(bool::from(tag.as_slice().ct_eq(&want)));
+            serde_json::from_slice::<serde_json::Value>(black_box(&body)).unwrap()
+        })
+    });
+
+    g.bench_function("part-verify", |b| {
+        b.iter(|| verifier.verify_at(black_box(&inbound), now).unwrap())
+    });
+    g.bench_function("part-parse", |b| {
+        b.iter(|| StandardEvent::from_slice(black_box(&body)).unwrap())
+    });
+
+    // The stages composed by hand: what a receiver without `Receiver` writes.
+    g.bench_function("pipeline-by-hand", |b| {
+        b.iter(|| {
+            let verified = verifier.verify_at(black_box(&inbound), now).unwrap();
+            let event = StandardEvent::from_slice(verified.body()).unwrap();
+            black_box(chathooks::vendor::dedupe_id(
+                &verified,
+                event.event_id().as_deref(),
+            ));
+            event
+        })
+    });
+    g.finish();
+    let _ = SystemTime::now;
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
