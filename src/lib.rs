@@ -65,12 +65,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
+pub mod idempotency;
 pub mod inbound;
 pub mod lenient;
 pub mod secret;
 pub mod verify;
 
 pub use crate::error::{Error, ParseError};
+pub use crate::idempotency::{Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
 pub use crate::inbound::Inbound;
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
