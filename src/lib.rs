@@ -72,7 +72,9 @@ pub mod secret;
 pub mod verify;
 
 pub use crate::error::{Error, ParseError};
-pub use crate::idempotency::{Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
+pub use crate::idempotency::{
+    Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
+};
 pub use crate::inbound::Inbound;
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};

@@ -207,11 +207,17 @@ mod tests {
     #[test]
     fn retry_after_is_whole_seconds_rounded_up() {
         assert_eq!(whole_seconds(Duration::ZERO), Duration::from_secs(1));
-        assert_eq!(whole_seconds(Duration::from_millis(1)), Duration::from_secs(1));
+        assert_eq!(
+            whole_seconds(Duration::from_millis(1)),
+            Duration::from_secs(1)
+        );
         assert_eq!(
             whole_seconds(Duration::from_millis(1001)),
             Duration::from_secs(2)
         );
-        assert_eq!(whole_seconds(Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(
+            whole_seconds(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
     }
 }

@@ -67,7 +67,10 @@ impl IdempotencyKey {
         let key = if verbatim {
             format!("{namespace}:{id}")
         } else {
-            format!("{namespace}:#{}", hex::encode(Sha256::digest(id.as_bytes())))
+            format!(
+                "{namespace}:#{}",
+                hex::encode(Sha256::digest(id.as_bytes()))
+            )
         };
         Ok(IdempotencyKey(key.into_boxed_str()))
     }

@@ -69,13 +69,13 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
@@ -125,8 +125,11 @@ pub enum ClaimOutcome {
 /// The trait is object-safe; receivers hold an `Arc<dyn IdempotencyStore>`.
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claim `key` for `lease`, unless it is done or held by someone else.
-    fn claim<'a>(&'a self, key: &'a IdempotencyKey, lease: Duration)
-        -> StoreFuture<'a, ClaimOutcome>;
+    fn claim<'a>(
+        &'a self,
+        key: &'a IdempotencyKey,
+        lease: Duration,
+    ) -> StoreFuture<'a, ClaimOutcome>;
 
     /// Mark `key` done for `window` if `token` still holds it. Returns `false` (and changes
     /// nothing) when the token no longer holds the key: its lease ended, and the key may have
@@ -240,25 +243,31 @@ pub struct ClaimToken([u64; 2]);
 impl ClaimToken {
     /// A fresh token.
     ///
-    /// Built without an extra dependency from the standard library's `RandomState`: its SipHash
-    /// keys are 128 bits from the operating system's random source, drawn once per process
-    /// here. Tokens are two keyed SipHash-1-3 outputs of a process-wide counter, so they are
-    /// unique within the process (distinct counter values) and unpredictable to anyone without
-    /// the keys (SipHash is a pseudo-random function). Two processes draw independent keys.
-    /// Tokens guard against mistakes and stale workers, not against an attacker who can already
-    /// write to the store, so a CSPRNG crate would add a dependency without adding safety.
+    /// Built without an extra dependency from the standard library's `RandomState`, whose
+    /// SipHash keys are 128 bits from the operating system's random source (drawn per thread).
+    /// Each thread keeps two such keyed hashers and a counter; a token is the two SipHash-1-3
+    /// outputs of the next counter value. SipHash is a pseudo-random function, so tokens are
+    /// unpredictable without the keys, and distinct counter values (and independent keys in
+    /// other threads and processes) make a repeat a 2^-128 event. Tokens guard against stale
+    /// workers and mistakes, not against an attacker who can already write to the store, so a
+    /// CSPRNG crate would add a dependency without adding safety. Thread-local state keeps
+    /// token generation free of shared atomics (it is on the hot path of every claim).
     pub fn generate() -> Self {
-        static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut ha = a.build_hasher();
-        ha.write_u64(n);
-        let mut hb = b.build_hasher();
-        hb.write_u64(n);
-        // The low bit is forced on so that no token is all zeros, which the memory store uses
-        // as its "done" marker.
-        ClaimToken([ha.finish(), hb.finish() | 1])
+        thread_local! {
+            static GENERATOR: (RandomState, RandomState, Cell<u64>) =
+                (RandomState::new(), RandomState::new(), const { Cell::new(0) });
+        }
+        GENERATOR.with(|(a, b, counter)| {
+            let n = counter.get();
+            counter.set(n.wrapping_add(1));
+            let mut ha = a.build_hasher();
+            ha.write_u64(n);
+            let mut hb = b.build_hasher();
+            hb.write_u64(n);
+            // The low bit is forced on so that no token is all zeros, which the memory store
+            // uses as its "done" marker.
+            ClaimToken([ha.finish(), hb.finish() | 1])
+        })
     }
 
     /// The token as 32 lowercase hex digits (what the Redis store writes).
@@ -310,7 +319,9 @@ mod tests {
         let t = ClaimToken::generate();
         let dbg = format!("{t:?}");
         assert!(dbg.len() < 24, "{dbg}");
-        assert!(t.to_hex().starts_with(&dbg["ClaimToken(".len().."ClaimToken(".len() + 8]));
+        assert!(t
+            .to_hex()
+            .starts_with(&dbg["ClaimToken(".len().."ClaimToken(".len() + 8]));
     }
 
     #[test]

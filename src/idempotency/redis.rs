@@ -26,9 +26,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 
-use super::{
-    ceil_millis, ClaimOutcome, ClaimToken, IdempotencyKey, IdempotencyStore, StoreFuture,
-};
+use super::{ceil_millis, ClaimOutcome, ClaimToken, IdempotencyKey, IdempotencyStore, StoreFuture};
 use crate::Error;
 
 /// Default key prefix.

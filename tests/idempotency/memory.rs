@@ -40,7 +40,9 @@ fn sync_api_matches_the_trait() {
         now(store.claim(&key, Duration::from_secs(30))).unwrap(),
         ClaimOutcome::InFlight { .. }
     ));
-    assert!(store.complete_now(&key, t, Duration::from_secs(60)).unwrap());
+    assert!(store
+        .complete_now(&key, t, Duration::from_secs(60))
+        .unwrap());
     assert_eq!(
         now(store.claim(&key, Duration::from_secs(30))).unwrap(),
         ClaimOutcome::AlreadyDone

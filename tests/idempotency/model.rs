@@ -44,9 +44,7 @@ enum State {
 fn check(
     store: &dyn IdempotencyStore,
     ops: &[Op],
-    run: &mut dyn FnMut(
-        std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send + '_>>,
-    ) -> Step,
+    run: &mut dyn FnMut(StepFuture<'_>) -> Step,
 ) -> Result<(), TestCaseError> {
     let keys: Vec<IdempotencyKey> = (0..KEYS).map(|_| fresh_key("model")).collect();
     let mut state = [State::Free; KEYS];
@@ -98,6 +96,9 @@ fn check(
     }
     Ok(())
 }
+
+/// One store call, driven to completion by the caller's executor.
+type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send + 'a>>;
 
 enum Step {
     Claim(ClaimOutcome),

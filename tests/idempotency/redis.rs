@@ -11,7 +11,7 @@ use chathooks::idempotency::{ClaimOutcome, ClaimToken, IdempotencyStore, RedisSt
 use chathooks::Error;
 
 use super::suite::behaviour_suite;
-use super::support::{claimed, fresh_key, redis_url};
+use super::support::{claimed, fresh_key, loud, redis_url};
 
 async fn make(test: &str) -> Option<Arc<dyn IdempotencyStore>> {
     let url = redis_url(test)?;
@@ -136,7 +136,7 @@ fn redis_server_available() -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "redis-server is not on PATH and CI=true (run `source .ci/services.sh`)"
         );
-        eprintln!("\n********** SKIPPED redis outage test: redis-server is not on PATH **********\n");
+        loud("SKIPPED redis outage test: redis-server is not on PATH");
     }
     found
 }
@@ -177,7 +177,9 @@ async fn redis_stopped_then_restarted_errors_then_recovers() {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     assert!(matches!(
-        store.complete(&before, token, Duration::from_secs(60)).await,
+        store
+            .complete(&before, token, Duration::from_secs(60))
+            .await,
         Err(Error::StoreUnavailable { .. })
     ));
     assert!(matches!(

@@ -204,16 +204,37 @@ pub async fn guard_in_a_cancelled_task_releases_the_key(store: Arc<dyn Idempoten
 pub async fn completed_or_released_guard_is_final(store: Arc<dyn IdempotencyStore>) {
     let dedupe = Dedupe::from_arc(store.clone());
     let done = fresh_key("guard-done");
-    assert!(dedupe.claim(&done).await.unwrap().unwrap().complete().await.unwrap());
+    assert!(dedupe
+        .claim(&done)
+        .await
+        .unwrap()
+        .unwrap()
+        .complete()
+        .await
+        .unwrap());
     // Give a (wrong) background release every chance to run: the key must stay done.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(dedupe.claim(&done).await.unwrap().is_none());
 
     let freed = fresh_key("guard-release");
-    assert!(dedupe.claim(&freed).await.unwrap().unwrap().release().await.unwrap());
-    let again = dedupe.claim(&freed).await.unwrap().expect("released key is free");
+    assert!(dedupe
+        .claim(&freed)
+        .await
+        .unwrap()
+        .unwrap()
+        .release()
+        .await
+        .unwrap());
+    let again = dedupe
+        .claim(&freed)
+        .await
+        .unwrap()
+        .expect("released key is free");
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The first guard's release must not have freed the second claim.
-    assert!(matches!(dedupe.claim(&freed).await, Err(Error::InFlight { .. })));
+    assert!(matches!(
+        dedupe.claim(&freed).await,
+        Err(Error::InFlight { .. })
+    ));
     assert!(again.complete().await.unwrap());
 }

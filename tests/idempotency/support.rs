@@ -19,7 +19,11 @@ pub fn now<F: Future>(f: F) -> F::Output {
 
 /// A key no other test (or test run sharing the Redis server) uses.
 pub fn fresh_key(label: &str) -> IdempotencyKey {
-    IdempotencyKey::new("test", &format!("{label}-{}", ClaimToken::generate().to_hex())).unwrap()
+    IdempotencyKey::new(
+        "test",
+        &format!("{label}-{}", ClaimToken::generate().to_hex()),
+    )
+    .unwrap()
 }
 
 pub fn claimed(outcome: ClaimOutcome) -> ClaimToken {
@@ -58,10 +62,16 @@ pub fn redis_url(test: &str) -> Option<String> {
                 "{test}: REDIS_URL is not set and CI=true: Redis tests must run in CI \
                  (run `source .ci/services.sh` first)"
             );
-            eprintln!(
-                "\n********** SKIPPED {test}: REDIS_URL is not set (run `source .ci/services.sh`) **********\n"
-            );
+            loud(&format!(
+                "SKIPPED {test}: REDIS_URL is not set (run `source .ci/services.sh`)"
+            ));
             None
         }
     }
+}
+
+/// Print past the test harness's output capture, so a skip shows even when the test passes.
+pub fn loud(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n********** {message} **********\n");
 }
