@@ -66,6 +66,7 @@
 
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod inbound;
 pub mod lenient;
 pub mod secret;
@@ -74,6 +75,9 @@ pub mod verify;
 
 pub use crate::error::{Error, ParseError};
 pub use crate::event::Event;
+pub use crate::idempotency::{
+    Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
+};
 pub use crate::inbound::Inbound;
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
