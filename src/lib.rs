@@ -69,6 +69,7 @@ pub mod event;
 pub mod idempotency;
 pub mod inbound;
 pub mod lenient;
+pub mod receiver;
 pub mod secret;
 pub mod vendor;
 pub mod verify;
@@ -79,5 +80,6 @@ pub use crate::idempotency::{
     Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
 };
 pub use crate::inbound::Inbound;
+pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
