@@ -69,6 +69,8 @@ pub mod event;
 pub mod inbound;
 pub mod lenient;
 pub mod secret;
+#[cfg(feature = "sender")]
+pub mod sender;
 pub mod vendor;
 pub mod verify;
 
