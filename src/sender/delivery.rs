@@ -1,6 +1,8 @@
 //! [`Sender`]: signs and POSTs deliveries, retries on a schedule, reports every attempt.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -53,6 +55,7 @@ pub struct SenderBuilder {
     clock: Arc<dyn Clock>,
     headers: HeaderMap,
     on_attempt: Option<AttemptCallback>,
+    overrides: HashMap<String, Vec<SocketAddr>>,
 }
 
 impl fmt::Debug for SenderBuilder {
@@ -76,6 +79,7 @@ impl Default for SenderBuilder {
             clock: Arc::new(SystemClock),
             headers: HeaderMap::new(),
             on_attempt: None,
+            overrides: HashMap::new(),
         }
     }
 }
@@ -111,6 +115,19 @@ impl SenderBuilder {
         self
     }
 
+    /// Resolve `host` to `addrs` instead of asking DNS (like curl's `--resolve`). The SSRF guard
+    /// still filters these addresses at connect time. At most 64 hosts and 16 addresses each.
+    pub fn resolve(mut self, host: &str, addrs: &[SocketAddr]) -> Result<Self, Error> {
+        if self.overrides.len() >= 64 || addrs.len() > 16 || addrs.is_empty() {
+            return Err(Error::Config(
+                "resolve: at most 64 hosts with 1 to 16 addresses each".into(),
+            ));
+        }
+        self.overrides
+            .insert(host.to_ascii_lowercase(), addrs.to_vec());
+        Ok(self)
+    }
+
     /// Where time comes from (default: the system clock and tokio's timer).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -142,6 +159,7 @@ impl SenderBuilder {
             .https_only(!self.addresses.allows_http())
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: self.addresses,
+                overrides: Arc::new(self.overrides),
             }))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}").into()))?;

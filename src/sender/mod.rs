@@ -17,6 +17,8 @@
 //!   milliseconds.
 //! - **Concurrency** ([`Sender::deliver_all`]): many messages to many endpoints with a bounded
 //!   number in flight.
+//! - **Slack** ([`SlackNotifier`]): Block Kit notifications for new leads, callback requests and
+//!   escalations, posted through the same delivery path.
 //!
 //! ```no_run
 //! use chathooks::sender::{Endpoint, Message, Sender, Signing};
@@ -40,6 +42,7 @@ mod clock;
 mod delivery;
 mod retry;
 mod signing;
+mod slack;
 mod ssrf;
 
 pub use self::clock::{Clock, Sleep, SystemClock, VirtualClock};
@@ -49,4 +52,5 @@ pub use self::delivery::{
 };
 pub use self::retry::{parse_retry_after, RetryPolicy, DEFAULT_SCHEDULE, MAX_RETRIES};
 pub use self::signing::{Sign, Signature, Signing};
+pub use self::slack::SlackNotifier;
 pub use self::ssrf::{is_public, AddressPolicy, Refused};

@@ -14,10 +14,12 @@
 //! Tests and local development opt out explicitly with [`AddressPolicy::allow_http`] and
 //! [`AddressPolicy::allow_private_addresses`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// Most addresses the guarded resolver hands to the connector for one name.
 const MAX_RESOLVED: usize = 16;
@@ -256,27 +258,33 @@ impl fmt::Display for BlockedAddress {
 impl std::error::Error for BlockedAddress {}
 
 /// reqwest resolver that filters every resolved address through the policy at connect time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct GuardedResolver {
     pub(crate) policy: AddressPolicy,
+    /// Fixed answers for some names (like curl's `--resolve`); filtered like any other answer.
+    pub(crate) overrides: Arc<HashMap<String, Vec<SocketAddr>>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
+        let host = name.as_str().to_ascii_lowercase();
         let policy = self.policy;
+        let fixed = self.overrides.get(&host).cloned();
         let fut: Pin<Box<dyn Future<Output = Result<reqwest::dns::Addrs, BoxError>> + Send>> =
             Box::pin(async move {
-                let resolved = tokio::task::spawn_blocking(move || {
-                    (host.as_str(), 0u16)
-                        .to_socket_addrs()
-                        .map(|it| it.take(MAX_RESOLVED * 4).collect::<Vec<SocketAddr>>())
-                })
-                .await
-                .map_err(|e| -> BoxError { Box::new(e) })?
-                .map_err(|e| -> BoxError { Box::new(e) })?;
+                let resolved = match fixed {
+                    Some(addrs) => addrs,
+                    None => tokio::task::spawn_blocking(move || {
+                        (host.as_str(), 0u16)
+                            .to_socket_addrs()
+                            .map(|it| it.take(MAX_RESOLVED * 4).collect::<Vec<SocketAddr>>())
+                    })
+                    .await
+                    .map_err(|e| -> BoxError { Box::new(e) })?
+                    .map_err(|e| -> BoxError { Box::new(e) })?,
+                };
                 let allowed: Vec<SocketAddr> = resolved
                     .into_iter()
                     .filter(|a| policy.permits(a.ip()))

@@ -3,6 +3,7 @@
 mod delivery;
 mod server;
 mod signing;
+mod slack;
 mod ssrf;
 
 use std::sync::Arc;
