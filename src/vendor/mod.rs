@@ -31,32 +31,26 @@ pub trait VendorEvent: Sized + Send + 'static {
     fn normalize(&self) -> Event;
 }
 
-/// The dedupe key for a verified delivery: `"<vendor>:<id>"`.
+/// The id part of the dedupe key for a verified delivery (the receiver prefixes the vendor).
 ///
-/// The id is, in order of preference: the delivery id from the signature headers (stable
-/// across the sender's retries, e.g. `webhook-id`), the vendor's event id from the payload, or
-/// `sha256:<hex>` of the verified body bytes (retries of the same delivery carry the same bytes).
+/// In order of preference: the delivery id from the signature headers (stable across the
+/// sender's retries, e.g. `webhook-id`), the vendor's event id from the payload
+/// ([`VendorEvent::event_id`]), or `sha256:<hex>` of the verified body bytes (retries of the
+/// same delivery carry the same bytes).
 ///
 /// ```
-/// use chathooks::{vendor, Verified, event::Vendor};
+/// use chathooks::{vendor, Verified};
 /// let v = Verified::new("test", b"{}").with_delivery_id(Some("msg_1"));
-/// assert_eq!(vendor::dedupe_key(Vendor::Sam, &v, None), "sam:msg_1");
+/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "msg_1");
 /// let v = Verified::new("test", b"{}");
-/// assert!(vendor::dedupe_key(Vendor::Sam, &v, None).starts_with("sam:sha256:"));
+/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "evt_9");
+/// assert!(vendor::dedupe_id(&v, None).starts_with("sha256:"));
 /// ```
-pub fn dedupe_key(vendor: Vendor, verified: &Verified<'_>, event_id: Option<&str>) -> String {
-    if let Some(id) = verified
-        .delivery_id()
-        .or(event_id)
-        .filter(|s| !s.is_empty())
-    {
-        return format!("{}:{}", vendor.as_str(), id);
+pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
+    if let Some(id) = verified.delivery_id().or(event_id).filter(|s| !s.is_empty()) {
+        return id.to_owned();
     }
-    format!(
-        "{}:sha256:{}",
-        vendor.as_str(),
-        hex::encode(Sha256::digest(verified.body()))
-    )
+    format!("sha256:{}", hex::encode(Sha256::digest(verified.body())))
 }
 
 /// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field.
