@@ -17,6 +17,8 @@
 //!   milliseconds.
 //! - **Concurrency** ([`Sender::deliver_all`]): many messages to many endpoints with a bounded
 //!   number in flight.
+//! - **Samples** ([`samples`]): realistic, seeded payloads for every documented event of every
+//!   vendor, to fire at your receiver.
 //! - **Slack** ([`SlackNotifier`]): Block Kit notifications for new leads, callback requests and
 //!   escalations, posted through the same delivery path.
 //!
@@ -41,6 +43,7 @@
 mod clock;
 mod delivery;
 mod retry;
+pub mod samples;
 mod signing;
 mod slack;
 mod ssrf;

@@ -201,6 +201,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub(crate) struct Rng(u64);
 
 impl Rng {
+    pub(crate) fn seeded(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
