@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
+use crate::event::Vendor;
 use crate::verify::standard::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::verify::StandardWebhooks;
 use crate::Error;
@@ -51,6 +52,28 @@ impl Signing {
     /// Standard Webhooks with one `whsec_…` secret.
     pub fn standard(secret: &str) -> Result<Self, Error> {
         Ok(Signing::Standard(StandardWebhooks::new(secret)?))
+    }
+}
+
+impl Signing {
+    /// The scheme `vendor` signs with, over `secrets` (several: one signature each, as during
+    /// rotation). What [`crate::sender::samples`] traffic for that vendor should carry.
+    pub fn for_vendor(vendor: Vendor, secrets: &[&str]) -> Result<Self, Error> {
+        let (first, rest) = secrets
+            .split_first()
+            .ok_or(Error::InvalidSecret("at least one secret is needed"))?;
+        match vendor {
+            Vendor::StandardWebhooks => {
+                let mut v = StandardWebhooks::new(first)?;
+                for s in rest {
+                    v = v.add_secret(s)?;
+                }
+                Ok(Signing::Standard(v))
+            }
+            other => Err(Error::Config(
+                format!("no signing profile for {other} yet").into(),
+            )),
+        }
     }
 }
 

@@ -308,11 +308,12 @@ impl Filler<'_> {
                     }
                 }
                 Value::String(s) if k == "channel" => {
+                    // One channel per sample, wherever the shape repeats it.
+                    let i = usize::try_from(self.seed % 5).unwrap_or(0);
                     if WORD_CHANNELS.contains(&s.as_str()) {
-                        *s = WORD_CHANNELS[pick(&mut self.rng, WORD_CHANNELS.len())].to_owned();
+                        *s = WORD_CHANNELS[i % WORD_CHANNELS.len()].to_owned();
                     } else if CHATWOOT_CHANNELS.contains(&s.as_str()) {
-                        *s = CHATWOOT_CHANNELS[pick(&mut self.rng, CHATWOOT_CHANNELS.len())]
-                            .to_owned();
+                        *s = CHATWOOT_CHANNELS[i % CHATWOOT_CHANNELS.len()].to_owned();
                     }
                 }
                 Value::String(s) if (k == "text" || k == "content") && !from_bot => {
