@@ -192,7 +192,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let at = jiff::fmt::rfc2822::DateTimeParser::new()
         .parse_timestamp(value)
         .ok()?;
-    let at = SystemTime::try_from(at).ok()?;
+    let at = SystemTime::from(at);
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 

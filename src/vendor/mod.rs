@@ -47,7 +47,11 @@ pub trait VendorEvent: Sized + Send + 'static {
 /// assert!(vendor::dedupe_id(&v, None).starts_with("sha256:"));
 /// ```
 pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
-    if let Some(id) = verified.delivery_id().or(event_id).filter(|s| !s.is_empty()) {
+    if let Some(id) = verified
+        .delivery_id()
+        .or(event_id)
+        .filter(|s| !s.is_empty())
+    {
         return id.to_owned();
     }
     format!("sha256:{}", hex::encode(Sha256::digest(verified.body())))
