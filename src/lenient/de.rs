@@ -344,6 +344,184 @@ where
     d.deserialize_any(V(PhantomData))
 }
 
+/// `null` reads as `T::default()`; pair with `#[serde(default)]` so an absent field does too.
+/// For payload objects a vendor may omit or send as `null` (an event without `data`).
+///
+/// ```
+/// use serde::Deserialize;
+/// #[derive(Deserialize)]
+/// struct E {
+///     #[serde(default, deserialize_with = "chathooks::lenient::de::null_as_default")]
+///     tags: Vec<String>,
+/// }
+/// let e: E = serde_json::from_str(r#"{"tags":null}"#).unwrap();
+/// assert!(e.tags.is_empty());
+/// ```
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A map key that borrows from the input when it has no escapes (no allocation per key).
+pub(crate) enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Key::Borrowed(s) => s.to_owned(),
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key::Owned(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key::Owned(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+// Newtype readers: the `deserialize_with` functions above as types, so hand-written map
+// visitors (`open_struct!`) can call `next_value::<Reader>()` and keep serde_path_to_error's
+// path tracking.
+
+/// [`string_or_number`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct StrNum(#[serde(deserialize_with = "string_or_number")] pub Option<String>);
+
+/// [`boolish`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Bool(#[serde(deserialize_with = "boolish")] pub Option<bool>);
+
+/// [`f64ish`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct F64(#[serde(deserialize_with = "f64ish")] pub Option<f64>);
+
+/// [`i64ish`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct I64(#[serde(deserialize_with = "i64ish")] pub Option<i64>);
+
+/// [`crate::lenient::timestamp`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Ts(
+    #[serde(deserialize_with = "crate::lenient::timestamp")] pub Option<crate::lenient::Timestamp>,
+);
+
+/// [`json_in_string`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent, bound(deserialize = "T: DeserializeOwned"))]
+pub(crate) struct JsonStr<T>(#[serde(deserialize_with = "json_in_string")] pub Option<T>);
+
+/// Any `Deserialize` type, unchanged.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Plain<T>(pub T);
+
+/// Strings or numbers in an array, as text (`["a@b.c", 8373916383]`); `""`/`null` items dropped.
+pub(crate) fn vec_string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    let items: Option<Vec<StrNum>> = serde::Deserialize::deserialize(d)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.0)
+        .collect())
+}
+
+/// A struct with typed, lenient well-known fields and an `extra` map that keeps every other
+/// field. Hand-written map visitor rather than `#[serde(flatten)]`: flatten buffers the whole
+/// object into serde's private `Content` tree (slow, and it loses the JSON path of errors).
+///
+/// Each field is `"json_key" | "alias"… => name: Type = Reader,` where `Reader` is one of the newtype
+/// readers above (`.0` is the value).
+macro_rules! open_struct {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident expecting $exp:literal {
+            $(
+                $(#[doc = $doc:literal])*
+                $key:literal $(| $alias:literal)* => $field:ident : $ty:ty = $reader:ty,
+            )*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Default)]
+        #[non_exhaustive]
+        $vis struct $name {
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+            /// Every other field, as sent (nothing is dropped).
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($exp)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<$crate::lenient::de::Key<'de>>()? {
+                            match key.as_str() {
+                                $( $key $(| $alias)* => out.$field = map.next_value::<$reader>()?.0, )*
+                                _ => {
+                                    let v = map.next_value::<serde_json::Value>()?;
+                                    out.extra.insert(key.into_string(), v);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+pub(crate) use open_struct;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::event::{Event, Vendor};
 use crate::{ParseError, Verified};
 
+pub mod saleassist;
+pub mod salesmartly;
+
 /// A vendor's typed event.
 pub trait VendorEvent: Sized + Send + 'static {
     /// The vendor this type parses.
@@ -64,3 +67,9 @@ pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseErro
     de.end().map_err(ParseError::from)?;
     Ok(value)
 }
+
+pub mod buzzi;
+pub mod conversalabs;
+pub(crate) mod open;
+pub mod sam;
+pub mod standard;

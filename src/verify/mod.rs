@@ -4,12 +4,16 @@
 //! [`Inbound`], never on re-serialised JSON, and takes the current time as an argument
 //! ([`Verifier::verify_at`]) so tests and platforms without a clock can inject it.
 //!
-//! | scheme | type | used by |
-//! |---|---|---|
-//! | Standard Webhooks v1 (HMAC) and v1a (Ed25519, feature `ed25519`) | [`StandardWebhooks`] | Svix and every Standard Webhooks sender |
-//! | configurable HMAC-SHA256 | `HmacSha256` | Sam, Buzzi, ConversaLabs, GitHub-style, Slack-style, Stripe-style |
-//! | static shared token header | `Token` | SaleAssist custom headers |
-//! | MD5 query-string signature | `SaleSmartly` | SaleSmartly |
+//! | scheme | type | used by | errors for a bad delivery |
+//! |---|---|---|---|
+//! | Standard Webhooks v1 (HMAC) and v1a (Ed25519, feature `ed25519`) | [`StandardWebhooks`] (signer for v1a: `StandardWebhooksSigner`) | Svix and every Standard Webhooks sender | missing header 400, bad timestamp 400, stale/future 401, no match 401 |
+//! | configurable HMAC-SHA256 | [`HmacSha256`] with presets `github`, `slack`, `stripe`, `sam`, `buzzi`, `conversalabs` | Sam, Buzzi, ConversaLabs (inferred), GitHub, Slack, Stripe | same as above |
+//! | static shared token header | [`Token`] | SaleAssist custom headers | missing header 400, wrong token 401 |
+//! | MD5 query-string signature | [`SaleSmartly`] | SaleSmartly | missing or non-hex parameter 400, bad timestamp 400, stale/future 401, no match 401 |
+//!
+//! A signature entry that does not decode (wrong version, `v1,`, truncated, not hex/base64) is
+//! skipped like an unknown version; when nothing is left to match the result is
+//! [`Error::SignatureMismatch`] (401).
 //!
 //! Rules every scheme follows:
 //! - each candidate signature is decoded to exactly the digest length and compared in constant
@@ -29,7 +33,12 @@ pub mod standard;
 pub(crate) mod timestamp;
 pub mod token;
 
+pub use self::hmac::{HmacSha256, HmacSha256Builder, SignatureEncoding, SignedContent};
+pub use self::salesmartly::{SaleSmartly, SaleSmartlyLayout};
 pub use self::standard::StandardWebhooks;
+#[cfg(feature = "ed25519")]
+pub use self::standard::StandardWebhooksSigner;
+pub use self::token::Token;
 
 /// Default tolerance between a delivery's timestamp and the receiver's clock, both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -128,7 +137,8 @@ impl<'a> Verified<'a> {
     }
 
     /// Index of the configured key that matched (0 = the first passed to the builder). `None`
-    /// when the scheme uses no key.
+    /// when the scheme uses no key. For [`StandardWebhooks`] secrets come first, then Ed25519
+    /// public keys; for [`Token`] it is the index of the accepted value.
     pub fn key_index(&self) -> Option<usize> {
         self.key_index
     }

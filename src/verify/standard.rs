@@ -8,8 +8,6 @@
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::encoding::{base64_exact, BASE64};
@@ -36,9 +34,12 @@ const MAX_ID_LEN: usize = 256;
 /// Longest accepted signature header, in bytes (room for many rotated keys).
 const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// Verifier (and signer, for tests and the sender) for Standard Webhooks.
+///
+/// Holds any number of `whsec_` secrets (`v1`, HMAC-SHA256) and, with the `ed25519` feature,
+/// `whpk_` public keys (`v1a`, Ed25519; signed with [`StandardWebhooksSigner`]). A delivery
+/// passes when any entry of its signature header verifies under any key.
+/// [`Verified::key_index`] numbers the secrets first, then the public keys.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -87,6 +88,52 @@ impl StandardWebhooks {
     /// [`Verified::key_index`] reports which one matched.
     pub fn add_secret(mut self, secret: &str) -> Result<Self, Error> {
         self.secrets.push(Secret::standard(secret)?);
+        Ok(self)
+    }
+
+    /// A verifier that accepts only `v1a` (Ed25519) signatures from this `whpk_…` public key.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use chathooks::verify::{StandardWebhooks, StandardWebhooksSigner, Verifier};
+    ///
+    /// let signer = StandardWebhooksSigner::new(
+    ///     "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==",
+    /// )?;
+    /// let v = StandardWebhooks::with_public_key(&signer.public_key())?;
+    /// let ts = UNIX_EPOCH + Duration::from_secs(1614265330);
+    /// let body = br#"{"test": 2432232314}"#;
+    /// let sig = signer.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", ts, body);
+    /// assert_eq!(sig, "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==");
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().unwrap());
+    /// headers.insert("webhook-timestamp", "1614265330".parse().unwrap());
+    /// headers.insert("webhook-signature", sig.parse().unwrap());
+    /// let verified = v.verify_at(&chathooks::Inbound::new(&headers, body), ts)?;
+    /// assert_eq!(verified.scheme(), "standard-v1a");
+    /// # Ok::<(), chathooks::Error>(())
+    /// ```
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+    pub fn with_public_key(public_key: &str) -> Result<Self, Error> {
+        StandardWebhooks {
+            secrets: Vec::new(),
+            tolerance: DEFAULT_TOLERANCE,
+            public_keys: Vec::new(),
+        }
+        .add_public_key(public_key)
+    }
+
+    /// Also accept `v1a` (Ed25519) signatures from this public key: `whpk_` followed by the
+    /// base64 of the 32-byte key (the prefix may be omitted). Keys come from your trust list,
+    /// never from the request. [`Verified::key_index`] counts secrets first, then public keys,
+    /// each in the order added.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+    pub fn add_public_key(mut self, public_key: &str) -> Result<Self, Error> {
+        self.public_keys
+            .push(ed25519::parse_public_key(public_key)?);
         Ok(self)
     }
 
@@ -196,20 +243,142 @@ impl StandardWebhooks {
         None
     }
 
+    /// Index (after the secrets) of the public key that verifies any `v1a` entry.
     #[cfg(feature = "ed25519")]
-    fn match_v1a(&self, _id: &str, _ts: &str, _body: &[u8], _sigs: &str) -> Option<usize> {
-        let _ = &self.public_keys;
+    fn match_v1a(&self, id: &str, ts: &str, body: &[u8], sigs: &str) -> Option<usize> {
+        if self.public_keys.is_empty() {
+            return None;
+        }
+        let candidates = || {
+            sigs.split(' ')
+                .filter_map(|e| e.strip_prefix("v1a,"))
+                .filter_map(|c| base64_exact::<64>(c.as_bytes()))
+                .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+        };
+        candidates().next()?;
+        // Ed25519 needs the message in one piece; only deliveries carrying a `v1a` entry pay
+        // for this copy.
+        let message = ed25519::message(id, ts, body);
+        for (i, key) in self.public_keys.iter().enumerate() {
+            if candidates().any(|sig| key.verify_strict(&message, &sig).is_ok()) {
+                return Some(self.secrets.len() + i);
+            }
+        }
         None
     }
 }
 
 fn mac(secret: &Secret, id: &[u8], ts: &[u8], body: &[u8]) -> [u8; 32] {
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret.expose())
-        .expect("HMAC accepts keys of any length");
-    m.update(id);
-    m.update(b".");
-    m.update(ts);
-    m.update(b".");
-    m.update(body);
-    m.finalize().into_bytes().into()
+    super::hmac::hmac_sha256(secret.expose(), &[id, b".", ts, b".", body])
 }
+
+#[cfg(feature = "ed25519")]
+mod ed25519 {
+    use std::fmt;
+    use std::time::SystemTime;
+
+    use base64::Engine as _;
+    use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+    use zeroize::Zeroizing;
+
+    use super::super::encoding::BASE64;
+    use super::super::timestamp;
+    use crate::Error;
+
+    /// `{id}.{ts}.{body}` in one buffer, as Ed25519 signs and verifies whole messages.
+    pub(super) fn message(id: &str, ts: &str, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::with_capacity(id.len() + ts.len() + body.len() + 2);
+        m.extend_from_slice(id.as_bytes());
+        m.push(b'.');
+        m.extend_from_slice(ts.as_bytes());
+        m.push(b'.');
+        m.extend_from_slice(body);
+        m
+    }
+
+    pub(super) fn parse_public_key(text: &str) -> Result<VerifyingKey, Error> {
+        let text = text.trim();
+        let b64 = text.strip_prefix("whpk_").unwrap_or(text);
+        let bytes = BASE64
+            .decode(b64)
+            .map_err(|_| Error::InvalidSecret("a public key is `whpk_` followed by base64"))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::InvalidSecret("an Ed25519 public key is 32 bytes"))?;
+        VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| Error::InvalidSecret("not a valid Ed25519 public key"))
+    }
+
+    /// Signs Standard Webhooks `v1a` (Ed25519) signatures, for the sender and for tests.
+    ///
+    /// `Debug` shows only the public key. The key is wiped on drop.
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+    pub struct StandardWebhooksSigner {
+        key: SigningKey,
+    }
+
+    impl fmt::Debug for StandardWebhooksSigner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("StandardWebhooksSigner")
+                .field("public_key", &self.public_key())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl StandardWebhooksSigner {
+        /// A signer for a `whsk_…` secret key (the prefix may be omitted). The base64 holds
+        /// either the 32-byte seed or the 64-byte keypair (seed followed by public key, the form
+        /// Svix uses); a keypair whose public half does not match its seed is rejected.
+        pub fn new(secret_key: &str) -> Result<Self, Error> {
+            let text = secret_key.trim();
+            let b64 = text.strip_prefix("whsk_").unwrap_or(text);
+            let bytes =
+                Zeroizing::new(BASE64.decode(b64).map_err(|_| {
+                    Error::InvalidSecret("a secret key is `whsk_` followed by base64")
+                })?);
+            let key = match bytes.len() {
+                32 => {
+                    let mut seed = Zeroizing::new([0u8; 32]);
+                    seed.copy_from_slice(&bytes);
+                    SigningKey::from_bytes(&seed)
+                }
+                64 => {
+                    let mut pair = Zeroizing::new([0u8; 64]);
+                    pair.copy_from_slice(&bytes);
+                    SigningKey::from_keypair_bytes(&pair).map_err(|_| {
+                        Error::InvalidSecret("keypair's public half does not match its seed")
+                    })?
+                }
+                _ => {
+                    return Err(Error::InvalidSecret(
+                        "an Ed25519 secret key is a 32-byte seed or a 64-byte keypair",
+                    ))
+                }
+            };
+            Ok(StandardWebhooksSigner { key })
+        }
+
+        /// The matching public key as `whpk_<base64>`, for
+        /// [`StandardWebhooks::add_public_key`](super::StandardWebhooks::add_public_key).
+        pub fn public_key(&self) -> String {
+            format!(
+                "whpk_{}",
+                BASE64.encode(self.key.verifying_key().as_bytes())
+            )
+        }
+
+        /// The `v1a,<base64>` signature of `{msg_id}.{timestamp}.{body}`; `timestamp` is
+        /// truncated to whole seconds (times before 1970 are signed as 0). Join it with `v1`
+        /// entries by a space to send both.
+        pub fn sign(&self, msg_id: &str, timestamp: SystemTime, body: &[u8]) -> String {
+            let ts = timestamp::unix_secs(timestamp).to_string();
+            let sig = self.key.sign(&message(msg_id, &ts, body));
+            let mut out = String::from("v1a,");
+            BASE64.encode_string(sig.to_bytes(), &mut out);
+            out
+        }
+    }
+}
+
+#[cfg(feature = "ed25519")]
+pub use self::ed25519::StandardWebhooksSigner;

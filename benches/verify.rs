@@ -1,0 +1,90 @@
+//! Verify one 5 KB Standard Webhooks delivery: chathooks against the `standardwebhooks` crate
+//! and against a bare HMAC-SHA256 of the same bytes (the floor). The `svix` crate (2.9.1) is not
+//! included: it does not compile against the hyper-util in this lockfile; its verification code
+//! is the same as `standardwebhooks`' (anchors-signing.md §2).
+//! Also chathooks' configurable HMAC (GitHub preset) on the same body.
+//!
+//! Run: `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3`.
+//! Read the results as ratios to `raw-hmac-sha256` in the same run.
+
+use std::hint::black_box;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chathooks::verify::{HmacSha256, StandardWebhooks, Verifier};
+use chathooks::{Inbound, Secret};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
+
+fn body() -> Vec<u8> {
+    // Realistic JSON-ish bytes, 5 KiB.
+    let unit = br#"{"type":"message.created","data":{"text":"hello there","n":12345}},"#;
+    unit.iter().copied().cycle().take(5 * 1024).collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let body = body();
+    // The peer reads the system clock, so sign for "now"; a run lasts far less than 300 s.
+    let now = SystemTime::now();
+    let ts = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let ours = StandardWebhooks::new(SECRET).unwrap();
+    let sig = ours.sign(ID, now, &body);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", ID.parse().unwrap());
+    headers.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    headers.insert("webhook-signature", sig.parse().unwrap());
+
+    let stdwh = standardwebhooks::Webhook::new(SECRET).unwrap();
+    stdwh
+        .verify(&body, &headers)
+        .expect("standardwebhooks accepts our signature");
+    ours.verify_at(&Inbound::new(&headers, &body), now).unwrap();
+
+    let key = Secret::standard(SECRET).unwrap();
+    let raw_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&SECRET[6..])
+            .unwrap()
+    };
+    assert_eq!(raw_key.len(), key.len());
+    let ts_text = ts.to_string();
+
+    let mut g = c.benchmark_group("standard-webhooks-5KiB");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("raw-hmac-sha256", |b| {
+        b.iter(|| {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(black_box(&raw_key)).unwrap();
+            m.update(ID.as_bytes());
+            m.update(b".");
+            m.update(ts_text.as_bytes());
+            m.update(b".");
+            m.update(black_box(&body));
+            black_box(m.finalize().into_bytes())
+        })
+    });
+    g.bench_function("chathooks", |b| {
+        b.iter(|| {
+            let inbound = Inbound::new(black_box(&headers), black_box(&body));
+            black_box(ours.verify_at(&inbound, now).unwrap().key_index())
+        })
+    });
+    g.bench_function("standardwebhooks", |b| {
+        b.iter(|| stdwh.verify(black_box(&body), black_box(&headers)).unwrap())
+    });
+    let github = HmacSha256::github(Secret::raw("It's a Secret to Everybody").unwrap());
+    let gh_headers = github.sign(now, &body);
+    g.bench_function("chathooks-hmac-github", |b| {
+        b.iter(|| {
+            let inbound = Inbound::new(black_box(&gh_headers), black_box(&body));
+            black_box(github.verify_at(&inbound, now).unwrap().key_index())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
