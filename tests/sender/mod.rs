@@ -1,6 +1,7 @@
 //! The reference sender against real sockets on loopback.
 
 mod delivery;
+mod samples;
 mod server;
 mod signing;
 mod slack;
