@@ -1,13 +1,13 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
 mod lenient_repair;
-mod verify;
+#[cfg(feature = "sender")]
+mod sender;
 mod vendor_buzzi;
 mod vendor_conversalabs;
 mod vendor_never_panic;
-mod vendor_sam;
-mod vendor_standard;
 mod vendor_saleassist;
 mod vendor_salesmartly;
-#[cfg(feature = "sender")]
-mod sender;
+mod vendor_sam;
+mod vendor_standard;
+mod verify;

@@ -59,8 +59,8 @@ pub enum Signing {
     /// A configurable HMAC-SHA256 scheme (the Sam, Buzzi, ConversaLabs, GitHub, Slack and Stripe
     /// presets of [`HmacSha256`]).
     Hmac {
-        /// The verifier whose `sign` produces the headers.
-        verifier: HmacSha256,
+        /// The verifier whose `sign` produces the headers (boxed: it is large).
+        verifier: Box<HmacSha256>,
         /// Header carrying the delivery id (the same on every attempt), if the scheme has one.
         delivery_id_header: Option<HeaderName>,
     },
@@ -87,7 +87,7 @@ impl Signing {
     /// An HMAC-SHA256 scheme without a delivery-id header.
     pub fn hmac(verifier: HmacSha256) -> Self {
         Signing::Hmac {
-            verifier,
+            verifier: Box::new(verifier),
             delivery_id_header: None,
         }
     }
@@ -98,7 +98,7 @@ impl Signing {
         let header = HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| Error::Config(format!("invalid header name `{header}`").into()))?;
         Ok(Signing::Hmac {
-            verifier,
+            verifier: Box::new(verifier),
             delivery_id_header: Some(header),
         })
     }
