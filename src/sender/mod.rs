@@ -54,6 +54,8 @@ pub use self::delivery::{
     Sender, SenderBuilder, DEFAULT_TIMEOUT, MAX_IN_FLIGHT, USER_AGENT_VALUE,
 };
 pub use self::retry::{parse_retry_after, RetryPolicy, DEFAULT_SCHEDULE, MAX_RETRIES};
-pub use self::signing::{Sign, Signature, Signing};
+pub use self::signing::{
+    Sign, Signature, Signing, CONVERSALABS_DELIVERY_HEADER, SALEASSIST_TOKEN_HEADER,
+};
 pub use self::slack::SlackNotifier;
 pub use self::ssrf::{is_public, AddressPolicy, Refused};

@@ -1,6 +1,7 @@
 //! The reference sender against real sockets on loopback.
 
 mod delivery;
+mod props;
 mod samples;
 mod server;
 mod signing;
