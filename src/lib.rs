@@ -66,8 +66,10 @@
 
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod inbound;
 pub mod lenient;
+pub mod receiver;
 pub mod secret;
 #[cfg(feature = "sender")]
 pub mod sender;
@@ -76,6 +78,10 @@ pub mod verify;
 
 pub use crate::error::{Error, ParseError};
 pub use crate::event::Event;
+pub use crate::idempotency::{
+    Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
+};
 pub use crate::inbound::Inbound;
+pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};

@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
+mod idempotency;
 mod lenient_repair;
 #[cfg(feature = "sender")]
 mod sender;

@@ -1,7 +1,7 @@
 //! Stage 2, **parse**: one module per vendor, each with a typed event enum.
 //!
 //! Every vendor event type implements [`VendorEvent`]: parse from the verified bytes, name the
-//! event, convert to the normalised [`Event`](crate::Event), and give the vendor's own event id
+//! event, convert to the normalised [`Event`], and give the vendor's own event id
 //! when it has one. Event enums are `#[non_exhaustive]` and have a lossless `Unknown` variant: an
 //! event name the crate does not know is never an error.
 
