@@ -185,6 +185,8 @@ pub mod inbound;
 pub mod lenient;
 pub mod receiver;
 pub mod secret;
+#[cfg(feature = "sender")]
+pub mod sender;
 pub mod vendor;
 pub mod verify;
 

@@ -2,6 +2,8 @@
 
 mod idempotency;
 mod lenient_repair;
+#[cfg(feature = "sender")]
+mod sender;
 mod vendor_buzzi;
 mod vendor_conversalabs;
 mod vendor_never_panic;
