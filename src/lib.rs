@@ -36,6 +36,92 @@
 //! # Ok::<(), chathooks::Error>(())
 //! ```
 //!
+//! ## Cookbook
+//!
+//! ### Verify and parse a vendor's delivery
+//!
+//! Each vendor has a verifier preset and a typed event enum. Sam signs with HMAC-SHA256 in
+//! `X-Sam-Signature` (the exact layout is inferred; see [`verify::HmacSha256::sam`]):
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use chathooks::{Inbound, Secret, verify::{HmacSha256, Verifier}};
+//! use chathooks::vendor::{VendorEvent, sam::SamEvent};
+//!
+//! let verifier = HmacSha256::sam(Secret::raw("sam-signing-secret-from-the-dashboard")?);
+//! let body = br#"{"event":"lead.captured","tenant_id":42,"widget_id":"w_1",
+//!   "timestamp":"2026-11-21T09:00:00Z","data":{"name":"Ana Lima","email":"ana@example.com"}}"#;
+//! # let headers = verifier.sign(SystemTime::now(), body);
+//! // `headers` are the request's headers; `body` its exact bytes.
+//! let verified = verifier.verify(&Inbound::new(&headers, body))?;
+//! match SamEvent::from_slice(verified.body())? {
+//!     SamEvent::LeadCaptured(lead) => assert_eq!(lead.data.email.as_deref(), Some("ana@example.com")),
+//!     other => println!("not handled: {}", other.name()),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ### One event model for every vendor
+//!
+//! `normalize()` turns any vendor event into [`Event`]: a kind, ids, the contact (lead), the
+//! conversation and the message, whatever the vendor carries.
+//!
+//! ```
+//! use chathooks::event::EventKind;
+//! use chathooks::vendor::{VendorEvent, salesmartly::SaleSmartlyEvent};
+//!
+//! let body = br#"{"event":"message","data":{"msg_type":"text","msg":"How much is it?",
+//!   "chat_user_id":"u1","sequence_id":"1695787977126000","chat_session_id":130925,
+//!   "channel":7,"sender_type":1,"send_time":"1695787977082","sys_user_id":0}}"#;
+//! let event = SaleSmartlyEvent::from_slice(body)?.normalize();
+//! assert_eq!(event.kind, EventKind::MessageReceived);
+//! assert_eq!(event.message.unwrap().text.as_deref(), Some("How much is it?"));
+//! # Ok::<(), chathooks::ParseError>(())
+//! ```
+//!
+//! ### Verify, parse and dedupe in one call
+//!
+//! A [`Receiver`] runs the whole flow and hands back a [`Delivery`] to
+//! [`complete`](Delivery::complete) when the handler succeeds; dropping it instead releases the
+//! claim so the sender's retry is processed. See [`receiver`] for a full example, and the
+//! `axum` / `actix` features for extractors that do this for you.
+//!
+//! ### Key rotation
+//!
+//! Every verifier takes several secrets (and every signature header several signatures); any
+//! match passes and [`Verified::key_index`] says which key matched, so you can tell when the
+//! old key has stopped being used:
+//!
+//! ```
+//! use chathooks::verify::StandardWebhooks;
+//! let v = StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?
+//!     .add_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+//! # Ok::<(), chathooks::Error>(())
+//! ```
+//!
+//! ### Unknown events
+//!
+//! An event name the crate does not know is never an error: every event enum has an
+//! `Unknown { name, raw }` variant holding the body byte for byte, and every open set of
+//! strings (channel, message type, status, stage) has an `Other(..)` variant.
+//!
+//! ```
+//! use chathooks::vendor::sam::SamEvent;
+//! let body = br#"{"event":"visitor.typing","data":{"x":1}}"#;
+//! let SamEvent::Unknown { name, raw } = SamEvent::from_slice(body)? else { unreachable!() };
+//! assert_eq!(name, "visitor.typing");
+//! assert_eq!(raw.get().as_bytes(), body);
+//! # Ok::<(), chathooks::ParseError>(())
+//! ```
+//!
+//! ### Messy and broken JSON
+//!
+//! Vendors send numbers as strings, `"Yes"` for booleans, JSON inside strings, `""` or `0` for
+//! "not set" and several date formats; the parsers accept them ([`lenient`] has the helpers).
+//! SaleAssist's own documentation sample is not even valid JSON: [`lenient::repair`] (opt-in,
+//! also `ReceiverBuilder::repair(true)`) fixes missing and trailing commas, unbalanced closers
+//! and a lost wrapper key, and reports every fix with its byte offset.
+//!
 //! ## HTTP status of every outcome
 //!
 //! | outcome | status |
@@ -59,6 +145,34 @@
 //! | `sender` | reference sender: signing, delivery with retries, SSRF guard, sample events |
 //!
 //! None is on by default.
+//!
+//! ## Security model
+//!
+//! - **Bytes in, bytes signed.** Signatures are checked over the exact body bytes; the body is
+//!   never required to be UTF-8 and never re-serialised.
+//! - **Constant time, length first.** Each candidate signature is decoded to exactly the digest
+//!   length (`v1,`, empty, truncated and over-long signatures fail before any comparison) and
+//!   compared with `subtle`. Static tokens are compared as SHA-256 digests, so neither their
+//!   content nor their length leaks through timing.
+//! - **Replay window.** Schemes with a timestamp check it in both directions (default 300 s,
+//!   configurable) with checked arithmetic; the dedupe stage remembers completed deliveries for
+//!   72 h by default, longer than every vendor's retry horizon.
+//! - **Secrets never leak.** [`Secret`] has a redacted `Debug`, no `Display`, and is zeroised on
+//!   drop; errors name the header that was wrong, never the expected signature.
+//! - **What is inferred.** Only Standard Webhooks, GitHub, Slack and Stripe document their
+//!   schemes completely. Sam, Buzzi and ConversaLabs document little or nothing of theirs and
+//!   SaleSmartly leaves the signed bytes open: those presets pick the most likely scheme, say so
+//!   in their docs, and stay configurable. SaleAssist does not sign at all; use a static token
+//!   header ([`verify::Token`]).
+//! - **Bounded.** Body size, JSON depth (serde_json's 128), repair input (1 MiB), signature
+//!   header length, the in-memory store and every retry loop have limits.
+//!
+//! ## Versioning and MSRV
+//!
+//! The minimum supported Rust version is 1.89 (actix-web 4 needs it; the rest builds on 1.88).
+//! Raising it is a minor-version change. Types of crates that have not reached 1.0 (hmac,
+//! sha2, base64, redis, reqwest…) are kept out of the public API so they can be upgraded in
+//! patch releases; `http`, `bytes`, `serde` and `serde_json` (all 1.x) appear in it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -66,14 +180,22 @@
 
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod inbound;
 pub mod lenient;
+pub mod receiver;
 pub mod secret;
+#[cfg(feature = "sender")]
+pub mod sender;
 pub mod vendor;
 pub mod verify;
 
 pub use crate::error::{Error, ParseError};
 pub use crate::event::Event;
+pub use crate::idempotency::{
+    Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
+};
 pub use crate::inbound::Inbound;
+pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};

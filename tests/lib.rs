@@ -1,7 +1,10 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
 mod fuzz_corpus;
+mod idempotency;
 mod lenient_repair;
+#[cfg(feature = "sender")]
+mod sender;
 mod vendor_buzzi;
 mod vendor_conversalabs;
 mod vendor_never_panic;

@@ -8,7 +8,6 @@ use chathooks::vendor::buzzi::{
     BuzziChannel, BuzziConversationStatus, BuzziEscalationPriority, BuzziEscalationStatus,
     BuzziEvent, BuzziMessageRole, BuzziMessageType, BuzziResolutionType,
 };
-use chathooks::vendor::VendorEvent;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/buzzi/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -4,11 +4,11 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
+use chathooks::vendor;
 use chathooks::vendor::conversalabs::{
     ConversaLabsConversationStatus, ConversaLabsDealStage, ConversaLabsEvent,
     ConversaLabsMessageType, ConversaLabsPaymentStatus,
 };
-use chathooks::vendor::{self, VendorEvent};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -4,8 +4,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
+use chathooks::vendor;
 use chathooks::vendor::sam::{SamEvent, SamRole, SamStatus};
-use chathooks::vendor::{self, VendorEvent};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {

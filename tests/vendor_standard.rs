@@ -3,8 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{EventKind, Vendor};
+use chathooks::vendor;
 use chathooks::vendor::standard::StandardEvent;
-use chathooks::vendor::{self, VendorEvent};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {

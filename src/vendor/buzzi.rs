@@ -638,6 +638,8 @@ impl BuzziEvent {
     }
 }
 
+crate::vendor::inherent_vendor_methods!(BuzziEvent);
+
 impl VendorEvent for BuzziEvent {
     const VENDOR: Vendor = Vendor::Buzzi;
 

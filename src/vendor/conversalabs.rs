@@ -588,6 +588,8 @@ fn which(name: &str) -> Option<Which> {
         .map(|(_, w)| *w)
 }
 
+crate::vendor::inherent_vendor_methods!(ConversaLabsEvent);
+
 impl VendorEvent for ConversaLabsEvent {
     const VENDOR: Vendor = Vendor::ConversaLabs;
 

@@ -34,6 +34,33 @@ pub trait VendorEvent: Sized + Send + 'static {
     fn normalize(&self) -> Event;
 }
 
+/// Inherent `from_slice`, `name`, `event_id` and `normalize` that forward to the
+/// [`VendorEvent`] impl, so callers need no trait import (`SamEvent::from_slice(body)?`).
+macro_rules! inherent_vendor_methods {
+    ($ty:ty) => {
+        impl $ty {
+            /// Parse the verified body bytes (see [`VendorEvent::from_slice`]).
+            pub fn from_slice(body: &[u8]) -> Result<Self, $crate::ParseError> {
+                <Self as $crate::vendor::VendorEvent>::from_slice(body)
+            }
+            /// The event name as sent (see [`VendorEvent::name`]).
+            pub fn name(&self) -> &str {
+                <Self as $crate::vendor::VendorEvent>::name(self)
+            }
+            /// The vendor's own event id, if any (see [`VendorEvent::event_id`]).
+            pub fn event_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+                <Self as $crate::vendor::VendorEvent>::event_id(self)
+            }
+            /// Convert into the cross-vendor [`Event`](crate::Event) (see
+            /// [`VendorEvent::normalize`]).
+            pub fn normalize(&self) -> $crate::Event {
+                <Self as $crate::vendor::VendorEvent>::normalize(self)
+            }
+        }
+    };
+}
+pub(crate) use inherent_vendor_methods;
+
 /// The id part of the dedupe key for a verified delivery (the receiver prefixes the vendor).
 ///
 /// In order of preference: the delivery id from the signature headers (stable across the

@@ -372,6 +372,8 @@ impl<'a> EnvelopeView<'a> {
     }
 }
 
+crate::vendor::inherent_vendor_methods!(SamEvent);
+
 impl VendorEvent for SamEvent {
     const VENDOR: Vendor = Vendor::Sam;
 

@@ -92,6 +92,8 @@ impl StandardEvent {
     }
 }
 
+crate::vendor::inherent_vendor_methods!(StandardEvent);
+
 impl VendorEvent for StandardEvent {
     const VENDOR: Vendor = Vendor::StandardWebhooks;
 

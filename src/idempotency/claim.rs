@@ -1,0 +1,223 @@
+//! [`Dedupe`] (a store plus its lease and window) and the [`Claim`] guard it hands out.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    ClaimOutcome, ClaimToken, IdempotencyKey, IdempotencyStore, DEFAULT_LEASE, DEFAULT_WINDOW,
+};
+use crate::Error;
+
+/// A store with the lease and dedupe window to use: the dedupe stage of a receiver.
+///
+/// Cheap to clone (the store is shared).
+#[derive(Clone)]
+pub struct Dedupe {
+    store: Arc<dyn IdempotencyStore>,
+    lease: Duration,
+    window: Duration,
+}
+
+impl Dedupe {
+    /// Dedupe with `store`, the default lease ([`DEFAULT_LEASE`], 30 s) and window
+    /// ([`DEFAULT_WINDOW`], 72 h).
+    pub fn new(store: impl IdempotencyStore) -> Self {
+        Self::from_arc(Arc::new(store))
+    }
+
+    /// Dedupe with a store that is already shared.
+    pub fn from_arc(store: Arc<dyn IdempotencyStore>) -> Self {
+        Dedupe {
+            store,
+            lease: DEFAULT_LEASE,
+            window: DEFAULT_WINDOW,
+        }
+    }
+
+    /// How long a claim holds its key when its worker neither completes nor releases it (a
+    /// crash). Make it longer than your slowest handler: a handler still running when its lease
+    /// ends can be started a second time by a retry. Zero is treated as 1 ms.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long a completed key is remembered. Make it longer than the sender's retry horizon
+    /// (Sam: 24 h; Standard Webhooks: about 3 days). Zero is treated as 1 ms.
+    #[must_use]
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The lease in use.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The dedupe window in use.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> &Arc<dyn IdempotencyStore> {
+        &self.store
+    }
+
+    /// Claim `key` before running the handler.
+    ///
+    /// - `Ok(Some(claim))`: run the handler, then [`Claim::complete`] (or release on failure).
+    /// - `Ok(None)`: a duplicate of a completed delivery. Answer 200 without running it.
+    ///
+    /// # Errors
+    /// - [`Error::InFlight`] (409): another worker holds the key; `retry_after` is the time left
+    ///   on its lease, rounded up to whole seconds (at least 1 s) for `Retry-After`.
+    /// - [`Error::StoreUnavailable`] (503): the store could not answer.
+    pub async fn claim(&self, key: &IdempotencyKey) -> Result<Option<Claim>, Error> {
+        match self.store.claim(key, self.lease).await? {
+            ClaimOutcome::Claimed(token) => Ok(Some(Claim {
+                held: Some(Held {
+                    store: Arc::clone(&self.store),
+                    key: key.clone(),
+                    token,
+                    window: self.window,
+                }),
+            })),
+            ClaimOutcome::AlreadyDone => Ok(None),
+            ClaimOutcome::InFlight { retry_after } => Err(Error::InFlight {
+                retry_after: whole_seconds(retry_after),
+            }),
+        }
+    }
+}
+
+fn whole_seconds(d: Duration) -> Duration {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1))
+}
+
+impl fmt::Debug for Dedupe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dedupe")
+            .field("lease", &self.lease)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A held claim on one key: the guard that makes sure the key is completed or freed.
+///
+/// - [`complete`](Self::complete) after the handler succeeded: the key is done for the window.
+/// - [`release`](Self::release) after it failed: the sender's retry will be processed.
+/// - Dropped without either (the handler panicked, or the future holding the claim was
+///   cancelled, e.g. the client disconnected and the framework dropped the request future):
+///   the claim is released by [`IdempotencyStore::release_in_background`], because `Drop`
+///   cannot await:
+///   - [`MemoryStore`](super::MemoryStore) releases synchronously, inside `drop`, with or
+///     without an async runtime;
+///   - the Redis store (and any store using the default) spawns the release on the current
+///     Tokio runtime, so the key is free a round trip later. Dropped outside a Tokio runtime,
+///     or if that release fails, the key stays in flight until its lease ends, then frees
+///     itself. The release is token-guarded, so it can never free a later claim.
+///
+/// If `complete` or `release` returns an error, the guard is dropped still holding the claim
+/// and the drop path above applies.
+#[must_use = "a claim that is dropped at once is released at once; complete it after the handler succeeds"]
+pub struct Claim {
+    held: Option<Held>,
+}
+
+struct Held {
+    store: Arc<dyn IdempotencyStore>,
+    key: IdempotencyKey,
+    token: ClaimToken,
+    window: Duration,
+}
+
+impl Claim {
+    /// The claimed key.
+    pub fn key(&self) -> &IdempotencyKey {
+        // `held` is only taken by `complete`, `release` and `drop`, which consume the guard.
+        match &self.held {
+            Some(h) => &h.key,
+            None => unreachable!("a Claim is settled only when consumed"),
+        }
+    }
+
+    /// This claim's token.
+    pub fn token(&self) -> ClaimToken {
+        match &self.held {
+            Some(h) => h.token,
+            None => unreachable!("a Claim is settled only when consumed"),
+        }
+    }
+
+    /// Mark the key done for the dedupe window: later deliveries of it are duplicates.
+    ///
+    /// Returns `Ok(false)` when the lease had already ended before completion (the handler ran
+    /// longer than the lease): the key was not marked, and another worker may have claimed it
+    /// and be running the handler again. Log it and consider a longer lease.
+    pub async fn complete(mut self) -> Result<bool, Error> {
+        let Some(h) = &self.held else {
+            return Ok(false);
+        };
+        let done = h.store.complete(&h.key, h.token, h.window).await?;
+        self.held = None;
+        Ok(done)
+    }
+
+    /// Free the key now so the sender's next retry is processed.
+    ///
+    /// Returns `Ok(false)` when the lease had already ended (nothing to free).
+    pub async fn release(mut self) -> Result<bool, Error> {
+        let Some(h) = &self.held else {
+            return Ok(false);
+        };
+        let freed = h.store.release(&h.key, h.token).await?;
+        self.held = None;
+        Ok(freed)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(h) = self.held.take() {
+            h.store.release_in_background(h.key, h.token);
+        }
+    }
+}
+
+impl fmt::Debug for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Claim");
+        if let Some(h) = &self.held {
+            d.field("key", &h.key).field("token", &h.token);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        assert_eq!(whole_seconds(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(
+            whole_seconds(Duration::from_millis(1)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            whole_seconds(Duration::from_millis(1001)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            whole_seconds(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! [`Receiver`]: verify, parse and dedupe one delivery in one call, framework-free.
+//!
+//! A receiver bundles a [`Verifier`], a parser (a typed vendor event, the normalised
+//! [`Event`], or the raw bytes), an idempotency store (in memory by default), a
+//! body limit and the repair policy. [`Receiver::receive`] returns either a fresh
+//! [`Delivery`] holding the parsed event and its claim, a [`Received::Duplicate`] (answer 200
+//! without running the handler), or an [`Error`] whose [`status`](Error::status) is the answer.
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use chathooks::{Inbound, Received, Receiver, vendor::standard::StandardEvent};
+//! use chathooks::verify::StandardWebhooks;
+//!
+//! # tokio_test_block_on(async {
+//! let verifier = StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?;
+//! let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! let body = br#"{"type":"contact.created","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+//! let signature = verifier.sign("msg_1", now, body);
+//! let receiver = Receiver::<StandardEvent>::builder(verifier).build();
+//!
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert("webhook-id", "msg_1".parse().unwrap());
+//! headers.insert("webhook-timestamp", "1700000000".parse().unwrap());
+//! headers.insert("webhook-signature", signature.parse().unwrap());
+//! let inbound = Inbound::new(&headers, body);
+//!
+//! match receiver.receive_at(&inbound, now).await? {
+//!     Received::Fresh(delivery) => {
+//!         assert_eq!(delivery.event().event_type, "contact.created");
+//!         delivery.complete().await?; // the handler succeeded
+//!     }
+//!     Received::Duplicate { .. } => unreachable!("first delivery"),
+//! }
+//! // The sender's retry of the same delivery is recognised and not handled twice:
+//! assert!(matches!(receiver.receive_at(&inbound, now).await?, Received::Duplicate { .. }));
+//! # Ok::<(), chathooks::Error>(())
+//! # }).unwrap();
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     let mut f = std::pin::pin!(f);
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::event::{Event, Vendor};
+use crate::idempotency::{Claim, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
+use crate::lenient::{self, Fix};
+use crate::vendor::VendorEvent;
+use crate::{Error, Inbound, ParseError, Verified, Verifier};
+
+/// Default body limit: 1 MiB. Webhook payloads are usually under 20 KB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What a [`Receiver`] turns the verified body into.
+///
+/// Implemented for every [`VendorEvent`], for [`Normalized<E>`] (the cross-vendor
+/// [`Event`]) and for [`RawBody`] (the verified bytes, unparsed).
+pub trait Payload: Sized + Send + 'static {
+    /// The vendor, for dedupe keys and logs.
+    const VENDOR: Vendor;
+    /// Parse the verified body.
+    fn parse(body: &[u8]) -> Result<Self, ParseError>;
+    /// The vendor's own event id, if the payload carries one (see [`VendorEvent::event_id`]).
+    fn event_id(&self) -> Option<Cow<'_, str>>;
+    /// The event name, for logs.
+    fn name(&self) -> Cow<'_, str>;
+}
+
+impl<E: VendorEvent> Payload for E {
+    const VENDOR: Vendor = E::VENDOR;
+    fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        E::from_slice(body)
+    }
+    fn event_id(&self) -> Option<Cow<'_, str>> {
+        VendorEvent::event_id(self)
+    }
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(VendorEvent::name(self))
+    }
+}
+
+/// The normalised [`Event`] of vendor `E`, for services that do not care which vendor sent it.
+#[derive(Debug, Clone)]
+pub struct Normalized<E> {
+    /// The normalised event.
+    pub event: Event,
+    event_id: Option<String>,
+    _vendor: PhantomData<fn() -> E>,
+}
+
+impl<E: VendorEvent> Payload for Normalized<E> {
+    const VENDOR: Vendor = E::VENDOR;
+    fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        let typed = E::from_slice(body)?;
+        Ok(Normalized {
+            event: typed.normalize(),
+            event_id: typed.event_id().map(Cow::into_owned),
+            _vendor: PhantomData,
+        })
+    }
+    fn event_id(&self) -> Option<Cow<'_, str>> {
+        self.event_id.as_deref().map(Cow::Borrowed)
+    }
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.event.name)
+    }
+}
+
+/// The verified body, unparsed, for services that parse it themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawBody(pub bytes::Bytes);
+
+impl Payload for RawBody {
+    const VENDOR: Vendor = Vendor::StandardWebhooks;
+    fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        Ok(RawBody(bytes::Bytes::copy_from_slice(body)))
+    }
+    fn event_id(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn name(&self) -> Cow<'_, str> {
+        Cow::Borrowed("raw")
+    }
+}
+
+/// Verify → parse → dedupe for one endpoint. Cheap to share: wrap it in an `Arc` (the framework
+/// adapters do).
+pub struct Receiver<T> {
+    verifier: Arc<dyn Verifier>,
+    vendor: Vendor,
+    dedupe: Dedupe,
+    body_limit: usize,
+    repair: bool,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("vendor", &self.vendor)
+            .field("dedupe", &self.dedupe)
+            .field("body_limit", &self.body_limit)
+            .field("repair", &self.repair)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`Receiver`].
+pub struct ReceiverBuilder<T> {
+    verifier: Arc<dyn Verifier>,
+    vendor: Vendor,
+    dedupe: Option<Dedupe>,
+    body_limit: usize,
+    repair: bool,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for ReceiverBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("vendor", &self.vendor)
+            .field("body_limit", &self.body_limit)
+            .field("repair", &self.repair)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Payload> Receiver<T> {
+    /// Start building a receiver that verifies with `verifier` and parses into `T`.
+    pub fn builder(verifier: impl Verifier + 'static) -> ReceiverBuilder<T> {
+        ReceiverBuilder {
+            verifier: Arc::new(verifier),
+            vendor: T::VENDOR,
+            dedupe: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            repair: false,
+            _payload: PhantomData,
+        }
+    }
+
+    /// The body limit in bytes; adapters use it to stop reading early.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// The vendor this receiver parses.
+    pub fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+
+    /// Verify, parse and claim `inbound` against the system clock.
+    pub async fn receive(&self, inbound: &Inbound<'_>) -> Result<Received<T>, Error> {
+        self.receive_at(inbound, SystemTime::now()).await
+    }
+
+    /// Verify, parse and claim `inbound` as of `now`.
+    ///
+    /// Order matters for safety: nothing is parsed before the signature checks out, and
+    /// nothing is claimed before the body parses (a 422 must not block the sender's retry of a
+    /// fixed payload… which will have a new body, hence a new key, anyway).
+    pub async fn receive_at(
+        &self,
+        inbound: &Inbound<'_>,
+        now: SystemTime,
+    ) -> Result<Received<T>, Error> {
+        let started = Instant::now();
+        let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
+        let _enter = span.enter();
+        let result = self.stages(inbound, now, &span).await;
+        match &result {
+            Ok(Received::Fresh(d)) => tracing::info!(
+                event = %d.event.name(), key = d.claim.key().as_str(),
+                repaired = d.repairs.len(), latency_us = started.elapsed().as_micros() as u64,
+                "accepted"),
+            Ok(Received::Duplicate { key }) => tracing::info!(
+                key = key.as_str(),
+                latency_us = started.elapsed().as_micros() as u64,
+                "duplicate of a completed delivery"
+            ),
+            Err(e) => tracing::warn!(
+                status = e.status().as_u16(), error = %e,
+                latency_us = started.elapsed().as_micros() as u64, "rejected"),
+        }
+        result
+    }
+
+    async fn stages(
+        &self,
+        inbound: &Inbound<'_>,
+        now: SystemTime,
+        span: &tracing::Span,
+    ) -> Result<Received<T>, Error> {
+        if inbound.body().len() > self.body_limit {
+            return Err(Error::BodyTooLarge {
+                limit: self.body_limit,
+            });
+        }
+        let verified = self.verifier.verify_at(inbound, now)?;
+        if let Some(id) = verified.delivery_id() {
+            span.record("delivery_id", id);
+        }
+        let (event, repairs) = self.parse(verified.body())?;
+        let key = self.key(&verified, &event)?;
+        match self.dedupe.claim(&key).await? {
+            Some(claim) => Ok(Received::Fresh(Delivery {
+                event,
+                claim,
+                delivery_id: verified.delivery_id().map(str::to_owned),
+                scheme: verified.scheme(),
+                key_index: verified.key_index(),
+                repairs,
+            })),
+            None => Ok(Received::Duplicate { key }),
+        }
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<(T, Vec<Fix>), Error> {
+        match T::parse(body) {
+            Ok(event) => Ok((event, Vec::new())),
+            Err(err) if err.syntax && self.repair => {
+                let repaired = lenient::repair(body).map_err(|_| Error::Parse(err.clone()))?;
+                if repaired.fixes.is_empty() {
+                    return Err(Error::Parse(err));
+                }
+                let event = T::parse(&repaired.bytes)?;
+                Ok((event, repaired.fixes))
+            }
+            Err(err) => Err(Error::Parse(err)),
+        }
+    }
+
+    fn key(&self, verified: &Verified<'_>, event: &T) -> Result<IdempotencyKey, Error> {
+        let id = crate::vendor::dedupe_id(verified, event.event_id().as_deref());
+        IdempotencyKey::new(self.vendor.as_str(), &id)
+    }
+}
+
+impl<T: Payload> ReceiverBuilder<T> {
+    /// Use this idempotency store instead of a fresh in-memory one (e.g. a Redis store shared
+    /// by all replicas). Lease and dedupe window come from the [`Dedupe`].
+    pub fn dedupe(mut self, dedupe: Dedupe) -> Self {
+        self.dedupe = Some(dedupe);
+        self
+    }
+
+    /// Shorthand for `dedupe(Dedupe::new(store))` with the default lease and window.
+    pub fn store(self, store: impl IdempotencyStore) -> Self {
+        self.dedupe(Dedupe::new(store))
+    }
+
+    /// Reject bodies larger than `limit` bytes with 413 (default 1 MiB).
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// Allow [`lenient::repair`] when the verified body is not well-formed JSON (off by default).
+    /// Repair runs only after verification succeeded and only on a syntax error; every fix made
+    /// is reported in [`Delivery::repairs`].
+    pub fn repair(mut self, allow: bool) -> Self {
+        self.repair = allow;
+        self
+    }
+
+    /// Override the vendor name used in dedupe keys and logs (e.g. two endpoints of one vendor
+    /// that must not share keys can use different receivers with different stores).
+    pub fn vendor(mut self, vendor: Vendor) -> Self {
+        self.vendor = vendor;
+        self
+    }
+
+    /// Finish.
+    pub fn build(self) -> Receiver<T> {
+        Receiver {
+            verifier: self.verifier,
+            vendor: self.vendor,
+            dedupe: self
+                .dedupe
+                .unwrap_or_else(|| Dedupe::new(MemoryStore::default())),
+            body_limit: self.body_limit,
+            repair: self.repair,
+            _payload: PhantomData,
+        }
+    }
+}
+
+/// What [`Receiver::receive`] found. Exhaustive on purpose: a delivery is either new to this
+/// receiver or a duplicate; every other outcome is an [`Error`].
+#[derive(Debug)]
+pub enum Received<T> {
+    /// A delivery seen for the first time (or retried after a failure): run the handler, then
+    /// [`complete`](Delivery::complete) or [`release`](Delivery::release) it.
+    Fresh(Delivery<T>),
+    /// A retry of a delivery that was already handled: answer 200 without running the handler.
+    Duplicate {
+        /// The dedupe key that matched.
+        key: IdempotencyKey,
+    },
+}
+
+/// A verified, parsed and claimed delivery.
+///
+/// Dropping it without calling [`complete`](Self::complete) releases the claim (see
+/// [`Claim`]), so a failed or panicking handler never loses the event: the sender's retry is
+/// processed.
+#[derive(Debug)]
+pub struct Delivery<T> {
+    event: T,
+    claim: Claim,
+    delivery_id: Option<String>,
+    scheme: &'static str,
+    key_index: Option<usize>,
+    repairs: Vec<Fix>,
+}
+
+impl<T> Delivery<T> {
+    /// The parsed event.
+    pub fn event(&self) -> &T {
+        &self.event
+    }
+
+    /// The sender's delivery id, when the scheme carries one.
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.delivery_id.as_deref()
+    }
+
+    /// The scheme that verified the delivery.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// Which configured key matched.
+    pub fn key_index(&self) -> Option<usize> {
+        self.key_index
+    }
+
+    /// The dedupe key.
+    pub fn key(&self) -> &IdempotencyKey {
+        self.claim.key()
+    }
+
+    /// The fixes [`lenient::repair`] made, empty when the body parsed as sent.
+    pub fn repairs(&self) -> &[Fix] {
+        &self.repairs
+    }
+
+    /// Mark the delivery handled: retries within the dedupe window are answered 200 without
+    /// running the handler.
+    pub async fn complete(self) -> Result<(), Error> {
+        self.claim.complete().await.map(|_| ())
+    }
+
+    /// Give the delivery back: the sender's retry is processed.
+    pub async fn release(self) -> Result<(), Error> {
+        self.claim.release().await.map(|_| ())
+    }
+
+    /// Split into the event and the claim, to complete or release the claim elsewhere.
+    pub fn into_parts(self) -> (T, Claim) {
+        (self.event, self.claim)
+    }
+}
