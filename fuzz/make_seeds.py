@@ -194,7 +194,30 @@ def normalize_all():
             write(t, "fixture_" + name, fx)
 
 
+def receive():
+    t = "receive"
+    h = lambda body, mid="msg_1", ts=NOW, k=0: [("webhook-id", mid), ("webhook-timestamp", ts), ("webhook-signature", std_sig(STD[k], mid, ts, body))]
+    bodies = {
+        "event": b'{"type":"contact.created","timestamp":"2023-11-14T22:13:20Z","data":{"id":"c_1"}}',
+        "broken_json": b'{"type":"message.received","data":{"a":1 "b":[2,3,]}',
+        "not_an_event": b'[1,2,3]',
+        "beyond_repair": b'{"type": }',
+    }
+    for name, body in bodies.items():
+        write(t, "signed_" + name, delivery(h(body), body))
+    write(t, "rotated_key", delivery(h(bodies["event"], k=1), bodies["event"]))
+    big = b'{"type":"big","data":"' + b"x" * 5000 + b'"}'
+    write(t, "signed_oversized", delivery(h(big), big))
+    write(t, "unsigned", delivery([("webhook-id", "msg_1"), ("webhook-timestamp", NOW)], bodies["event"]))
+    write(t, "stale", delivery(h(bodies["event"], ts=NOW - 1000), bodies["event"]))
+    for name, body in bodies.items():
+        write(t, "body_only_" + name, body)
+    for name, fx in fixtures("standard"):
+        write(t, "fixture_" + name, delivery(h(fx, mid="msg_fx"), fx))
+
+
 TARGETS = {
+    "receive": receive,
     **{f"parse_{v}": parse_vendor(v) for v in ["saleassist", "salesmartly", "sam", "buzzi", "conversalabs", "standard"]},
     "normalize_all": normalize_all,
     "verify_standard": verify_standard,

@@ -27,6 +27,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("parse_conversalabs", targets::parse_conversalabs),
     ("parse_standard", targets::parse_standard),
     ("normalize_all", targets::normalize_all),
+    ("receive", targets::receive),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -147,6 +148,11 @@ fn corpus_parse_standard() {
 #[test]
 fn corpus_normalize_all() {
     run("normalize_all");
+}
+
+#[test]
+fn corpus_receive() {
+    run("receive");
 }
 
 /// The seeds really reach both sides of each verifier: files named `valid*` (and the signed

@@ -952,3 +952,128 @@ pub fn normalize_all(data: &[u8]) {
         }
     }
 }
+
+/// Poll a future that needs no I/O (the memory store's) to completion without a runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..64 {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("an in-memory future did not complete");
+}
+
+/// Body limit of the `receive` target's receiver (small, so 413 is reachable by the fuzzer).
+pub const RECEIVE_BODY_LIMIT: usize = 4096;
+
+fn receiver() -> chathooks::Receiver<chathooks::vendor::standard::StandardEvent> {
+    chathooks::Receiver::builder(standard_verifier())
+        .store(chathooks::idempotency::MemoryStore::new(64))
+        .body_limit(RECEIVE_BODY_LIMIT)
+        .repair(true)
+        .build()
+}
+
+/// The body a receiver with repair on parses: the body itself, or its repair when the strict
+/// parse fails with a syntax error. `None` when neither parses.
+fn receivable(body: &[u8]) -> Option<Vec<chathooks::lenient::Fix>> {
+    use chathooks::vendor::standard::StandardEvent;
+    match StandardEvent::from_slice(body) {
+        Ok(_) => Some(Vec::new()),
+        Err(e) if e.syntax => {
+            let fixed = chathooks::lenient::repair(body).ok()?;
+            if fixed.fixes.is_empty() {
+                return None;
+            }
+            StandardEvent::from_slice(&fixed.bytes).ok()?;
+            Some(fixed.fixes)
+        }
+        Err(_) => None,
+    }
+}
+
+/// The whole receive path (`Receiver<StandardEvent>` with repair on and a memory store) on an
+/// arbitrary delivery, then on the input signed as a body.
+///
+/// Invariants: never panics; a fresh receiver never reports a duplicate; `Fresh` only when the
+/// body is within the limit, the verifier alone accepts the delivery and the body parses
+/// (strictly, or after exactly the repairs reported); every rejection has the status of the
+/// stage that failed (413, then the verifier's 400/401, then 422); a completed delivery's
+/// retry is a `Duplicate`, and a delivery dropped without completing is received again.
+pub fn receive(data: &[u8]) {
+    use chathooks::Received;
+    let rx = receiver();
+    let d = Delivery::split(data);
+    let inbound = d.inbound();
+    let direct = standard_verifier().verify_at(&inbound, now());
+    let parses = receivable(&d.body);
+    match block_on(rx.receive_at(&inbound, now())) {
+        Ok(Received::Fresh(delivery)) => {
+            assert!(
+                d.body.len() <= RECEIVE_BODY_LIMIT,
+                "accepted an oversized body"
+            );
+            let verified = direct.expect("receiver accepted what the verifier rejects");
+            assert_eq!(delivery.delivery_id(), verified.delivery_id());
+            assert_eq!(delivery.key_index(), verified.key_index());
+            assert_eq!(Some(delivery.repairs()), parses.as_deref());
+            block_on(delivery.complete()).expect("memory store completes");
+            match block_on(rx.receive_at(&inbound, now())) {
+                Ok(Received::Duplicate { .. }) => {}
+                other => panic!("retry of a completed delivery: {other:?}"),
+            }
+        }
+        Ok(Received::Duplicate { key }) => panic!("fresh receiver saw a duplicate: {key:?}"),
+        Err(err) => {
+            let status = err.status();
+            if d.body.len() > RECEIVE_BODY_LIMIT {
+                assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{err:?}");
+            } else if let Err(verr) = &direct {
+                assert_eq!(status, verr.status(), "{err:?} vs verifier's {verr:?}");
+            } else {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err:?}");
+                assert!(parses.is_none(), "rejected a parseable body: {err:?}");
+            }
+        }
+    }
+
+    // The input as a body, correctly signed.
+    let id = "msg_fuzz_receive";
+    let sig = standard_verifier().sign(id, now(), data);
+    let mut h = HeaderMap::new();
+    h.insert("webhook-id", HeaderValue::from_static(id));
+    h.insert("webhook-timestamp", HeaderValue::from(NOW_SECS));
+    h.insert(
+        "webhook-signature",
+        HeaderValue::from_str(&sig).expect("ASCII"),
+    );
+    let inbound = Inbound::new(&h, data);
+    let rx = receiver();
+    let first = block_on(rx.receive_at(&inbound, now()));
+    if data.len() > RECEIVE_BODY_LIMIT {
+        let err = first.expect_err("oversized body");
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        return;
+    }
+    match (first, receivable(data)) {
+        (Ok(Received::Fresh(delivery)), Some(fixes)) => {
+            assert_eq!(delivery.repairs(), &fixes[..]);
+            assert_eq!(delivery.delivery_id(), Some(id));
+            drop(delivery); // the handler failed: the claim is released
+            match block_on(rx.receive_at(&inbound, now())) {
+                Ok(Received::Fresh(again)) => {
+                    block_on(again.complete()).expect("memory store completes");
+                }
+                other => panic!("retry after a failed handler: {other:?}"),
+            }
+            assert!(matches!(
+                block_on(rx.receive_at(&inbound, now())),
+                Ok(Received::Duplicate { .. })
+            ));
+        }
+        (Err(err), None) => assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{err:?}"),
+        (got, parses) => panic!("signed body: receiver said {got:?}, parser said {parses:?}"),
+    }
+}
