@@ -1,20 +1,26 @@
-//! One delivery end to end — verify + typed parse + in-memory dedupe — against the sum of its
-//! parts and against the floor: a bare HMAC-SHA256 check plus `serde_json::from_slice::<Value>`
-//! of the same ~5 KB Standard Webhooks delivery, all in the same run.
+//! One delivery end to end — verify + typed parse + in-memory dedupe (claim and complete) —
+//! through [`Receiver`], against the same stages composed by hand, against the sum of the
+//! stages measured alone, and against the floor: a bare HMAC-SHA256 check plus
+//! `serde_json::from_slice::<Value>` of the same ~5 KB Standard Webhooks delivery, in one run.
 //!
 //! Run: `cargo bench --bench end_to_end -- --warm-up-time 1 --measurement-time 3`.
-//! Read the results as ratios: `pipeline` / (`verify` + `parse` + `dedupe`) is the cost of
-//! composing the stages, `pipeline` / `baseline` what the typed, deduplicated path costs over
-//! the minimum any receiver must do.
+//! Read the results as ratios: `receiver-fresh` / (`part-verify` + `part-parse` +
+//! `part-dedupe`) is the cost of composing the stages, `receiver-fresh` / `baseline` what the
+//! typed, deduplicated path costs over the minimum any receiver must do.
+//!
+//! Every fresh delivery has its own `webhook-id` (signed in the untimed setup of
+//! `iter_batched`), so each one is a new key for the store, as in production; the store is the
+//! default bounded `MemoryStore`, so a long run also pays for reclaiming old keys.
 
+use std::cell::Cell;
 use std::hint::black_box;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
+use chathooks::idempotency::{Dedupe, IdempotencyKey, MemoryStore};
 use chathooks::vendor::standard::StandardEvent;
-use chathooks::vendor::VendorEvent;
 use chathooks::verify::{StandardWebhooks, Verifier};
-use chathooks::Inbound;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use chathooks::{Inbound, Received, Receiver};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -44,6 +50,29 @@ fn body() -> Vec<u8> {
         messages.join(",")
     )
     .into_bytes()
+}
+
+/// Poll a future that needs no I/O (the memory store's) to completion without a runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn signed_headers(verifier: &StandardWebhooks, id: &str, body: &[u8]) -> http::HeaderMap {
+    let now = UNIX_EPOCH + Duration::from_secs(NOW_SECS);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", id.parse().unwrap());
+    headers.insert("webhook-timestamp", NOW_SECS.to_string().parse().unwrap());
+    headers.insert(
+        "webhook-signature",
+        verifier.sign(id, now, body).parse().unwrap(),
+    );
+    headers
 }
 
 fn bench(c: &mut Criterion) {
@@ -102,20 +131,77 @@ fn bench(c: &mut Criterion) {
         b.iter(|| StandardEvent::from_slice(black_box(&body)).unwrap())
     });
 
-    // The stages composed by hand: what a receiver without `Receiver` writes.
-    g.bench_function("pipeline-by-hand", |b| {
+    let dedupe = Dedupe::new(MemoryStore::default());
+    let n = Cell::new(0u64);
+    g.bench_function("part-dedupe", |b| {
         b.iter(|| {
-            let verified = verifier.verify_at(black_box(&inbound), now).unwrap();
-            let event = StandardEvent::from_slice(verified.body()).unwrap();
-            black_box(chathooks::vendor::dedupe_id(
-                &verified,
-                event.event_id().as_deref(),
-            ));
-            event
+            n.set(n.get() + 1);
+            let key =
+                IdempotencyKey::new("standard_webhooks", &format!("msg_{}", n.get())).unwrap();
+            let claim = block_on(dedupe.claim(&key)).unwrap().expect("fresh key");
+            block_on(claim.complete()).unwrap();
         })
     });
+
+    // A fresh delivery's headers, signed outside the timed routine.
+    let next_delivery = || {
+        n.set(n.get() + 1);
+        signed_headers(&verifier, &format!("msg_e2e_{}", n.get()), &body)
+    };
+
+    // The stages composed by hand: what a service without `Receiver` writes.
+    let dedupe = Dedupe::new(MemoryStore::default());
+    g.bench_function("pipeline-by-hand", |b| {
+        b.iter_batched(
+            next_delivery,
+            |headers| {
+                let inbound = Inbound::new(&headers, &body);
+                let verified = verifier.verify_at(&inbound, now).unwrap();
+                let event = StandardEvent::from_slice(verified.body()).unwrap();
+                let id = chathooks::vendor::dedupe_id(&verified, event.event_id().as_deref());
+                let key = IdempotencyKey::new("standard_webhooks", &id).unwrap();
+                let claim = block_on(dedupe.claim(&key)).unwrap().expect("fresh");
+                black_box(&event);
+                block_on(claim.complete()).unwrap();
+                headers
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let receiver = Receiver::<StandardEvent>::builder(verifier.clone()).build();
+    g.bench_function("receiver-fresh", |b| {
+        b.iter_batched(
+            next_delivery,
+            |headers| {
+                match block_on(receiver.receive_at(&Inbound::new(&headers, &body), now)) {
+                    Ok(Received::Fresh(delivery)) => {
+                        black_box(delivery.event());
+                        block_on(delivery.complete()).unwrap();
+                    }
+                    other => panic!("{other:?}"),
+                }
+                headers
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // A sender's retry of a completed delivery: verified and parsed again, answered 200.
+    let retry = signed_headers(&verifier, "msg_retry", &body);
+    let retry_inbound = Inbound::new(&retry, &body);
+    if let Received::Fresh(d) = block_on(receiver.receive_at(&retry_inbound, now)).unwrap() {
+        block_on(d.complete()).unwrap();
+    }
+    g.bench_function("receiver-duplicate", |b| {
+        b.iter(
+            || match block_on(receiver.receive_at(black_box(&retry_inbound), now)) {
+                Ok(Received::Duplicate { key }) => key,
+                other => panic!("{other:?}"),
+            },
+        )
+    });
     g.finish();
-    let _ = SystemTime::now;
 }
 
 criterion_group!(benches, bench);
