@@ -216,3 +216,47 @@ fn delivery_split_round_trips_its_own_encoding() {
     assert_eq!(again.query, d.query);
     assert_eq!(again.body, d.body);
 }
+
+/// Found by `parse_buzzi`, `parse_conversalabs` and `normalize_all` in the first session: a
+/// vendor timestamp before 1970 (`"1154-01-12T08:51:34Z"`) parses and normalises, but serde
+/// cannot serialise the resulting `SystemTime` in `Event::occurred_at`. The targets allow
+/// exactly that failure (reported; see fuzz/README.md, Findings) and nothing else.
+#[test]
+fn regression_timestamp_before_1970_normalises_without_panic() {
+    use chathooks::vendor::buzzi::BuzziEvent;
+    let data = seed("parse_buzzi", "regression_timestamp_before_1970");
+    let common = BuzziEvent::from_slice(&data).expect("parses").normalize();
+    assert!(common
+        .occurred_at
+        .is_some_and(|t| t < std::time::UNIX_EPOCH));
+    targets::parse_buzzi(&data);
+    targets::parse_conversalabs(&seed(
+        "parse_conversalabs",
+        "regression_timestamp_before_1970",
+    ));
+    targets::normalize_all(&seed("normalize_all", "regression_timestamp_before_1970"));
+}
+
+/// Found by every parse target in the first session: a syntax error under a key named `""`
+/// has the JSON path `""` (not `"."`). Still a 422 syntax error; the targets no longer assume
+/// a non-empty path.
+#[test]
+fn regression_syntax_error_under_empty_key_is_a_422() {
+    use chathooks::vendor::salesmartly::SaleSmartlyEvent;
+    let data = seed(
+        "parse_salesmartly",
+        "regression_syntax_error_under_empty_key",
+    );
+    let err = SaleSmartlyEvent::from_slice(&data).expect_err("not JSON");
+    assert!(err.syntax, "{err:?}");
+    assert_eq!(chathooks::Error::Parse(err).status(), 422);
+    for target in [
+        "parse_saleassist",
+        "parse_salesmartly",
+        "parse_sam",
+        "parse_standard",
+    ] {
+        let (_, f) = TARGETS.iter().find(|(n, _)| *n == target).unwrap();
+        f(&seed(target, "regression_syntax_error_under_empty_key"));
+    }
+}
