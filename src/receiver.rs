@@ -1,7 +1,7 @@
 //! [`Receiver`]: verify, parse and dedupe one delivery in one call, framework-free.
 //!
 //! A receiver bundles a [`Verifier`], a parser (a typed vendor event, the normalised
-//! [`Event`](crate::Event), or the raw bytes), an idempotency store (in memory by default), a
+//! [`Event`], or the raw bytes), an idempotency store (in memory by default), a
 //! body limit and the repair policy. [`Receiver::receive`] returns either a fresh
 //! [`Delivery`] holding the parsed event and its claim, a [`Received::Duplicate`] (answer 200
 //! without running the handler), or an [`Error`] whose [`status`](Error::status) is the answer.

@@ -38,7 +38,7 @@
 //!   [`PayloadConfig`](actix_web::web::PayloadConfig) applies (its default limit is 256 KiB),
 //!   through a stream cut off at the receiver's limit.
 //! - Verifies, parses and claims; [`WebhookRejection`] implements
-//!   [`ResponseError`](actix_web::ResponseError) with the crate's statuses (duplicate: 200,
+//!   [`ResponseError`] with the crate's statuses (duplicate: 200,
 //!   handler not run; in flight: 409 with `Retry-After`).
 //!
 //! A panicking handler drops its claim while unwinding, which releases it.

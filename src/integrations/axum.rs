@@ -71,7 +71,7 @@ use ::axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 
-use super::{declared_length, split, ClaimSlot};
+use super::{declared_length, split, ClaimSlot, DUPLICATE_BODY};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
 use crate::{Error, Inbound, Received, Receiver};
@@ -130,7 +130,12 @@ where
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), format!("{self}\n")).into_response();
+        // The duplicate answer is on the hot path of every retry storm: no formatting there.
+        let body = match self.duplicate_key() {
+            Some(_) => Body::from(DUPLICATE_BODY),
+            None => Body::from(format!("{self}\n")),
+        };
+        let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,

@@ -26,7 +26,7 @@
 //! **500 `add WebhookLayer`** (or `WebhookMiddleware`) before claiming anything.
 //!
 //! A panicking handler never leaves the key claimed: unwinding drops the claim, and a dropped
-//! claim is released (see [`Claim`](crate::Claim)). With a panic-catching middleware inside the
+//! claim is released (see [`Claim`]). With a panic-catching middleware inside the
 //! webhook middleware, the panic becomes a 500 and the claim is released like any failure.
 
 use std::fmt;
@@ -103,6 +103,9 @@ pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
     let (event, claim) = delivery.into_parts();
     (Webhook { event, info }, claim)
 }
+
+/// The body of a 200 answer to a duplicate.
+pub(crate) const DUPLICATE_BODY: &str = "duplicate delivery, already processed\n";
 
 /// Why the extractor did not hand a delivery to the handler. The response it produces follows
 /// the crate's status table; a duplicate of a completed delivery answers **200**.
@@ -191,7 +194,7 @@ impl fmt::Display for WebhookRejection {
         match &self.kind {
             // Errors name headers and JSON paths, never secrets or the expected signature.
             Kind::Error(e) => fmt::Display::fmt(e, f),
-            Kind::Duplicate(_) => f.write_str("duplicate delivery, already processed"),
+            Kind::Duplicate(_) => f.write_str(DUPLICATE_BODY.trim_end()),
             Kind::Body { reason, .. } => f.write_str(reason),
             Kind::Setup(reason) => f.write_str(reason),
         }

@@ -13,9 +13,12 @@ mod receiver_example;
 #[path = "../../examples/actix_receiver.rs"]
 mod actix_receiver_example;
 
+/// Path, headers and body of one demo delivery.
+type DemoRequest = (String, Vec<(String, String)>, String);
+
 /// Send every demo twice: the first runs the handler (200), the second is a duplicate (200,
 /// reason says so); a tampered copy is refused (401).
-async fn drive(base: &str, demos: Vec<(String, Vec<(String, String)>, String)>) {
+async fn drive(base: &str, demos: Vec<DemoRequest>) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     assert_eq!(demos.len(), 6, "one demo per route");
     for (path, headers, body) in demos {
