@@ -182,6 +182,9 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod inbound;
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub mod integrations;
 pub mod lenient;
 pub mod receiver;
 pub mod secret;

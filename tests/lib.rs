@@ -1,6 +1,8 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
 mod idempotency;
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod integrations;
 mod lenient_repair;
 #[cfg(feature = "sender")]
 mod sender;
