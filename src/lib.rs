@@ -202,3 +202,8 @@ pub use crate::inbound::Inbound;
 pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
+
+// The README's Rust snippets compile as doc tests (they use the axum integration).
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
