@@ -376,20 +376,23 @@ pub fn oversized_raw(addr: SocketAddr, d: &Delivery, chunked: bool) -> (String, 
     s.write_all(head.as_bytes()).unwrap();
     let mut sent = 0;
     if chunked {
-        // Twice the limit in 4 KiB chunks, never the terminating chunk.
+        // Just over the limit in 4 KiB chunks, never the terminating chunk. The server may
+        // answer 413 and close while we write: a write error then ends the body, and the
+        // answer is read below. Stopping soon after the limit keeps the server from closing
+        // with unread bytes (which would reset the connection and lose the answer).
         let chunk = vec![b' '; 4096];
-        while sent < 2 * LIMIT {
-            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-                .unwrap();
-            s.write_all(&chunk).unwrap();
-            s.write_all(b"\r\n").unwrap();
+        while sent < LIMIT + 2 * chunk.len() {
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if s.write_all(&frame).is_err() {
+                break;
+            }
             sent += chunk.len();
         }
     } else {
         s.write_all(&d.body).unwrap();
         sent = d.body.len();
     }
-    s.flush().unwrap();
+    let _ = s.flush();
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).unwrap_or(0);
     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
