@@ -203,6 +203,7 @@ pub struct Message {
     /// Files and media.
     pub attachments: Vec<Attachment>,
     /// When the message was sent.
+    #[serde(serialize_with = "rfc3339")]
     pub sent_at: Option<SystemTime>,
 }
 
@@ -283,6 +284,7 @@ pub struct Event {
     /// The vendor's own event name (`"lead.captured"`, `"widget_new_conversation"`…).
     pub name: String,
     /// When it happened, if the vendor said.
+    #[serde(serialize_with = "rfc3339")]
     pub occurred_at: Option<SystemTime>,
     /// Ids of the records involved.
     pub ids: Ids,
@@ -310,5 +312,34 @@ impl Event {
             message: None,
             attributes: BTreeMap::new(),
         }
+    }
+}
+
+/// Times serialise as RFC 3339 text (`"2024-07-11T11:00:00Z"`), which every consumer reads and
+/// which, unlike serde's own `SystemTime` format, also covers instants before 1970.
+fn rfc3339<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t.map(jiff::Timestamp::try_from) {
+        Some(Ok(ts)) => s.collect_str(&ts),
+        // Outside jiff's range (years beyond ±9999): no faithful text exists.
+        Some(Err(_)) | None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn times_serialise_as_rfc3339_even_before_1970() {
+        let mut e = Event::new(Vendor::Sam, EventKind::LeadCaptured, "lead.captured");
+        e.occurred_at = Some(UNIX_EPOCH + Duration::from_secs(1_720_695_600));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["occurred_at"], "2024-07-11T11:00:00Z");
+        e.occurred_at = Some(UNIX_EPOCH - Duration::from_secs(86_400));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["occurred_at"], "1969-12-31T00:00:00Z");
+        e.occurred_at = None;
+        assert!(serde_json::to_value(&e).unwrap()["occurred_at"].is_null());
     }
 }

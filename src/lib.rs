@@ -182,6 +182,9 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod inbound;
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub mod integrations;
 pub mod lenient;
 pub mod receiver;
 pub mod secret;
@@ -199,3 +202,8 @@ pub use crate::inbound::Inbound;
 pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
+
+// The README's Rust snippets compile as doc tests (they use the axum integration).
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -48,6 +48,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use tracing::Instrument;
+
 use crate::event::{Event, Vendor};
 use crate::idempotency::{Claim, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
 use crate::lenient::{self, Fix};
@@ -211,8 +213,13 @@ impl<T: Payload> Receiver<T> {
     ) -> Result<Received<T>, Error> {
         let started = Instant::now();
         let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
+        // `instrument`, not `span.enter()`: an entered guard held across `.await` would make
+        // this future `!Send` (unusable in axum) and mis-attribute events on other tasks.
+        let result = self
+            .stages(inbound, now, &span)
+            .instrument(span.clone())
+            .await;
         let _enter = span.enter();
-        let result = self.stages(inbound, now, &span).await;
         match &result {
             Ok(Received::Fresh(d)) => tracing::info!(
                 event = %d.event.name(), key = d.claim.key().as_str(),

@@ -2,7 +2,11 @@
 
 mod fuzz_corpus;
 mod idempotency;
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod integrations;
 mod lenient_repair;
+#[cfg(all(feature = "sender", feature = "axum"))]
+mod roundtrip;
 #[cfg(feature = "sender")]
 mod sender;
 mod vendor_buzzi;

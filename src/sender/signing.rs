@@ -202,7 +202,7 @@ impl From<StandardWebhooks> for Signing {
 /// Header the ConversaLabs profile carries the delivery id in.
 pub const CONVERSALABS_DELIVERY_HEADER: &str = "x-chatwoot-delivery";
 /// Header the SaleAssist profile carries its static token in (SaleAssist lets users pick any).
-pub const SALEASSIST_TOKEN_HEADER: &str = "x-webhook-token";
+pub const SALEASSIST_TOKEN_HEADER: &str = "x-saleassist-token";
 
 impl Sign for Signing {
     fn sign(&self, id: &str, timestamp: SystemTime, body: &[u8]) -> Result<Signature, Error> {

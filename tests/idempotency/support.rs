@@ -71,6 +71,7 @@ pub fn redis_url(test: &str) -> Option<String> {
 }
 
 /// Print past the test harness's output capture, so a skip shows even when the test passes.
+#[cfg(feature = "redis")]
 pub fn loud(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n********** {message} **********\n");

@@ -1,0 +1,292 @@
+//! A webhook receiver for every supported vendor, on axum.
+//!
+//! ```text
+//! cargo run --example receiver --features axum
+//! ```
+//!
+//! Listens on `127.0.0.1:3000` (override with `CHATHOOKS_ADDR=0.0.0.0:8080` or `PORT=8080`)
+//! and serves one route per vendor, each with its own [`Receiver`]:
+//!
+//! | route | scheme | secret from env (demo default) |
+//! |---|---|---|
+//! | `POST /webhooks/sam` | HMAC-SHA256 `X-Sam-Signature` | `SAM_SECRET` (`sam-demo-secret-0123456789`) |
+//! | `POST /webhooks/saleassist` | static token header | `SALEASSIST_HEADER` (`X-SaleAssist-Token`), `SALEASSIST_TOKEN` (`saleassist-demo-token-0123456789`) |
+//! | `POST /webhooks/salesmartly` | MD5 query signature | `SALESMARTLY_SECRET` (`salesmartly-demo-key-0123456789`) |
+//! | `POST /webhooks/buzzi` | HMAC-SHA256 `X-Webhook-Signature` | `BUZZI_SECRET` (`buzzi-demo-secret-0123456789`) |
+//! | `POST /webhooks/conversalabs` | HMAC-SHA256 `X-Chatwoot-Signature` + timestamp | `CONVERSALABS_SECRET` (`conversalabs-demo-secret-0123456789`) |
+//! | `POST /webhooks/standard` | Standard Webhooks v1 | `STANDARD_WEBHOOKS_SECRET` (`whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD`) |
+//!
+//! The demo defaults are public: set real secrets before exposing this anywhere. On startup it
+//! prints ready-to-paste `curl` commands that send correctly signed deliveries; each verified
+//! event is printed typed and normalised. Send the same command twice to see deduplication.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use chathooks::integrations::axum::{Webhook, WebhookLayer};
+use chathooks::vendor::{
+    buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
+    salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
+};
+use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token};
+use chathooks::{Error, Receiver, Secret};
+
+/// Address and secrets.
+#[derive(Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub sam_secret: String,
+    pub saleassist_header: String,
+    pub saleassist_token: String,
+    pub salesmartly_secret: String,
+    pub buzzi_secret: String,
+    pub conversalabs_secret: String,
+    pub standard_secret: String,
+}
+
+impl Config {
+    /// The documented demo defaults.
+    pub fn demo() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            sam_secret: "sam-demo-secret-0123456789".into(),
+            saleassist_header: "X-SaleAssist-Token".into(),
+            saleassist_token: "saleassist-demo-token-0123456789".into(),
+            salesmartly_secret: "salesmartly-demo-key-0123456789".into(),
+            buzzi_secret: "buzzi-demo-secret-0123456789".into(),
+            conversalabs_secret: "conversalabs-demo-secret-0123456789".into(),
+            standard_secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into(),
+        }
+    }
+
+    /// The demo defaults, overridden by environment variables.
+    pub fn from_env() -> Self {
+        let d = Self::demo();
+        let var = |name: &str, default: String| std::env::var(name).unwrap_or(default);
+        let addr = match (std::env::var("CHATHOOKS_ADDR"), std::env::var("PORT")) {
+            (Ok(a), _) => a.parse().expect("CHATHOOKS_ADDR must be host:port"),
+            (_, Ok(p)) => {
+                SocketAddr::from(([127, 0, 0, 1], p.parse().expect("PORT must be a number")))
+            }
+            _ => d.addr,
+        };
+        Config {
+            addr,
+            sam_secret: var("SAM_SECRET", d.sam_secret),
+            saleassist_header: var("SALEASSIST_HEADER", d.saleassist_header),
+            saleassist_token: var("SALEASSIST_TOKEN", d.saleassist_token),
+            salesmartly_secret: var("SALESMARTLY_SECRET", d.salesmartly_secret),
+            buzzi_secret: var("BUZZI_SECRET", d.buzzi_secret),
+            conversalabs_secret: var("CONVERSALABS_SECRET", d.conversalabs_secret),
+            standard_secret: var("STANDARD_WEBHOOKS_SECRET", d.standard_secret),
+        }
+    }
+}
+
+/// Print the typed event and its normalised form, then answer 200 (the claim completes).
+async fn handle<E: VendorEvent + std::fmt::Debug>(hook: Webhook<E>) -> StatusCode {
+    let normalized = hook.event.normalize();
+    println!(
+        "\n== {} `{}` (key {}, scheme {}, {} repairs)\n{:#?}\n-- normalised:\n{}",
+        E::VENDOR,
+        hook.event.name(),
+        hook.info.key,
+        hook.info.scheme,
+        hook.info.repairs.len(),
+        hook.event,
+        serde_json::to_string_pretty(&normalized).unwrap_or_default(),
+    );
+    StatusCode::OK
+}
+
+fn route<E: VendorEvent + std::fmt::Debug>(receiver: Receiver<E>) -> axum::routing::MethodRouter {
+    // The state of each route is its own `Arc<Receiver<E>>`, found by the extractor via `FromRef`.
+    post(handle::<E>).with_state(Arc::new(receiver))
+}
+
+/// The router: one receiver per vendor route, all behind one `WebhookLayer`.
+pub fn router(c: &Config) -> Result<Router, Error> {
+    Ok(Router::new()
+        .route(
+            "/webhooks/sam",
+            route(
+                Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(&c.sam_secret)?)).build(),
+            ),
+        )
+        .route(
+            "/webhooks/saleassist",
+            route(
+                Receiver::<SaleAssistEvent>::builder(Token::new(
+                    c.saleassist_header.clone(),
+                    &c.saleassist_token,
+                )?)
+                // SaleAssist's own documentation sample is not valid JSON; repair is reported.
+                .repair(true)
+                .build(),
+            ),
+        )
+        .route(
+            "/webhooks/salesmartly",
+            route(
+                Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(&c.salesmartly_secret)?)
+                    .build(),
+            ),
+        )
+        .route(
+            "/webhooks/buzzi",
+            route(
+                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(Secret::raw(&c.buzzi_secret)?))
+                    .build(),
+            ),
+        )
+        .route(
+            "/webhooks/conversalabs",
+            route(
+                Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(Secret::raw(
+                    &c.conversalabs_secret,
+                )?))
+                .build(),
+            ),
+        )
+        .route(
+            "/webhooks/standard",
+            route(
+                Receiver::<StandardEvent>::builder(StandardWebhooks::new(&c.standard_secret)?)
+                    .build(),
+            ),
+        )
+        .layer(WebhookLayer::new()))
+}
+
+/// One correctly signed demo delivery: path (with query), headers, body.
+pub struct Demo {
+    pub vendor: &'static str,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Demo {
+    /// A `curl` command that sends this delivery to `addr`.
+    pub fn curl(&self, addr: SocketAddr) -> String {
+        let mut cmd = format!("curl -i 'http://{addr}{}'", self.path);
+        for (k, v) in &self.headers {
+            cmd.push_str(&format!(" -H '{k}: {v}'"));
+        }
+        cmd.push_str(&format!(" --data-binary '{}'", self.body));
+        cmd
+    }
+}
+
+/// Signed demo deliveries for every route, signed at `now` (the timestamped schemes accept
+/// them for five minutes).
+pub fn demos(c: &Config, now: SystemTime) -> Result<Vec<Demo>, Error> {
+    let json = "content-type: application/json";
+    let ct = || {
+        let (k, v) = json.split_once(": ").unwrap_or_default();
+        (k.to_owned(), v.to_owned())
+    };
+    let headers_of = |map: http::HeaderMap| -> Vec<(String, String)> {
+        let mut out: Vec<_> = map
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        out.push(ct());
+        out
+    };
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+
+    let sam = r#"{"event":"lead.captured","id":"evt_demo_1","timestamp":"2025-03-14T09:31:07Z","data":{"id":"lead_1","name":"Priya Nair","email":"priya@example.in"}}"#;
+    let saleassist = r#"{"event_type":"widget_new_conversation","payload":{"id":"conv_demo_1","message_content":"Hello","message_type":"text"}}"#;
+    let salesmartly = r#"{"event":"message","data":{"chat_user_id":"u_demo_1","sequence_id":1,"msg":"hi","msg_type":"text"}}"#;
+    let buzzi = r#"{"event":"message.received","timestamp":"2025-03-14T09:31:07Z","data":{"message":{"id":"msg_demo_1","content":"Hi there","role":"user"}}}"#;
+    let conversalabs =
+        r#"{"event":"message_created","id":1,"content":"Olá","message_type":"incoming"}"#;
+    let standard = r#"{"type":"lead.captured","timestamp":"2025-03-14T09:31:07Z","data":{"email":"mei.chen@example.sg"}}"#;
+
+    let standard_id = format!("msg_demo_{secs}");
+    let sw = StandardWebhooks::new(&c.standard_secret)?;
+    let mut conversalabs_headers = headers_of(
+        HmacSha256::conversalabs(Secret::raw(&c.conversalabs_secret)?)
+            .sign(now, conversalabs.as_bytes()),
+    );
+    conversalabs_headers.push(("X-Chatwoot-Delivery".into(), format!("dlv_demo_{secs}")));
+    Ok(vec![
+        Demo {
+            vendor: "sam",
+            path: "/webhooks/sam".into(),
+            headers: headers_of(
+                HmacSha256::sam(Secret::raw(&c.sam_secret)?).sign(now, sam.as_bytes()),
+            ),
+            body: sam.into(),
+        },
+        Demo {
+            vendor: "saleassist",
+            path: "/webhooks/saleassist".into(),
+            headers: vec![
+                (c.saleassist_header.clone(), c.saleassist_token.clone()),
+                ct(),
+            ],
+            body: saleassist.into(),
+        },
+        Demo {
+            vendor: "salesmartly",
+            path: format!(
+                "/webhooks/salesmartly?{}",
+                SaleSmartly::new(&c.salesmartly_secret)?.sign(salesmartly.as_bytes(), now)?
+            ),
+            headers: vec![ct()],
+            body: salesmartly.into(),
+        },
+        Demo {
+            vendor: "buzzi",
+            path: "/webhooks/buzzi".into(),
+            headers: headers_of(
+                HmacSha256::buzzi(Secret::raw(&c.buzzi_secret)?).sign(now, buzzi.as_bytes()),
+            ),
+            body: buzzi.into(),
+        },
+        Demo {
+            vendor: "conversalabs",
+            path: "/webhooks/conversalabs".into(),
+            headers: conversalabs_headers,
+            body: conversalabs.into(),
+        },
+        Demo {
+            vendor: "standard",
+            path: "/webhooks/standard".into(),
+            headers: vec![
+                ("webhook-id".into(), standard_id.clone()),
+                ("webhook-timestamp".into(), secs.to_string()),
+                (
+                    "webhook-signature".into(),
+                    sw.sign(&standard_id, now, standard.as_bytes()),
+                ),
+                ct(),
+            ],
+            body: standard.into(),
+        },
+    ])
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env();
+    let app = router(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    println!("chathooks receiver (axum) listening on http://{addr}/webhooks/{{sam,saleassist,salesmartly,buzzi,conversalabs,standard}}");
+    println!("Try a signed delivery (send it twice: the second is answered 200 as a duplicate, the handler does not run):\n");
+    for demo in demos(&config, SystemTime::now())? {
+        println!("# {}\n{}\n", demo.vendor, demo.curl(addr));
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}

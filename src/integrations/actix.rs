@@ -1,0 +1,254 @@
+//! actix-web 4: the [`Webhook<T>`] extractor and the [`WebhookMiddleware`] that settles its
+//! claim.
+//!
+//! ```
+//! use actix_web::{web, App, HttpResponse};
+//! use chathooks::{Receiver, Secret};
+//! use chathooks::integrations::actix::{Webhook, WebhookMiddleware};
+//! use chathooks::vendor::sam::SamEvent;
+//! use chathooks::verify::HmacSha256;
+//!
+//! async fn on_sam(hook: Webhook<SamEvent>) -> HttpResponse {
+//!     println!("sam: {:?}", hook.event);
+//!     HttpResponse::Ok().finish() // 2xx: marked done; anything else: released for a retry
+//! }
+//!
+//! # fn main() -> Result<(), chathooks::Error> {
+//! let sam = web::Data::new(Receiver::<SamEvent>::builder(
+//!     HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789")?),
+//! ).build());
+//! let app = App::new()
+//!     .wrap(WebhookMiddleware::new()) // required: settles each claim by the response status
+//!     .service(
+//!         web::resource("/webhooks/sam")
+//!             .app_data(sam.clone()) // one receiver per route
+//!             .route(web::post().to(on_sam)),
+//!     );
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the extractor does
+//!
+//! - Finds the receiver in app data as `web::Data<Receiver<T>>` (500 when absent).
+//! - Refuses with 500 `add WebhookMiddleware` if the middleware is missing, before claiming.
+//! - Answers 413 when `Content-Length` exceeds [`Receiver::body_limit`] without reading the
+//!   body; otherwise reads it with actix's own `Bytes` extractor, so
+//!   [`PayloadConfig`](actix_web::web::PayloadConfig) applies (its default limit is 256 KiB),
+//!   through a stream cut off at the receiver's limit.
+//! - Verifies, parses and claims; [`WebhookRejection`] implements
+//!   [`ResponseError`] with the crate's statuses (duplicate: 200,
+//!   handler not run; in flight: 409 with `Retry-After`).
+//!
+//! A panicking handler drops its claim while unwinding, which releases it.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use actix_web::dev::{self, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use bytes::Bytes;
+
+use super::{declared_length, split, ClaimSlot};
+pub use super::{DeliveryInfo, Webhook, WebhookRejection};
+use crate::receiver::Payload;
+use crate::{Error, Inbound, Received, Receiver};
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+type PayloadItem = Result<Bytes, actix_web::error::PayloadError>;
+
+impl<T: Payload> FromRequest for Webhook<T> {
+    type Error = WebhookRejection;
+    type Future = LocalFuture<Result<Self, WebhookRejection>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let Some(receiver) = req.app_data::<web::Data<Receiver<T>>>().cloned() else {
+            let err =
+                WebhookRejection::setup("no web::Data<Receiver<T>> in app data for this route");
+            return Box::pin(ready(Err(err)));
+        };
+        let Some(slot) = req.extensions().get::<ClaimSlot>().cloned() else {
+            let err = WebhookRejection::setup(
+                "add WebhookMiddleware: without it deliveries could not be deduplicated",
+            );
+            return Box::pin(ready(Err(err)));
+        };
+        let limit = receiver.body_limit();
+        let declared = declared_length(
+            req.headers()
+                .get(header::CONTENT_LENGTH)
+                .map(|v| v.as_bytes()),
+        );
+        if declared.is_some_and(|len| len > limit as u64) {
+            tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
+            return Box::pin(ready(Err(WebhookRejection::error(Error::BodyTooLarge {
+                limit,
+            }))));
+        }
+        let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
+            inner: payload.take(),
+            remaining: limit,
+        });
+        let mut limited = dev::Payload::from(stream);
+        // actix's own extractor: PayloadConfig (limit, content type) applies on top of ours.
+        let body = web::Bytes::from_request(req, &mut limited);
+        let req = req.clone();
+        Box::pin(async move {
+            let bytes: Bytes = body.await.map_err(|err| {
+                let status = to_http_status(err.as_response_error().status_code());
+                tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
+                if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+                    WebhookRejection::body(status, "body exceeds the limit".into())
+                } else {
+                    WebhookRejection::body(status, err.to_string())
+                }
+            })?;
+            let headers = to_http_headers(req.headers());
+            let query = req.query_string();
+            let inbound =
+                Inbound::new(&headers, &bytes).with_query((!query.is_empty()).then_some(query));
+            match receiver.receive(&inbound).await {
+                Ok(Received::Fresh(delivery)) => {
+                    let (hook, claim) = split(delivery);
+                    slot.park(claim);
+                    Ok(hook)
+                }
+                Ok(Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
+                Err(err) => Err(WebhookRejection::error(err)),
+            }
+        })
+    }
+}
+
+/// actix-web 4 still uses `http` 0.2 types; the core uses `http` 1. Header names and values
+/// are already validated, so every conversion succeeds; one that did not would be skipped and
+/// show up as a missing header (400), never as a panic.
+fn to_http_headers(src: &header::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(src.len());
+    for (name, value) in src.iter() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.append(name, value);
+        }
+    }
+    out
+}
+
+fn to_http_status(status: actix_web::http::StatusCode) -> http::StatusCode {
+    http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn to_actix_status(status: http::StatusCode) -> actix_web::http::StatusCode {
+    actix_web::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The payload stream, ended with `Overflow` (413) once more than `remaining` bytes arrive.
+struct Limited {
+    inner: dev::Payload,
+    remaining: usize,
+}
+
+impl futures_core::Stream for Limited {
+    type Item = PayloadItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => match self.remaining.checked_sub(chunk.len()) {
+                Some(left) => {
+                    self.remaining = left;
+                    Poll::Ready(Some(Ok(chunk)))
+                }
+                None => Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow))),
+            },
+            other => other,
+        }
+    }
+}
+
+impl ResponseError for WebhookRejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        to_actix_status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("text/plain; charset=utf-8");
+        if let Some(secs) = self.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, secs));
+        }
+        response.body(format!("{self}\n"))
+    }
+}
+
+/// Middleware that settles each [`Webhook`] claim by the handler's response: **2xx completes**
+/// it, **anything else releases** it. Wrap the app or the scope that serves webhook routes;
+/// the extractor answers 500 without it.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct WebhookMiddleware;
+
+impl WebhookMiddleware {
+    /// The middleware.
+    pub fn new() -> Self {
+        WebhookMiddleware
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for WebhookMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = WebhookMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(WebhookMiddlewareService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+/// The service [`WebhookMiddleware`] wraps around an app or scope.
+#[derive(Debug)]
+pub struct WebhookMiddlewareService<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for WebhookMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalFuture<Result<ServiceResponse<B>, actix_web::Error>>;
+
+    dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let slot = ClaimSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let response = self.service.call(req);
+        // Dropped (client gone, panic unwinding): the slot drops and its claim is released.
+        Box::pin(async move {
+            let result = response.await;
+            let status = match &result {
+                Ok(response) => to_http_status(response.status()),
+                Err(err) => to_http_status(err.as_response_error().status_code()),
+            };
+            slot.settle(status).await;
+            result
+        })
+    }
+}

@@ -1,0 +1,214 @@
+//! axum 0.8: the [`Webhook<T>`] extractor and the [`WebhookLayer`] that settles its claim.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{routing::post, Router, http::StatusCode};
+//! use chathooks::{Receiver, Secret};
+//! use chathooks::integrations::axum::{Webhook, WebhookLayer};
+//! use chathooks::vendor::{sam::SamEvent, standard::StandardEvent};
+//! use chathooks::verify::{HmacSha256, StandardWebhooks};
+//!
+//! async fn on_sam(hook: Webhook<SamEvent>) -> StatusCode {
+//!     println!("sam: {:?}", hook.event);
+//!     StatusCode::OK // 2xx: the delivery is marked done; anything else: released for a retry
+//! }
+//!
+//! async fn on_standard(hook: Webhook<StandardEvent>) -> StatusCode {
+//!     println!("standard: {}", hook.event.event_type);
+//!     StatusCode::NO_CONTENT
+//! }
+//!
+//! # fn main() -> Result<(), chathooks::Error> {
+//! let sam = Arc::new(Receiver::<SamEvent>::builder(
+//!     HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789")?),
+//! ).build());
+//! let standard = Arc::new(Receiver::<StandardEvent>::builder(
+//!     StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?,
+//! ).build());
+//!
+//! // One receiver per route: each route gets its own state.
+//! let app: Router = Router::new()
+//!     .route("/webhooks/sam", post(on_sam).with_state(sam))
+//!     .route("/webhooks/standard", post(on_standard).with_state(standard))
+//!     .layer(WebhookLayer::new()); // required: settles each claim by the response status
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With one state struct for the whole router instead, implement
+//! `FromRef<AppState> for Arc<Receiver<T>>` for each receiver field.
+//!
+//! # What the extractor does
+//!
+//! - Looks up the receiver with [`FromRef`]: `Arc<Receiver<T>>: FromRef<S>`.
+//! - Refuses with 500 `add WebhookLayer` if the layer is missing, before reading or claiming.
+//! - Answers 413 when `Content-Length` exceeds [`Receiver::body_limit`], without reading the
+//!   body; otherwise reads it with axum's [`Bytes`] extractor (so [`DefaultBodyLimit`] applies)
+//!   through a stream cut off at the receiver's limit (413 again, body not read to the end).
+//! - Verifies, parses and claims; rejections answer with the crate's status table, as plain
+//!   text naming the header or JSON path at fault. A duplicate of a completed delivery answers
+//!   200 and the handler does not run; one still in flight answers 409 with `Retry-After`.
+//!
+//! It consumes the body, so it must be the handler's last argument.
+//!
+//! # Panics in handlers
+//!
+//! A panic drops the claim while unwinding, which releases it: put tower-http's
+//! `CatchPanicLayer` inside (added before) [`WebhookLayer`] to turn it into a 500, or let hyper
+//! drop the connection; either way the sender's retry is processed.
+//!
+//! [`DefaultBodyLimit`]: ::axum::extract::DefaultBodyLimit
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use ::axum::body::{Body, Bytes};
+use ::axum::extract::{FromRef, FromRequest, Request};
+use ::axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+
+use super::{declared_length, split, ClaimSlot, DUPLICATE_BODY};
+pub use super::{DeliveryInfo, Webhook, WebhookRejection};
+use crate::receiver::Payload;
+use crate::{Error, Inbound, Received, Receiver};
+
+impl<S, T> FromRequest<S> for Webhook<T>
+where
+    T: Payload,
+    Arc<Receiver<T>>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Some(slot) = req.extensions().get::<ClaimSlot>().cloned() else {
+            return Err(WebhookRejection::setup(
+                "add WebhookLayer: without it deliveries could not be deduplicated",
+            ));
+        };
+        let receiver = Arc::<Receiver<T>>::from_ref(state);
+        let limit = receiver.body_limit();
+        let declared = declared_length(req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
+        if declared.is_some_and(|len| len > limit as u64) {
+            tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
+            return Err(WebhookRejection::error(Error::BodyTooLarge { limit }));
+        }
+
+        let (mut parts, body) = req.into_parts();
+        // The body extractor only needs the body and extensions (DefaultBodyLimit lives there).
+        let headers = std::mem::take(&mut parts.headers);
+        let uri = parts.uri.clone();
+        let limited = Body::new(http_body_util::Limited::new(body, limit));
+        let bytes = Bytes::from_request(Request::from_parts(parts, limited), state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    WebhookRejection::body(status, "body exceeds the limit".into())
+                } else {
+                    WebhookRejection::body(status, rejection.body_text())
+                }
+            })?;
+
+        let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
+        match receiver.receive(&inbound).await {
+            Ok(Received::Fresh(delivery)) => {
+                let (hook, claim) = split(delivery);
+                slot.park(claim);
+                Ok(hook)
+            }
+            Ok(Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
+            Err(err) => Err(WebhookRejection::error(err)),
+        }
+    }
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        // The duplicate answer is on the hot path of every retry storm: no formatting there.
+        let body = match self.duplicate_key() {
+            Some(_) => Body::from(DUPLICATE_BODY),
+            None => Body::from(format!("{self}\n")),
+        };
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Some(secs) = self.retry_after_secs() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// The tower layer that settles each [`Webhook`] claim by the handler's response: **2xx
+/// completes** it (retries are answered 200 without running the handler), **anything else
+/// releases** it (the sender's retry runs the handler again).
+///
+/// Add it to the router (`Router::layer` or `route_layer`) that serves webhook routes; the
+/// extractor answers 500 without it. It is cheap on other routes: one small allocation per
+/// request.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct WebhookLayer;
+
+impl WebhookLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        WebhookLayer
+    }
+}
+
+impl<S> tower_layer::Layer<S> for WebhookLayer {
+    type Service = WebhookService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WebhookService { inner }
+    }
+}
+
+/// The service [`WebhookLayer`] wraps around a router or handler.
+#[derive(Debug, Clone)]
+pub struct WebhookService<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower_service::Service<http::Request<B>> for WebhookService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let slot = ClaimSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let response = self.inner.call(req);
+        // If this future is dropped (client gone, panic unwinding) the slot drops with it and
+        // the claim inside is released by its guard.
+        Box::pin(async move {
+            let result = response.await;
+            let status = match &result {
+                Ok(response) => response.status(),
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            slot.settle(status).await;
+            result
+        })
+    }
+}

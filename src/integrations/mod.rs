@@ -1,0 +1,275 @@
+//! Framework adapters: the [`Receiver`](crate::Receiver) as an axum or actix-web extractor.
+//!
+//! Both adapters do the same thing and only translate:
+//!
+//! 1. read the body through the framework's own body extractor (so `DefaultBodyLimit` /
+//!    `PayloadConfig` still apply), after refusing a `Content-Length` over the receiver's
+//!    [`body_limit`](crate::Receiver::body_limit) and with the stream cut off at that limit, so an
+//!    over-limit body is answered 413 without being read to the end;
+//! 2. [`receive`](crate::Receiver::receive) it: verify → parse → claim;
+//! 3. hand the handler a [`Webhook<T>`] (the typed event plus [`DeliveryInfo`]), or answer
+//!    with a [`WebhookRejection`] whose status follows the crate's table (a duplicate of a
+//!    completed delivery is a "rejection" that answers **200** without running the handler);
+//! 4. after the handler, a middleware (axum: `WebhookLayer`; actix-web: `WebhookMiddleware`)
+//!    **completes** the claim when the response is 2xx and **releases** it otherwise.
+//!
+//! ## Why a middleware settles the claim
+//!
+//! The claim must outlive the extractor (the handler has not run yet when extraction ends) and
+//! be settled by the handler's *outcome*, which only the response status tells. A middleware
+//! puts an empty claim slot into the request's extensions; the extractor parks its claim there;
+//! the middleware settles it once the inner service has answered. Handlers cannot forget to
+//! complete, cannot complete a failed delivery, and an early `return Err(..)` releases the key.
+//!
+//! Forgetting the middleware would silently break deduplication (every claim dropped, so every
+//! retry runs the handler again), so the extractor refuses to run without it: it answers
+//! **500 `add WebhookLayer`** (or `WebhookMiddleware`) before claiming anything.
+//!
+//! A panicking handler never leaves the key claimed: unwinding drops the claim, and a dropped
+//! claim is released (see [`Claim`]). With a panic-catching middleware inside the
+//! webhook middleware, the panic becomes a 500 and the claim is released like any failure.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::StatusCode;
+
+use crate::idempotency::IdempotencyKey;
+use crate::lenient::Fix;
+use crate::{Claim, Delivery, Error};
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+/// A verified, parsed and claimed delivery, as a handler argument.
+///
+/// `T` is any [`Payload`](crate::receiver::Payload): a vendor event such as
+/// [`SamEvent`](crate::vendor::sam::SamEvent), [`Normalized<E>`](crate::receiver::Normalized)
+/// or [`RawBody`](crate::receiver::RawBody). The claim itself stays with the middleware, which
+/// completes it when the handler answers 2xx.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Webhook<T> {
+    /// The parsed event.
+    pub event: T,
+    /// Delivery id, dedupe key, scheme and repairs.
+    pub info: DeliveryInfo,
+}
+
+impl<T> Webhook<T> {
+    /// The parsed event.
+    pub fn into_inner(self) -> T {
+        self.event
+    }
+}
+
+impl<T> std::ops::Deref for Webhook<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.event
+    }
+}
+
+/// What the receiver learnt about a delivery besides its event.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeliveryInfo {
+    /// The sender's delivery id, when the scheme carries one.
+    pub delivery_id: Option<String>,
+    /// The dedupe key that was claimed.
+    pub key: IdempotencyKey,
+    /// The scheme that verified the delivery (`"standard-v1"`, `"sam"`…).
+    pub scheme: &'static str,
+    /// Which configured key matched.
+    pub key_index: Option<usize>,
+    /// Fixes made by [`lenient::repair`](crate::lenient::repair); empty when the body parsed
+    /// as sent.
+    pub repairs: Vec<Fix>,
+}
+
+/// Split a delivery into the handler's [`Webhook`] and the claim the middleware settles.
+pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
+    let info = DeliveryInfo {
+        delivery_id: delivery.delivery_id().map(str::to_owned),
+        key: delivery.key().clone(),
+        scheme: delivery.scheme(),
+        key_index: delivery.key_index(),
+        repairs: delivery.repairs().to_vec(),
+    };
+    let (event, claim) = delivery.into_parts();
+    (Webhook { event, info }, claim)
+}
+
+/// The body of a 200 answer to a duplicate.
+pub(crate) const DUPLICATE_BODY: &str = "duplicate delivery, already processed\n";
+
+/// Why the extractor did not hand a delivery to the handler. The response it produces follows
+/// the crate's status table; a duplicate of a completed delivery answers **200**.
+#[derive(Debug)]
+pub struct WebhookRejection {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// Verify, parse or dedupe failed.
+    Error(Error),
+    /// Already processed: answer 200, do not run the handler.
+    Duplicate(IdempotencyKey),
+    /// The framework's body extractor failed (its own limit, a broken connection…).
+    Body { status: StatusCode, reason: String },
+    /// A setup mistake the developer must fix.
+    Setup(&'static str),
+}
+
+impl WebhookRejection {
+    pub(crate) fn error(err: Error) -> Self {
+        WebhookRejection {
+            kind: Kind::Error(err),
+        }
+    }
+
+    pub(crate) fn duplicate(key: IdempotencyKey) -> Self {
+        WebhookRejection {
+            kind: Kind::Duplicate(key),
+        }
+    }
+
+    pub(crate) fn body(status: StatusCode, reason: String) -> Self {
+        WebhookRejection {
+            kind: Kind::Body { status, reason },
+        }
+    }
+
+    pub(crate) fn setup(reason: &'static str) -> Self {
+        tracing::error!(reason, "webhook extractor misconfigured");
+        WebhookRejection {
+            kind: Kind::Setup(reason),
+        }
+    }
+
+    /// The status this rejection answers with.
+    pub fn status(&self) -> StatusCode {
+        match &self.kind {
+            Kind::Error(e) => e.status(),
+            Kind::Duplicate(_) => StatusCode::OK,
+            Kind::Body { status, .. } => *status,
+            Kind::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// `Retry-After` in whole seconds, for 409 (in flight) and 503 (store unavailable).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Error(e) => e
+                .retry_after()
+                .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
+            _ => None,
+        }
+    }
+
+    /// The crate error behind this rejection, when verify, parse or dedupe failed.
+    pub fn as_error(&self) -> Option<&Error> {
+        match &self.kind {
+            Kind::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The dedupe key when the delivery was a duplicate of a completed one (answered 200).
+    pub fn duplicate_key(&self) -> Option<&IdempotencyKey> {
+        match &self.kind {
+            Kind::Duplicate(key) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for WebhookRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            // Errors name headers and JSON paths, never secrets or the expected signature.
+            Kind::Error(e) => fmt::Display::fmt(e, f),
+            Kind::Duplicate(_) => f.write_str(DUPLICATE_BODY.trim_end()),
+            Kind::Body { reason, .. } => f.write_str(reason),
+            Kind::Setup(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for WebhookRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The slot a middleware puts into request extensions and the extractor parks its claim in.
+#[derive(Clone, Default)]
+pub(crate) struct ClaimSlot(Arc<Mutex<Option<Claim>>>);
+
+impl ClaimSlot {
+    /// Park `claim`. A claim already parked (a second extractor on one request) is released.
+    pub(crate) fn park(&self, claim: Claim) {
+        let previous = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(claim);
+        drop(previous);
+    }
+
+    fn take(&self) -> Option<Claim> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Complete the parked claim when `status` is 2xx, release it otherwise.
+    ///
+    /// A failed completion does not change the response: the handler did succeed, so the
+    /// sender is told so; the claim falls back to its drop path (released, or freed when its
+    /// lease ends) and the failure is logged.
+    pub(crate) async fn settle(&self, status: StatusCode) {
+        let Some(claim) = self.take() else { return };
+        let key = claim.key().clone();
+        if status.is_success() {
+            match claim.complete().await {
+                Ok(true) => {
+                    tracing::debug!(key = key.as_str(), status = status.as_u16(), "completed")
+                }
+                Ok(false) => {
+                    tracing::warn!(key = key.as_str(),
+                    "handler outlived the claim's lease; not marked done (consider a longer lease)")
+                }
+                Err(err) => tracing::warn!(key = key.as_str(), error = %err,
+                    "could not mark the delivery done; a retry may run the handler again"),
+            }
+        } else {
+            match claim.release().await {
+                Ok(_) => tracing::info!(
+                    key = key.as_str(),
+                    status = status.as_u16(),
+                    "handler failed; claim released so the sender's retry is processed"
+                ),
+                Err(err) => tracing::warn!(key = key.as_str(), error = %err,
+                    "could not release the claim; the key frees itself when its lease ends"),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ClaimSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClaimSlot")
+    }
+}
+
+/// The declared `Content-Length`, if it is present and numeric.
+pub(crate) fn declared_length(value: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
