@@ -218,17 +218,19 @@ fn delivery_split_round_trips_its_own_encoding() {
 }
 
 /// Found by `parse_buzzi`, `parse_conversalabs` and `normalize_all` in the first session: a
-/// vendor timestamp before 1970 (`"1154-01-12T08:51:34Z"`) parses and normalises, but serde
-/// cannot serialise the resulting `SystemTime` in `Event::occurred_at`. The targets allow
-/// exactly that failure (reported; see fuzz/README.md, Findings) and nothing else.
+/// vendor timestamp before 1970 (`"1154-01-12T08:51:34Z"`) parsed and normalised, but serde's
+/// `SystemTime` format refused to serialise `Event::occurred_at`. Fixed on main (times
+/// serialise as RFC 3339); the targets now require every normalised event to serialise.
 #[test]
-fn regression_timestamp_before_1970_normalises_without_panic() {
+fn regression_timestamp_before_1970_serialises() {
     use chathooks::vendor::buzzi::BuzziEvent;
     let data = seed("parse_buzzi", "regression_timestamp_before_1970");
     let common = BuzziEvent::from_slice(&data).expect("parses").normalize();
     assert!(common
         .occurred_at
         .is_some_and(|t| t < std::time::UNIX_EPOCH));
+    let json = serde_json::to_value(&common).expect("serialises");
+    assert_eq!(json["occurred_at"], "1154-01-12T08:51:34Z");
     targets::parse_buzzi(&data);
     targets::parse_conversalabs(&seed(
         "parse_conversalabs",
