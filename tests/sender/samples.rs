@@ -25,7 +25,9 @@ fn profile(vendor: Vendor) -> (Signing, Box<dyn Verifier>) {
         Vendor::Buzzi => Box::new(HmacSha256::buzzi(raw())),
         Vendor::ConversaLabs => Box::new(HmacSha256::conversalabs(raw())),
         Vendor::SaleSmartly => Box::new(SaleSmartly::new(RAW).unwrap()),
-        Vendor::SaleAssist => Box::new(Token::new(chathooks::sender::SALEASSIST_TOKEN_HEADER, RAW).unwrap()),
+        Vendor::SaleAssist => {
+            Box::new(Token::new(chathooks::sender::SALEASSIST_TOKEN_HEADER, RAW).unwrap())
+        }
         other => panic!("no profile for {other}"),
     };
     let secret = if vendor == Vendor::StandardWebhooks {
