@@ -6,6 +6,7 @@
 #
 #   benches/http_load.sh                 # defaults: 2 rounds x 5 s, 1 wrk thread, 32 connections
 #   DURATION=10s ROUNDS=3 CONNS=64 benches/http_load.sh
+#   SERVER=/tmp/old_bench_server benches/http_load.sh   # measure a saved build (A/B)
 #
 # Needs wrk (Debian: apt-get install -y wrk).
 set -euo pipefail
@@ -19,10 +20,14 @@ ADDR=${ADDR:-127.0.0.1:3999}
 
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 
-cargo build --release --quiet --example bench_server --features axum
+SERVER=${SERVER:-}
+if [ -z "$SERVER" ]; then
+  cargo build --release --quiet --example bench_server --features axum
+  SERVER=./target/release/examples/bench_server
+fi
 work=$(mktemp -d)
 server_log="$work/server.log"
-./target/release/examples/bench_server "$ADDR" "$work/body.json" >"$server_log" 2>&1 &
+"$SERVER" "$ADDR" "$work/body.json" >"$server_log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do grep -q listening "$server_log" 2>/dev/null && break; sleep 0.1; done
@@ -41,7 +46,7 @@ local threads = 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
 function request()
   n = n + 1
-  wrk.headers['X-Delivery-Id'] = 'd-' .. tostring(tid) .. '-' .. n
+  wrk.headers['X-Delivery-Id'] = 'ROUND-' .. tostring(tid) .. '-' .. n
   return wrk.format()
 end
 LUA
@@ -66,7 +71,11 @@ declare -A total
 for route in bare hook fresh fresh-raw; do total[$route]=0; done
 for round in $(seq "$ROUNDS"); do
   for route in bare hook fresh fresh-raw; do
-    script="$work/same.lua"; case $route in fresh*) script="$work/fresh.lua" ;; esac
+    script="$work/same.lua"
+    # Each wrk run counts from 1 again: a per-round prefix keeps the ids of later rounds new
+    # (otherwise rounds 2+ would replay round 1's ids, which are duplicates by then).
+    case $route in fresh*) script="$work/fresh-$round.lua"
+      sed "s/'ROUND-'/'r$round-'/" "$work/fresh.lua" >"$script" ;; esac
     rps=$(run "$route" "$script")
     [ -n "$rps" ] || { cat "$work/wrk.log"; exit 1; }
     echo "round $round  /$route  $rps req/s"
@@ -78,6 +87,7 @@ if grep -q "Non-2xx" "$work/wrk.log"; then echo "non-2xx answers seen:"; grep No
 mean() { awk -v t="${total[$1]}" -v n="$ROUNDS" 'BEGIN {printf "%.0f", t / n}'; }
 bare=$(mean bare); hook=$(mean hook); fresh=$(mean fresh); raw=$(mean fresh-raw)
 echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mean over $ROUNDS x $DURATION, $CONNS connections, $THREADS wrk thread(s):"
 echo "  bare Bytes handler           $bare req/s"
 echo "  Webhook<SamEvent>, duplicate $hook req/s  ($(awk -v a="$hook" -v b="$bare" 'BEGIN {printf "%.1f", 100 * a / b}')% of bare)"

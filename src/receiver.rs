@@ -211,7 +211,9 @@ impl<T: Payload> Receiver<T> {
         inbound: &Inbound<'_>,
         now: SystemTime,
     ) -> Result<Received<T>, Error> {
-        let started = Instant::now();
+        // The latency only feeds log events: skip the clock read when nothing would log them.
+        let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
+        let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
         let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
         // `instrument`, not `span.enter()`: an entered guard held across `.await` would make
         // this future `!Send` (unusable in axum) and mis-attribute events on other tasks.
@@ -223,16 +225,16 @@ impl<T: Payload> Receiver<T> {
         match &result {
             Ok(Received::Fresh(d)) => tracing::info!(
                 event = %d.event.name(), key = d.claim.key().as_str(),
-                repaired = d.repairs.len(), latency_us = started.elapsed().as_micros() as u64,
+                repaired = d.repairs.len(), latency_us = latency_us(),
                 "accepted"),
             Ok(Received::Duplicate { key }) => tracing::info!(
                 key = key.as_str(),
-                latency_us = started.elapsed().as_micros() as u64,
+                latency_us = latency_us(),
                 "duplicate of a completed delivery"
             ),
             Err(e) => tracing::warn!(
                 status = e.status().as_u16(), error = %e,
-                latency_us = started.elapsed().as_micros() as u64, "rejected"),
+                latency_us = latency_us(), "rejected"),
         }
         result
     }
@@ -283,8 +285,20 @@ impl<T: Payload> Receiver<T> {
     }
 
     fn key(&self, verified: &Verified<'_>, event: &T) -> Result<IdempotencyKey, Error> {
-        let id = crate::vendor::dedupe_id(verified, event.event_id().as_deref());
-        IdempotencyKey::new(self.vendor.as_str(), &id)
+        // Same choice as `vendor::dedupe_id`, without building an owned id first when the
+        // delivery or the event carries one (the common case).
+        let event_id = event.event_id();
+        match verified
+            .delivery_id()
+            .or(event_id.as_deref())
+            .filter(|s| !s.is_empty())
+        {
+            Some(id) => IdempotencyKey::new(self.vendor.as_str(), id),
+            None => IdempotencyKey::new(
+                self.vendor.as_str(),
+                &crate::vendor::dedupe_id(verified, None),
+            ),
+        }
     }
 }
 
@@ -408,8 +422,32 @@ impl<T> Delivery<T> {
         self.claim.release().await.map(|_| ())
     }
 
+    /// Everything, moved out: `(event, claim, delivery_id, scheme, key_index, repairs)`.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+    pub(crate) fn into_all(self) -> DeliveryParts<T> {
+        DeliveryParts {
+            event: self.event,
+            claim: self.claim,
+            delivery_id: self.delivery_id,
+            scheme: self.scheme,
+            key_index: self.key_index,
+            repairs: self.repairs,
+        }
+    }
+
     /// Split into the event and the claim, to complete or release the claim elsewhere.
     pub fn into_parts(self) -> (T, Claim) {
         (self.event, self.claim)
     }
+}
+
+/// A [`Delivery`] taken apart without copies, for the framework adapters.
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+pub(crate) struct DeliveryParts<T> {
+    pub(crate) event: T,
+    pub(crate) claim: Claim,
+    pub(crate) delivery_id: Option<String>,
+    pub(crate) scheme: &'static str,
+    pub(crate) key_index: Option<usize>,
+    pub(crate) repairs: Vec<Fix>,
 }

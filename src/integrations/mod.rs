@@ -93,15 +93,22 @@ pub struct DeliveryInfo {
 
 /// Split a delivery into the handler's [`Webhook`] and the claim the middleware settles.
 pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
+    // Moved, not copied: only the key is cloned (the claim keeps its own).
+    let parts = delivery.into_all();
     let info = DeliveryInfo {
-        delivery_id: delivery.delivery_id().map(str::to_owned),
-        key: delivery.key().clone(),
-        scheme: delivery.scheme(),
-        key_index: delivery.key_index(),
-        repairs: delivery.repairs().to_vec(),
+        delivery_id: parts.delivery_id,
+        key: parts.claim.key().clone(),
+        scheme: parts.scheme,
+        key_index: parts.key_index,
+        repairs: parts.repairs,
     };
-    let (event, claim) = delivery.into_parts();
-    (Webhook { event, info }, claim)
+    (
+        Webhook {
+            event: parts.event,
+            info,
+        },
+        parts.claim,
+    )
 }
 
 /// The body of a 200 answer to a duplicate.
@@ -236,27 +243,29 @@ impl ClaimSlot {
     /// lease ends) and the failure is logged.
     pub(crate) async fn settle(&self, status: StatusCode) {
         let Some(claim) = self.take() else { return };
-        let key = claim.key().clone();
+        // The key is only copied for the log lines below, and only when something may log them.
+        let key = tracing::level_enabled!(tracing::Level::WARN).then(|| claim.key().clone());
+        let key = key.as_ref().map_or("", IdempotencyKey::as_str);
         if status.is_success() {
             match claim.complete().await {
                 Ok(true) => {
-                    tracing::debug!(key = key.as_str(), status = status.as_u16(), "completed")
+                    tracing::debug!(key, status = status.as_u16(), "completed")
                 }
                 Ok(false) => {
-                    tracing::warn!(key = key.as_str(),
+                    tracing::warn!(key,
                     "handler outlived the claim's lease; not marked done (consider a longer lease)")
                 }
-                Err(err) => tracing::warn!(key = key.as_str(), error = %err,
+                Err(err) => tracing::warn!(key, error = %err,
                     "could not mark the delivery done; a retry may run the handler again"),
             }
         } else {
             match claim.release().await {
                 Ok(_) => tracing::info!(
-                    key = key.as_str(),
+                    key,
                     status = status.as_u16(),
                     "handler failed; claim released so the sender's retry is processed"
                 ),
-                Err(err) => tracing::warn!(key = key.as_str(), error = %err,
+                Err(err) => tracing::warn!(key, error = %err,
                     "could not release the claim; the key frees itself when its lease ends"),
             }
         }

@@ -445,6 +445,20 @@ pub(crate) struct Ts(
 #[serde(transparent, bound(deserialize = "T: DeserializeOwned"))]
 pub(crate) struct JsonStr<T>(#[serde(deserialize_with = "json_in_string")] pub Option<T>);
 
+/// [`non_empty_string`] as a type.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct NonEmpty(#[serde(deserialize_with = "non_empty_string")] pub Option<String>);
+
+/// [`null_as_default`] as a type: `null` reads as `T::default()`.
+pub(crate) struct OrDefault<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de> + Default> serde::Deserialize<'de> for OrDefault<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        null_as_default(d).map(OrDefault)
+    }
+}
+
 /// Any `Deserialize` type, unchanged.
 #[derive(serde::Deserialize)]
 #[serde(transparent)]

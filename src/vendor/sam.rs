@@ -43,7 +43,10 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -51,7 +54,8 @@ use serde_json::{Map, Value};
 use super::open::{self, open_enum, push_unique, put};
 use super::{from_json, VendorEvent};
 use crate::event::{Contact, Conversation, Direction, Event, EventKind, Message, Vendor};
-use crate::lenient::{self, de, Timestamp};
+use crate::lenient::de::{self, open_struct, NonEmpty, OrDefault, Plain, StrNum, Ts, I64};
+use crate::lenient::Timestamp;
 use crate::ParseError;
 
 /// The keys that may carry the event name, in priority order.
@@ -82,33 +86,189 @@ pub enum SamEvent {
 }
 
 /// The documented envelope around every Sam event.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(bound(deserialize = "D: Deserialize<'de> + Default"))]
+///
+/// `Deserialize` is hand-written rather than derived with `#[serde(flatten)]` for `extra`:
+/// flatten buffers the whole object into serde's private `Content` tree first, which made this
+/// the most expensive step of receiving a Sam delivery. The first non-`null` `event` wins; a
+/// later duplicate `event` key is ignored (as when the name is read to choose the type).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SamEnvelope<D> {
     /// The event slug (`"lead.captured"`…).
     pub event: String,
     /// Your Sam account id ("tenant"); numbers are kept as their decimal text.
-    #[serde(default, deserialize_with = "de::string_or_number")]
     pub tenant_id: Option<String>,
     /// The widget that triggered the event (Pro accounts have up to five).
-    #[serde(default, deserialize_with = "de::string_or_number")]
     pub widget_id: Option<String>,
     /// When the event fired (documented as ISO 8601).
-    #[serde(default, deserialize_with = "lenient::timestamp")]
     pub timestamp: Option<Timestamp>,
     /// The event payload; default (all `None`) when absent or `null`.
-    #[serde(default, deserialize_with = "de::null_as_default")]
     pub data: D,
     /// An event id at envelope level. Not documented by Sam; read in case it is sent.
-    #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
     /// An `event_id` at envelope level. Not documented by Sam; read in case it is sent.
-    #[serde(default, deserialize_with = "de::string_or_number")]
     pub event_id: Option<String>,
     /// Envelope fields this crate does not know.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A [`SamEnvelope`] being read, one field at a time (fields may come in any order).
+struct EnvelopeAcc<D> {
+    event: Option<String>,
+    tenant_id: Option<String>,
+    widget_id: Option<String>,
+    timestamp: Option<Timestamp>,
+    data: D,
+    id: Option<String>,
+    event_id: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl<D: Default> EnvelopeAcc<D> {
+    fn new(event: Option<String>) -> Self {
+        EnvelopeAcc {
+            event,
+            tenant_id: None,
+            widget_id: None,
+            timestamp: None,
+            data: D::default(),
+            id: None,
+            event_id: None,
+            extra: Map::new(),
+        }
+    }
+
+    fn finish<E: serde::de::Error>(self) -> Result<SamEnvelope<D>, E> {
+        Ok(SamEnvelope {
+            event: self.event.ok_or_else(|| E::missing_field("event"))?,
+            tenant_id: self.tenant_id,
+            widget_id: self.widget_id,
+            timestamp: self.timestamp,
+            data: self.data,
+            id: self.id,
+            event_id: self.event_id,
+            extra: self.extra,
+        })
+    }
+}
+
+/// Reads the value of one envelope key into an [`EnvelopeAcc`].
+struct FieldSeed<'a, D> {
+    acc: &'a mut EnvelopeAcc<D>,
+    key: de::Key<'a>,
+}
+
+impl<'de, D: Deserialize<'de> + Default> DeserializeSeed<'de> for FieldSeed<'_, D> {
+    type Value = ();
+    fn deserialize<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
+        let acc = self.acc;
+        match self.key.as_str() {
+            "event" if acc.event.is_none() => acc.event = Option::<String>::deserialize(d)?,
+            "event" => {
+                IgnoredAny::deserialize(d)?;
+            }
+            "tenant_id" => acc.tenant_id = StrNum::deserialize(d)?.0,
+            "widget_id" => acc.widget_id = StrNum::deserialize(d)?.0,
+            "timestamp" => acc.timestamp = Ts::deserialize(d)?.0,
+            "data" => acc.data = OrDefault::<D>::deserialize(d)?.0,
+            "id" => acc.id = StrNum::deserialize(d)?.0,
+            "event_id" => acc.event_id = StrNum::deserialize(d)?.0,
+            _ => {
+                let value = Value::deserialize(d)?;
+                acc.extra.insert(self.key.into_string(), value);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Read the rest of an envelope from `map`, after `early` (keys seen before the event name,
+/// kept as raw JSON until the name chose `D`).
+fn envelope_rest<'de, D, A>(
+    mut acc: EnvelopeAcc<D>,
+    early: Vec<(de::Key<'de>, &'de RawValue)>,
+    mut map: A,
+) -> Result<SamEnvelope<D>, A::Error>
+where
+    D: Deserialize<'de> + Default,
+    A: MapAccess<'de>,
+{
+    for (key, raw) in early {
+        let mut json = serde_json::Deserializer::from_str(raw.get());
+        FieldSeed { acc: &mut acc, key }
+            .deserialize(&mut json)
+            .map_err(serde::de::Error::custom)?;
+    }
+    while let Some(key) = map.next_key::<de::Key<'de>>()? {
+        map.next_value_seed(FieldSeed { acc: &mut acc, key })?;
+    }
+    acc.finish()
+}
+
+impl<'de, D: Deserialize<'de> + Default> Deserialize<'de> for SamEnvelope<D> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct V<D>(PhantomData<D>);
+        impl<'de, D: Deserialize<'de> + Default> Visitor<'de> for V<D> {
+            type Value = SamEnvelope<D>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Sam event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                envelope_rest(EnvelopeAcc::new(None), Vec::new(), map)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// The one-pass reader behind [`SamEvent::from_slice`]: reads keys until the event name turns
+/// up (keeping earlier values as raw JSON slices), then reads the rest straight into the
+/// envelope type that name selects. Unknown names skip the rest; the caller keeps the body.
+struct EventSeed;
+
+/// What [`EventSeed`] found: a typed event, or the name of an unknown one.
+enum Found {
+    Known(SamEvent),
+    Unknown(Option<String>),
+}
+
+impl<'de> Visitor<'de> for EventSeed {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let mut early = Vec::new();
+        let name = loop {
+            let Some(key) = map.next_key::<de::Key<'de>>()? else {
+                return Ok(Found::Unknown(None));
+            };
+            if key.as_str() == "event" {
+                if let Some(name) = map.next_value::<Option<String>>()? {
+                    break name;
+                }
+            } else {
+                early.push((key, map.next_value::<&'de RawValue>()?));
+            }
+        };
+        macro_rules! known {
+            ($variant:ident) => {{
+                let acc = EnvelopeAcc::new(Some(name));
+                SamEvent::$variant(Box::new(envelope_rest(acc, early, map)?))
+            }};
+        }
+        Ok(Found::Known(match name.as_str() {
+            "conversation.started" => known!(ConversationStarted),
+            "conversation.closed" => known!(ConversationClosed),
+            "lead.captured" => known!(LeadCaptured),
+            "callback.requested" => known!(CallbackRequested),
+            "handover.requested" => known!(HandoverRequested),
+            _ => {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(Found::Unknown(Some(name)));
+            }
+        }))
+    }
 }
 
 open_enum! {
@@ -137,49 +297,36 @@ open_enum! {
     }
 }
 
-/// The visitor, as far as Sam knows them (inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamVisitor {
-    /// Visitor id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Name.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub name: Option<String>,
-    /// Email address.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub email: Option<String>,
-    /// Phone number (numbers kept as text).
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone: Option<String>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// The visitor, as far as Sam knows them (inferred).
+    #[derive(Debug, Clone)]
+    pub struct SamVisitor expecting "the visitor object" {
+        /// Visitor id.
+        "id" => id: Option<String> = StrNum,
+        /// Name.
+        "name" => name: Option<String> = NonEmpty,
+        /// Email address.
+        "email" => email: Option<String> = NonEmpty,
+        /// Phone number (numbers kept as text).
+        "phone" => phone: Option<String> = StrNum,
+    }
 }
 
-/// One chat message (inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamMessage {
-    /// Message id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Who wrote it.
-    #[serde(default)]
-    pub role: Option<SamRole>,
-    /// Text, when sent as `text`.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Text, when sent as `content`.
-    #[serde(default)]
-    pub content: Option<String>,
-    /// When it was written.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// One chat message (inferred).
+    #[derive(Debug, Clone)]
+    pub struct SamMessage expecting "a message object" {
+        /// Message id.
+        "id" => id: Option<String> = StrNum,
+        /// Who wrote it.
+        "role" => role: Option<SamRole> = Plain<Option<SamRole>>,
+        /// Text, when sent as `text`.
+        "text" => text: Option<String> = Plain<Option<String>>,
+        /// Text, when sent as `content`.
+        "content" => content: Option<String> = Plain<Option<String>>,
+        /// When it was written.
+        "created_at" => created_at: Option<Timestamp> = Ts,
+    }
 }
 
 impl SamMessage {
@@ -189,43 +336,31 @@ impl SamMessage {
     }
 }
 
-/// `data` of `conversation.started` / `conversation.closed` (inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamConversation {
-    /// Conversation id, when sent as `id`.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Conversation id, when sent as `conversation_id`.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Status (`"Escalated"` per the handover page).
-    #[serde(default)]
-    pub status: Option<SamStatus>,
-    /// The visitor.
-    #[serde(default)]
-    pub visitor: Option<SamVisitor>,
-    /// Page the widget was opened on.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub page_url: Option<String>,
-    /// When the conversation began.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub started_at: Option<Timestamp>,
-    /// When it ended.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub closed_at: Option<Timestamp>,
-    /// Number of messages.
-    #[serde(default, deserialize_with = "de::i64ish")]
-    pub message_count: Option<i64>,
-    /// A single message (e.g. the visitor's first one).
-    #[serde(default)]
-    pub message: Option<SamMessage>,
-    /// The transcript, when sent.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub messages: Vec<SamMessage>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `data` of `conversation.started` / `conversation.closed` (inferred).
+    #[derive(Debug, Clone)]
+    pub struct SamConversation expecting "the conversation object" {
+        /// Conversation id, when sent as `id`.
+        "id" => id: Option<String> = StrNum,
+        /// Conversation id, when sent as `conversation_id`.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// Status (`"Escalated"` per the handover page).
+        "status" => status: Option<SamStatus> = Plain<Option<SamStatus>>,
+        /// The visitor.
+        "visitor" => visitor: Option<SamVisitor> = Plain<Option<SamVisitor>>,
+        /// Page the widget was opened on.
+        "page_url" => page_url: Option<String> = NonEmpty,
+        /// When the conversation began.
+        "started_at" => started_at: Option<Timestamp> = Ts,
+        /// When it ended.
+        "closed_at" => closed_at: Option<Timestamp> = Ts,
+        /// Number of messages.
+        "message_count" => message_count: Option<i64> = I64,
+        /// A single message (e.g. the visitor's first one).
+        "message" => message: Option<SamMessage> = Plain<Option<SamMessage>>,
+        /// The transcript, when sent.
+        "messages" => messages: Vec<SamMessage> = OrDefault<Vec<SamMessage>>,
+    }
 }
 
 impl SamConversation {
@@ -235,104 +370,74 @@ impl SamConversation {
     }
 }
 
-/// `data` of `lead.captured` (inferred: the lead form's name, email, phone and notes).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamLead {
-    /// Lead id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// The conversation the lead came from.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Name.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub name: Option<String>,
-    /// Email address.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub email: Option<String>,
-    /// Phone number (numbers kept as text).
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone: Option<String>,
-    /// Company.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub company: Option<String>,
-    /// Notes or the visitor's message.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub notes: Option<String>,
-    /// Page the lead was captured on.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub page_url: Option<String>,
-    /// The visitor, when sent as a nested object.
-    #[serde(default)]
-    pub visitor: Option<SamVisitor>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `data` of `lead.captured` (inferred: the lead form's name, email, phone and notes).
+    #[derive(Debug, Clone)]
+    pub struct SamLead expecting "the lead object" {
+        /// Lead id.
+        "id" => id: Option<String> = StrNum,
+        /// The conversation the lead came from.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// Name.
+        "name" => name: Option<String> = NonEmpty,
+        /// Email address.
+        "email" => email: Option<String> = NonEmpty,
+        /// Phone number (numbers kept as text).
+        "phone" => phone: Option<String> = StrNum,
+        /// Company.
+        "company" => company: Option<String> = NonEmpty,
+        /// Notes or the visitor's message.
+        "notes" => notes: Option<String> = NonEmpty,
+        /// Page the lead was captured on.
+        "page_url" => page_url: Option<String> = NonEmpty,
+        /// The visitor, when sent as a nested object.
+        "visitor" => visitor: Option<SamVisitor> = Plain<Option<SamVisitor>>,
+    }
 }
 
-/// `data` of `callback.requested` (inferred from the handover page's callback form).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamCallback {
-    /// Callback request id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// The conversation the request came from.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Name.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub name: Option<String>,
-    /// Phone number to call (numbers kept as text).
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone: Option<String>,
-    /// Email address.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub email: Option<String>,
-    /// Preferred time; free text is kept in [`Timestamp::original`].
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub preferred_time: Option<Timestamp>,
-    /// IANA zone of the preferred time or of the working-hours schedule.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub timezone: Option<String>,
-    /// Why a callback instead of a live agent (outside hours, no agent available…).
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub reason: Option<String>,
-    /// Notes the visitor left.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub notes: Option<String>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `data` of `callback.requested` (inferred from the handover page's callback form).
+    #[derive(Debug, Clone)]
+    pub struct SamCallback expecting "the callback object" {
+        /// Callback request id.
+        "id" => id: Option<String> = StrNum,
+        /// The conversation the request came from.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// Name.
+        "name" => name: Option<String> = NonEmpty,
+        /// Phone number to call (numbers kept as text).
+        "phone" => phone: Option<String> = StrNum,
+        /// Email address.
+        "email" => email: Option<String> = NonEmpty,
+        /// Preferred time; free text is kept in [`Timestamp::original`].
+        "preferred_time" => preferred_time: Option<Timestamp> = Ts,
+        /// IANA zone of the preferred time or of the working-hours schedule.
+        "timezone" => timezone: Option<String> = NonEmpty,
+        /// Why a callback instead of a live agent (outside hours, no agent available…).
+        "reason" => reason: Option<String> = NonEmpty,
+        /// Notes the visitor left.
+        "notes" => notes: Option<String> = NonEmpty,
+    }
 }
 
-/// `data` of `handover.requested` (inferred from the handover page).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct SamHandover {
-    /// Handover id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// The conversation being escalated.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Why: visitor asked for a human, frustration or off-topic talk detected, "Talk to a
-    /// human" on a callback form. Free text; no values are documented.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub reason: Option<String>,
-    /// The conversation status after the handover (*Escalated*).
-    #[serde(default)]
-    pub status: Option<SamStatus>,
-    /// The visitor.
-    #[serde(default)]
-    pub visitor: Option<SamVisitor>,
-    /// The message that triggered the handover.
-    #[serde(default)]
-    pub message: Option<SamMessage>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `data` of `handover.requested` (inferred from the handover page).
+    #[derive(Debug, Clone)]
+    pub struct SamHandover expecting "the handover object" {
+        /// Handover id.
+        "id" => id: Option<String> = StrNum,
+        /// The conversation being escalated.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// Why: visitor asked for a human, frustration or off-topic talk detected, "Talk to a
+        /// human" on a callback form. Free text; no values are documented.
+        "reason" => reason: Option<String> = NonEmpty,
+        /// The conversation status after the handover (*Escalated*).
+        "status" => status: Option<SamStatus> = Plain<Option<SamStatus>>,
+        /// The visitor.
+        "visitor" => visitor: Option<SamVisitor> = Plain<Option<SamVisitor>>,
+        /// The message that triggered the handover.
+        "message" => message: Option<SamMessage> = Plain<Option<SamMessage>>,
+    }
 }
 
 impl SamEvent {
@@ -374,10 +479,9 @@ impl<'a> EnvelopeView<'a> {
 
 crate::vendor::inherent_vendor_methods!(SamEvent);
 
-impl VendorEvent for SamEvent {
-    const VENDOR: Vendor = Vendor::Sam;
-
-    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+impl SamEvent {
+    /// The reference parse: read the name, then the envelope it selects, tracking JSON paths.
+    fn from_slice_tracked(body: &[u8]) -> Result<Self, ParseError> {
         let name = open::peek_name(body, NAME_KEYS)?;
         Ok(match name.as_deref() {
             Some("conversation.started") => SamEvent::ConversationStarted(from_json(body)?),
@@ -390,6 +494,27 @@ impl VendorEvent for SamEvent {
                 raw: open::raw_body(body)?,
             },
         })
+    }
+}
+
+impl VendorEvent for SamEvent {
+    const VENDOR: Vendor = Vendor::Sam;
+
+    /// One pass without path tracking; when that fails, the body is parsed again the
+    /// reference way (name first, then the envelope, with `serde_path_to_error`) so the error
+    /// names the JSON path. Both ways accept exactly the same bodies.
+    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let fast = serde::Deserializer::deserialize_map(&mut json, EventSeed)
+            .and_then(|found| json.end().map(|()| found));
+        match fast {
+            Ok(Found::Known(event)) => Ok(event),
+            Ok(Found::Unknown(name)) => Ok(SamEvent::Unknown {
+                name: name.unwrap_or_default(),
+                raw: open::raw_body(body)?,
+            }),
+            Err(_) => Self::from_slice_tracked(body),
+        }
     }
 
     fn name(&self) -> &str {
@@ -559,5 +684,88 @@ fn custom(c: &mut Contact, key: &str, value: Option<&str>) {
     if let Some(v) = value {
         c.custom_fields
             .insert(key.to_owned(), Value::String(v.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The one-pass parse and the reference parse agree: same event, or both fail.
+    fn same_as_reference(body: &str) {
+        let fast = SamEvent::from_slice(body.as_bytes());
+        let reference = SamEvent::from_slice_tracked(body.as_bytes());
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn one_pass_matches_the_reference_on_edge_cases() {
+        for body in [
+            r#"{"data":{"id":"l1","name":"A"},"tenant_id":7,"event":"lead.captured","x":[1]}"#,
+            r#"{"event":null,"event":"lead.captured","data":null}"#,
+            r#"{"event":"lead.captured","event":5,"data":{}}"#,
+            r#"{"event":"lead.captured","event":"handover.requested"}"#,
+            r#"{"timestamp":{"bad":1},"event":"something.new"}"#,
+            r#"{"timestamp":{"bad":1},"event":"lead.captured"}"#,
+            r#"{"big":1e400,"event":"something.new"}"#,
+            r#"{"big":1e400,"event":"lead.captured"}"#,
+            r#"{"event":"lead.captured","big":1e400}"#,
+            r#"{"data":{"phone":[1]},"event":"lead.captured"}"#,
+            r#"{"d\u0061ta":{"id":1},"event":"lead.captured"}"#,
+            r#"{"event":"conversation.started","data":{"messages":[{"role":"bot"}],"k":1}}"#,
+            r#"{"event":7}"#,
+            r#"{"tenant_id":1}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"event":"lead.captured"} x"#,
+            r#"{"event":"lead.captured","data":{"id":"1"}"#,
+            "  {\"event\":\"x.y\",\"a\":1}\n",
+        ] {
+            same_as_reference(body);
+        }
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("1".to_owned()),
+            Just("1e400".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"2025-03-14T09:31:07Z\"".to_owned()),
+            Just("{\"id\":3,\"name\":\"n\",\"z\":[true]}".to_owned()),
+            Just("{\"messages\":[{\"id\":1},null]}".to_owned()),
+            Just("[1,2]".to_owned()),
+            Just("\"lead.captured\"".to_owned()),
+            Just("\"handover.requested\"".to_owned()),
+            Just("\"other\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_matches_the_reference(
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("event"), Just("data"), Just("tenant_id"), Just("timestamp"),
+                    Just("id"), Just("event_id"), Just("widget_id"), Just("other"),
+                ], value()),
+                0..7,
+            )
+        ) {
+            let body = format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            same_as_reference(&body);
+        }
     }
 }
