@@ -53,10 +53,10 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 
-use super::{declared_length, split, ClaimSlot};
+use super::{declared_length, receive_into_slot, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
-use crate::{Error, Inbound, Received, Receiver};
+use crate::{Error, Inbound, Receiver};
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 type PayloadItem = Result<Bytes, actix_web::error::PayloadError>;
@@ -111,15 +111,7 @@ impl<T: Payload> FromRequest for Webhook<T> {
             let query = req.query_string();
             let inbound =
                 Inbound::new(&headers, &bytes).with_query((!query.is_empty()).then_some(query));
-            match receiver.receive(&inbound).await {
-                Ok(Received::Fresh(delivery)) => {
-                    let (hook, claim) = split(delivery);
-                    slot.park(claim);
-                    Ok(hook)
-                }
-                Ok(Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
-                Err(err) => Err(WebhookRejection::error(err)),
-            }
+            receive_into_slot(&receiver, &inbound, &slot).await
         })
     }
 }

@@ -71,10 +71,10 @@ use ::axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 
-use super::{declared_length, split, ClaimSlot, DUPLICATE_BODY};
+use super::{declared_length, receive_into_slot, ClaimSlot, DUPLICATE_BODY};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
-use crate::{Error, Inbound, Received, Receiver};
+use crate::{Error, Inbound, Receiver};
 
 impl<S, T> FromRequest<S> for Webhook<T>
 where
@@ -116,15 +116,7 @@ where
             })?;
 
         let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
-        match receiver.receive(&inbound).await {
-            Ok(Received::Fresh(delivery)) => {
-                let (hook, claim) = split(delivery);
-                slot.park(claim);
-                Ok(hook)
-            }
-            Ok(Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
-            Err(err) => Err(WebhookRejection::error(err)),
-        }
+        receive_into_slot(&receiver, &inbound, &slot).await
     }
 }
 

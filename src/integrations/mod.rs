@@ -92,6 +92,24 @@ pub struct DeliveryInfo {
 }
 
 /// Split a delivery into the handler's [`Webhook`] and the claim the middleware settles.
+/// The part both adapters share once the body is read: run the receiver, park a fresh claim in
+/// the middleware's slot, and turn duplicates and errors into rejections.
+pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
+    receiver: &crate::Receiver<T>,
+    inbound: &crate::Inbound<'_>,
+    slot: &ClaimSlot,
+) -> Result<Webhook<T>, WebhookRejection> {
+    match receiver.receive(inbound).await {
+        Ok(crate::Received::Fresh(delivery)) => {
+            let (hook, claim) = split(delivery);
+            slot.park(claim);
+            Ok(hook)
+        }
+        Ok(crate::Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
+        Err(err) => Err(WebhookRejection::error(err)),
+    }
+}
+
 pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
     // Moved, not copied: only the key is cloned (the claim keeps its own).
     let parts = delivery.into_all();
