@@ -225,6 +225,12 @@ impl Verifier for SaleSmartly {
 
         let mismatch = || Error::SignatureMismatch(Name::Borrowed(PARAM_SIGNATURE));
         let fields = signed_fields(inbound.body()).ok_or_else(mismatch)?;
+        // The hashed text joins raw values with `&`: an event name holding `&` could turn a
+        // signature made with the timestamp into one without it (`event = "E&timestamp=T"`),
+        // letting a captured delivery be replayed after the tolerance. Event names are words.
+        if fields.event.contains('&') {
+            return Err(mismatch());
+        }
         let (without, with) = match self.layout {
             SaleSmartlyLayout::WithoutTimestamp => (true, false),
             SaleSmartlyLayout::WithTimestamp => (false, true),

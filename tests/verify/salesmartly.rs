@@ -184,3 +184,18 @@ fn malformed_input_gets_the_right_status() {
         br#"{"event":"message","data":{"msg":"hi","n":1}}"#,
     ));
 }
+
+/// Review finding: with the default `Either` layout, a signature made *with* the timestamp
+/// equals one made *without* it for `event = "E&timestamp=T"`. Replaying a captured delivery
+/// with that event name and a fresh timestamp must fail.
+#[test]
+fn timestamp_cannot_be_moved_into_the_event_name() {
+    let v = SaleSmartly::new(SECRET).unwrap();
+    // Captured at NOW, signed with the timestamp (WITH_TS).
+    let replay = br#"{"event":"message&timestamp=1700000000","data":{"msg":"hi", "n": 1}}"#;
+    let later = NOW + 86_400;
+    let h = http::HeaderMap::new();
+    let query = format!("timestamp={later}&signature={WITH_TS}");
+    let got = v.verify_at(&Inbound::new(&h, replay).with_query(query.as_str()), at(later));
+    assert!(matches!(got, Err(Error::SignatureMismatch(_))), "{got:?}");
+}
