@@ -39,7 +39,7 @@ pub enum Vendor {
 
 impl Vendor {
     /// Stable lowercase name, used in dedupe keys and logs (`"sam"`, `"saleassist"`, …).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Vendor::Sam => "sam",
             Vendor::SaleAssist => "saleassist",

@@ -64,8 +64,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Implemented for every [`VendorEvent`], for [`Normalized<E>`] (the cross-vendor
 /// [`Event`]) and for [`RawBody`] (the verified bytes, unparsed).
 pub trait Payload: Sized + Send + 'static {
-    /// The vendor, for dedupe keys and logs.
+    /// The vendor, for logs.
     const VENDOR: Vendor;
+    /// The default namespace of this payload's dedupe keys (`<namespace>:<id>`); the vendor's
+    /// name unless overridden.
+    const NAMESPACE: &'static str = Self::VENDOR.as_str();
     /// Parse the verified body.
     fn parse(body: &[u8]) -> Result<Self, ParseError>;
     /// The vendor's own event id, if the payload carries one (see [`VendorEvent::event_id`]).
@@ -115,11 +118,16 @@ impl<E: VendorEvent> Payload for Normalized<E> {
 }
 
 /// The verified body, unparsed, for services that parse it themselves.
+///
+/// Its dedupe keys live in the `"raw"` namespace: give each `RawBody` receiver that shares a
+/// store with another its own [`ReceiverBuilder::namespace`] (or [`ReceiverBuilder::vendor`]),
+/// or one endpoint's ids could mark another's deliveries as duplicates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawBody(pub bytes::Bytes);
 
 impl Payload for RawBody {
     const VENDOR: Vendor = Vendor::StandardWebhooks;
+    const NAMESPACE: &'static str = "raw";
     fn parse(body: &[u8]) -> Result<Self, ParseError> {
         Ok(RawBody(bytes::Bytes::copy_from_slice(body)))
     }
@@ -136,6 +144,7 @@ impl Payload for RawBody {
 pub struct Receiver<T> {
     verifier: Arc<dyn Verifier>,
     vendor: Vendor,
+    namespace: Cow<'static, str>,
     dedupe: Dedupe,
     body_limit: usize,
     repair: bool,
@@ -146,6 +155,7 @@ impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
             .field("vendor", &self.vendor)
+            .field("namespace", &self.namespace)
             .field("dedupe", &self.dedupe)
             .field("body_limit", &self.body_limit)
             .field("repair", &self.repair)
@@ -157,6 +167,7 @@ impl<T> fmt::Debug for Receiver<T> {
 pub struct ReceiverBuilder<T> {
     verifier: Arc<dyn Verifier>,
     vendor: Vendor,
+    namespace: Cow<'static, str>,
     dedupe: Option<Dedupe>,
     body_limit: usize,
     repair: bool,
@@ -179,6 +190,7 @@ impl<T: Payload> Receiver<T> {
         ReceiverBuilder {
             verifier: Arc::new(verifier),
             vendor: T::VENDOR,
+            namespace: Cow::Borrowed(T::NAMESPACE),
             dedupe: None,
             body_limit: DEFAULT_BODY_LIMIT,
             repair: false,
@@ -289,15 +301,12 @@ impl<T: Payload> Receiver<T> {
         // delivery or the event carries one (the common case).
         let event_id = event.event_id();
         match verified
-            .delivery_id()
+            .signed_delivery_id()
             .or(event_id.as_deref())
             .filter(|s| !s.is_empty())
         {
-            Some(id) => IdempotencyKey::new(self.vendor.as_str(), id),
-            None => IdempotencyKey::new(
-                self.vendor.as_str(),
-                &crate::vendor::dedupe_id(verified, None),
-            ),
+            Some(id) => IdempotencyKey::new(&self.namespace, id),
+            None => IdempotencyKey::new(&self.namespace, &crate::vendor::dedupe_id(verified, None)),
         }
     }
 }
@@ -329,10 +338,20 @@ impl<T: Payload> ReceiverBuilder<T> {
         self
     }
 
-    /// Override the vendor name used in dedupe keys and logs (e.g. two endpoints of one vendor
-    /// that must not share keys can use different receivers with different stores).
+    /// Override the vendor reported in logs; the dedupe namespace becomes the vendor's name.
     pub fn vendor(mut self, vendor: Vendor) -> Self {
         self.vendor = vendor;
+        self.namespace = Cow::Borrowed(vendor.as_str());
+        self
+    }
+
+    /// The namespace of this receiver's dedupe keys (`<namespace>:<id>`; default: the vendor's
+    /// name, `"raw"` for [`RawBody`]). Endpoints that share a store but must not share keys (two
+    /// tenants of one vendor, several `RawBody` routes) each get their own, e.g.
+    /// `"sam:tenant-42"`. 1–64 ASCII letters, digits and `_-.:`; anything else makes every
+    /// delivery fail with a configuration error (500).
+    pub fn namespace(mut self, namespace: impl Into<Cow<'static, str>>) -> Self {
+        self.namespace = namespace.into();
         self
     }
 
@@ -341,6 +360,7 @@ impl<T: Payload> ReceiverBuilder<T> {
         Receiver {
             verifier: self.verifier,
             vendor: self.vendor,
+            namespace: self.namespace,
             dedupe: self
                 .dedupe
                 .unwrap_or_else(|| Dedupe::new(MemoryStore::default())),

@@ -5,6 +5,7 @@ mod idempotency;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod integrations;
 mod lenient_repair;
+mod receiver;
 #[cfg(all(feature = "sender", feature = "axum"))]
 mod roundtrip;
 #[cfg(feature = "sender")]

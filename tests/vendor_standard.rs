@@ -108,7 +108,7 @@ fn dedupe_uses_the_webhook_id_header() {
     let body = fixture("conversation_started.json");
     let ev = StandardEvent::from_slice(&body).unwrap();
     assert_eq!(ev.event_id(), None);
-    let verified = Verified::new("standard-v1", &body).with_delivery_id(Some("msg_2KWPBgL"));
+    let verified = Verified::new("standard-v1", &body).with_signed_delivery_id(Some("msg_2KWPBgL"));
     assert_eq!(vendor::dedupe_id(&verified, None), "msg_2KWPBgL");
 }
 

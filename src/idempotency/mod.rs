@@ -89,6 +89,11 @@ pub use self::redis::RedisStore;
 /// Default lease of a claim: how long a key stays "in flight" when its worker neither completes
 /// nor releases it (a crash). Long enough for a typical handler, short enough that a crashed
 /// worker's delivery is retried soon after the sender's next attempt.
+///
+/// The lease is not renewed while the handler runs: a handler that takes longer than the lease
+/// can overlap with a retry of the same delivery (the late completion is then refused and
+/// logged). Set a lease longer than your slowest handler plus the sender's request timeout
+/// (`Dedupe::with_lease`).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// Default dedupe window: how long a completed key is remembered. 72 hours covers Standard

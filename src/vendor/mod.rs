@@ -63,22 +63,25 @@ pub(crate) use inherent_vendor_methods;
 
 /// The id part of the dedupe key for a verified delivery (the receiver prefixes the vendor).
 ///
-/// In order of preference: the delivery id from the signature headers (stable across the
-/// sender's retries, e.g. `webhook-id`), the vendor's event id from the payload
-/// ([`VendorEvent::event_id`]), or `sha256:<hex>` of the verified body bytes (retries of the
-/// same delivery carry the same bytes).
+/// In order of preference: the delivery id when the signature covers it (stable across the
+/// sender's retries, e.g. Standard Webhooks' `webhook-id`), the vendor's event id from the
+/// verified payload ([`VendorEvent::event_id`]), or `sha256:<hex>` of the verified body bytes
+/// (retries of the same delivery carry the same bytes). A delivery id from a header the
+/// signature does not cover (`X-GitHub-Delivery`) is never used: a replay could change it.
 ///
 /// ```
 /// use chathooks::{vendor, Verified};
-/// let v = Verified::new("test", b"{}").with_delivery_id(Some("msg_1"));
+/// let v = Verified::new("test", b"{}").with_signed_delivery_id(Some("msg_1"));
 /// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "msg_1");
+/// let v = Verified::new("test", b"{}").with_delivery_id(Some("unsigned"));
+/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "evt_9");
 /// let v = Verified::new("test", b"{}");
 /// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "evt_9");
 /// assert!(vendor::dedupe_id(&v, None).starts_with("sha256:"));
 /// ```
 pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     if let Some(id) = verified
-        .delivery_id()
+        .signed_delivery_id()
         .or(event_id)
         .filter(|s| !s.is_empty())
     {

@@ -84,6 +84,7 @@ impl<V: Verifier + ?Sized> Verifier for std::sync::Arc<V> {
 pub struct Verified<'a> {
     scheme: &'static str,
     delivery_id: Option<&'a str>,
+    delivery_id_signed: bool,
     timestamp: Option<SystemTime>,
     key_index: Option<usize>,
     body: &'a [u8],
@@ -96,15 +97,27 @@ impl<'a> Verified<'a> {
         Verified {
             scheme,
             delivery_id: None,
+            delivery_id_signed: false,
             timestamp: None,
             key_index: None,
             body,
         }
     }
 
-    /// Record the sender's delivery or message id.
+    /// Record the sender's delivery or message id, taken from a header the signature does **not**
+    /// cover (e.g. `X-GitHub-Delivery`). It is reported for logs and correlation, but not used
+    /// as the dedupe key: anyone replaying a captured request could change it.
     pub fn with_delivery_id(mut self, id: Option<&'a str>) -> Self {
         self.delivery_id = id;
+        self.delivery_id_signed = false;
+        self
+    }
+
+    /// Record a delivery id that is part of the signed content (Standard Webhooks' `webhook-id`):
+    /// it identifies the delivery across retries and is the preferred dedupe key.
+    pub fn with_signed_delivery_id(mut self, id: Option<&'a str>) -> Self {
+        self.delivery_id = id;
+        self.delivery_id_signed = id.is_some();
         self
     }
 
@@ -129,6 +142,11 @@ impl<'a> Verified<'a> {
     /// `X-GitHub-Delivery`, …). Stable across retries of the same delivery.
     pub fn delivery_id(&self) -> Option<&'a str> {
         self.delivery_id
+    }
+
+    /// The delivery id, only if the signature covers it (safe to deduplicate on).
+    pub fn signed_delivery_id(&self) -> Option<&'a str> {
+        self.delivery_id.filter(|_| self.delivery_id_signed)
     }
 
     /// The signed timestamp, when the scheme has one.

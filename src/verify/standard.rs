@@ -31,6 +31,9 @@ pub const SVIX_HEADER_SIGNATURE: &str = "svix-signature";
 
 /// Longest accepted `webhook-id`, in bytes.
 const MAX_ID_LEN: usize = 256;
+/// Most `v1a` entries checked per delivery (rotation needs two); further entries are ignored.
+#[cfg(feature = "ed25519")]
+const MAX_V1A_CANDIDATES: usize = 4;
 /// Longest accepted signature header, in bytes (room for many rotated keys).
 const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
 
@@ -210,7 +213,7 @@ impl Verifier for StandardWebhooks {
                 },
                 body,
             )
-            .with_delivery_id(Some(id))
+            .with_signed_delivery_id(Some(id))
             .with_timestamp(timestamp::to_system_time(ts))
             .with_key_index(Some(key_index))),
             None => Err(Error::SignatureMismatch(Name::Borrowed(HEADER_SIGNATURE))),
@@ -254,6 +257,9 @@ impl StandardWebhooks {
                 .filter_map(|e| e.strip_prefix("v1a,"))
                 .filter_map(|c| base64_exact::<64>(c.as_bytes()))
                 .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+                // Each check hashes the whole body with SHA-512: an unauthenticated header full
+                // of well-formed `v1a` entries must not multiply that work.
+                .take(MAX_V1A_CANDIDATES)
         };
         candidates().next()?;
         // Ed25519 needs the message in one piece; only deliveries carrying a `v1a` entry pay

@@ -196,6 +196,9 @@ fn timestamp_cannot_be_moved_into_the_event_name() {
     let later = NOW + 86_400;
     let h = http::HeaderMap::new();
     let query = format!("timestamp={later}&signature={WITH_TS}");
-    let got = v.verify_at(&Inbound::new(&h, replay).with_query(query.as_str()), at(later));
+    let got = v.verify_at(
+        &Inbound::new(&h, replay).with_query(query.as_str()),
+        at(later),
+    );
     assert!(matches!(got, Err(Error::SignatureMismatch(_))), "{got:?}");
 }

@@ -298,6 +298,21 @@ mod v1a {
         unauthorized(v.verify_at(&Inbound::new(&h(SIG), BODY), at(TS)));
     }
 
+    /// Review finding: each `v1a` check hashes the whole body, so only the first four `v1a`
+    /// entries of a header are checked (an attacker cannot multiply the work).
+    #[test]
+    fn only_four_v1a_entries_are_checked() {
+        let signer = StandardWebhooksSigner::new(KEYPAIR).unwrap();
+        let v = StandardWebhooks::with_public_key(&signer.public_key()).unwrap();
+        let decoy = format!("v1a,{}", b64(&[1u8; 64]));
+        let within = format!("{} {SIG}", [decoy.as_str(); 3].join(" "));
+        assert!(v
+            .verify_at(&Inbound::new(&h(&within), BODY), at(TS))
+            .is_ok());
+        let beyond = format!("{} {SIG}", [decoy.as_str(); 4].join(" "));
+        unauthorized(v.verify_at(&Inbound::new(&h(&beyond), BODY), at(TS)));
+    }
+
     #[test]
     fn bad_keys_are_config_errors() {
         let long_pk = format!("whpk_{}", b64(&[0u8; 33]));

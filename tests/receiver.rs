@@ -1,0 +1,107 @@
+//! `Receiver`: dedupe keys and namespaces (framework-free).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chathooks::idempotency::MemoryStore;
+use chathooks::receiver::RawBody;
+use chathooks::vendor::standard::StandardEvent;
+use chathooks::verify::{HmacSha256, StandardWebhooks};
+use chathooks::{Inbound, Received, Receiver, Secret};
+
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+
+fn github_headers(body: &[u8], delivery: &str) -> http::HeaderMap {
+    let v = HmacSha256::github(Secret::raw(GITHUB_SECRET).unwrap());
+    let mut h = v.sign(SystemTime::now(), body);
+    h.insert("x-github-delivery", delivery.parse().unwrap());
+    h
+}
+
+/// Review finding: `X-GitHub-Delivery` is not covered by the signature, so a replay that
+/// changes it must still be recognised as the same delivery (the key is the body hash).
+#[tokio::test]
+async fn an_unsigned_delivery_id_cannot_make_a_replay_fresh() {
+    let receiver =
+        Receiver::<RawBody>::builder(HmacSha256::github(Secret::raw(GITHUB_SECRET).unwrap()))
+            .build();
+    let body = br#"{"action":"opened","number":1}"#;
+    let first = github_headers(body, "d1");
+    let Received::Fresh(delivery) = receiver.receive(&Inbound::new(&first, body)).await.unwrap()
+    else {
+        panic!("first delivery must be fresh")
+    };
+    assert_eq!(
+        delivery.delivery_id(),
+        Some("d1"),
+        "still reported for logs"
+    );
+    assert!(delivery.key().as_str().starts_with("raw:sha256:"));
+    delivery.complete().await.unwrap();
+
+    let replay = github_headers(body, "d2");
+    let again = receiver
+        .receive(&Inbound::new(&replay, body))
+        .await
+        .unwrap();
+    assert!(matches!(again, Received::Duplicate { .. }), "{again:?}");
+}
+
+/// Standard Webhooks' `webhook-id` is signed: it is the key, so two deliveries with the same
+/// body but different ids are both handled.
+#[tokio::test]
+async fn a_signed_delivery_id_is_the_key() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let receiver =
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
+    let signer = StandardWebhooks::new(secret).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let body = br#"{"type":"ping","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+    for id in ["msg_a", "msg_b"] {
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", id.parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert(
+            "webhook-signature",
+            signer.sign(id, now, body).parse().unwrap(),
+        );
+        let got = receiver
+            .receive_at(&Inbound::new(&h, body), now)
+            .await
+            .unwrap();
+        let Received::Fresh(d) = got else {
+            panic!("{id} must be fresh")
+        };
+        assert_eq!(d.key().as_str(), format!("standard_webhooks:{id}"));
+        d.complete().await.unwrap();
+    }
+}
+
+/// Review finding: `RawBody` receivers sharing one store need their own namespaces.
+#[tokio::test]
+async fn namespaces_keep_endpoints_sharing_a_store_apart() {
+    let store = Arc::new(MemoryStore::default());
+    let build = |ns: &'static str| {
+        Receiver::<RawBody>::builder(HmacSha256::github(Secret::raw(GITHUB_SECRET).unwrap()))
+            .store(Arc::clone(&store))
+            .namespace(ns)
+            .build()
+    };
+    let (a, b) = (build("hooks-a"), build("hooks-b"));
+    let body = br#"{"same":"body"}"#;
+    let h = github_headers(body, "d1");
+    for receiver in [&a, &b] {
+        let Received::Fresh(d) = receiver.receive(&Inbound::new(&h, body)).await.unwrap() else {
+            panic!("each namespace sees its own first delivery")
+        };
+        d.complete().await.unwrap();
+    }
+    assert!(matches!(
+        a.receive(&Inbound::new(&h, body)).await.unwrap(),
+        Received::Duplicate { .. }
+    ));
+    // A namespace outside the documented alphabet is a configuration error (500).
+    let bad = build("no spaces");
+    let err = bad.receive(&Inbound::new(&h, body)).await.unwrap_err();
+    assert_eq!(err.status(), 500);
+}
