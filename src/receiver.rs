@@ -266,9 +266,17 @@ impl<T: Payload> Receiver<T> {
         if let Some(id) = verified.delivery_id() {
             span.record("delivery_id", id);
         }
+        tracing::debug!(
+            scheme = verified.scheme(),
+            key_index = verified.key_index(),
+            "verified"
+        );
         let (event, repairs) = self.parse(verified.body())?;
+        tracing::debug!(event = %event.name(), repaired = repairs.len(), "parsed");
         let key = self.key(&verified, &event)?;
-        match self.dedupe.claim(&key).await? {
+        let claimed = self.dedupe.claim(&key).await?;
+        tracing::debug!(key = key.as_str(), fresh = claimed.is_some(), "claimed");
+        match claimed {
             Some(claim) => Ok(Received::Fresh(Delivery {
                 event,
                 claim,
