@@ -271,22 +271,51 @@ impl<T: Payload> Receiver<T> {
             key_index = verified.key_index(),
             "verified"
         );
-        let (event, repairs) = self.parse(verified.body())?;
+        // With a signed delivery id the key is known before parsing: a retry of a handled
+        // delivery is answered without parsing it again. Otherwise the key may need the
+        // payload's event id, so parse first.
+        let (event, repairs, claim) = match verified.signed_delivery_id() {
+            Some(id) if !id.is_empty() => {
+                let key = IdempotencyKey::new(&self.namespace, id)?;
+                let Some(claim) = self.claim(&key).await? else {
+                    return Ok(Received::Duplicate { key });
+                };
+                match self.parse(verified.body()) {
+                    Ok((event, repairs)) => (event, repairs, claim),
+                    Err(err) => {
+                        // Unparseable: give the key back so a corrected retry is processed.
+                        if let Err(release) = claim.release().await {
+                            tracing::warn!(key = key.as_str(), error = %release,
+                                "release after a parse failure failed; the lease frees the key");
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+            _ => {
+                let (event, repairs) = self.parse(verified.body())?;
+                let key = self.key(&verified, &event)?;
+                let Some(claim) = self.claim(&key).await? else {
+                    return Ok(Received::Duplicate { key });
+                };
+                (event, repairs, claim)
+            }
+        };
         tracing::debug!(event = %event.name(), repaired = repairs.len(), "parsed");
-        let key = self.key(&verified, &event)?;
-        let claimed = self.dedupe.claim(&key).await?;
+        Ok(Received::Fresh(Delivery {
+            event,
+            claim,
+            delivery_id: verified.delivery_id().map(str::to_owned),
+            scheme: verified.scheme(),
+            key_index: verified.key_index(),
+            repairs,
+        }))
+    }
+
+    async fn claim(&self, key: &IdempotencyKey) -> Result<Option<Claim>, Error> {
+        let claimed = self.dedupe.claim(key).await?;
         tracing::debug!(key = key.as_str(), fresh = claimed.is_some(), "claimed");
-        match claimed {
-            Some(claim) => Ok(Received::Fresh(Delivery {
-                event,
-                claim,
-                delivery_id: verified.delivery_id().map(str::to_owned),
-                scheme: verified.scheme(),
-                key_index: verified.key_index(),
-                repairs,
-            })),
-            None => Ok(Received::Duplicate { key }),
-        }
+        Ok(claimed)
     }
 
     fn parse(&self, body: &[u8]) -> Result<(T, Vec<Fix>), Error> {

@@ -188,3 +188,46 @@ fn logs_never_contain_secrets_signatures_or_bodies() {
         );
     }
 }
+
+/// With a signed delivery id the claim is taken before parsing; an unparseable body must give
+/// the key back, so a corrected retry with the same id is processed (and never a 409/200).
+#[tokio::test]
+async fn a_parse_failure_after_an_early_claim_releases_the_key() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let receiver =
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
+    let signer = StandardWebhooks::new(secret).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let deliver = |body: &'static [u8]| {
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", "msg_fix".parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert(
+            "webhook-signature",
+            signer.sign("msg_fix", now, body).parse().unwrap(),
+        );
+        h
+    };
+    let bad: &[u8] = br#"{"type":5,"data":{}}"#;
+    let h = deliver(bad);
+    let err = receiver
+        .receive_at(&Inbound::new(&h, bad), now)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 422, "{err}");
+    let good: &[u8] = br#"{"type":"ping","data":{}}"#;
+    let h = deliver(good);
+    let Received::Fresh(d) = receiver
+        .receive_at(&Inbound::new(&h, good), now)
+        .await
+        .unwrap()
+    else {
+        panic!("the corrected retry must be processed")
+    };
+    d.complete().await.unwrap();
+    let again = receiver
+        .receive_at(&Inbound::new(&h, good), now)
+        .await
+        .unwrap();
+    assert!(matches!(again, Received::Duplicate { .. }));
+}
