@@ -10,7 +10,8 @@
 //! - `--vendor NAME`   sam, saleassist, salesmartly, buzzi, conversalabs, standard
 //! - `--event NAME`    the vendor's event name (`--list` shows them); default: every event
 //! - `--url URL`       where to POST
-//! - `--secret TEXT`   signing secret (repeat to sign with several, as during rotation)
+//! - `--secret TEXT`   signing secret (repeat to sign with several, as during rotation);
+//!                     default: the `receiver` example's public demo secret for the vendor
 //! - `--seed N`        which sample (default 1); the same seed gives the same body
 //! - `--count N`       how many deliveries per event, seeds N, N+1, … (default 1, at most 10000)
 //! - `--header K:V`    extra header (repeatable)
@@ -142,7 +143,12 @@ async fn run(args: Args) -> Result<bool, String> {
     }
 
     let url = args.url.as_deref().ok_or("--url is required")?;
-    let secrets: Vec<&str> = args.secrets.iter().map(String::as_str).collect();
+    let mut secrets: Vec<&str> = args.secrets.iter().map(String::as_str).collect();
+    if secrets.is_empty() {
+        let demo = demo_secret(vendor);
+        eprintln!("no --secret: using the receiver example's public demo secret");
+        secrets.push(demo);
+    }
     let signing = Signing::for_vendor(vendor, &secrets).map_err(|e| e.to_string())?;
     let mut endpoint = Endpoint::new(url, signing).map_err(|e| e.to_string())?;
     for (k, v) in &args.headers {
@@ -194,4 +200,17 @@ async fn run(args: Args) -> Result<bool, String> {
         endpoint.url_for_logs()
     );
     Ok(delivered == total)
+}
+
+/// The `receiver` example's documented demo defaults, so the two examples work together as-is.
+fn demo_secret(vendor: chathooks::event::Vendor) -> &'static str {
+    use chathooks::event::Vendor;
+    match vendor {
+        Vendor::Sam => "sam-demo-secret-0123456789",
+        Vendor::SaleAssist => "saleassist-demo-token-0123456789",
+        Vendor::SaleSmartly => "salesmartly-demo-key-0123456789",
+        Vendor::Buzzi => "buzzi-demo-secret-0123456789",
+        Vendor::ConversaLabs => "conversalabs-demo-secret-0123456789",
+        _ => "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    }
 }
