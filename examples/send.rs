@@ -11,7 +11,7 @@
 //! - `--event NAME`    the vendor's event name (`--list` shows them); default: every event
 //! - `--url URL`       where to POST
 //! - `--secret TEXT`   signing secret (repeat to sign with several, as during rotation);
-//!                     default: the `receiver` example's public demo secret for the vendor
+//!   default: the `receiver` example's public demo secret for the vendor
 //! - `--seed N`        which sample (default 1); the same seed gives the same body
 //! - `--count N`       how many deliveries per event, seeds N, N+1, … (default 1, at most 10000)
 //! - `--header K:V`    extra header (repeatable)
