@@ -86,6 +86,86 @@
 //! claim so the sender's retry is processed. See [`receiver`] for a full example, and the
 //! `axum` / `actix` features for extractors that do this for you.
 //!
+//! ### axum
+//!
+//! The `Webhook<T>` extractor runs the whole flow before your handler; `WebhookLayer` completes
+//! the claim when the handler answers 2xx and releases it otherwise (also on panic). One
+//! receiver per route, several vendors per router:
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use std::sync::Arc;
+//! use axum::{http::StatusCode, routing::post, Router};
+//! use chathooks::integrations::axum::{Webhook, WebhookLayer};
+//! use chathooks::vendor::{sam::SamEvent, standard::StandardEvent};
+//! use chathooks::{Receiver, Secret, verify::{HmacSha256, StandardWebhooks}};
+//!
+//! async fn sam(hook: Webhook<SamEvent>) -> StatusCode {
+//!     println!("{:?}", hook.event.normalize().kind);
+//!     StatusCode::OK
+//! }
+//! async fn standard(hook: Webhook<StandardEvent>) -> StatusCode {
+//!     println!("{}", hook.event.event_type);
+//!     StatusCode::OK
+//! }
+//!
+//! let sam_rx = Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-secret-0123456789")?)).build();
+//! let std_rx = Receiver::<StandardEvent>::builder(StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?).build();
+//! let app: Router = Router::new()
+//!     .route("/webhooks/sam", post(sam).with_state(Arc::new(sam_rx)))
+//!     .route("/webhooks/standard", post(standard).with_state(Arc::new(std_rx)))
+//!     .layer(WebhookLayer::new());
+//! # }
+//! # Ok::<(), chathooks::Error>(())
+//! ```
+//!
+//! ### actix-web
+//!
+//! The same extractor with `web::Data<Receiver<T>>` and `WebhookMiddleware`; see
+//! `integrations::actix` (feature `actix`) and `examples/actix_receiver.rs`.
+//!
+//! ### Deduplicate across replicas with Redis
+//!
+//! The in-memory store is per process; with several replicas, share a Redis store (feature
+//! `redis`, one round trip per claim, auto-reconnecting):
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # async fn run() -> Result<(), chathooks::Error> {
+//! use std::time::Duration;
+//! use chathooks::idempotency::{Dedupe, RedisStore};
+//! use chathooks::{Receiver, verify::StandardWebhooks, vendor::standard::StandardEvent};
+//!
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/").await?.with_prefix("myapp:");
+//! let receiver = Receiver::<StandardEvent>::builder(StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?)
+//!     .dedupe(Dedupe::new(store).with_lease(Duration::from_secs(60)))
+//!     .build();
+//! # let _ = receiver; Ok(()) }
+//! ```
+//!
+//! ### Send test events
+//!
+//! `sender::samples` generates realistic payloads for every documented event of every vendor and
+//! `sender::Sender` signs and delivers them (feature `sender`); `examples/send.rs` does it from
+//! the command line (`cargo run --example send --features sender -- --list`):
+//!
+//! ```no_run
+//! # #[cfg(feature = "sender")]
+//! # async fn run() -> Result<(), chathooks::Error> {
+//! use chathooks::event::Vendor;
+//! use chathooks::sender::{samples, Endpoint, Message, Sender, Signing};
+//!
+//! let sample = samples::generate(Vendor::Sam, "lead.captured", 7)?;
+//! let sender = Sender::builder().allow_http(true).allow_private_addresses(true).build()?;
+//! let endpoint = Endpoint::new(
+//!     "http://127.0.0.1:3000/webhooks/sam",
+//!     Signing::for_vendor(Vendor::Sam, &["sam-demo-secret-0123456789"])?,
+//! )?;
+//! let delivery = sender.deliver(&endpoint, &Message::new(sample.body)).await;
+//! println!("delivered: {}", delivery.is_delivered());
+//! # Ok(()) }
+//! ```
+//!
 //! ### Key rotation
 //!
 //! Every verifier takes several secrets (and every signature header several signatures); any
