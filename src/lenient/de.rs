@@ -532,9 +532,37 @@ macro_rules! open_struct {
                 d.deserialize_map(V)
             }
         }
+
+        impl $crate::lenient::de::ReadField for $name {
+            fn read_field<'de, D: serde::Deserializer<'de>>(
+                &mut self,
+                key: $crate::lenient::de::Key<'_>,
+                d: D,
+            ) -> Result<(), D::Error> {
+                match key.as_str() {
+                    $( $key $(| $alias)* => {
+                        self.$field = <$reader as serde::Deserialize>::deserialize(d)?.0
+                    } )*
+                    _ => {
+                        let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+                        self.extra.insert(key.into_string(), v);
+                    }
+                }
+                Ok(())
+            }
+        }
     };
 }
 pub(crate) use open_struct;
+
+/// Reads one member of an [`open_struct!`] from its own deserializer, exactly as the struct's
+/// `Deserialize` reads it from a map: for callers that see the object's members one at a time
+/// before they know which struct they belong to (a record sent at the top level of a body).
+pub(crate) trait ReadField {
+    /// Read the value of `key` from `d` into `self` (unknown keys into `extra`).
+    fn read_field<'de, D: Deserializer<'de>>(&mut self, key: Key<'_>, d: D)
+        -> Result<(), D::Error>;
+}
 
 #[cfg(test)]
 mod tests {

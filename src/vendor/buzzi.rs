@@ -44,7 +44,10 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -55,7 +58,9 @@ use crate::event::{
     Attachment, Channel, Contact, Conversation, Direction, Event, EventKind, Location, Message,
     Vendor,
 };
-use crate::lenient::{self, de, Timestamp};
+use crate::lenient::de::NonEmpty;
+use crate::lenient::de::{self, open_struct, Bool, OrDefault, Plain, StrNum, Ts, F64, I64};
+use crate::lenient::Timestamp;
 use crate::ParseError;
 
 const NAME_KEYS: &[&str] = &["event", "type"];
@@ -96,55 +101,205 @@ pub enum BuzziEvent {
 }
 
 /// The inferred envelope around a Buzzi event.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(bound(deserialize = "D: Deserialize<'de> + Default"))]
+///
+/// `Deserialize` is hand-written rather than derived with `#[serde(flatten)]` for `extra`:
+/// flatten buffers the whole object into serde's private `Content` tree first. The first
+/// non-`null` `event` and the first non-`null` `type` win; a later duplicate of either key is
+/// ignored (as when the name is read to choose the type).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuzziEnvelope<D> {
     /// Event name, when sent as `event`.
-    #[serde(default)]
     pub event: Option<String>,
     /// Event name, when sent as `type`.
-    #[serde(default, rename = "type")]
     pub event_type: Option<String>,
     /// Delivery or event id, when sent as `id`.
-    #[serde(default, deserialize_with = "de::string_or_number")]
     pub id: Option<String>,
-    /// Delivery id, when sent as `delivery_id`.
-    #[serde(
-        default,
-        alias = "deliveryId",
-        deserialize_with = "de::string_or_number"
-    )]
+    /// Delivery id, when sent as `delivery_id` (or `deliveryId`).
     pub delivery_id: Option<String>,
-    /// Event id, when sent as `event_id`.
-    #[serde(default, alias = "eventId", deserialize_with = "de::string_or_number")]
+    /// Event id, when sent as `event_id` (or `eventId`).
     pub event_id: Option<String>,
     /// When the event happened, when sent as `timestamp`.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
     pub timestamp: Option<Timestamp>,
-    /// When the event happened, when sent as `created_at`.
-    #[serde(default, alias = "createdAt", deserialize_with = "lenient::timestamp")]
+    /// When the event happened, when sent as `created_at` (or `createdAt`).
     pub created_at: Option<Timestamp>,
-    /// The chatbot (agent) the webhook belongs to.
-    #[serde(
-        default,
-        alias = "chatbotId",
-        deserialize_with = "de::string_or_number"
-    )]
+    /// The chatbot (agent) the webhook belongs to (`chatbot_id` or `chatbotId`).
     pub chatbot_id: Option<String>,
-    /// The company (tenant).
-    #[serde(
-        default,
-        alias = "companyId",
-        deserialize_with = "de::string_or_number"
-    )]
+    /// The company (tenant) (`company_id` or `companyId`).
     pub company_id: Option<String>,
     /// The event payload; default (all `None`) when absent or `null`.
-    #[serde(default, deserialize_with = "de::null_as_default")]
     pub data: D,
     /// Envelope fields this crate does not know.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl<D: Default> BuzziEnvelope<D> {
+    fn empty() -> Self {
+        BuzziEnvelope {
+            event: None,
+            event_type: None,
+            id: None,
+            delivery_id: None,
+            event_id: None,
+            timestamp: None,
+            created_at: None,
+            chatbot_id: None,
+            company_id: None,
+            data: D::default(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Reads the value of one envelope key into a [`BuzziEnvelope`].
+struct FieldSeed<'a, D> {
+    env: &'a mut BuzziEnvelope<D>,
+    key: de::Key<'a>,
+}
+
+impl<'de, D: Deserialize<'de> + Default> DeserializeSeed<'de> for FieldSeed<'_, D> {
+    type Value = ();
+    fn deserialize<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
+        let env = self.env;
+        match self.key.as_str() {
+            "event" if env.event.is_none() => env.event = Option::<String>::deserialize(d)?,
+            "type" if env.event_type.is_none() => {
+                env.event_type = Option::<String>::deserialize(d)?
+            }
+            "event" | "type" => {
+                IgnoredAny::deserialize(d)?;
+            }
+            "id" => env.id = StrNum::deserialize(d)?.0,
+            "delivery_id" | "deliveryId" => env.delivery_id = StrNum::deserialize(d)?.0,
+            "event_id" | "eventId" => env.event_id = StrNum::deserialize(d)?.0,
+            "timestamp" => env.timestamp = Ts::deserialize(d)?.0,
+            "created_at" | "createdAt" => env.created_at = Ts::deserialize(d)?.0,
+            "chatbot_id" | "chatbotId" => env.chatbot_id = StrNum::deserialize(d)?.0,
+            "company_id" | "companyId" => env.company_id = StrNum::deserialize(d)?.0,
+            "data" => env.data = OrDefault::<D>::deserialize(d)?.0,
+            _ => {
+                let value = Value::deserialize(d)?;
+                env.extra.insert(self.key.into_string(), value);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Read an envelope: first `early` (keys seen before the event name, kept as raw JSON until the
+/// name chose `D`), then the rest of `map`.
+fn envelope_rest<'de, D, A>(
+    early: Vec<(de::Key<'de>, &'de RawValue)>,
+    mut map: A,
+) -> Result<BuzziEnvelope<D>, A::Error>
+where
+    D: Deserialize<'de> + Default,
+    A: MapAccess<'de>,
+{
+    let mut env = BuzziEnvelope::empty();
+    for (key, raw) in early {
+        let mut json = serde_json::Deserializer::from_str(raw.get());
+        FieldSeed { env: &mut env, key }
+            .deserialize(&mut json)
+            .map_err(serde::de::Error::custom)?;
+    }
+    while let Some(key) = map.next_key::<de::Key<'de>>()? {
+        map.next_value_seed(FieldSeed { env: &mut env, key })?;
+    }
+    Ok(env)
+}
+
+impl<'de, D: Deserialize<'de> + Default> Deserialize<'de> for BuzziEnvelope<D> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct V<D>(PhantomData<D>);
+        impl<'de, D: Deserialize<'de> + Default> Visitor<'de> for V<D> {
+            type Value = BuzziEnvelope<D>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct BuzziEnvelope")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                envelope_rest(Vec::new(), map)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// The one-pass reader behind [`BuzziEvent::from_slice`]: reads keys until a name key (`event`
+/// or `type`) holds a string (keeping earlier values as raw JSON slices), then reads the rest
+/// straight into the envelope type that name selects. `event` outranks `type`: when a `type`
+/// chose the type and a later `event` names another event, this pass fails and the reference
+/// parse decides. Unknown names skip the rest; the caller keeps the body.
+struct EventSeed;
+
+/// What [`EventSeed`] found: a typed event, or the name of an unknown one.
+enum Found {
+    Known(BuzziEvent),
+    Unknown(Option<String>),
+}
+
+/// Raised inside the fast pass when a later, higher-priority name key overrides the name that
+/// chose the type; never returned to callers (the reference parse runs instead).
+const NAME_OVERRIDDEN: &str = "a later `event` overrides `type`";
+
+impl<'de> Visitor<'de> for EventSeed {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        use serde::de::Error as _;
+        let mut early = Vec::new();
+        let (rank, name) = loop {
+            let Some(key) = map.next_key::<de::Key<'de>>()? else {
+                return Ok(Found::Unknown(None));
+            };
+            let raw = map.next_value::<&'de RawValue>()?;
+            let rank = NAME_KEYS.iter().position(|k| *k == key.as_str());
+            early.push((key, raw));
+            if let Some(rank) = rank {
+                let name =
+                    serde_json::from_str::<Option<String>>(raw.get()).map_err(A::Error::custom)?;
+                if let Some(name) = name {
+                    break (rank, name);
+                }
+            }
+        };
+        macro_rules! known {
+            ($variant:ident) => {{
+                let env = envelope_rest(early, map)?;
+                if env.name() != name {
+                    return Err(A::Error::custom(NAME_OVERRIDDEN));
+                }
+                BuzziEvent::$variant(Box::new(env))
+            }};
+        }
+        Ok(Found::Known(match name.as_str() {
+            "conversation.created" => known!(ConversationCreated),
+            "conversation.updated" => known!(ConversationUpdated),
+            "conversation.closed" => known!(ConversationClosed),
+            "conversation.resolved" => known!(ConversationResolved),
+            "conversation.escalated" => known!(ConversationEscalated),
+            "message.received" => known!(MessageReceived),
+            "message.sent" => known!(MessageSent),
+            "message.created" => known!(MessageCreated),
+            "escalation.triggered" => known!(EscalationTriggered),
+            "escalation.created" => known!(EscalationCreated),
+            "feedback.received" => known!(FeedbackReceived),
+            _ => {
+                // Only a higher-ranked name key can still change the name.
+                while let Some(key) = map.next_key::<de::Key<'de>>()? {
+                    let outranks = NAME_KEYS[..rank].contains(&key.as_str());
+                    if outranks && map.next_value::<Option<String>>()?.is_some() {
+                        return Err(A::Error::custom(NAME_OVERRIDDEN));
+                    } else if !outranks {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                return Ok(Found::Unknown(Some(name)));
+            }
+        }))
+    }
 }
 
 impl<D> BuzziEnvelope<D> {
@@ -278,317 +433,185 @@ open_enum! {
     }
 }
 
-/// The end user (visitor/customer), from the `end_users` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziEndUser {
-    /// End-user id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Your id for the user, from an integration.
-    #[serde(
-        default,
-        alias = "externalId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub external_id: Option<String>,
-    /// Name.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub name: Option<String>,
-    /// Email.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub email: Option<String>,
-    /// Phone (numbers kept as text).
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone: Option<String>,
-    /// Channel the user came through.
-    #[serde(default)]
-    pub channel: Option<BuzziChannel>,
-    /// The user's id on that channel (WhatsApp number, Telegram id…).
-    #[serde(
-        default,
-        alias = "channelUserId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub channel_user_id: Option<String>,
-    /// IP address.
-    #[serde(
-        default,
-        alias = "ipAddress",
-        deserialize_with = "de::non_empty_string"
-    )]
-    pub ip_address: Option<String>,
-    /// `{country, city, timezone}` per the schema comment.
-    #[serde(default)]
-    pub location: Option<BuzziLocation>,
-    /// Custom attributes.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub metadata: Map<String, Value>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// The end user (visitor/customer), from the `end_users` table.
+    #[derive(Debug, Clone)]
+    pub struct BuzziEndUser expecting "struct BuzziEndUser" {
+        /// End-user id.
+        "id" => id: Option<String> = StrNum,
+        /// Your id for the user, from an integration.
+        "external_id" | "externalId" => external_id: Option<String> = StrNum,
+        /// Name.
+        "name" => name: Option<String> = NonEmpty,
+        /// Email.
+        "email" => email: Option<String> = NonEmpty,
+        /// Phone (numbers kept as text).
+        "phone" => phone: Option<String> = StrNum,
+        /// Channel the user came through.
+        "channel" => channel: Option<BuzziChannel> = Plain<Option<BuzziChannel>>,
+        /// The user's id on that channel (WhatsApp number, Telegram id…).
+        "channel_user_id" | "channelUserId" => channel_user_id: Option<String> = StrNum,
+        /// IP address.
+        "ip_address" | "ipAddress" => ip_address: Option<String> = NonEmpty,
+        /// `{country, city, timezone}` per the schema comment.
+        "location" => location: Option<BuzziLocation> = Plain<Option<BuzziLocation>>,
+        /// Custom attributes.
+        "metadata" => metadata: Map<String, Value> = OrDefault<Map<String, Value>>,
+    }
 }
 
-/// `end_users.location`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziLocation {
-    /// Country.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub country: Option<String>,
-    /// City.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub city: Option<String>,
-    /// IANA time zone.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub timezone: Option<String>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `end_users.location`.
+    #[derive(Debug, Clone)]
+    pub struct BuzziLocation expecting "struct BuzziLocation" {
+        /// Country.
+        "country" => country: Option<String> = NonEmpty,
+        /// City.
+        "city" => city: Option<String> = NonEmpty,
+        /// IANA time zone.
+        "timezone" => timezone: Option<String> = NonEmpty,
+    }
 }
 
-/// A conversation, from the `conversations` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziConversation {
-    /// Conversation id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Company (tenant).
-    #[serde(
-        default,
-        alias = "companyId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub company_id: Option<String>,
-    /// Chatbot (agent).
-    #[serde(
-        default,
-        alias = "chatbotId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub chatbot_id: Option<String>,
-    /// End user.
-    #[serde(
-        default,
-        alias = "endUserId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub end_user_id: Option<String>,
-    /// Channel.
-    #[serde(default)]
-    pub channel: Option<BuzziChannel>,
-    /// Status.
-    #[serde(default)]
-    pub status: Option<BuzziConversationStatus>,
-    /// Subject line.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub subject: Option<String>,
-    /// Assigned human agent (`null` = the AI).
-    #[serde(
-        default,
-        alias = "assignedUserId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub assigned_user_id: Option<String>,
-    /// Number of messages.
-    #[serde(default, alias = "messageCount", deserialize_with = "de::i64ish")]
-    pub message_count: Option<i64>,
-    /// How it was resolved.
-    #[serde(default, alias = "resolutionType")]
-    pub resolution_type: Option<BuzziResolutionType>,
-    /// When it was resolved.
-    #[serde(default, alias = "resolvedAt", deserialize_with = "lenient::timestamp")]
-    pub resolved_at: Option<Timestamp>,
-    /// Satisfaction rating, 1–5.
-    #[serde(default, alias = "satisfactionRating", deserialize_with = "de::f64ish")]
-    pub satisfaction_rating: Option<f64>,
-    /// Sentiment, −100 to 100.
-    #[serde(default, deserialize_with = "de::i64ish")]
-    pub sentiment: Option<i64>,
-    /// Browser session id.
-    #[serde(
-        default,
-        alias = "sessionId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub session_id: Option<String>,
-    /// Page the conversation started on.
-    #[serde(default, alias = "pageUrl", deserialize_with = "de::non_empty_string")]
-    pub page_url: Option<String>,
-    /// Tags (JSON array; usually strings).
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub tags: Vec<Value>,
-    /// Custom metadata.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub metadata: Map<String, Value>,
-    /// Created.
-    #[serde(default, alias = "createdAt", deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// Last updated.
-    #[serde(default, alias = "updatedAt", deserialize_with = "lenient::timestamp")]
-    pub updated_at: Option<Timestamp>,
-    /// The end user, when nested.
-    #[serde(default, alias = "endUser")]
-    pub end_user: Option<BuzziEndUser>,
-    /// The escalation, when nested (`conversation.escalated`).
-    #[serde(default)]
-    pub escalation: Option<Box<BuzziEscalation>>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A conversation, from the `conversations` table.
+    #[derive(Debug, Clone)]
+    pub struct BuzziConversation expecting "struct BuzziConversation" {
+        /// Conversation id.
+        "id" => id: Option<String> = StrNum,
+        /// Company (tenant).
+        "company_id" | "companyId" => company_id: Option<String> = StrNum,
+        /// Chatbot (agent).
+        "chatbot_id" | "chatbotId" => chatbot_id: Option<String> = StrNum,
+        /// End user.
+        "end_user_id" | "endUserId" => end_user_id: Option<String> = StrNum,
+        /// Channel.
+        "channel" => channel: Option<BuzziChannel> = Plain<Option<BuzziChannel>>,
+        /// Status.
+        "status" => status: Option<BuzziConversationStatus>
+            = Plain<Option<BuzziConversationStatus>>,
+        /// Subject line.
+        "subject" => subject: Option<String> = NonEmpty,
+        /// Assigned human agent (`null` = the AI).
+        "assigned_user_id" | "assignedUserId" => assigned_user_id: Option<String> = StrNum,
+        /// Number of messages.
+        "message_count" | "messageCount" => message_count: Option<i64> = I64,
+        /// How it was resolved.
+        "resolution_type" | "resolutionType" => resolution_type: Option<BuzziResolutionType>
+            = Plain<Option<BuzziResolutionType>>,
+        /// When it was resolved.
+        "resolved_at" | "resolvedAt" => resolved_at: Option<Timestamp> = Ts,
+        /// Satisfaction rating, 1–5.
+        "satisfaction_rating" | "satisfactionRating" => satisfaction_rating: Option<f64> = F64,
+        /// Sentiment, −100 to 100.
+        "sentiment" => sentiment: Option<i64> = I64,
+        /// Browser session id.
+        "session_id" | "sessionId" => session_id: Option<String> = StrNum,
+        /// Page the conversation started on.
+        "page_url" | "pageUrl" => page_url: Option<String> = NonEmpty,
+        /// Tags (JSON array; usually strings).
+        "tags" => tags: Vec<Value> = OrDefault<Vec<Value>>,
+        /// Custom metadata.
+        "metadata" => metadata: Map<String, Value> = OrDefault<Map<String, Value>>,
+        /// Created.
+        "created_at" | "createdAt" => created_at: Option<Timestamp> = Ts,
+        /// Last updated.
+        "updated_at" | "updatedAt" => updated_at: Option<Timestamp> = Ts,
+        /// The end user, when nested.
+        "end_user" | "endUser" => end_user: Option<BuzziEndUser> = Plain<Option<BuzziEndUser>>,
+        /// The escalation, when nested (`conversation.escalated`).
+        "escalation" => escalation: Option<Box<BuzziEscalation>>
+            = Plain<Option<Box<BuzziEscalation>>>,
+    }
 }
 
-/// A message, from the `messages` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziMessage {
-    /// Message id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Conversation id.
-    #[serde(
-        default,
-        alias = "conversationId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub conversation_id: Option<String>,
-    /// Who wrote it.
-    #[serde(default)]
-    pub role: Option<BuzziMessageRole>,
-    /// Message type (the column is named `type`).
-    #[serde(default, rename = "type")]
-    pub message_type: Option<BuzziMessageType>,
-    /// Text content.
-    #[serde(default)]
-    pub content: Option<String>,
-    /// The human agent who wrote it (`human_agent` messages).
-    #[serde(default, alias = "userId", deserialize_with = "de::string_or_number")]
-    pub user_id: Option<String>,
-    /// Attachments (JSON array; shape not published). Objects with `url`, `name`, `type` or
-    /// `mimeType`, and plain URL strings, are mapped by `normalize`.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub attachments: Vec<Value>,
-    /// Channel, when sent with the message.
-    #[serde(default)]
-    pub channel: Option<BuzziChannel>,
-    /// Created.
-    #[serde(default, alias = "createdAt", deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// The conversation, when nested.
-    #[serde(default)]
-    pub conversation: Option<BuzziConversation>,
-    /// The end user, when nested.
-    #[serde(default, alias = "endUser")]
-    pub end_user: Option<BuzziEndUser>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A message, from the `messages` table.
+    #[derive(Debug, Clone)]
+    pub struct BuzziMessage expecting "struct BuzziMessage" {
+        /// Message id.
+        "id" => id: Option<String> = StrNum,
+        /// Conversation id.
+        "conversation_id" | "conversationId" => conversation_id: Option<String> = StrNum,
+        /// Who wrote it.
+        "role" => role: Option<BuzziMessageRole> = Plain<Option<BuzziMessageRole>>,
+        /// Message type (the column is named `type`).
+        "type" => message_type: Option<BuzziMessageType> = Plain<Option<BuzziMessageType>>,
+        /// Text content.
+        "content" => content: Option<String> = Plain<Option<String>>,
+        /// The human agent who wrote it (`human_agent` messages).
+        "user_id" | "userId" => user_id: Option<String> = StrNum,
+        /// Attachments (JSON array; shape not published). Objects with `url`, `name`, `type` or
+        /// `mimeType`, and plain URL strings, are mapped by `normalize`.
+        "attachments" => attachments: Vec<Value> = OrDefault<Vec<Value>>,
+        /// Channel, when sent with the message.
+        "channel" => channel: Option<BuzziChannel> = Plain<Option<BuzziChannel>>,
+        /// Created.
+        "created_at" | "createdAt" => created_at: Option<Timestamp> = Ts,
+        /// The conversation, when nested.
+        "conversation" => conversation: Option<BuzziConversation>
+            = Plain<Option<BuzziConversation>>,
+        /// The end user, when nested.
+        "end_user" | "endUser" => end_user: Option<BuzziEndUser> = Plain<Option<BuzziEndUser>>,
+    }
 }
 
-/// An escalation to a human, from the `escalations` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziEscalation {
-    /// Escalation id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Conversation id.
-    #[serde(
-        default,
-        alias = "conversationId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub conversation_id: Option<String>,
-    /// Status.
-    #[serde(default)]
-    pub status: Option<BuzziEscalationStatus>,
-    /// Priority.
-    #[serde(default)]
-    pub priority: Option<BuzziEscalationPriority>,
-    /// Assigned agent.
-    #[serde(
-        default,
-        alias = "assignedUserId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub assigned_user_id: Option<String>,
-    /// Why it was escalated.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub reason: Option<String>,
-    /// What triggered it (`manual`, `sentiment`, `keyword`, `turns` per the schema comment).
-    #[serde(
-        default,
-        alias = "triggerType",
-        deserialize_with = "de::non_empty_string"
-    )]
-    pub trigger_type: Option<String>,
-    /// Whether it was handed back to the AI (`true`, `1`, `"yes"`…).
-    #[serde(default, alias = "returnedToAi", deserialize_with = "de::boolish")]
-    pub returned_to_ai: Option<bool>,
-    /// Seconds from creation to assignment.
-    #[serde(default, alias = "waitTime", deserialize_with = "de::i64ish")]
-    pub wait_time: Option<i64>,
-    /// Created.
-    #[serde(default, alias = "createdAt", deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// The conversation, when nested.
-    #[serde(default)]
-    pub conversation: Option<BuzziConversation>,
-    /// The end user, when nested.
-    #[serde(default, alias = "endUser")]
-    pub end_user: Option<BuzziEndUser>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// An escalation to a human, from the `escalations` table.
+    #[derive(Debug, Clone)]
+    pub struct BuzziEscalation expecting "struct BuzziEscalation" {
+        /// Escalation id.
+        "id" => id: Option<String> = StrNum,
+        /// Conversation id.
+        "conversation_id" | "conversationId" => conversation_id: Option<String> = StrNum,
+        /// Status.
+        "status" => status: Option<BuzziEscalationStatus> = Plain<Option<BuzziEscalationStatus>>,
+        /// Priority.
+        "priority" => priority: Option<BuzziEscalationPriority>
+            = Plain<Option<BuzziEscalationPriority>>,
+        /// Assigned agent.
+        "assigned_user_id" | "assignedUserId" => assigned_user_id: Option<String> = StrNum,
+        /// Why it was escalated.
+        "reason" => reason: Option<String> = NonEmpty,
+        /// What triggered it (`manual`, `sentiment`, `keyword`, `turns` per the schema comment).
+        "trigger_type" | "triggerType" => trigger_type: Option<String> = NonEmpty,
+        /// Whether it was handed back to the AI (`true`, `1`, `"yes"`…).
+        "returned_to_ai" | "returnedToAi" => returned_to_ai: Option<bool> = Bool,
+        /// Seconds from creation to assignment.
+        "wait_time" | "waitTime" => wait_time: Option<i64> = I64,
+        /// Created.
+        "created_at" | "createdAt" => created_at: Option<Timestamp> = Ts,
+        /// The conversation, when nested.
+        "conversation" => conversation: Option<BuzziConversation>
+            = Plain<Option<BuzziConversation>>,
+        /// The end user, when nested.
+        "end_user" | "endUser" => end_user: Option<BuzziEndUser> = Plain<Option<BuzziEndUser>>,
+    }
 }
 
-/// `feedback.received`: a rating and comment (no table published; inferred from
-/// `conversations.satisfaction_rating`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct BuzziFeedback {
-    /// Feedback id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Conversation id.
-    #[serde(
-        default,
-        alias = "conversationId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub conversation_id: Option<String>,
-    /// The message rated, for per-message thumbs.
-    #[serde(
-        default,
-        alias = "messageId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub message_id: Option<String>,
-    /// Rating, when sent as `rating` (number or numeric text).
-    #[serde(default, deserialize_with = "de::f64ish")]
-    pub rating: Option<f64>,
-    /// Rating, when sent as `satisfaction_rating` (the conversation column).
-    #[serde(default, alias = "satisfactionRating", deserialize_with = "de::f64ish")]
-    pub satisfaction_rating: Option<f64>,
-    /// Free-text comment.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub comment: Option<String>,
-    /// End user id.
-    #[serde(
-        default,
-        alias = "endUserId",
-        deserialize_with = "de::string_or_number"
-    )]
-    pub end_user_id: Option<String>,
-    /// The end user, when nested.
-    #[serde(default, alias = "endUser")]
-    pub end_user: Option<BuzziEndUser>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// `feedback.received`: a rating and comment (no table published; inferred from
+    /// `conversations.satisfaction_rating`).
+    #[derive(Debug, Clone)]
+    pub struct BuzziFeedback expecting "struct BuzziFeedback" {
+        /// Feedback id.
+        "id" => id: Option<String> = StrNum,
+        /// Conversation id.
+        "conversation_id" | "conversationId" => conversation_id: Option<String> = StrNum,
+        /// The message rated, for per-message thumbs.
+        "message_id" | "messageId" => message_id: Option<String> = StrNum,
+        /// Rating, when sent as `rating` (number or numeric text).
+        "rating" => rating: Option<f64> = F64,
+        /// Rating, when sent as `satisfaction_rating` (the conversation column).
+        "satisfaction_rating" | "satisfactionRating" => satisfaction_rating: Option<f64> = F64,
+        /// Free-text comment.
+        "comment" => comment: Option<String> = NonEmpty,
+        /// End user id.
+        "end_user_id" | "endUserId" => end_user_id: Option<String> = StrNum,
+        /// The end user, when nested.
+        "end_user" | "endUser" => end_user: Option<BuzziEndUser> = Plain<Option<BuzziEndUser>>,
+    }
 }
-
 impl BuzziFeedback {
     /// The rating, whichever key carried it.
     pub fn score(&self) -> Option<f64> {
@@ -640,10 +663,9 @@ impl BuzziEvent {
 
 crate::vendor::inherent_vendor_methods!(BuzziEvent);
 
-impl VendorEvent for BuzziEvent {
-    const VENDOR: Vendor = Vendor::Buzzi;
-
-    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+impl BuzziEvent {
+    /// The reference parse: read the name, then the envelope it selects, tracking JSON paths.
+    fn from_slice_tracked(body: &[u8]) -> Result<Self, ParseError> {
         use BuzziEvent as B;
         let name = open::peek_name(body, NAME_KEYS)?;
         Ok(match name.as_deref() {
@@ -663,6 +685,27 @@ impl VendorEvent for BuzziEvent {
                 raw: open::raw_body(body)?,
             },
         })
+    }
+}
+
+impl VendorEvent for BuzziEvent {
+    const VENDOR: Vendor = Vendor::Buzzi;
+
+    /// One pass without path tracking; when that fails, the body is parsed again the
+    /// reference way (name first, then the envelope, with `serde_path_to_error`) so the error
+    /// names the JSON path. Both ways accept exactly the same bodies.
+    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let fast = serde::Deserializer::deserialize_map(&mut json, EventSeed)
+            .and_then(|found| json.end().map(|()| found));
+        match fast {
+            Ok(Found::Known(event)) => Ok(event),
+            Ok(Found::Unknown(name)) => Ok(BuzziEvent::Unknown {
+                name: name.unwrap_or_default(),
+                raw: open::raw_body(body)?,
+            }),
+            Err(_) => Self::from_slice_tracked(body),
+        }
     }
 
     fn name(&self) -> &str {
@@ -907,4 +950,121 @@ fn attachment(v: &Value) -> Option<Attachment> {
         _ => return None,
     }
     Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The one-pass parse and the reference parse agree: same event, or both fail.
+    fn same_as_reference(body: &str) {
+        let fast = BuzziEvent::from_slice(body.as_bytes());
+        let reference = BuzziEvent::from_slice_tracked(body.as_bytes());
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn one_pass_matches_the_reference_on_edge_cases() {
+        for body in [
+            r#"{"data":{"id":"c1","tags":["a"]},"company_id":7,"event":"conversation.created","x":[1]}"#,
+            r#"{"type":"message.created","data":{"role":"user","content":"hi"}}"#,
+            r#"{"type":"message.created","event":"message.sent","data":{"role":"user"}}"#,
+            r#"{"type":"message.created","event":"message.created","data":{}}"#,
+            r#"{"type":"message.created","event":null,"data":{}}"#,
+            r#"{"type":"message.created","event":5}"#,
+            r#"{"type":"something.new","event":"message.sent"}"#,
+            r#"{"type":"something.new","event":"other.new"}"#,
+            r#"{"type":"something.new","event":null,"event":"message.sent"}"#,
+            r#"{"type":"something.new","type":5}"#,
+            r#"{"event":"message.sent","type":5}"#,
+            r#"{"event":"message.sent","type":"message.created"}"#,
+            r#"{"event":null,"event":"feedback.received","data":null}"#,
+            r#"{"event":"feedback.received","event":5,"data":{"rating":"4"}}"#,
+            r#"{"event":"feedback.received","data":{"rating":"great"}}"#,
+            r#"{"timestamp":{"bad":1},"event":"something.new"}"#,
+            r#"{"timestamp":{"bad":1},"event":"conversation.created"}"#,
+            r#"{"big":1e400,"event":"something.new"}"#,
+            r#"{"big":1e400,"event":"conversation.created"}"#,
+            r#"{"event":"conversation.created","big":1e400}"#,
+            r#"{"data":{"escalation":{"priority":[1]}},"event":"conversation.escalated"}"#,
+            r#"{"d\u0061ta":{"id":1},"event":"conversation.created"}"#,
+            r#"{"chatbotId":"b","createdAt":1700000000,"deliveryId":3,"event":"message.sent"}"#,
+            r#"{"event":"message.received","data":{"attachments":null,"endUser":{"ipAddress":"1.2.3.4","location":{"city":"X","k":1}}}}"#,
+            r#"{"event":"message.received","data":{"attachments":{}}}"#,
+            r#"{"event":"escalation.created","data":{"returnedToAi":"yes","waitTime":"30","z":null}}"#,
+            r#"{"event":7}"#,
+            r#"{"type":[]}"#,
+            r#"{"company_id":1}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"event":"message.sent"} x"#,
+            r#"{"event":"message.sent","data":{"id":"1"}"#,
+            "  {\"event\":\"x.y\",\"a\":1}\n",
+        ] {
+            same_as_reference(body);
+        }
+    }
+
+    #[test]
+    fn fixtures_match_the_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/buzzi");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            same_as_reference(&body);
+            // The fast pass itself reads every fixture: no silent fallback.
+            let mut json = serde_json::Deserializer::from_str(&body);
+            let found = serde::Deserializer::deserialize_map(&mut json, EventSeed);
+            assert!(found.is_ok(), "fast pass failed on {body}");
+            n += 1;
+        }
+        assert!(n > 10, "only {n} fixtures");
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("1".to_owned()),
+            Just("1e400".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"2026-01-12T10:00:00Z\"".to_owned()),
+            Just("{\"id\":3,\"role\":\"user\",\"z\":[true],\"endUser\":{\"id\":1}}".to_owned()),
+            Just("{\"escalation\":{\"priority\":\"high\"},\"tags\":null}".to_owned()),
+            Just("{\"rating\":\"x\"}".to_owned()),
+            Just("[1,2]".to_owned()),
+            Just("\"conversation.created\"".to_owned()),
+            Just("\"message.created\"".to_owned()),
+            Just("\"feedback.received\"".to_owned()),
+            Just("\"other\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_matches_the_reference(
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("event"), Just("type"), Just("data"), Just("company_id"),
+                    Just("timestamp"), Just("createdAt"), Just("id"), Just("deliveryId"),
+                    Just("other"),
+                ], value()),
+                0..7,
+            )
+        ) {
+            let body = format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            same_as_reference(&body);
+        }
+    }
 }

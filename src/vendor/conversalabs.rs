@@ -55,7 +55,9 @@
 
 use std::borrow::Cow;
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -63,7 +65,10 @@ use serde_json::{Map, Value};
 use super::open::{self, open_enum, push_unique, put, same_word};
 use super::{from_json, VendorEvent};
 use crate::event::{Contact, Conversation, Direction, Event, EventKind, Location, Message, Vendor};
-use crate::lenient::{self, de, Timestamp};
+use crate::lenient::de::{
+    self, open_struct, Bool, NonEmpty, OrDefault, Plain, ReadField, StrNum, Ts, F64,
+};
+use crate::lenient::{self, Timestamp};
 use crate::ParseError;
 
 const NAME_KEYS: &[&str] = &["event", "event_type", "type"];
@@ -128,8 +133,8 @@ pub struct ConversaLabsEnvelope<D> {
     pub extra: Map<String, Value>,
 }
 
-/// What the first pass reads from the top level.
-#[derive(Deserialize)]
+/// What the reference parse reads from the top level first.
+#[derive(Default, Deserialize)]
 struct Head {
     #[serde(default)]
     event: Option<String>,
@@ -171,6 +176,7 @@ struct DataOf<D> {
 }
 
 impl<D: DeserializeOwned + Default> ConversaLabsEnvelope<D> {
+    /// The reference parse: the head, then the record, each with its JSON path tracked.
     fn parse(body: &[u8]) -> Result<Box<Self>, ParseError> {
         let mut head: Head = from_json(body)?;
         let data = if head.data {
@@ -180,6 +186,12 @@ impl<D: DeserializeOwned + Default> ConversaLabsEnvelope<D> {
             head.extra.clear();
             from_json::<D>(body)?
         };
+        Ok(ConversaLabsEnvelope::assemble(head, data))
+    }
+}
+
+impl<D> ConversaLabsEnvelope<D> {
+    fn assemble(mut head: Head, data: D) -> Box<Self> {
         let account = head.account.as_ref().and_then(ref_id);
         let inbox = head.inbox.as_ref().and_then(ref_id);
         if head.data {
@@ -190,7 +202,7 @@ impl<D: DeserializeOwned + Default> ConversaLabsEnvelope<D> {
                 }
             }
         }
-        Ok(Box::new(ConversaLabsEnvelope {
+        Box::new(ConversaLabsEnvelope {
             event: head
                 .event
                 .or(head.event_type)
@@ -205,8 +217,126 @@ impl<D: DeserializeOwned + Default> ConversaLabsEnvelope<D> {
             flat: !head.data,
             data,
             extra: head.extra,
-        }))
+        })
     }
+}
+
+/// The top-level members of a JSON object, in order, values as slices of the body. Reading
+/// them is one pass over the body that allocates only for keys with escapes and the vector.
+struct Members<'de>(Vec<(de::Key<'de>, &'de RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parse one member's value from its slice.
+fn member<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, serde_json::Error> {
+    T::deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+}
+
+/// The event name as [`open::peek_name`] reads it, from the members.
+fn name_of(members: &[(de::Key<'_>, &RawValue)]) -> Result<Option<String>, serde_json::Error> {
+    let mut best: Option<(usize, String)> = None;
+    for (key, raw) in members {
+        let Some(rank) = NAME_KEYS.iter().position(|k| *k == key.as_str()) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+            if let Some(name) = member::<Option<String>>(raw)? {
+                best = Some((rank, name));
+            }
+        }
+    }
+    Ok(best.map(|(_, name)| name))
+}
+
+/// The fast parse from the body's members: what [`ConversaLabsEnvelope::parse`] reads, without
+/// reading the body three times or buffering it into serde's `Content`. Any error (including a
+/// duplicate head key, which the derived `Head` rejects) sends the caller to the reference
+/// parse, which reports it with its path.
+fn from_members<D: DeserializeOwned + Default + ReadField>(
+    members: Vec<(de::Key<'_>, &RawValue)>,
+) -> Result<Box<ConversaLabsEnvelope<D>>, serde_json::Error> {
+    use serde::de::Error as _;
+    let enveloped = members.iter().any(|(k, _)| k.as_str() == "data");
+    let mut head = Head::default();
+    let mut seen = 0u32;
+    let mut data_raw = None;
+    for (key, raw) in &members {
+        let bit = match key.as_str() {
+            "event" => 0,
+            "event_type" => 1,
+            "type" => 2,
+            "event_id" => 3,
+            "delivery_id" => 4,
+            "id" => 5,
+            "timestamp" => 6,
+            "occurred_at" => 7,
+            "created_at" => 8,
+            "account_id" => 9,
+            "inbox_id" => 10,
+            "account" => 11,
+            "inbox" => 12,
+            "data" => 13,
+            // In the flat layout the record reads every member; its reader fails where this
+            // one would.
+            other if enveloped => {
+                head.extra.insert(other.to_owned(), member(raw)?);
+                continue;
+            }
+            _ => continue,
+        };
+        if seen & (1 << bit) != 0 {
+            return Err(serde_json::Error::custom("duplicate head key"));
+        }
+        seen |= 1 << bit;
+        match bit {
+            0 => head.event = member(raw)?,
+            1 => head.event_type = member(raw)?,
+            2 => head.kind = member(raw)?,
+            3 => head.event_id = member::<StrNum>(raw)?.0,
+            4 => head.delivery_id = member::<StrNum>(raw)?.0,
+            5 => head.id = member::<StrNum>(raw)?.0,
+            6 => head.timestamp = member::<Ts>(raw)?.0,
+            7 => head.occurred_at = member::<Ts>(raw)?.0,
+            8 => head.created_at = member::<Ts>(raw)?.0,
+            9 => head.account_id = member::<StrNum>(raw)?.0,
+            10 => head.inbox_id = member::<StrNum>(raw)?.0,
+            11 => head.account = member(raw)?,
+            12 => head.inbox = member(raw)?,
+            _ => {
+                head.data = true;
+                data_raw = Some(*raw);
+            }
+        }
+    }
+    let data = match data_raw {
+        Some(raw) => member::<OrDefault<D>>(raw)?.0,
+        None => {
+            let mut data = D::default();
+            for (key, raw) in members {
+                data.read_field(key, &mut serde_json::Deserializer::from_str(raw.get()))?;
+            }
+            data
+        }
+    };
+    Ok(ConversaLabsEnvelope::assemble(head, data))
 }
 
 /// The `id` of an `{id, name}` object (`account`, `inbox`), or the value itself when scalar.
@@ -283,103 +413,77 @@ open_enum! {
     }
 }
 
-/// A contact (Chatwoot `contact`/`sender` shape; inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsContact {
-    /// Contact id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Name.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub name: Option<String>,
-    /// Email.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub email: Option<String>,
-    /// Phone, when sent as `phone_number` (Chatwoot).
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone_number: Option<String>,
-    /// Phone, when sent as `phone`.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub phone: Option<String>,
-    /// Your identifier for the contact.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub identifier: Option<String>,
-    /// Sender kind for message senders (`contact`, `user`, `agent_bot`).
-    #[serde(default, rename = "type", deserialize_with = "de::non_empty_string")]
-    pub sender_type: Option<String>,
-    /// Built-in attributes (city, country, company…).
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub additional_attributes: Map<String, Value>,
-    /// Custom attributes.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub custom_attributes: Map<String, Value>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A contact (Chatwoot `contact`/`sender` shape; inferred).
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsContact expecting "struct ConversaLabsContact" {
+        /// Contact id.
+        "id" => id: Option<String> = StrNum,
+        /// Name.
+        "name" => name: Option<String> = NonEmpty,
+        /// Email.
+        "email" => email: Option<String> = NonEmpty,
+        /// Phone, when sent as `phone_number` (Chatwoot).
+        "phone_number" => phone_number: Option<String> = StrNum,
+        /// Phone, when sent as `phone`.
+        "phone" => phone: Option<String> = StrNum,
+        /// Your identifier for the contact.
+        "identifier" => identifier: Option<String> = StrNum,
+        /// Sender kind for message senders (`contact`, `user`, `agent_bot`).
+        "type" => sender_type: Option<String> = NonEmpty,
+        /// Built-in attributes (city, country, company…).
+        "additional_attributes" => additional_attributes: Map<String, Value>
+            = OrDefault<Map<String, Value>>,
+        /// Custom attributes.
+        "custom_attributes" => custom_attributes: Map<String, Value>
+            = OrDefault<Map<String, Value>>,
+    }
 }
 
-/// Chatwoot's `meta` block on a conversation.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsMeta {
-    /// The contact.
-    #[serde(default)]
-    pub sender: Option<ConversaLabsContact>,
-    /// The assigned agent.
-    #[serde(default)]
-    pub assignee: Option<ConversaLabsContact>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// Chatwoot's `meta` block on a conversation.
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsMeta expecting "struct ConversaLabsMeta" {
+        /// The contact.
+        "sender" => sender: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// The assigned agent.
+        "assignee" => assignee: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+    }
 }
 
-/// A conversation (inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsConversation {
-    /// Conversation id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Status.
-    #[serde(default)]
-    pub status: Option<ConversaLabsConversationStatus>,
-    /// Channel (`"whatsapp"`, or Chatwoot's `"Channel::Whatsapp"`).
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub channel: Option<String>,
-    /// Inbox id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub inbox_id: Option<String>,
-    /// Account id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub account_id: Option<String>,
-    /// Contact id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub contact_id: Option<String>,
-    /// The contact, when nested as `contact`.
-    #[serde(default)]
-    pub contact: Option<ConversaLabsContact>,
-    /// Chatwoot's `meta` (`sender`, `assignee`).
-    #[serde(default)]
-    pub meta: Option<ConversaLabsMeta>,
-    /// Assigned agent id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub assignee_id: Option<String>,
-    /// Labels (usually strings).
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub labels: Vec<Value>,
-    /// What changed (Chatwoot's `changed_attributes`), as sent.
-    #[serde(default)]
-    pub changed_attributes: Option<Value>,
-    /// Custom attributes.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub custom_attributes: Map<String, Value>,
-    /// Created.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A conversation (inferred).
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsConversation expecting "struct ConversaLabsConversation" {
+        /// Conversation id.
+        "id" => id: Option<String> = StrNum,
+        /// Status.
+        "status" => status: Option<ConversaLabsConversationStatus>
+            = Plain<Option<ConversaLabsConversationStatus>>,
+        /// Channel (`"whatsapp"`, or Chatwoot's `"Channel::Whatsapp"`).
+        "channel" => channel: Option<String> = NonEmpty,
+        /// Inbox id.
+        "inbox_id" => inbox_id: Option<String> = StrNum,
+        /// Account id.
+        "account_id" => account_id: Option<String> = StrNum,
+        /// Contact id.
+        "contact_id" => contact_id: Option<String> = StrNum,
+        /// The contact, when nested as `contact`.
+        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// Chatwoot's `meta` (`sender`, `assignee`).
+        "meta" => meta: Option<ConversaLabsMeta> = Plain<Option<ConversaLabsMeta>>,
+        /// Assigned agent id.
+        "assignee_id" => assignee_id: Option<String> = StrNum,
+        /// Labels (usually strings).
+        "labels" => labels: Vec<Value> = OrDefault<Vec<Value>>,
+        /// What changed (Chatwoot's `changed_attributes`), as sent.
+        "changed_attributes" => changed_attributes: Option<Value> = Plain<Option<Value>>,
+        /// Custom attributes.
+        "custom_attributes" => custom_attributes: Map<String, Value>
+            = OrDefault<Map<String, Value>>,
+        /// Created.
+        "created_at" => created_at: Option<Timestamp> = Ts,
+    }
 }
 
 impl ConversaLabsConversation {
@@ -398,88 +502,65 @@ impl ConversaLabsConversation {
     }
 }
 
-/// A message (inferred).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsMessage {
-    /// Message id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Text.
-    #[serde(default)]
-    pub content: Option<String>,
-    /// Incoming / outgoing / activity / template.
-    #[serde(default)]
-    pub message_type: Option<ConversaLabsMessageType>,
-    /// Content type (`text`, `input_select`…).
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub content_type: Option<String>,
-    /// Private note (not shown to the contact).
-    #[serde(default, deserialize_with = "de::boolish")]
-    pub private: Option<bool>,
-    /// Who wrote it.
-    #[serde(default)]
-    pub sender: Option<ConversaLabsContact>,
-    /// Conversation id, when sent flat.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// The conversation, when nested.
-    #[serde(default)]
-    pub conversation: Option<ConversaLabsConversation>,
-    /// Attachments, as sent (`data_url`/`file_type` objects in Chatwoot).
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    pub attachments: Vec<Value>,
-    /// Created.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub created_at: Option<Timestamp>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A message (inferred).
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsMessage expecting "struct ConversaLabsMessage" {
+        /// Message id.
+        "id" => id: Option<String> = StrNum,
+        /// Text.
+        "content" => content: Option<String> = Plain<Option<String>>,
+        /// Incoming / outgoing / activity / template.
+        "message_type" => message_type: Option<ConversaLabsMessageType>
+            = Plain<Option<ConversaLabsMessageType>>,
+        /// Content type (`text`, `input_select`…).
+        "content_type" => content_type: Option<String> = NonEmpty,
+        /// Private note (not shown to the contact).
+        "private" => private: Option<bool> = Bool,
+        /// Who wrote it.
+        "sender" => sender: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// Conversation id, when sent flat.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// The conversation, when nested.
+        "conversation" => conversation: Option<ConversaLabsConversation>
+            = Plain<Option<ConversaLabsConversation>>,
+        /// Attachments, as sent (`data_url`/`file_type` objects in Chatwoot).
+        "attachments" => attachments: Vec<Value> = OrDefault<Vec<Value>>,
+        /// Created.
+        "created_at" => created_at: Option<Timestamp> = Ts,
+    }
 }
 
-/// A payment (inferred from the Payments module: PIX, boleto, card via Asaas / Mercado Pago).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsPayment {
-    /// Payment id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Status.
-    #[serde(default)]
-    pub status: Option<ConversaLabsPaymentStatus>,
-    /// Amount, when sent as `amount` (number or numeric text).
-    #[serde(default, deserialize_with = "de::f64ish")]
-    pub amount: Option<f64>,
-    /// Amount, when sent as `value` (Asaas' name).
-    #[serde(default, deserialize_with = "de::f64ish")]
-    pub value: Option<f64>,
-    /// Currency code.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub currency: Option<String>,
-    /// Method (`pix`, `boleto`, `credit_card`…).
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub method: Option<String>,
-    /// Gateway (`asaas`, `mercado_pago`…).
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub provider: Option<String>,
-    /// Contact id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub contact_id: Option<String>,
-    /// The contact, when nested.
-    #[serde(default)]
-    pub contact: Option<ConversaLabsContact>,
-    /// Conversation id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Deal id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub deal_id: Option<String>,
-    /// When it was paid.
-    #[serde(default, deserialize_with = "lenient::timestamp")]
-    pub paid_at: Option<Timestamp>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A payment (inferred from the Payments module: PIX, boleto, card via Asaas / Mercado Pago).
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsPayment expecting "struct ConversaLabsPayment" {
+        /// Payment id.
+        "id" => id: Option<String> = StrNum,
+        /// Status.
+        "status" => status: Option<ConversaLabsPaymentStatus>
+            = Plain<Option<ConversaLabsPaymentStatus>>,
+        /// Amount, when sent as `amount` (number or numeric text).
+        "amount" => amount: Option<f64> = F64,
+        /// Amount, when sent as `value` (Asaas' name).
+        "value" => value: Option<f64> = F64,
+        /// Currency code.
+        "currency" => currency: Option<String> = NonEmpty,
+        /// Method (`pix`, `boleto`, `credit_card`…).
+        "method" => method: Option<String> = NonEmpty,
+        /// Gateway (`asaas`, `mercado_pago`…).
+        "provider" => provider: Option<String> = NonEmpty,
+        /// Contact id.
+        "contact_id" => contact_id: Option<String> = StrNum,
+        /// The contact, when nested.
+        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// Conversation id.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+        /// Deal id.
+        "deal_id" => deal_id: Option<String> = StrNum,
+        /// When it was paid.
+        "paid_at" => paid_at: Option<Timestamp> = Ts,
+    }
 }
 
 impl ConversaLabsPayment {
@@ -489,44 +570,32 @@ impl ConversaLabsPayment {
     }
 }
 
-/// A CRM deal (inferred from the Contacts & CRM module).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[non_exhaustive]
-pub struct ConversaLabsDeal {
-    /// Deal id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub id: Option<String>,
-    /// Title.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub title: Option<String>,
-    /// New stage, as sent: text, a number, or an object with `name`/`slug`/`id` (see
-    /// [`ConversaLabsDeal::stage`]).
-    #[serde(default)]
-    pub stage: Option<Value>,
-    /// Previous stage, as sent.
-    #[serde(default)]
-    pub previous_stage: Option<Value>,
-    /// Pipeline, as sent (text, id or object).
-    #[serde(default)]
-    pub pipeline: Option<Value>,
-    /// Deal value.
-    #[serde(default, deserialize_with = "de::f64ish")]
-    pub value: Option<f64>,
-    /// Currency code.
-    #[serde(default, deserialize_with = "de::non_empty_string")]
-    pub currency: Option<String>,
-    /// Contact id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub contact_id: Option<String>,
-    /// The contact, when nested.
-    #[serde(default)]
-    pub contact: Option<ConversaLabsContact>,
-    /// Conversation id.
-    #[serde(default, deserialize_with = "de::string_or_number")]
-    pub conversation_id: Option<String>,
-    /// Fields this crate does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+open_struct! {
+    /// A CRM deal (inferred from the Contacts & CRM module).
+    #[derive(Debug, Clone)]
+    pub struct ConversaLabsDeal expecting "struct ConversaLabsDeal" {
+        /// Deal id.
+        "id" => id: Option<String> = StrNum,
+        /// Title.
+        "title" => title: Option<String> = NonEmpty,
+        /// New stage, as sent: text, a number, or an object with `name`/`slug`/`id` (see
+        /// [`ConversaLabsDeal::stage`]).
+        "stage" => stage: Option<Value> = Plain<Option<Value>>,
+        /// Previous stage, as sent.
+        "previous_stage" => previous_stage: Option<Value> = Plain<Option<Value>>,
+        /// Pipeline, as sent (text, id or object).
+        "pipeline" => pipeline: Option<Value> = Plain<Option<Value>>,
+        /// Deal value.
+        "value" => value: Option<f64> = F64,
+        /// Currency code.
+        "currency" => currency: Option<String> = NonEmpty,
+        /// Contact id.
+        "contact_id" => contact_id: Option<String> = StrNum,
+        /// The contact, when nested.
+        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// Conversation id.
+        "conversation_id" => conversation_id: Option<String> = StrNum,
+    }
 }
 
 /// A stage's name from text, a number, or an object's `slug`, `name` or `id`.
@@ -588,12 +657,9 @@ fn which(name: &str) -> Option<Which> {
         .map(|(_, w)| *w)
 }
 
-crate::vendor::inherent_vendor_methods!(ConversaLabsEvent);
-
-impl VendorEvent for ConversaLabsEvent {
-    const VENDOR: Vendor = Vendor::ConversaLabs;
-
-    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+impl ConversaLabsEvent {
+    /// The reference parse: read the name, then the envelope it selects, tracking JSON paths.
+    fn from_slice_tracked(body: &[u8]) -> Result<Self, ParseError> {
         use ConversaLabsEvent as C;
         let name = open::peek_name(body, NAME_KEYS)?;
         Ok(match name.as_deref().and_then(which) {
@@ -613,6 +679,54 @@ impl VendorEvent for ConversaLabsEvent {
                 raw: open::raw_body(body)?,
             },
         })
+    }
+
+    /// The fast parse; `Ok(None)` for an unknown event without a name (the caller keeps the
+    /// body), an unknown event with a name is returned whole.
+    fn from_slice_fast(body: &[u8]) -> Result<Option<Self>, serde_json::Error> {
+        use ConversaLabsEvent as C;
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let Members(members) = Members::deserialize(&mut json)?;
+        json.end()?;
+        let name = name_of(&members)?;
+        Ok(Some(match name.as_deref().and_then(which) {
+            Some(Which::ConvCreated) => C::ConversationCreated(from_members(members)?),
+            Some(Which::ConvUpdated) => C::ConversationUpdated(from_members(members)?),
+            Some(Which::ConvResolved) => C::ConversationResolved(from_members(members)?),
+            Some(Which::MsgCreated) => C::MessageCreated(from_members(members)?),
+            Some(Which::MsgUpdated) => C::MessageUpdated(from_members(members)?),
+            Some(Which::ContactCreated) => C::ContactCreated(from_members(members)?),
+            Some(Which::ContactUpdated) => C::ContactUpdated(from_members(members)?),
+            Some(Which::Payment) => C::PaymentConfirmed(from_members(members)?),
+            Some(Which::Deal) => C::DealStageChanged(from_members(members)?),
+            None => match name {
+                Some(name) => C::Unknown {
+                    name,
+                    raw: serde_json::from_slice(body)?,
+                },
+                None => return Ok(None),
+            },
+        }))
+    }
+}
+
+crate::vendor::inherent_vendor_methods!(ConversaLabsEvent);
+
+impl VendorEvent for ConversaLabsEvent {
+    const VENDOR: Vendor = Vendor::ConversaLabs;
+
+    /// One pass over the body's members without path tracking; when that fails, the body is
+    /// parsed again the reference way (name, head, then record, with `serde_path_to_error`) so
+    /// the error names the JSON path. Both ways accept exactly the same bodies.
+    fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        match Self::from_slice_fast(body) {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Ok(ConversaLabsEvent::Unknown {
+                name: String::new(),
+                raw: open::raw_body(body)?,
+            }),
+            Err(_) => Self::from_slice_tracked(body),
+        }
     }
 
     fn name(&self) -> &str {
@@ -871,4 +985,117 @@ fn attachment(v: &Value) -> Option<crate::event::Attachment> {
         name: open::scalar(m, "name").or_else(|| open::scalar(m, "file_name")),
         mime_type: open::scalar(m, "content_type").or_else(|| open::scalar(m, "mime_type")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fast parse and the reference parse agree: same event, or both fail.
+    fn same_as_reference(body: &str) {
+        let fast = ConversaLabsEvent::from_slice(body.as_bytes());
+        let reference = ConversaLabsEvent::from_slice_tracked(body.as_bytes());
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn fast_parse_matches_the_reference_on_edge_cases() {
+        for body in [
+            r#"{"data":{"id":1,"x":[1]},"account":{"id":3},"inbox":null,"event":"deal_stage_changed","k":1}"#,
+            r#"{"content":"hi","event":"message_created","id":4,"account":{"id":3},"k":{"a":1}}"#,
+            r#"{"event_type":"message_created","type":"contact_created","id":4}"#,
+            r#"{"type":"contact_created","event_type":"message_created","id":4}"#,
+            r#"{"type":"contact_created","event":null,"event":"payment_paid","data":null}"#,
+            r#"{"type":"something.new","event":"message_created"}"#,
+            r#"{"event":"message_created","type":5}"#,
+            r#"{"event":"x_new","type":5}"#,
+            r#"{"event":"message_created","event":"x"}"#,
+            r#"{"event":"message_created","data":{},"data":{}}"#,
+            r#"{"event":"message_created","id":1,"id":2}"#,
+            r#"{"event":"message_created","content":1,"content":"a"}"#,
+            r#"{"event":"message_created","private":"maybe"}"#,
+            r#"{"event":"payment_confirmed","data":{"amount":"abc"}}"#,
+            r#"{"timestamp":{"bad":1},"event":"something.new"}"#,
+            r#"{"timestamp":{"bad":1},"event":"contact_created"}"#,
+            r#"{"big":1e400,"event":"something.new"}"#,
+            r#"{"big":1e400,"event":"contact_created"}"#,
+            r#"{"big":1e400,"event":"contact_created","data":{}}"#,
+            r#"{"event":"contact_created","data":{"big":1e400}}"#,
+            r#"{"d\u0061ta":{"id":1},"event":"contact_created"}"#,
+            r#"{"event":"conversation_created","meta":{"sender":{"id":1},"assignee":null},"labels":null}"#,
+            r#"{"event":7}"#,
+            r#"{"type":[]}"#,
+            r#"{"account_id":1}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"event":"message_created"} x"#,
+            r#"{"event":"message_created","data":{"id":"1"}"#,
+            "  {\"event\":\"x.y\",\"a\":1}\n",
+            "  {\"a\":1}\n",
+        ] {
+            same_as_reference(body);
+        }
+    }
+
+    #[test]
+    fn fixtures_match_the_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/conversalabs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            same_as_reference(&body);
+            // The fast parse itself reads every fixture: no silent fallback.
+            let fast = ConversaLabsEvent::from_slice_fast(body.as_bytes());
+            assert!(fast.is_ok(), "fast parse failed on {body}");
+            n += 1;
+        }
+        assert!(n > 10, "only {n} fixtures");
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("1".to_owned()),
+            Just("1e400".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"2026-06-27T16:10:02Z\"".to_owned()),
+            Just("{\"id\":3,\"name\":\"n\",\"z\":[true],\"contact\":{\"id\":1}}".to_owned()),
+            Just("{\"meta\":{\"sender\":{\"id\":2}},\"labels\":null}".to_owned()),
+            Just("{\"amount\":\"x\"}".to_owned()),
+            Just("[1,2]".to_owned()),
+            Just("\"message_created\"".to_owned()),
+            Just("\"conversation_created\"".to_owned()),
+            Just("\"payment.paid\"".to_owned()),
+            Just("\"other\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn fast_parse_matches_the_reference(
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("event"), Just("event_type"), Just("type"), Just("data"),
+                    Just("account"), Just("inbox_id"), Just("timestamp"), Just("id"),
+                    Just("content"), Just("status"), Just("private"), Just("other"),
+                ], value()),
+                0..7,
+            )
+        ) {
+            let body = format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            same_as_reference(&body);
+        }
+    }
 }

@@ -38,7 +38,9 @@
 
 use std::borrow::Cow;
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, Deserializer, Error as _, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -46,25 +48,70 @@ use serde_json::{Map, Value};
 use super::open;
 use super::{from_json, VendorEvent};
 use crate::event::{Event, EventKind, Vendor};
-use crate::lenient::{self, Timestamp};
+use crate::lenient::de::{self, Ts};
+use crate::lenient::Timestamp;
 use crate::ParseError;
 
 /// A Standard Webhooks payload in the recommended `{type, timestamp, data}` shape.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// `Deserialize` is hand-written rather than derived with `#[serde(flatten)]` for `extra`
+/// (flatten buffers the whole object into serde's private `Content` tree first); it reads what
+/// the derive read: `type` must be a string when present, and a repeated `type`, `timestamp` or
+/// `data` is an error.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StandardEvent {
     /// The event type, e.g. `"user.created"` (`""` when the sender omitted it).
-    #[serde(default, rename = "type")]
     pub event_type: String,
     /// When the event happened (RFC 3339 per the spec; epoch numbers also read).
-    #[serde(default, deserialize_with = "lenient::timestamp")]
     pub timestamp: Option<Timestamp>,
     /// The event data, exactly as sent; `None` when absent or `null`.
-    #[serde(default)]
     pub data: Option<Box<RawValue>>,
     /// Other top-level keys.
-    #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for StandardEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StandardEvent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct StandardEvent")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StandardEvent, A::Error> {
+                let mut event_type = None;
+                let mut timestamp = None;
+                let mut data = None;
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key::<de::Key<'de>>()? {
+                    match key.as_str() {
+                        "type" if event_type.is_some() => {
+                            return Err(A::Error::duplicate_field("type"))
+                        }
+                        "type" => event_type = Some(map.next_value::<String>()?),
+                        "timestamp" if timestamp.is_some() => {
+                            return Err(A::Error::duplicate_field("timestamp"))
+                        }
+                        "timestamp" => timestamp = Some(map.next_value::<Ts>()?.0),
+                        "data" if data.is_some() => return Err(A::Error::duplicate_field("data")),
+                        "data" => data = Some(map.next_value::<Option<Box<RawValue>>>()?),
+                        _ => {
+                            let value = map.next_value::<Value>()?;
+                            extra.insert(key.into_string(), value);
+                        }
+                    }
+                }
+                Ok(StandardEvent {
+                    event_type: event_type.unwrap_or_default(),
+                    timestamp: timestamp.flatten(),
+                    data: data.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl StandardEvent {
@@ -92,15 +139,25 @@ impl StandardEvent {
     }
 }
 
+impl StandardEvent {
+    /// The reference parse, tracking JSON paths.
+    fn from_slice_tracked(body: &[u8]) -> Result<Self, ParseError> {
+        // `peek_name` first: its errors name the path of a bad `type`.
+        open::peek_name(body, &["type"])?;
+        from_json(body)
+    }
+}
+
 crate::vendor::inherent_vendor_methods!(StandardEvent);
 
 impl VendorEvent for StandardEvent {
     const VENDOR: Vendor = Vendor::StandardWebhooks;
 
+    /// One pass without path tracking; when that fails, the body is parsed again the
+    /// reference way (with `serde_path_to_error`) so the error names the JSON path. Both ways
+    /// accept exactly the same bodies.
     fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
-        // `peek_name` first: it rejects non-objects (a derived struct would accept an array).
-        open::peek_name(body, &["type"])?;
-        from_json(body)
+        serde_json::from_slice(body).or_else(|_| Self::from_slice_tracked(body))
     }
 
     fn name(&self) -> &str {
@@ -130,5 +187,99 @@ impl VendorEvent for StandardEvent {
             ev.ids.widget = first(&["widget_id", "inbox_id", "widgetId", "inboxId"]);
         }
         ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The one-pass parse and the reference parse agree: same event, or both fail.
+    fn same_as_reference(body: &str) {
+        let fast = StandardEvent::from_slice(body.as_bytes());
+        let reference = StandardEvent::from_slice_tracked(body.as_bytes());
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn one_pass_matches_the_reference_on_edge_cases() {
+        for body in [
+            r#"{"data":{"id":1,"n":12345678901234567890},"type":"a.b","x":[1]}"#,
+            r#"{"type":null}"#,
+            r#"{"type":5}"#,
+            r#"{"type":"a","type":"b"}"#,
+            r#"{"type":"a","type":5}"#,
+            r#"{"data":null,"data":1}"#,
+            r#"{"timestamp":1700000000,"timestamp":null}"#,
+            r#"{"timestamp":{"bad":1},"type":"a"}"#,
+            r#"{"big":1e400,"type":"a"}"#,
+            r#"{"data":1e400,"type":"a"}"#,
+            r#"{"t\u0079pe":"a"}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"["type","a"]"#,
+            r#"{"type":"a"} x"#,
+            r#"{"type":"a","data":{"id":"1"}"#,
+            "  {\"type\":\"x.y\",\"a\":1}\n",
+        ] {
+            same_as_reference(body);
+        }
+    }
+
+    #[test]
+    fn fixtures_match_the_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/standard");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            same_as_reference(&body);
+            // The one pass itself reads every fixture: no silent fallback.
+            assert!(
+                serde_json::from_str::<StandardEvent>(&body).is_ok(),
+                "{body}"
+            );
+            n += 1;
+        }
+        assert!(n >= 5, "only {n} fixtures");
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("1".to_owned()),
+            Just("1e400".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"2022-11-03T20:26:10.344522Z\"".to_owned()),
+            Just("{\"id\":3,\"z\":[true]}".to_owned()),
+            Just("[1,2]".to_owned()),
+            Just("\"user.created\"".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_matches_the_reference(
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("type"), Just("data"), Just("timestamp"), Just("other"),
+                ], value()),
+                0..6,
+            )
+        ) {
+            let body = format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            same_as_reference(&body);
+        }
     }
 }
