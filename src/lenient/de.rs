@@ -36,6 +36,23 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
 
+/// `null` (and an `Option`'s `None`) reads as `None`; `Some(x)` is read as `x` by the same
+/// visitor. Shared by every `Option`-returning visitor of this module and of `Timestamp`.
+macro_rules! null_is_none {
+    ($de:lifetime) => {
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<$de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    };
+}
+pub(crate) use null_is_none;
+
 /// Text ids and codes sent as strings or numbers: `"400615"`, `400615`, `1.5`. `""` and `null`
 /// read as `None`; booleans as `"true"`/`"false"`. Arrays and objects are errors.
 pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -63,15 +80,7 @@ pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
             Ok(Some(v.to_string()))
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
     }
     d.deserialize_any(V)
 }
@@ -117,15 +126,7 @@ pub fn i64ish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> 
                 Err(E::invalid_value(de::Unexpected::Float(v), &self))
             }
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
     }
     d.deserialize_any(V)
 }
@@ -163,15 +164,7 @@ pub fn f64ish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             Ok(Some(v))
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
     }
     d.deserialize_any(V)
 }
@@ -225,15 +218,7 @@ pub fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error
                 _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
             }
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
     }
     d.deserialize_any(V)
 }
@@ -278,15 +263,7 @@ where
                 .map(Some)
                 .map_err(|e| E::custom(format_args!("JSON inside the string: {e}")))
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
         // Anything that is not a string is the value itself: hand it to T.
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
             T::deserialize(de::value::BoolDeserializer::new(v)).map(Some)

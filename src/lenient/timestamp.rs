@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{self, Deserializer, Visitor};
 
+use super::de::null_is_none;
+
 /// Epoch values at or above this are milliseconds, not seconds (10^11 s is the year 5138).
 const MILLIS_THRESHOLD: u64 = 100_000_000_000;
 /// Epoch values at or above this are beyond milliseconds (year 5138 in ms); not interpreted.
@@ -177,15 +179,7 @@ pub fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D
                 original: v.to_string(),
             }))
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
+        null_is_none!('de);
     }
     d.deserialize_any(V)
 }
