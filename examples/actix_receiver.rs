@@ -28,19 +28,9 @@ use chathooks::{Error, Receiver, Secret};
 mod demo;
 pub use demo::{demos, Config};
 
-/// Print the typed event and its normalised form, then answer 200 (the claim completes).
+/// Print the delivery, then answer 200 (the claim completes).
 async fn handle<E: VendorEvent + std::fmt::Debug>(hook: Webhook<E>) -> HttpResponse {
-    let normalized = hook.event.normalize();
-    println!(
-        "\n== {} `{}` (key {}, scheme {}, {} repairs)\n{:#?}\n-- normalised:\n{}",
-        E::VENDOR,
-        hook.event.name(),
-        hook.info.key,
-        hook.info.scheme,
-        hook.info.repairs.len(),
-        hook.event,
-        serde_json::to_string_pretty(&normalized).unwrap_or_default(),
-    );
+    demo::print_delivery(&hook);
     HttpResponse::Ok().finish()
 }
 

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
+use chathooks::integrations::Webhook;
+use chathooks::vendor::VendorEvent;
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks};
 use chathooks::{Error, Secret};
 
@@ -171,4 +173,19 @@ pub fn demos(c: &Config, now: SystemTime) -> Result<Vec<Demo>, Error> {
             body: standard.into(),
         },
     ])
+}
+
+/// Print a verified delivery: the typed event and its normalised form.
+pub fn print_delivery<E: VendorEvent + std::fmt::Debug>(hook: &Webhook<E>) {
+    let normalized = hook.event.normalize();
+    println!(
+        "\n== {} `{}` (key {}, scheme {}, {} repairs)\n{:#?}\n-- normalised:\n{}",
+        E::VENDOR,
+        hook.event.name(),
+        hook.info.key,
+        hook.info.scheme,
+        hook.info.repairs.len(),
+        hook.event,
+        serde_json::to_string_pretty(&normalized).unwrap_or_default(),
+    );
 }
