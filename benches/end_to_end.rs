@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::idempotency::{Dedupe, IdempotencyKey, MemoryStore};
-use chathooks::vendor::standard::StandardEvent;
+use chathooks::platform::standard::StandardEvent;
 use chathooks::verify::{StandardWebhooks, Verifier};
 use chathooks::{Inbound, Received, Receiver};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -158,7 +158,7 @@ fn bench(c: &mut Criterion) {
                 let inbound = Inbound::new(&headers, &body);
                 let verified = verifier.verify_at(&inbound, now).unwrap();
                 let event = StandardEvent::from_slice(verified.body()).unwrap();
-                let id = chathooks::vendor::dedupe_id(&verified, event.event_id().as_deref());
+                let id = chathooks::platform::dedupe_id(&verified, event.event_id().as_deref());
                 let key = IdempotencyKey::new("standard_webhooks", &id).unwrap();
                 let claim = block_on(dedupe.claim(&key)).unwrap().expect("fresh");
                 black_box(&event);

@@ -5,11 +5,11 @@
 
 use std::hint::black_box;
 
-use chathooks::vendor::buzzi::BuzziEvent;
-use chathooks::vendor::conversalabs::ConversaLabsEvent;
-use chathooks::vendor::saleassist::SaleAssistEvent;
-use chathooks::vendor::salesmartly::SaleSmartlyEvent;
-use chathooks::vendor::standard::StandardEvent;
+use chathooks::platform::buzzi::BuzziEvent;
+use chathooks::platform::conversalabs::ConversaLabsEvent;
+use chathooks::platform::saleassist::SaleAssistEvent;
+use chathooks::platform::salesmartly::SaleSmartlyEvent;
+use chathooks::platform::standard::StandardEvent;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const SALEASSIST: &[u8] =

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use actix_web::{web, App, HttpResponse};
 use chathooks::integrations::actix::{Webhook, WebhookMiddleware};
-use chathooks::vendor::{
+use chathooks::platform::{
     buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
 };

@@ -29,8 +29,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use chathooks::integrations::axum::{Webhook, WebhookLayer};
+use chathooks::platform::sam::SamEvent;
 use chathooks::receiver::RawBody;
-use chathooks::vendor::sam::SamEvent;
 use chathooks::verify::{HmacSha256, SignatureEncoding};
 use chathooks::{MemoryStore, Receiver, Secret};
 

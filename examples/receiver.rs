@@ -27,7 +27,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use chathooks::integrations::axum::{Webhook, WebhookLayer};
-use chathooks::vendor::{
+use chathooks::platform::{
     buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
 };

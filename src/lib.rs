@@ -46,7 +46,7 @@
 //! ```
 //! use std::time::SystemTime;
 //! use chathooks::{Inbound, Secret, verify::{HmacSha256, Verifier}};
-//! use chathooks::vendor::{VendorEvent, sam::SamEvent};
+//! use chathooks::platform::{VendorEvent, sam::SamEvent};
 //!
 //! let verifier = HmacSha256::sam(Secret::raw("sam-signing-secret-from-the-dashboard")?);
 //! let body = br#"{"event":"lead.captured","tenant_id":42,"widget_id":"w_1",
@@ -68,7 +68,7 @@
 //!
 //! ```
 //! use chathooks::event::EventKind;
-//! use chathooks::vendor::{VendorEvent, salesmartly::SaleSmartlyEvent};
+//! use chathooks::platform::{VendorEvent, salesmartly::SaleSmartlyEvent};
 //!
 //! let body = br#"{"event":"message","data":{"msg_type":"text","msg":"How much is it?",
 //!   "chat_user_id":"u1","sequence_id":"1695787977126000","chat_session_id":130925,
@@ -97,7 +97,7 @@
 //! use std::sync::Arc;
 //! use axum::{http::StatusCode, routing::post, Router};
 //! use chathooks::integrations::axum::{Webhook, WebhookLayer};
-//! use chathooks::vendor::{sam::SamEvent, standard::StandardEvent};
+//! use chathooks::platform::{sam::SamEvent, standard::StandardEvent};
 //! use chathooks::{Receiver, Secret, verify::{HmacSha256, StandardWebhooks}};
 //!
 //! async fn sam(hook: Webhook<SamEvent>) -> StatusCode {
@@ -134,7 +134,7 @@
 //! # async fn run() -> Result<(), chathooks::Error> {
 //! use std::time::Duration;
 //! use chathooks::idempotency::{Dedupe, RedisStore};
-//! use chathooks::{Receiver, verify::StandardWebhooks, vendor::standard::StandardEvent};
+//! use chathooks::{Receiver, verify::StandardWebhooks, platform::standard::StandardEvent};
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379/").await?.with_prefix("myapp:");
 //! let receiver = Receiver::<StandardEvent>::builder(StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?)
@@ -186,7 +186,7 @@
 //! strings (channel, message type, status, stage) has an `Other(..)` variant.
 //!
 //! ```
-//! use chathooks::vendor::sam::SamEvent;
+//! use chathooks::platform::sam::SamEvent;
 //! let body = br#"{"event":"visitor.typing","data":{"x":1}}"#;
 //! let SamEvent::Unknown { name, raw } = SamEvent::from_slice(body)? else { unreachable!() };
 //! assert_eq!(name, "visitor.typing");
@@ -266,12 +266,21 @@ pub mod inbound;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod integrations;
 pub mod lenient;
+pub mod platform;
 pub mod receiver;
 pub mod secret;
 #[cfg(feature = "sender")]
 pub mod sender;
-pub mod vendor;
 pub mod verify;
+
+/// The parse stage's old name, kept for one release: use [`platform`] instead.
+///
+/// "vendor/" is the usual name for vendored third-party code, which tools skip; the module
+/// was renamed to `platform` in 0.2.
+#[deprecated(since = "0.2.0", note = "renamed to `chathooks::platform`")]
+pub mod vendor {
+    pub use crate::platform::*;
+}
 
 pub use crate::error::{Error, ParseError};
 pub use crate::event::Event;

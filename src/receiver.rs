@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use chathooks::{Inbound, Received, Receiver, vendor::standard::StandardEvent};
+//! use chathooks::{Inbound, Received, Receiver, platform::standard::StandardEvent};
 //! use chathooks::verify::StandardWebhooks;
 //!
 //! # tokio_test_block_on(async {
@@ -53,7 +53,7 @@ use tracing::Instrument;
 use crate::event::{Event, Vendor};
 use crate::idempotency::{Claim, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
 use crate::lenient::{self, Fix};
-use crate::vendor::VendorEvent;
+use crate::platform::VendorEvent;
 use crate::{Error, Inbound, ParseError, Verified, Verifier};
 
 /// Default body limit: 1 MiB. Webhook payloads are usually under 20 KB.
@@ -334,7 +334,7 @@ impl<T: Payload> Receiver<T> {
     }
 
     fn key(&self, verified: &Verified<'_>, event: &T) -> Result<IdempotencyKey, Error> {
-        // Same choice as `vendor::dedupe_id`, without building an owned id first when the
+        // Same choice as `platform::dedupe_id`, without building an owned id first when the
         // delivery or the event carries one (the common case).
         let event_id = event.event_id();
         match verified
@@ -343,7 +343,9 @@ impl<T: Payload> Receiver<T> {
             .filter(|s| !s.is_empty())
         {
             Some(id) => IdempotencyKey::new(&self.namespace, id),
-            None => IdempotencyKey::new(&self.namespace, &crate::vendor::dedupe_id(verified, None)),
+            None => {
+                IdempotencyKey::new(&self.namespace, &crate::platform::dedupe_id(verified, None))
+            }
         }
     }
 }

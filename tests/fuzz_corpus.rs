@@ -223,7 +223,7 @@ fn delivery_split_round_trips_its_own_encoding() {
 /// serialise as RFC 3339); the targets now require every normalised event to serialise.
 #[test]
 fn regression_timestamp_before_1970_serialises() {
-    use chathooks::vendor::buzzi::BuzziEvent;
+    use chathooks::platform::buzzi::BuzziEvent;
     let data = seed("parse_buzzi", "regression_timestamp_before_1970");
     let common = BuzziEvent::from_slice(&data).expect("parses").normalize();
     assert!(common
@@ -244,7 +244,7 @@ fn regression_timestamp_before_1970_serialises() {
 /// a non-empty path.
 #[test]
 fn regression_syntax_error_under_empty_key_is_a_422() {
-    use chathooks::vendor::salesmartly::SaleSmartlyEvent;
+    use chathooks::platform::salesmartly::SaleSmartlyEvent;
     let data = seed(
         "parse_salesmartly",
         "regression_syntax_error_under_empty_key",

@@ -5,16 +5,16 @@ mod idempotency;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod integrations;
 mod lenient_repair;
+mod platform_buzzi;
+mod platform_conversalabs;
+mod platform_never_panic;
+mod platform_saleassist;
+mod platform_salesmartly;
+mod platform_sam;
+mod platform_standard;
 mod receiver;
 #[cfg(all(feature = "sender", feature = "axum"))]
 mod roundtrip;
 #[cfg(feature = "sender")]
 mod sender;
-mod vendor_buzzi;
-mod vendor_conversalabs;
-mod vendor_never_panic;
-mod vendor_saleassist;
-mod vendor_salesmartly;
-mod vendor_sam;
-mod vendor_standard;
 mod verify;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chathooks::idempotency::MemoryStore;
+use chathooks::platform::standard::StandardEvent;
 use chathooks::receiver::RawBody;
-use chathooks::vendor::standard::StandardEvent;
 use chathooks::verify::{HmacSha256, StandardWebhooks};
 use chathooks::{Inbound, Received, Receiver, Secret};
 

@@ -23,12 +23,12 @@ use axum::Router;
 use chathooks::event::Vendor;
 use chathooks::integrations::axum::{Webhook, WebhookLayer};
 use chathooks::integrations::DeliveryInfo;
-use chathooks::sender::{
-    samples, Delivery, Endpoint, Message, Outcome, RetryPolicy, Sender, Signing, VirtualClock,
-};
-use chathooks::vendor::{
+use chathooks::platform::{
     buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
+};
+use chathooks::sender::{
+    samples, Delivery, Endpoint, Message, Outcome, RetryPolicy, Sender, Signing, VirtualClock,
 };
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token};
 use chathooks::{Event, Receiver, Secret};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use chathooks::integrations::Webhook;
-use chathooks::vendor::VendorEvent;
+use chathooks::platform::VendorEvent;
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks};
 use chathooks::{Error, Secret};
 

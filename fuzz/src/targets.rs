@@ -841,8 +841,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Shared invariants of every vendor parser: parsing is deterministic; an event names itself,
 /// normalises into an [`chathooks::Event`] of its vendor and name that serialises, and yields a
 /// dedupe id; a failure is a 422 parse error with a path.
-fn parse_vendor<T: chathooks::vendor::VendorEvent>(data: &[u8]) -> Option<T> {
-    use chathooks::{vendor, Verified};
+fn parse_vendor<T: chathooks::platform::VendorEvent>(data: &[u8]) -> Option<T> {
+    use chathooks::{platform, Verified};
     match T::from_slice(data) {
         Ok(ev) => {
             let common = ev.normalize();
@@ -854,7 +854,7 @@ fn parse_vendor<T: chathooks::vendor::VendorEvent>(data: &[u8]) -> Option<T> {
                 panic!("normalised event does not serialise ({e}): {common:?}");
             }
             let id = ev.event_id();
-            let dedupe = vendor::dedupe_id(&Verified::new("fuzz", data), id.as_deref());
+            let dedupe = platform::dedupe_id(&Verified::new("fuzz", data), id.as_deref());
             assert!(!dedupe.is_empty());
             Some(ev)
         }
@@ -879,7 +879,7 @@ fn assert_lossless(data: &[u8], name: &str, raw: &serde_json::value::RawValue) {
 /// SaleAssist parsing (strict; the capture-tool wrapper unwrapped). Unknown events keep their
 /// body, inside the wrapper when there is one, byte for byte.
 pub fn parse_saleassist(data: &[u8]) {
-    use chathooks::vendor::saleassist::SaleAssistEvent;
+    use chathooks::platform::saleassist::SaleAssistEvent;
     if let Some(SaleAssistEvent::Unknown { name, raw }) = parse_vendor::<SaleAssistEvent>(data) {
         assert!(
             contains(data, raw.get().as_bytes()),
@@ -890,7 +890,7 @@ pub fn parse_saleassist(data: &[u8]) {
 
 /// SaleSmartly parsing. Unknown events keep the whole body byte for byte.
 pub fn parse_salesmartly(data: &[u8]) {
-    use chathooks::vendor::salesmartly::SaleSmartlyEvent;
+    use chathooks::platform::salesmartly::SaleSmartlyEvent;
     if let Some(SaleSmartlyEvent::Unknown { name, raw }) = parse_vendor::<SaleSmartlyEvent>(data) {
         assert_lossless(data, &name, &raw);
     }
@@ -898,7 +898,7 @@ pub fn parse_salesmartly(data: &[u8]) {
 
 /// Sam parsing. Unknown events keep the whole body byte for byte.
 pub fn parse_sam(data: &[u8]) {
-    use chathooks::vendor::sam::SamEvent;
+    use chathooks::platform::sam::SamEvent;
     if let Some(SamEvent::Unknown { name, raw }) = parse_vendor::<SamEvent>(data) {
         assert_lossless(data, &name, &raw);
     }
@@ -906,7 +906,7 @@ pub fn parse_sam(data: &[u8]) {
 
 /// Buzzi parsing. Unknown events keep the whole body byte for byte.
 pub fn parse_buzzi(data: &[u8]) {
-    use chathooks::vendor::buzzi::BuzziEvent;
+    use chathooks::platform::buzzi::BuzziEvent;
     if let Some(BuzziEvent::Unknown { name, raw }) = parse_vendor::<BuzziEvent>(data) {
         assert_lossless(data, &name, &raw);
     }
@@ -914,7 +914,7 @@ pub fn parse_buzzi(data: &[u8]) {
 
 /// ConversaLabs parsing. Unknown events keep the whole body byte for byte.
 pub fn parse_conversalabs(data: &[u8]) {
-    use chathooks::vendor::conversalabs::ConversaLabsEvent;
+    use chathooks::platform::conversalabs::ConversaLabsEvent;
     if let Some(ConversaLabsEvent::Unknown { name, raw }) = parse_vendor::<ConversaLabsEvent>(data)
     {
         assert_lossless(data, &name, &raw);
@@ -923,7 +923,7 @@ pub fn parse_conversalabs(data: &[u8]) {
 
 /// Generic Standard Webhooks event parsing: `data` is kept byte for byte.
 pub fn parse_standard(data: &[u8]) {
-    use chathooks::vendor::standard::StandardEvent;
+    use chathooks::platform::standard::StandardEvent;
     if let Some(ev) = parse_vendor::<StandardEvent>(data) {
         if let Some(d) = &ev.data {
             assert!(
@@ -968,7 +968,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// Body limit of the `receive` target's receiver (small, so 413 is reachable by the fuzzer).
 pub const RECEIVE_BODY_LIMIT: usize = 4096;
 
-fn receiver() -> chathooks::Receiver<chathooks::vendor::standard::StandardEvent> {
+fn receiver() -> chathooks::Receiver<chathooks::platform::standard::StandardEvent> {
     chathooks::Receiver::builder(standard_verifier())
         .store(chathooks::idempotency::MemoryStore::new(64))
         .body_limit(RECEIVE_BODY_LIMIT)
@@ -979,7 +979,7 @@ fn receiver() -> chathooks::Receiver<chathooks::vendor::standard::StandardEvent>
 /// The body a receiver with repair on parses: the body itself, or its repair when the strict
 /// parse fails with a syntax error. `None` when neither parses.
 fn receivable(body: &[u8]) -> Option<Vec<chathooks::lenient::Fix>> {
-    use chathooks::vendor::standard::StandardEvent;
+    use chathooks::platform::standard::StandardEvent;
     match StandardEvent::from_slice(body) {
         Ok(_) => Some(Vec::new()),
         Err(e) if e.syntax => {

@@ -5,7 +5,7 @@
 //! use actix_web::{web, App, HttpResponse};
 //! use chathooks::{Receiver, Secret};
 //! use chathooks::integrations::actix::{Webhook, WebhookMiddleware};
-//! use chathooks::vendor::sam::SamEvent;
+//! use chathooks::platform::sam::SamEvent;
 //! use chathooks::verify::HmacSha256;
 //!
 //! async fn on_sam(hook: Webhook<SamEvent>) -> HttpResponse {

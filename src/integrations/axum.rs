@@ -5,7 +5,7 @@
 //! use axum::{routing::post, Router, http::StatusCode};
 //! use chathooks::{Receiver, Secret};
 //! use chathooks::integrations::axum::{Webhook, WebhookLayer};
-//! use chathooks::vendor::{sam::SamEvent, standard::StandardEvent};
+//! use chathooks::platform::{sam::SamEvent, standard::StandardEvent};
 //! use chathooks::verify::{HmacSha256, StandardWebhooks};
 //!
 //! async fn on_sam(hook: Webhook<SamEvent>) -> StatusCode {

@@ -48,7 +48,7 @@ pub mod axum;
 /// A verified, parsed and claimed delivery, as a handler argument.
 ///
 /// `T` is any [`Payload`](crate::receiver::Payload): a vendor event such as
-/// [`SamEvent`](crate::vendor::sam::SamEvent), [`Normalized<E>`](crate::receiver::Normalized)
+/// [`SamEvent`](crate::platform::sam::SamEvent), [`Normalized<E>`](crate::receiver::Normalized)
 /// or [`RawBody`](crate::receiver::RawBody). The claim itself stays with the middleware, which
 /// completes it when the handler answers 2xx.
 #[derive(Debug)]

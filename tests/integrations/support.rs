@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chathooks::receiver::Payload;
-use chathooks::vendor::{
+use chathooks::platform::{
     buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent,
 };
+use chathooks::receiver::Payload;
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token, Verifier};
 use chathooks::{Receiver, Secret};
 

@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use chathooks::event::Vendor;
-use chathooks::sender::{samples, Endpoint, Message, Signing};
-use chathooks::vendor::{
+use chathooks::platform::{
     buzzi::BuzziEvent, conversalabs::ConversaLabsEvent, saleassist::SaleAssistEvent,
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
 };
+use chathooks::sender::{samples, Endpoint, Message, Signing};
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token, Verifier};
 use chathooks::{Event, Inbound, Secret};
 

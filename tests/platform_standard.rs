@@ -3,8 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{EventKind, Vendor};
-use chathooks::vendor;
-use chathooks::vendor::standard::StandardEvent;
+use chathooks::platform;
+use chathooks::platform::standard::StandardEvent;
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -109,7 +109,7 @@ fn dedupe_uses_the_webhook_id_header() {
     let ev = StandardEvent::from_slice(&body).unwrap();
     assert_eq!(ev.event_id(), None);
     let verified = Verified::new("standard-v1", &body).with_signed_delivery_id(Some("msg_2KWPBgL"));
-    assert_eq!(vendor::dedupe_id(&verified, None), "msg_2KWPBgL");
+    assert_eq!(platform::dedupe_id(&verified, None), "msg_2KWPBgL");
 }
 
 #[test]

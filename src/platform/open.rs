@@ -38,8 +38,8 @@ macro_rules! open_enum {
             /// kept in `Other`.
             pub fn from_text(text: &str) -> Self {
                 $(
-                    if $crate::vendor::open::same_word(text, $canon)
-                        $( || $crate::vendor::open::same_word(text, $alt) )*
+                    if $crate::platform::open::same_word(text, $canon)
+                        $( || $crate::platform::open::same_word(text, $alt) )*
                     {
                         return $name::$var;
                     }
@@ -64,7 +64,7 @@ macro_rules! open_enum {
 
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                $crate::vendor::open::scalar_text(d).map(|t| $name::from_text(&t))
+                $crate::platform::open::scalar_text(d).map(|t| $name::from_text(&t))
             }
         }
     };
@@ -194,7 +194,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 /// The whole body as a [`RawValue`] (surrounding whitespace trimmed), for `Unknown` variants.
 /// Goes through the same depth-limited parser as typed events.
 pub(crate) fn raw_body(body: &[u8]) -> Result<Box<RawValue>, ParseError> {
-    crate::vendor::from_json::<Box<RawValue>>(body)
+    crate::platform::from_json::<Box<RawValue>>(body)
 }
 
 /// Event kinds for the names several vendors share. Dots, underscores, dashes and case do not

@@ -25,7 +25,7 @@
 //! [`Verified`](crate::Verified) value and [`dedupe_id`](super::dedupe_id) prefers.
 //!
 //! ```
-//! use chathooks::vendor::{standard::StandardEvent, VendorEvent};
+//! use chathooks::platform::{standard::StandardEvent, VendorEvent};
 //! use chathooks::event::EventKind;
 //! let body = br#"{"type":"invoice.paid","timestamp":"2022-11-03T20:26:10.344522Z",
 //!   "data":{"id":"inv_1","amount":12345678901234567890}}"#;
@@ -118,7 +118,7 @@ impl StandardEvent {
     /// Deserialize `data` into your own type. Errors carry the path, starting at `data`.
     ///
     /// ```
-    /// # use chathooks::vendor::{standard::StandardEvent, VendorEvent};
+    /// # use chathooks::platform::{standard::StandardEvent, VendorEvent};
     /// #[derive(serde::Deserialize)]
     /// struct User { email: String }
     /// let ev = StandardEvent::from_slice(br#"{"type":"user.created","data":{"email":"a@b.co"}}"#)?;
@@ -148,7 +148,7 @@ impl StandardEvent {
     }
 }
 
-crate::vendor::inherent_vendor_methods!(StandardEvent);
+crate::platform::inherent_vendor_methods!(StandardEvent);
 
 impl VendorEvent for StandardEvent {
     const VENDOR: Vendor = Vendor::StandardWebhooks;

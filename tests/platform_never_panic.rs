@@ -2,11 +2,11 @@
 //! ConversaLabs and Standard Webhooks parsers (nor `normalize`/`event_id` on what they accept),
 //! and unknown events stay byte-for-byte.
 
-use chathooks::vendor::buzzi::BuzziEvent;
-use chathooks::vendor::conversalabs::ConversaLabsEvent;
-use chathooks::vendor::sam::SamEvent;
-use chathooks::vendor::standard::StandardEvent;
-use chathooks::vendor::VendorEvent;
+use chathooks::platform::buzzi::BuzziEvent;
+use chathooks::platform::conversalabs::ConversaLabsEvent;
+use chathooks::platform::sam::SamEvent;
+use chathooks::platform::standard::StandardEvent;
+use chathooks::platform::VendorEvent;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

@@ -4,8 +4,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
-use chathooks::vendor;
-use chathooks::vendor::conversalabs::{
+use chathooks::platform;
+use chathooks::platform::conversalabs::{
     ConversaLabsConversationStatus, ConversaLabsDealStage, ConversaLabsEvent,
     ConversaLabsMessageType, ConversaLabsPaymentStatus,
 };
@@ -94,7 +94,7 @@ fn conversation_status_changed_flat_chatwoot() {
     assert!(e.extra.is_empty(), "flat: unknown keys live in data.extra");
     // In the flat layout `id` is the conversation's id, not an event id.
     assert_eq!(ev.event_id(), None);
-    let key = vendor::dedupe_id(&Verified::new("x", &body), None);
+    let key = platform::dedupe_id(&Verified::new("x", &body), None);
     assert!(key.starts_with("sha256:"));
 
     let n = ev.normalize();

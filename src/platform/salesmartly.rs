@@ -20,10 +20,10 @@
 //!
 //! Messages: `"<chat_session_id>:<sequence_id>"` (`sequence_id` alone when the session is
 //! missing). `add_user`/`update_user` carry no event id: the key falls back to a hash of the
-//! body ([`crate::vendor::dedupe_id`]).
+//! body ([`crate::platform::dedupe_id`]).
 //!
 //! ```
-//! use chathooks::vendor::salesmartly::{SaleSmartlyEvent, MessageKind, SaleSmartlyChannel};
+//! use chathooks::platform::salesmartly::{SaleSmartlyEvent, MessageKind, SaleSmartlyChannel};
 //! let body = br#"{"event":"message","data":{"msg_type":"text","msg":"How much?",
 //!   "sequence_id":"1695787977126000","chat_session_id":130925,"channel":1,"sender_type":1}}"#;
 //! let SaleSmartlyEvent::Message(m) = SaleSmartlyEvent::from_slice(body)? else { panic!() };
@@ -46,7 +46,7 @@ use crate::event::{
 };
 use crate::lenient::de::{open_struct, JsonStr, Key, StrNum, Ts, I64};
 use crate::lenient::Timestamp;
-use crate::vendor::{from_json, VendorEvent};
+use crate::platform::{from_json, VendorEvent};
 use crate::ParseError;
 
 /// A SaleSmartly webhook delivery.

@@ -28,7 +28,7 @@
 //! [`dedupe_id`](super::dedupe_id) falls back to the SHA-256 of the verified body.
 //!
 //! ```
-//! use chathooks::vendor::{sam::SamEvent, VendorEvent};
+//! use chathooks::platform::{sam::SamEvent, VendorEvent};
 //! use chathooks::event::EventKind;
 //! let body = br#"{"event":"lead.captured","tenant_id":4021,"widget_id":"wgt_9f2c",
 //!   "timestamp":"2025-03-14T09:26:53Z","data":{"name":"Priya Nair","email":"priya@example.in"}}"#;
@@ -477,7 +477,7 @@ impl<'a> EnvelopeView<'a> {
     }
 }
 
-crate::vendor::inherent_vendor_methods!(SamEvent);
+crate::platform::inherent_vendor_methods!(SamEvent);
 
 impl SamEvent {
     /// The reference parse: read the name, then the envelope it selects, tracking JSON paths.

@@ -41,20 +41,20 @@ macro_rules! inherent_vendor_methods {
         impl $ty {
             /// Parse the verified body bytes (see [`VendorEvent::from_slice`]).
             pub fn from_slice(body: &[u8]) -> Result<Self, $crate::ParseError> {
-                <Self as $crate::vendor::VendorEvent>::from_slice(body)
+                <Self as $crate::platform::VendorEvent>::from_slice(body)
             }
             /// The event name as sent (see [`VendorEvent::name`]).
             pub fn name(&self) -> &str {
-                <Self as $crate::vendor::VendorEvent>::name(self)
+                <Self as $crate::platform::VendorEvent>::name(self)
             }
             /// The vendor's own event id, if any (see [`VendorEvent::event_id`]).
             pub fn event_id(&self) -> Option<std::borrow::Cow<'_, str>> {
-                <Self as $crate::vendor::VendorEvent>::event_id(self)
+                <Self as $crate::platform::VendorEvent>::event_id(self)
             }
             /// Convert into the cross-vendor [`Event`](crate::Event) (see
             /// [`VendorEvent::normalize`]).
             pub fn normalize(&self) -> $crate::Event {
-                <Self as $crate::vendor::VendorEvent>::normalize(self)
+                <Self as $crate::platform::VendorEvent>::normalize(self)
             }
         }
     };
@@ -70,14 +70,14 @@ pub(crate) use inherent_vendor_methods;
 /// signature does not cover (`X-GitHub-Delivery`) is never used: a replay could change it.
 ///
 /// ```
-/// use chathooks::{vendor, Verified};
+/// use chathooks::{platform, Verified};
 /// let v = Verified::new("test", b"{}").with_signed_delivery_id(Some("msg_1"));
-/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "msg_1");
+/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "msg_1");
 /// let v = Verified::new("test", b"{}").with_delivery_id(Some("unsigned"));
-/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "evt_9");
+/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "evt_9");
 /// let v = Verified::new("test", b"{}");
-/// assert_eq!(vendor::dedupe_id(&v, Some("evt_9")), "evt_9");
-/// assert!(vendor::dedupe_id(&v, None).starts_with("sha256:"));
+/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "evt_9");
+/// assert!(platform::dedupe_id(&v, None).starts_with("sha256:"));
 /// ```
 pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     if let Some(id) = verified

@@ -4,8 +4,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
-use chathooks::vendor;
-use chathooks::vendor::sam::{SamEvent, SamRole, SamStatus};
+use chathooks::platform;
+use chathooks::platform::sam::{SamEvent, SamRole, SamStatus};
 use chathooks::Verified;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -274,7 +274,7 @@ fn dedupe_keys() {
     let verified = Verified::new("hmac-sha256", &body);
     let id = ev.event_id();
     assert_eq!(
-        vendor::dedupe_id(&verified, id.as_deref()),
+        platform::dedupe_id(&verified, id.as_deref()),
         "lead.captured:lead_2bd4e0@2025-03-14T09:31:07Z"
     );
     let with_id = br#"{"event":"lead.captured","event_id":"evt_1","data":{"id":"l"}}"#;
@@ -283,7 +283,7 @@ fn dedupe_keys() {
     // No data id: the body hash.
     let body = fixture("conversation_started_no_data.json");
     let ev = SamEvent::from_slice(&body).unwrap();
-    let key = vendor::dedupe_id(&Verified::new("x", &body), None);
+    let key = platform::dedupe_id(&Verified::new("x", &body), None);
     assert_eq!(ev.event_id(), None);
     assert!(key.starts_with("sha256:"));
 }

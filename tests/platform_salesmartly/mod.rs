@@ -3,14 +3,14 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
-use chathooks::vendor::salesmartly::{
+use chathooks::platform::salesmartly::{
     Customer, MessageKind, SaleSmartlyChannel, SaleSmartlyEvent, SaleSmartlyMessage, SenderType,
 };
-use chathooks::vendor::VendorEvent;
+use chathooks::platform::VendorEvent;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use crate::vendor_saleassist::arb_json;
+use crate::platform_saleassist::arb_json;
 
 macro_rules! fixture {
     ($name:literal) => {

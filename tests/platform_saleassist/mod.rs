@@ -3,10 +3,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, EventKind, Vendor};
-use chathooks::vendor::saleassist::{
+use chathooks::platform::saleassist::{
     MeetingStatus, MessageType, MetaItem, SaleAssistEvent, SourceType, WidgetNewConversation,
 };
-use chathooks::vendor::VendorEvent;
+use chathooks::platform::VendorEvent;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

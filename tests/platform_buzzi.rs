@@ -4,7 +4,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use chathooks::event::{Channel, Direction, EventKind, Vendor};
-use chathooks::vendor::buzzi::{
+use chathooks::platform::buzzi::{
     BuzziChannel, BuzziConversationStatus, BuzziEscalationPriority, BuzziEscalationStatus,
     BuzziEvent, BuzziMessageRole, BuzziMessageType, BuzziResolutionType,
 };
