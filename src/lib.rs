@@ -262,6 +262,7 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod inbound;
+pub mod inbox;
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod integrations;
