@@ -32,7 +32,7 @@
 //! );
 //! let now = UNIX_EPOCH + Duration::from_secs(1649367553);
 //! let verified = verifier.verify_at(&Inbound::new(&headers, body), now)?;
-//! assert_eq!(verified.delivery_id(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
+//! assert_eq!(verified.signed_delivery_id(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
 //! # Ok::<(), chathooks::Error>(())
 //! ```
 //!

@@ -54,6 +54,7 @@ use crate::event::{Event, Vendor};
 use crate::idempotency::{Claim, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
 use crate::lenient::{self, Fix};
 use crate::platform::VendorEvent;
+use crate::verify::Unverified;
 use crate::{Error, Inbound, ParseError, Verified, Verifier};
 
 /// Default body limit: 1 MiB. Webhook payloads are usually under 20 KB.
@@ -165,6 +166,7 @@ impl<T> fmt::Debug for Receiver<T> {
 
 /// Builder for [`Receiver`].
 pub struct ReceiverBuilder<T> {
+    unverified: bool,
     verifier: Arc<dyn Verifier>,
     vendor: Vendor,
     namespace: Cow<'static, str>,
@@ -186,8 +188,10 @@ impl<T> fmt::Debug for ReceiverBuilder<T> {
 
 impl<T: Payload> Receiver<T> {
     /// Start building a receiver that verifies with `verifier` and parses into `T`.
-    pub fn builder(verifier: impl Verifier + 'static) -> ReceiverBuilder<T> {
+    pub fn builder<V: Verifier + 'static>(verifier: V) -> ReceiverBuilder<T> {
+        let unverified = std::any::TypeId::of::<V>() == std::any::TypeId::of::<Unverified>();
         ReceiverBuilder {
+            unverified,
             verifier: Arc::new(verifier),
             vendor: T::VENDOR,
             namespace: Cow::Borrowed(T::NAMESPACE),
@@ -263,7 +267,10 @@ impl<T: Payload> Receiver<T> {
             });
         }
         let verified = self.verifier.verify_at(inbound, now)?;
-        if let Some(id) = verified.delivery_id() {
+        if let Some(id) = verified
+            .signed_delivery_id()
+            .or(verified.unsigned_delivery_id())
+        {
             span.record("delivery_id", id);
         }
         tracing::debug!(
@@ -305,7 +312,11 @@ impl<T: Payload> Receiver<T> {
         Ok(Received::Fresh(Delivery {
             event,
             claim,
-            delivery_id: verified.delivery_id().map(str::to_owned),
+            delivery_id: verified
+                .signed_delivery_id()
+                .or(verified.unsigned_delivery_id())
+                .map(str::to_owned),
+            delivery_id_signed: verified.signed_delivery_id().is_some(),
             scheme: verified.scheme(),
             key_index: verified.key_index(),
             repairs,
@@ -394,8 +405,14 @@ impl<T: Payload> ReceiverBuilder<T> {
         self
     }
 
-    /// Finish.
+    /// Finish. A receiver built on [`Unverified`](crate::verify::Unverified) logs a warning
+    /// here, once: it accepts forged deliveries.
     pub fn build(self) -> Receiver<T> {
+        if self.unverified {
+            tracing::warn!(vendor = %self.vendor,
+                "receiver built with the Unverified verifier: every delivery is accepted \
+                 without a signature check (development and tests only)");
+        }
         Receiver {
             verifier: self.verifier,
             vendor: self.vendor,
@@ -434,6 +451,7 @@ pub struct Delivery<T> {
     event: T,
     claim: Claim,
     delivery_id: Option<String>,
+    delivery_id_signed: bool,
     scheme: &'static str,
     key_index: Option<usize>,
     repairs: Vec<Fix>,
@@ -445,9 +463,28 @@ impl<T> Delivery<T> {
         &self.event
     }
 
-    /// The sender's delivery id, when the scheme carries one.
+    /// The sender's delivery id, signed or not (see [`Verified::delivery_id`]'s deprecation).
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `signed_delivery_id()` or `unsigned_delivery_id()` (logs only)"
+    )]
     pub fn delivery_id(&self) -> Option<&str> {
         self.delivery_id.as_deref()
+    }
+
+    /// The delivery id when the signature covers it (see [`Verified::signed_delivery_id`]).
+    pub fn signed_delivery_id(&self) -> Option<&str> {
+        self.delivery_id
+            .as_deref()
+            .filter(|_| self.delivery_id_signed)
+    }
+
+    /// The delivery id when it came from a header the signature does **not** cover: not
+    /// authenticated, for logs and correlation only (see [`Verified::unsigned_delivery_id`]).
+    pub fn unsigned_delivery_id(&self) -> Option<&str> {
+        self.delivery_id
+            .as_deref()
+            .filter(|_| !self.delivery_id_signed)
     }
 
     /// The scheme that verified the delivery.
@@ -488,6 +525,7 @@ impl<T> Delivery<T> {
             event: self.event,
             claim: self.claim,
             delivery_id: self.delivery_id,
+            delivery_id_signed: self.delivery_id_signed,
             scheme: self.scheme,
             key_index: self.key_index,
             repairs: self.repairs,
@@ -506,6 +544,7 @@ pub(crate) struct DeliveryParts<T> {
     pub(crate) event: T,
     pub(crate) claim: Claim,
     pub(crate) delivery_id: Option<String>,
+    pub(crate) delivery_id_signed: bool,
     pub(crate) scheme: &'static str,
     pub(crate) key_index: Option<usize>,
     pub(crate) repairs: Vec<Fix>,

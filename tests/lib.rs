@@ -1,6 +1,7 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
 mod fuzz_corpus;
+mod hardening;
 mod idempotency;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod integrations;

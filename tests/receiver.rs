@@ -32,10 +32,11 @@ async fn an_unsigned_delivery_id_cannot_make_a_replay_fresh() {
         panic!("first delivery must be fresh")
     };
     assert_eq!(
-        delivery.delivery_id(),
+        delivery.unsigned_delivery_id(),
         Some("d1"),
         "still reported for logs"
     );
+    assert_eq!(delivery.signed_delivery_id(), None);
     assert!(delivery.key().as_str().starts_with("raw:sha256:"));
     delivery.complete().await.unwrap();
 

@@ -266,7 +266,7 @@ pub fn verify_standard(data: &[u8]) {
         Ok(verified) => {
             let (id, ts, sigs) = (id.unwrap(), ts.unwrap(), sigs.unwrap());
             assert!(!id.is_empty() && id.len() <= 256, "accepted id {id:?}");
-            assert_eq!(verified.delivery_id(), Some(id));
+            assert_eq!(verified.signed_delivery_id(), Some(id));
             assert_eq!(verified.body(), &d.body[..]);
             let secs: u64 = ts.parse().expect("accepted timestamp is decimal seconds");
             assert!(within_tolerance(secs), "accepted timestamp {secs}");
@@ -1016,7 +1016,7 @@ pub fn receive(data: &[u8]) {
                 "accepted an oversized body"
             );
             let verified = direct.expect("receiver accepted what the verifier rejects");
-            assert_eq!(delivery.delivery_id(), verified.delivery_id());
+            assert_eq!(delivery.signed_delivery_id(), verified.signed_delivery_id());
             assert_eq!(delivery.key_index(), verified.key_index());
             assert_eq!(Some(delivery.repairs()), parses.as_deref());
             block_on(delivery.complete()).expect("memory store completes");
@@ -1060,7 +1060,7 @@ pub fn receive(data: &[u8]) {
     match (first, receivable(data)) {
         (Ok(Received::Fresh(delivery)), Some(fixes)) => {
             assert_eq!(delivery.repairs(), &fixes[..]);
-            assert_eq!(delivery.delivery_id(), Some(id));
+            assert_eq!(delivery.signed_delivery_id(), Some(id));
             drop(delivery); // the handler failed: the claim is released
             match block_on(rx.receive_at(&inbound, now())) {
                 Ok(Received::Fresh(again)) => {

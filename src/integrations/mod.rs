@@ -78,8 +78,19 @@ impl<T> std::ops::Deref for Webhook<T> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DeliveryInfo {
-    /// The sender's delivery id, when the scheme carries one.
+    /// The sender's delivery id, signed or not. Deprecated: the name hid that an unsigned id
+    /// can be changed by whoever replays a request.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `signed_delivery_id` or `unsigned_delivery_id` (logs only)"
+    )]
     pub delivery_id: Option<String>,
+    /// The delivery id when the signature covers it (Standard Webhooks' `webhook-id`): stable
+    /// across the sender's retries and safe to deduplicate on.
+    pub signed_delivery_id: Option<String>,
+    /// The delivery id from a header the signature does **not** cover (`X-GitHub-Delivery`,
+    /// `X-Chatwoot-Delivery`): not authenticated, for logs and correlation only.
+    pub unsigned_delivery_id: Option<String>,
     /// The dedupe key that was claimed.
     pub key: IdempotencyKey,
     /// The scheme that verified the delivery (`"standard-v1"`, `"sam"`…).
@@ -113,8 +124,16 @@ pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
 pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
     // Moved, not copied: only the key is cloned (the claim keeps its own).
     let parts = delivery.into_all();
+    let (signed_delivery_id, unsigned_delivery_id) = if parts.delivery_id_signed {
+        (parts.delivery_id.clone(), None)
+    } else {
+        (None, parts.delivery_id.clone())
+    };
+    #[allow(deprecated)]
     let info = DeliveryInfo {
         delivery_id: parts.delivery_id,
+        signed_delivery_id,
+        unsigned_delivery_id,
         key: parts.claim.key().clone(),
         scheme: parts.scheme,
         key_index: parts.key_index,

@@ -182,9 +182,9 @@ impl HmacSha256Builder {
         self
     }
 
-    /// A header whose value is recorded as [`Verified::delivery_id`] when present (for example
-    /// `X-GitHub-Delivery`). It is not signed by most senders: use it to deduplicate, not to
-    /// authenticate. Values longer than 256 bytes are rejected with
+    /// A header whose value is recorded as [`Verified::unsigned_delivery_id`] when present (for
+    /// example `X-GitHub-Delivery`). The signature does not cover it, so it is for logs and
+    /// correlation only: never deduplicate on it (a replay can change it). Values longer than 256 bytes are rejected with
     /// [`Error::InvalidHeader`].
     pub fn delivery_id_header(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.delivery_id_header = Some(name.into());
@@ -271,7 +271,7 @@ enum Layout {
 /// );
 /// headers.insert("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap());
 /// let verified = v.verify_at(&Inbound::new(&headers, b"Hello, World!"), SystemTime::now())?;
-/// assert_eq!(verified.delivery_id(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+/// assert_eq!(verified.unsigned_delivery_id(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
 /// assert_eq!(verified.key_index(), Some(0));
 /// # Ok::<(), chathooks::Error>(())
 /// ```

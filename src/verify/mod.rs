@@ -138,15 +138,36 @@ impl<'a> Verified<'a> {
         self.scheme
     }
 
-    /// The sender's delivery/message id, when the scheme carries one (`webhook-id`,
-    /// `X-GitHub-Delivery`, …). Stable across retries of the same delivery.
+    /// The sender's delivery id, signed or not.
+    ///
+    /// Deprecated because the name hid the difference that matters: an id from a header the
+    /// signature does not cover (`X-GitHub-Delivery`, `X-Chatwoot-Delivery`) can be changed by
+    /// anyone replaying a captured request, so it must never be used to deduplicate. Use
+    /// [`signed_delivery_id`](Self::signed_delivery_id) for dedupe and
+    /// [`unsigned_delivery_id`](Self::unsigned_delivery_id) for logs and correlation only.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `signed_delivery_id()` (safe to deduplicate on) or `unsigned_delivery_id()` (logs only)"
+    )]
     pub fn delivery_id(&self) -> Option<&'a str> {
         self.delivery_id
     }
 
-    /// The delivery id, only if the signature covers it (safe to deduplicate on).
+    /// The delivery id, only if the signature covers it (Standard Webhooks' `webhook-id`): it
+    /// identifies the delivery across the sender's retries and is safe to deduplicate on.
     pub fn signed_delivery_id(&self) -> Option<&'a str> {
         self.delivery_id.filter(|_| self.delivery_id_signed)
+    }
+
+    /// The delivery id, only if it came from a header the signature does **not** cover
+    /// (`X-GitHub-Delivery`, `X-Chatwoot-Delivery`…).
+    ///
+    /// **Not authenticated**: whoever replays a captured request can set it to anything, so a
+    /// new value per copy would make every replay look new. Use it for logs and for correlating
+    /// with the sender's dashboard, never as a dedupe key; [`Receiver`](crate::Receiver) never
+    /// does.
+    pub fn unsigned_delivery_id(&self) -> Option<&'a str> {
+        self.delivery_id.filter(|_| !self.delivery_id_signed)
     }
 
     /// The signed timestamp, when the scheme has one.

@@ -60,7 +60,7 @@ const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
 /// headers.insert("webhook-signature", sig.parse().unwrap());
 /// let inbound = chathooks::Inbound::new(&headers, body);
 /// let verified = v.verify_at(&inbound, ts)?;
-/// assert_eq!(verified.delivery_id(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
+/// assert_eq!(verified.signed_delivery_id(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
 /// # Ok::<(), chathooks::Error>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -92,7 +92,7 @@ async fn delivered_on_third_attempt_with_same_id_and_fresh_timestamps() {
         let verified = verifier
             .verify_at(&Inbound::new(&headers, &req.body), attempt.at)
             .expect("every attempt verifies at its own time");
-        assert_eq!(verified.delivery_id(), Some("msg_retry_1"));
+        assert_eq!(verified.signed_delivery_id(), Some("msg_retry_1"));
         stamps.push(req.header("webhook-timestamp").unwrap().to_owned());
     }
     assert_eq!(

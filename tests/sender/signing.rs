@@ -142,7 +142,7 @@ async fn conversalabs_carries_the_same_delivery_id_on_every_attempt() {
         let v = verifier
             .verify_at(&Inbound::new(&headers, &req.body), a.at)
             .unwrap();
-        assert_eq!(v.delivery_id(), Some("dlv_42"));
+        assert_eq!(v.unsigned_delivery_id(), Some("dlv_42"));
     }
     assert_ne!(
         reqs[0].header("x-chatwoot-timestamp"),

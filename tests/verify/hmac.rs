@@ -25,8 +25,13 @@ fn github_documented_vector() {
         .unwrap();
     assert_eq!(ok.scheme(), "github");
     assert_eq!(
-        ok.delivery_id(),
+        ok.unsigned_delivery_id(),
         Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    );
+    assert_eq!(
+        ok.signed_delivery_id(),
+        None,
+        "X-GitHub-Delivery is not signed"
     );
     assert_eq!(ok.timestamp(), None);
     assert_eq!(v.signature(at(0), b"Hello, World!"), sig);
@@ -36,7 +41,7 @@ fn github_documented_vector() {
     assert_eq!(
         v.verify_at(&Inbound::new(&h, b"Hello, World!"), at(0))
             .unwrap()
-            .delivery_id(),
+            .unsigned_delivery_id(),
         None
     );
     // The prefix is required for GitHub; legacy sha1= entries are ignored.
@@ -223,8 +228,12 @@ fn conversalabs_inferred_chatwoot_layout() {
         .verify_at(&Inbound::new(&h, body), at(1_700_000_000))
         .unwrap();
     assert_eq!(
-        (ok.delivery_id(), ok.scheme()),
-        (Some("d-1"), "conversalabs")
+        (
+            ok.unsigned_delivery_id(),
+            ok.signed_delivery_id(),
+            ok.scheme()
+        ),
+        (Some("d-1"), None, "conversalabs")
     );
     // Reconfigured header names.
     let renamed = v

@@ -36,7 +36,8 @@ fn spec_vector_signs_and_verifies() {
     ]);
     let ok = v.verify_at(&Inbound::new(&h, BODY), at(TS)).unwrap();
     assert_eq!(ok.scheme(), "standard-v1");
-    assert_eq!(ok.delivery_id(), Some(ID));
+    assert_eq!(ok.signed_delivery_id(), Some(ID));
+    assert_eq!(ok.unsigned_delivery_id(), None);
     assert_eq!(ok.timestamp(), Some(at(TS)));
     assert_eq!(ok.key_index(), Some(0));
     assert_eq!(ok.body(), BODY);
