@@ -263,10 +263,14 @@ pub mod event;
 pub mod idempotency;
 pub mod inbound;
 pub mod inbox;
-#[cfg(any(feature = "axum", feature = "actix"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+#[cfg(any(feature = "axum", feature = "actix", feature = "tower"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "axum", feature = "actix", feature = "tower")))
+)]
 pub mod integrations;
 pub mod lenient;
+pub mod metrics;
 pub mod platform;
 pub mod receiver;
 pub mod secret;

@@ -68,10 +68,10 @@ use std::task::{Context, Poll};
 use ::axum::body::{Body, Bytes};
 use ::axum::extract::{FromRef, FromRequest, Request};
 use ::axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::StatusCode;
 
-use super::{declared_length, receive_into_slot, ClaimSlot, DUPLICATE_BODY};
+use super::{declared_length, receive_into_slot, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
 use crate::{Error, Inbound, Receiver};
@@ -122,21 +122,7 @@ where
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        // The duplicate answer is on the hot path of every retry storm: no formatting there.
-        let body = match self.duplicate_key() {
-            Some(_) => Body::from(DUPLICATE_BODY),
-            None => Body::from(format!("{self}\n")),
-        };
-        let mut response = (self.status(), body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        if let Some(secs) = self.retry_after_secs() {
-            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        self.into_http::<Body>()
     }
 }
 

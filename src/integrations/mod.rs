@@ -44,6 +44,9 @@ pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 /// A verified, parsed and claimed delivery, as a handler argument.
 ///
@@ -51,7 +54,7 @@ pub mod axum;
 /// [`SamEvent`](crate::platform::sam::SamEvent), [`Normalized<E>`](crate::receiver::Normalized)
 /// or [`RawBody`](crate::receiver::RawBody). The claim itself stays with the middleware, which
 /// completes it when the handler answers 2xx.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Webhook<T> {
     /// The parsed event.
@@ -167,6 +170,7 @@ enum Kind {
     /// The framework's body extractor failed (its own limit, a broken connection…).
     Body { status: StatusCode, reason: String },
     /// A setup mistake the developer must fix.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
     Setup(&'static str),
 }
 
@@ -189,6 +193,7 @@ impl WebhookRejection {
         }
     }
 
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
     pub(crate) fn setup(reason: &'static str) -> Self {
         tracing::error!(reason, "webhook extractor misconfigured");
         WebhookRejection {
@@ -222,6 +227,17 @@ impl WebhookRejection {
             Kind::Error(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// Status, plain-text body and `Retry-After` seconds of the answer: what every adapter
+    /// writes. The duplicate answer is on the hot path of every retry storm: no formatting.
+    #[cfg_attr(not(any(feature = "axum", feature = "tower")), allow(dead_code))]
+    pub(crate) fn parts(&self) -> (StatusCode, bytes::Bytes, Option<u64>) {
+        let body = match self.duplicate_key() {
+            Some(_) => bytes::Bytes::from_static(DUPLICATE_BODY.as_bytes()),
+            None => bytes::Bytes::from(format!("{self}\n")),
+        };
+        (self.status(), body, self.retry_after_secs())
     }
 
     /// The dedupe key when the delivery was a duplicate of a completed one (answered 200).

@@ -8,6 +8,8 @@ mod axum_server;
 mod examples;
 mod scenarios;
 mod support;
+#[cfg(feature = "tower")]
+mod tower_server;
 
 use scenarios::Framework;
 
@@ -28,19 +30,48 @@ macro_rules! on_both {
     )*};
 }
 
-on_both!(
+on_both!(framework_limit_is_honoured, missing_middleware_fails_loudly);
+
+/// The scenarios that hold for every adapter, the tower layer on plain hyper included.
+macro_rules! on_all {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[cfg(feature = "axum")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn axum() {
+                super::scenarios::$name(super::Framework::Axum).await
+            }
+            #[cfg(feature = "actix")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn actix() {
+                super::scenarios::$name(super::Framework::Actix).await
+            }
+            #[cfg(feature = "tower")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tower() {
+                super::scenarios::$name(super::Framework::Tower).await
+            }
+        }
+    )*};
+}
+
+on_all!(
     valid_then_duplicate,
     bad_signature,
     missing_headers,
     stale_timestamp,
     oversized_body,
-    framework_limit_is_honoured,
     malformed_json,
     repair,
     failure_then_redelivery,
     concurrent_copies,
-    missing_middleware_fails_loudly,
 );
+
+#[cfg(feature = "tower")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_handler_dropped_future_releases_tower() {
+    scenarios::panicking_handler_releases(Framework::Tower, false).await
+}
 
 #[cfg(feature = "axum")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,9 @@ pub enum Framework {
     Axum,
     #[cfg(feature = "actix")]
     Actix,
+    /// `ReceiverLayer` on plain hyper, no framework.
+    #[cfg(feature = "tower")]
+    Tower,
 }
 
 pub async fn spawn(fw: Framework) -> Server {
@@ -26,6 +29,12 @@ pub async fn spawn_with(fw: Framework, layer: bool, catch_panic: bool) -> Server
         Framework::Actix => {
             let _ = catch_panic;
             super::actix_server::spawn(layer).await
+        }
+        #[cfg(feature = "tower")]
+        Framework::Tower => {
+            // The layer is the whole adapter, and a panic drops hyper's connection.
+            let _ = (layer, catch_panic);
+            super::tower_server::spawn().await
         }
     }
 }
