@@ -47,7 +47,7 @@ impl tower_service::Service<Request<VerifiedBody>> for App {
                 println!(
                     "handled {} ({})",
                     hook.event.event_type,
-                    hook.info.delivery_id.as_deref().unwrap_or("-")
+                    hook.info.signed_delivery_id.as_deref().unwrap_or("-")
                 );
                 "ok\n"
             }
