@@ -3,6 +3,7 @@
 mod fuzz_corpus;
 mod hardening;
 mod idempotency;
+mod inbox;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod integrations;
 mod lenient_repair;

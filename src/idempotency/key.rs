@@ -75,6 +75,30 @@ impl IdempotencyKey {
         Ok(IdempotencyKey(key.into_boxed_str()))
     }
 
+    /// A key read back from a store, as [`as_str`](Self::as_str) wrote it (for backends that
+    /// keep keys as text, such as the inbox stores).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `stored` is not `namespace:id` with a valid namespace and a
+    /// non-empty id of at most `MAX_VERBATIM_ID_LEN` visible ASCII bytes.
+    pub fn from_stored(stored: &str) -> Result<Self, Error> {
+        let bad = || Error::Config("stored idempotency key is not `namespace:id`".into());
+        // Namespaces and ids may both hold ':', so the split is not recoverable; check what
+        // every key has: a non-empty namespace-like head, a ':', a non-empty visible tail.
+        let (head, rest) = stored.split_once(':').ok_or_else(bad)?;
+        let ok = !head.is_empty()
+            && !rest.is_empty()
+            && stored.len() <= Self::MAX_NAMESPACE_LEN + 1 + Self::MAX_VERBATIM_ID_LEN
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && rest.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(bad());
+        }
+        Ok(IdempotencyKey(stored.into()))
+    }
+
     /// The key as stored (`namespace:id`, without any store prefix).
     pub fn as_str(&self) -> &str {
         &self.0
@@ -114,6 +138,19 @@ mod tests {
             IdempotencyKey::new("ns", &at_limit).unwrap().as_str(),
             format!("ns:{at_limit}")
         );
+    }
+
+    #[test]
+    fn stored_keys_read_back() {
+        for key in [
+            IdempotencyKey::new("standard:billing", "msg:1").unwrap(),
+            IdempotencyKey::new("sam", &"x".repeat(500)).unwrap(),
+        ] {
+            assert_eq!(IdempotencyKey::from_stored(key.as_str()).unwrap(), key);
+        }
+        for bad in ["", "nocolon", ":id", "ns:", "n s:id", "ns:a b"] {
+            assert!(IdempotencyKey::from_stored(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -280,6 +280,17 @@ impl ClaimToken {
         format!("{:016x}{:016x}", self.0[0], self.0[1])
     }
 
+    /// The token written by [`to_hex`](Self::to_hex), read back (for stores that keep tokens as
+    /// text). `None` unless `hex` is exactly 32 hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let hi = u64::from_str_radix(&hex[..16], 16).ok()?;
+        let lo = u64::from_str_radix(&hex[16..], 16).ok()?;
+        Some(ClaimToken([hi, lo]))
+    }
+
     pub(crate) fn words(self) -> [u64; 2] {
         self.0
     }
@@ -305,6 +316,15 @@ pub(crate) fn ceil_millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_round_trip_through_hex() {
+        let t = ClaimToken::generate();
+        assert_eq!(ClaimToken::from_hex(&t.to_hex()), Some(t));
+        assert_eq!(ClaimToken::from_hex("abc"), None);
+        assert_eq!(ClaimToken::from_hex(&"g".repeat(32)), None);
+        assert_eq!(ClaimToken::from_hex(&"+".repeat(32)), None);
+    }
 
     #[test]
     fn tokens_are_distinct_and_never_zero() {

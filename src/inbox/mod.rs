@@ -43,6 +43,10 @@ use bytes::Bytes;
 use crate::idempotency::{ClaimToken, IdempotencyKey};
 use crate::Error;
 
+pub mod memory;
+
+pub use self::memory::MemoryInbox;
+
 /// The future every [`Inbox`] method returns.
 pub type InboxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
