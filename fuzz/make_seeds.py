@@ -140,7 +140,7 @@ def verify_token():
     write(t, "wrong", delivery([("x-hook-token", TOKENS[0][:-1] + "X")], body))
     write(t, "prefix_only", delivery([("x-hook-token", TOKENS[0][:10])], body))
     write(t, "missing", delivery([("x-other", TOKENS[0])], body))
-    write(t, "second_value_only", delivery([("x-hook-token", "nope"), ("x-hook-token", TOKENS[0])], body))
+    write(t, "valid_second_value", delivery([("x-hook-token", "nope"), ("x-hook-token", TOKENS[0])], body))
     write(t, "non_ascii", delivery([("x-hook-token", "t\u00e9st")], body).replace(b"\\u00e9", b"\xc3\xa9"))
 
 

@@ -28,7 +28,8 @@ pub enum Error {
     MissingHeader(Name),
 
     /// A header is present but cannot be used: not visible ASCII, empty, too long, or not in the
-    /// scheme's format. The reason never quotes the expected signature. HTTP 400.
+    /// scheme's format (also a signature header with no entry that decodes to a signature of
+    /// the right length and version). The reason never quotes the expected signature. HTTP 400.
     #[error("invalid header `{name}`: {reason}")]
     InvalidHeader {
         /// The header name.
@@ -78,9 +79,9 @@ pub enum Error {
         tolerance_secs: u64,
     },
 
-    /// No signature in the delivery matched any configured key. Also returned when the header
-    /// only held signatures of versions this verifier does not check (they are ignored, so none
-    /// is left to match). HTTP 401.
+    /// No well-formed signature in the delivery matched any configured key. (A header holding
+    /// no well-formed signature at all, for example only versions this verifier does not
+    /// check, is [`Error::InvalidHeader`], 400.) HTTP 401.
     #[error("no signature in `{0}` matches")]
     SignatureMismatch(Name),
 

@@ -111,6 +111,104 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What the verifiers' constructors and `add_secret` methods take: a parsed [`Secret`], or the
+/// secret's text as the vendor's dashboard shows it.
+///
+/// Every verifier reads alike: `StandardWebhooks::new(..)`, `HmacSha256::sam(..)`,
+/// `SaleSmartly::new(..)` and each one's `add_secret(..)` accept either form.
+///
+/// - A [`Secret`] (or `&Secret`) is already valid, so nothing can fail: the method returns the
+///   verifier itself.
+/// - Text (`&str`, `String`, `&String`, …) is decoded the way the scheme expects (`whsec_…` base64
+///   for Standard Webhooks, the bytes as-is for the others) and may be unusable, so the method
+///   returns `Result<_, Error>` ([`Error::InvalidSecret`] for empty, too short or badly encoded
+///   text).
+///
+/// ```
+/// use chathooks::{Secret, verify::{HmacSha256, StandardWebhooks}};
+///
+/// // Text: `?` for the decoding error.
+/// let sam = HmacSha256::sam("sam-signing-secret-from-the-dashboard")?
+///     .add_secret("the-next-sam-secret-after-rotation")?;
+/// let std = StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?
+///     .add_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+/// // Parsed secrets: nothing left to fail.
+/// let key = Secret::from_hex("00112233445566778899aabbccddeeff")?;
+/// let buzzi = HmacSha256::buzzi(key.clone()).add_secret(&key);
+/// let std = std.add_secret(Secret::standard("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")?);
+/// # let _ = (sam, std, buzzi);
+/// # Ok::<(), chathooks::Error>(())
+/// ```
+///
+/// The trait is sealed: it is implemented for the types above only.
+pub trait SecretInput: sealed::Sealed {
+    /// `T` for a [`Secret`], `Result<T, Error>` for text.
+    type Output<T>;
+
+    /// Decode with `decode` when this is text, then hand the secret to `build`.
+    #[doc(hidden)]
+    fn resolve<T>(
+        self,
+        decode: fn(&str) -> Result<Secret, Error>,
+        build: impl FnOnce(Secret) -> T,
+    ) -> Self::Output<T>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Secret {}
+    impl Sealed for &super::Secret {}
+    impl<T: AsRef<str> + ?Sized> Sealed for &T {}
+    impl Sealed for String {}
+}
+
+impl SecretInput for Secret {
+    type Output<T> = T;
+    fn resolve<T>(
+        self,
+        _: fn(&str) -> Result<Secret, Error>,
+        build: impl FnOnce(Secret) -> T,
+    ) -> T {
+        build(self)
+    }
+}
+
+impl SecretInput for &Secret {
+    type Output<T> = T;
+    fn resolve<T>(
+        self,
+        _: fn(&str) -> Result<Secret, Error>,
+        build: impl FnOnce(Secret) -> T,
+    ) -> T {
+        build(self.clone())
+    }
+}
+
+/// `&str`, `&String`, `&&str`, `&Cow<str>`, …
+impl<S: AsRef<str> + ?Sized> SecretInput for &S {
+    type Output<T> = Result<T, Error>;
+    fn resolve<T>(
+        self,
+        decode: fn(&str) -> Result<Secret, Error>,
+        build: impl FnOnce(Secret) -> T,
+    ) -> Result<T, Error> {
+        decode(self.as_ref()).map(build)
+    }
+}
+
+impl SecretInput for String {
+    type Output<T> = Result<T, Error>;
+    fn resolve<T>(
+        self,
+        decode: fn(&str) -> Result<Secret, Error>,
+        build: impl FnOnce(Secret) -> T,
+    ) -> Result<T, Error> {
+        // Wiped once decoded: the text is as sensitive as the key.
+        let text = Zeroizing::new(self);
+        decode(&text).map(build)
+    }
+}
+
 /// Decode standard-alphabet base64 with or without padding; `None` on any invalid input.
 pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     crate::verify::encoding::BASE64.decode(text).ok()

@@ -287,3 +287,15 @@ fn dedupe_keys() {
     assert_eq!(ev.event_id(), None);
     assert!(key.starts_with("sha256:"));
 }
+
+/// The module's old name still works for one release (deprecated, same items).
+#[test]
+#[allow(deprecated)]
+fn deprecated_vendor_alias_still_resolves() {
+    use chathooks::vendor::sam::SamEvent as OldName;
+    use chathooks::vendor::VendorEvent as _;
+    let body = br#"{"event":"lead.captured","data":{"email":"ana@example.com"}}"#;
+    let old: OldName = OldName::from_slice(body).unwrap();
+    let new: chathooks::platform::sam::SamEvent = old;
+    assert_eq!(new.name(), "lead.captured");
+}

@@ -36,6 +36,7 @@ use super::encoding::{base64_exact, hex_exact, BASE64};
 use super::timestamp;
 use super::{Verified, Verifier, DEFAULT_TOLERANCE};
 use crate::error::Name;
+use crate::secret::SecretInput;
 use crate::{Error, Inbound, Secret};
 
 /// Longest accepted signature header, in bytes (room for many rotated keys).
@@ -128,11 +129,16 @@ pub struct HmacSha256Builder {
 }
 
 impl HmacSha256Builder {
-    /// Add a secret. Call it several times to accept several (key rotation);
-    /// [`Verified::key_index`] is the position in this order, starting at 0.
-    pub fn secret(mut self, secret: Secret) -> Self {
-        self.secrets.push(secret);
-        self
+    /// Add a secret: a parsed [`Secret`], returning the builder, or text (used as-is, like
+    /// [`Secret::raw`]), returning `Result` (see [`SecretInput`]). Call it several times to
+    /// accept several (key rotation); [`Verified::key_index`] is the position in this order,
+    /// starting at 0.
+    pub fn secret<S: SecretInput>(self, secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            let mut b = self;
+            b.secrets.push(secret);
+            b
+        })
     }
 
     /// The header that carries the signature(s).
@@ -329,10 +335,15 @@ impl HmacSha256 {
         self.config
     }
 
-    /// Also accept signatures made with `secret` (key rotation).
-    pub fn add_secret(mut self, secret: Secret) -> Self {
-        self.config.secrets.push(secret);
-        self
+    /// Also accept signatures made with `secret` (key rotation): a parsed [`Secret`], returning
+    /// the verifier, or text (used as-is, like [`Secret::raw`]), returning `Result` (see
+    /// [`SecretInput`]).
+    pub fn add_secret<S: SecretInput>(self, secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            let mut v = self;
+            v.config.secrets.push(secret);
+            v
+        })
     }
 
     /// Change the timestamp tolerance (see [`HmacSha256Builder::tolerance`]).
@@ -348,40 +359,48 @@ impl HmacSha256 {
     }
 
     /// **GitHub** (documented): `X-Hub-Signature-256: sha256=<hex HMAC of the raw body>`, delivery
-    /// id from `X-GitHub-Delivery`. No timestamp: GitHub's scheme has no replay protection, so
-    /// deduplicate on the delivery id. Use [`Secret::raw`] with the webhook's secret text.
-    pub fn github(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("X-Hub-Signature-256")
-                .secret(secret)
-                .prefix("sha256=")
-                .delivery_id_header("X-GitHub-Delivery")
-                .scheme_name("github"),
-        )
+    /// id from `X-GitHub-Delivery` (unsigned: reported, never used as the dedupe key). No
+    /// timestamp: the signature alone gives no replay protection; a [`Receiver`](crate::Receiver)
+    /// deduplicates on the signed body. Pass the webhook's secret text (used as-is) or a
+    /// [`Secret`].
+    pub fn github<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("X-Hub-Signature-256")
+                    .secret(secret)
+                    .prefix("sha256=")
+                    .delivery_id_header("X-GitHub-Delivery")
+                    .scheme_name("github"),
+            )
+        })
     }
 
     /// **Slack** (documented): `X-Slack-Signature: v0=<hex>` over `v0:{ts}:{body}`, where `ts` is
-    /// `X-Slack-Request-Timestamp` (unix seconds). Use [`Secret::raw`] with the signing secret.
-    pub fn slack(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("X-Slack-Signature")
-                .secret(secret)
-                .prefix("v0=")
-                .signed_content(SignedContent::slack_v0("X-Slack-Request-Timestamp"))
-                .scheme_name("slack-v0"),
-        )
+    /// `X-Slack-Request-Timestamp` (unix seconds). Pass the signing secret's text or a [`Secret`].
+    pub fn slack<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("X-Slack-Signature")
+                    .secret(secret)
+                    .prefix("v0=")
+                    .signed_content(SignedContent::slack_v0("X-Slack-Request-Timestamp"))
+                    .scheme_name("slack-v0"),
+            )
+        })
     }
 
     /// **Stripe** (documented): `Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>…]`, each `v1` over
-    /// `{t}.{body}`; `v0` and other entries are ignored. The `whsec_…` text is the key as-is, so
-    /// use [`Secret::raw`] (not [`Secret::standard`]).
-    pub fn stripe(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("Stripe-Signature")
-                .secret(secret)
-                .signed_content(SignedContent::StripeHeader)
-                .scheme_name("stripe-v1"),
-        )
+    /// `{t}.{body}`; `v0` and other entries are ignored. The `whsec_…` text is the key as-is
+    /// (pass the text, or [`Secret::raw`], not [`Secret::standard`]).
+    pub fn stripe<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("Stripe-Signature")
+                    .secret(secret)
+                    .signed_content(SignedContent::StripeHeader)
+                    .scheme_name("stripe-v1"),
+            )
+        })
     }
 
     /// **Sam** (viasam.app). Documented: HMAC-SHA256 in `X-Sam-Signature`, secret optional in
@@ -389,14 +408,16 @@ impl HmacSha256 {
     /// (both accepted), an optional `sha256=` prefix is tolerated, no timestamp and no delivery
     /// id. Unconfirmed until checked against a captured request; adjust with
     /// [`into_builder`](Self::into_builder).
-    pub fn sam(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("X-Sam-Signature")
-                .secret(secret)
-                .optional_prefix("sha256=")
-                .encoding(SignatureEncoding::HexOrBase64)
-                .scheme_name("sam"),
-        )
+    pub fn sam<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("X-Sam-Signature")
+                    .secret(secret)
+                    .optional_prefix("sha256=")
+                    .encoding(SignatureEncoding::HexOrBase64)
+                    .scheme_name("sam"),
+            )
+        })
     }
 
     /// **Buzzi** (chat.buzzi.ai). Public sources name the `X-Webhook-Signature` header and an
@@ -404,14 +425,16 @@ impl HmacSha256 {
     /// optional `sha256=` prefix, no timestamp. Buzzi generates 64-hex-character secrets; whether
     /// the key is that text ([`Secret::raw`]) or its decoded bytes ([`Secret::from_hex`]) is not
     /// known either.
-    pub fn buzzi(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("X-Webhook-Signature")
-                .secret(secret)
-                .optional_prefix("sha256=")
-                .encoding(SignatureEncoding::HexOrBase64)
-                .scheme_name("buzzi"),
-        )
+    pub fn buzzi<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("X-Webhook-Signature")
+                    .secret(secret)
+                    .optional_prefix("sha256=")
+                    .encoding(SignatureEncoding::HexOrBase64)
+                    .scheme_name("buzzi"),
+            )
+        })
     }
 
     /// **ConversaLabs**: the vendor only says to "validate the webhook signature/secret". This
@@ -430,15 +453,17 @@ impl HmacSha256 {
     /// # let _ = v;
     /// # Ok::<(), chathooks::Error>(())
     /// ```
-    pub fn conversalabs(secret: Secret) -> Self {
-        Self::preset(
-            Self::builder("X-Chatwoot-Signature")
-                .secret(secret)
-                .prefix("sha256=")
-                .signed_content(SignedContent::timestamp_dot_body("X-Chatwoot-Timestamp"))
-                .delivery_id_header("X-Chatwoot-Delivery")
-                .scheme_name("conversalabs"),
-        )
+    pub fn conversalabs<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            Self::preset(
+                Self::builder("X-Chatwoot-Signature")
+                    .secret(secret)
+                    .prefix("sha256=")
+                    .signed_content(SignedContent::timestamp_dot_body("X-Chatwoot-Timestamp"))
+                    .delivery_id_header("X-Chatwoot-Delivery")
+                    .scheme_name("conversalabs"),
+            )
+        })
     }
 
     /// The signature header value for `body` signed at `timestamp` with every configured secret
@@ -520,6 +545,38 @@ impl HmacSha256 {
                 None => Some(entry),
             },
         }
+    }
+
+    /// `Err` (400) unless some candidate decodes to a 32-byte signature: a header holding none
+    /// cannot be authentic under any key, and saying why (the encoding or prefix this verifier
+    /// expects) points at the configuration instead of the secret. No MAC is computed for it.
+    fn check_shape<'s>(&self, mut candidates: impl Iterator<Item = &'s str>) -> Result<(), Error> {
+        if candidates.any(|c| self.decode(c).is_some()) {
+            return Ok(());
+        }
+        let reason = match (self.config.encoding, self.config.prefix_required) {
+            _ if matches!(self.layout, Layout::Stripe) => {
+                "no `v1=` entry holds a 32-byte signature"
+            }
+            (SignatureEncoding::Hex, false) => "no entry holds a 32-byte signature in hex",
+            (SignatureEncoding::Hex, true) => {
+                "no entry holds the required prefix and a 32-byte signature in hex"
+            }
+            (SignatureEncoding::Base64, false) => "no entry holds a 32-byte signature in base64",
+            (SignatureEncoding::Base64, true) => {
+                "no entry holds the required prefix and a 32-byte signature in base64"
+            }
+            (SignatureEncoding::HexOrBase64, false) => {
+                "no entry holds a 32-byte signature in hex or base64"
+            }
+            (SignatureEncoding::HexOrBase64, true) => {
+                "no entry holds the required prefix and a 32-byte signature in hex or base64"
+            }
+        };
+        Err(Error::InvalidHeader {
+            name: self.signature.label.clone(),
+            reason,
+        })
     }
 
     /// Index of the first secret whose MAC equals any candidate.
@@ -607,11 +664,16 @@ impl Verifier for HmacSha256 {
                 .filter_map(|e| self.unprefixed(e))
         };
 
+        // Format first (400), then authenticity (401): tolerance, then the MACs.
         let (ts, matched) = match &self.layout {
-            Layout::Body => (None, self.match_candidates(b"", body, list(sigs))),
+            Layout::Body => {
+                self.check_shape(list(sigs))?;
+                (None, self.match_candidates(b"", body, list(sigs)))
+            }
             Layout::TimestampDotBody(spec) | Layout::SlackV0(spec) => {
                 let ts_text = Self::header_text(inbound, spec)?;
                 let ts = timestamp::parse_seconds(ts_text, &spec.label)?;
+                self.check_shape(list(sigs))?;
                 timestamp::check_tolerance(ts, now, self.config.tolerance)?;
                 let m = self.match_candidates(ts_text.as_bytes(), body, list(sigs));
                 (Some(ts), m)
@@ -622,6 +684,7 @@ impl Verifier for HmacSha256 {
                     reason,
                 })?;
                 let ts = timestamp::parse_seconds(ts_text, &self.signature.label)?;
+                self.check_shape(v1.clone())?;
                 timestamp::check_tolerance(ts, now, self.config.tolerance)?;
                 (
                     Some(ts),

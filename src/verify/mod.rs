@@ -6,14 +6,22 @@
 //!
 //! | scheme | type | used by | errors for a bad delivery |
 //! |---|---|---|---|
-//! | Standard Webhooks v1 (HMAC) and v1a (Ed25519, feature `ed25519`) | [`StandardWebhooks`] (signer for v1a: `StandardWebhooksSigner`) | Svix and every Standard Webhooks sender | missing header 400, bad timestamp 400, stale/future 401, no match 401 |
+//! | Standard Webhooks v1 (HMAC) and v1a (Ed25519, feature `ed25519`) | [`StandardWebhooks`] (signer for v1a: `StandardWebhooksSigner`) | Svix and every Standard Webhooks sender | missing header 400, bad timestamp 400, no well-formed signature 400, stale/future 401, no match 401 |
 //! | configurable HMAC-SHA256 | [`HmacSha256`] with presets `github`, `slack`, `stripe`, `sam`, `buzzi`, `conversalabs` | Sam, Buzzi, ConversaLabs (inferred), GitHub, Slack, Stripe | same as above |
 //! | static shared token header | [`Token`] | SaleAssist custom headers | missing header 400, wrong token 401 |
 //! | MD5 query-string signature | [`SaleSmartly`] | SaleSmartly | missing or non-hex parameter 400, bad timestamp 400, stale/future 401, no match 401 |
 //!
-//! A signature entry that does not decode (wrong version, `v1,`, truncated, not hex/base64) is
-//! skipped like an unknown version; when nothing is left to match the result is
-//! [`Error::SignatureMismatch`] (401).
+//! **400 or 401.** A signature entry that does not decode (another version, `v1,`, truncated,
+//! not hex/base64, a required prefix missing) is skipped. When no entry is left that could be
+//! a signature, the header is malformed: [`Error::InvalidHeader`] (400), naming the header and
+//! the format expected, before any MAC is computed. Such a request cannot be authentic under
+//! any key, and the usual cause is configuration (hex vs base64, a prefix), not the secret.
+//! When at least one well-formed signature is there and none matches:
+//! [`Error::SignatureMismatch`] (401). Format is checked before the timestamp's tolerance.
+//!
+//! **Secrets.** Every constructor and `add_secret` takes a parsed [`Secret`](crate::Secret)
+//! (and returns the verifier) or the secret's text as the dashboard shows it (and returns a
+//! `Result`): see [`SecretInput`](crate::secret::SecretInput).
 //!
 //! Rules every scheme follows:
 //! - each candidate signature is decoded to exactly the digest length and compared in constant

@@ -55,6 +55,7 @@ use super::encoding::hex_exact;
 use super::timestamp;
 use super::{Verified, Verifier, DEFAULT_TOLERANCE};
 use crate::error::Name;
+use crate::secret::SecretInput;
 use crate::{Error, Inbound, Secret};
 
 /// Query parameter carrying the signature.
@@ -152,12 +153,13 @@ impl fmt::Debug for SaleSmartly {
 }
 
 impl SaleSmartly {
-    /// A verifier for the webhook secret text (used as-is; at least 16 bytes).
-    pub fn new(secret: &str) -> Result<Self, Error> {
-        Ok(Self::with_secret(Secret::raw(secret)?))
+    /// A verifier for the webhook secret: its text (used as-is; at least 16 bytes), returning
+    /// `Result`, or a parsed [`Secret`], returning the verifier (see [`SecretInput`]).
+    pub fn new<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, Self::with_secret)
     }
 
-    /// A verifier for an already-parsed secret.
+    /// A verifier for an already-parsed secret (the same as [`new`](Self::new) with a `Secret`).
     pub fn with_secret(secret: Secret) -> Self {
         SaleSmartly {
             secrets: vec![secret],
@@ -166,11 +168,15 @@ impl SaleSmartly {
         }
     }
 
-    /// Also accept signatures made with `secret` (rotation); [`Verified::key_index`] is its
-    /// position, 0 being the first.
-    pub fn add_secret(mut self, secret: Secret) -> Self {
-        self.secrets.push(secret);
-        self
+    /// Also accept signatures made with `secret` (rotation): a parsed [`Secret`], returning the
+    /// verifier, or text (used as-is), returning `Result` (see [`SecretInput`]).
+    /// [`Verified::key_index`] is its position, 0 being the first.
+    pub fn add_secret<S: SecretInput>(self, secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::raw, |secret| {
+            let mut v = self;
+            v.secrets.push(secret);
+            v
+        })
     }
 
     /// Whether the timestamp is hashed (default [`SaleSmartlyLayout::Either`]).

@@ -14,6 +14,7 @@ use super::encoding::{base64_exact, BASE64};
 use super::timestamp;
 use super::{Verified, Verifier, DEFAULT_TOLERANCE};
 use crate::error::Name;
+use crate::secret::SecretInput;
 use crate::{Error, Inbound, Secret};
 
 /// Header carrying the message id.
@@ -72,12 +73,13 @@ pub struct StandardWebhooks {
 }
 
 impl StandardWebhooks {
-    /// A verifier for one `whsec_…` secret (base64 without the prefix is accepted too).
-    pub fn new(secret: &str) -> Result<Self, Error> {
-        Ok(Self::with_secret(Secret::standard(secret)?))
+    /// A verifier for one secret: `whsec_…` text (base64 without the prefix is accepted too),
+    /// returning `Result`, or a parsed [`Secret`], returning the verifier (see [`SecretInput`]).
+    pub fn new<S: SecretInput>(secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::standard, Self::with_secret)
     }
 
-    /// A verifier for one already-parsed secret.
+    /// A verifier for one already-parsed secret (the same as [`new`](Self::new) with a `Secret`).
     pub fn with_secret(secret: Secret) -> Self {
         StandardWebhooks {
             secrets: vec![secret],
@@ -87,11 +89,15 @@ impl StandardWebhooks {
         }
     }
 
-    /// Also accept signatures made with another secret (key rotation). Order is kept:
-    /// [`Verified::key_index`] reports which one matched.
-    pub fn add_secret(mut self, secret: &str) -> Result<Self, Error> {
-        self.secrets.push(Secret::standard(secret)?);
-        Ok(self)
+    /// Also accept signatures made with another secret (key rotation): `whsec_…` text, returning
+    /// `Result`, or a parsed [`Secret`], returning the verifier (see [`SecretInput`]). Order is
+    /// kept: [`Verified::key_index`] reports which one matched.
+    pub fn add_secret<S: SecretInput>(self, secret: S) -> S::Output<Self> {
+        secret.resolve(Secret::standard, |secret| {
+            let mut v = self;
+            v.secrets.push(secret);
+            v
+        })
     }
 
     /// A verifier that accepts only `v1a` (Ed25519) signatures from this `whpk_…` public key.
@@ -198,6 +204,8 @@ impl Verifier for StandardWebhooks {
             });
         }
         let ts = timestamp::parse_seconds(ts_text, &Name::Borrowed(HEADER_TIMESTAMP))?;
+        // Format first (400), then authenticity (401): tolerance, then the signatures.
+        self.check_shape(sigs)?;
         timestamp::check_tolerance(ts, now, self.tolerance)?;
 
         let body = inbound.body();
@@ -222,6 +230,38 @@ impl Verifier for StandardWebhooks {
 }
 
 impl StandardWebhooks {
+    /// `Err` (400) unless some entry is a signature this verifier can check: `v1,` with 32
+    /// bytes of base64 when it has secrets, `v1a,` with 64 when it has public keys. Entries of
+    /// other versions are skipped (the specification says to ignore them), but a header with
+    /// nothing checkable cannot be authentic under any key.
+    fn check_shape(&self, sigs: &str) -> Result<(), Error> {
+        let checkable = sigs.split(' ').any(|entry| match entry.split_once(',') {
+            Some(("v1", sig)) => {
+                !self.secrets.is_empty() && base64_exact::<32>(sig.as_bytes()).is_some()
+            }
+            #[cfg(feature = "ed25519")]
+            Some(("v1a", sig)) => {
+                !self.public_keys.is_empty() && base64_exact::<64>(sig.as_bytes()).is_some()
+            }
+            _ => false,
+        });
+        if checkable {
+            return Ok(());
+        }
+        #[cfg(feature = "ed25519")]
+        let reason = match (self.secrets.is_empty(), self.public_keys.is_empty()) {
+            (false, true) => "no `v1,` entry holds a 32-byte base64 signature",
+            (true, false) => "no `v1a,` entry holds a 64-byte base64 signature",
+            _ => "no `v1,` or `v1a,` entry holds a signature of the right length",
+        };
+        #[cfg(not(feature = "ed25519"))]
+        let reason = "no `v1,` entry holds a 32-byte base64 signature";
+        Err(Error::InvalidHeader {
+            name: Name::Borrowed(HEADER_SIGNATURE),
+            reason,
+        })
+    }
+
     /// Index of the secret whose HMAC matches any `v1` entry.
     fn match_v1(&self, id: &str, ts: &str, body: &[u8], sigs: &str) -> Option<usize> {
         // Decode candidates lazily per secret: headers hold one or two entries in practice, and

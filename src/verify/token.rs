@@ -23,6 +23,9 @@ use crate::{Error, Inbound, Secret};
 
 /// Most accepted values per verifier (rotation needs two or three).
 const MAX_VALUES: usize = 16;
+/// Most values of the header checked per delivery; more is a 400, so a request cannot make
+/// the verifier hash without bound.
+const MAX_PRESENTED: usize = 8;
 
 /// Verifier for a static shared-token header.
 ///
@@ -59,7 +62,8 @@ impl fmt::Debug for Token {
 }
 
 impl Token {
-    /// Accept deliveries whose `header` equals `value` exactly (bytes, case-sensitive).
+    /// Accept deliveries whose `header` equals `value` exactly (bytes, case-sensitive). When
+    /// the header appears several times (at most 8), any accepted value among them passes.
     ///
     /// Fails with [`Error::Config`] for an invalid header name and [`Error::InvalidSecret`] for a
     /// value shorter than 16 bytes.
@@ -95,17 +99,30 @@ impl Verifier for Token {
         inbound: &Inbound<'a>,
         _now: SystemTime,
     ) -> Result<Verified<'a>, Error> {
-        let presented = inbound
-            .headers()
-            .get(&self.name)
-            .ok_or_else(|| Error::MissingHeader(self.label.clone()))?;
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Check every value, so the time does not depend on which one matched.
+        let presented = inbound.headers().get_all(&self.name);
+        let mut count = 0;
         let mut matched = None;
-        for (index, digest) in self.digests.iter().enumerate() {
-            if bool::from(digest.expose().ct_eq(&presented)) && matched.is_none() {
-                matched = Some(index);
+        // Every value of the header counts (a proxy may add its own copy before or after the
+        // sender's), and every accepted value is compared, so the time does not depend on
+        // which one matched.
+        for value in presented.iter() {
+            count += 1;
+            if count > MAX_PRESENTED {
+                return Err(Error::InvalidHeader {
+                    name: self.label.clone(),
+                    reason: "more than 8 values",
+                });
             }
+            let value: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+            for (index, digest) in self.digests.iter().enumerate() {
+                // The lowest index wins, whichever copy of the header carried it.
+                if bool::from(digest.expose().ct_eq(&value)) && matched.is_none_or(|m| index < m) {
+                    matched = Some(index);
+                }
+            }
+        }
+        if count == 0 {
+            return Err(Error::MissingHeader(self.label.clone()));
         }
         match matched {
             Some(index) => Ok(Verified::new("token", inbound.body()).with_key_index(Some(index))),

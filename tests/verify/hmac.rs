@@ -44,8 +44,28 @@ fn github_documented_vector() {
             .unsigned_delivery_id(),
         None
     );
-    // The prefix is required for GitHub; legacy sha1= entries are ignored.
-    for bad in [&sig[7..], "sha1=0123", "sha256=", "sha256", ""] {
+    // The prefix is required for GitHub; legacy sha1= entries are ignored. A header with no
+    // entry that could be a signature is malformed: 400, naming the header.
+    for bad in [
+        &sig[7..],
+        "sha1=0123",
+        "sha256=",
+        "sha256",
+        "",
+        "sha256=abc",
+    ] {
+        let h = headers(&[("X-Hub-Signature-256", bad)]);
+        match bad_request(v.verify_at(&Inbound::new(&h, b"Hello, World!"), at(0))) {
+            Error::InvalidHeader { name, reason } => {
+                assert_eq!(name, "X-Hub-Signature-256");
+                assert!(reason.contains("prefix"), "{reason}");
+            }
+            e => panic!("{bad}: {e:?}"),
+        }
+    }
+    // Well-formed and wrong: 401.
+    let wrong = format!("sha256={}", "0".repeat(64));
+    for bad in [wrong.as_str(), &format!("sha1=0123,{wrong}")] {
         let h = headers(&[("X-Hub-Signature-256", bad)]);
         assert!(
             matches!(
@@ -150,10 +170,11 @@ fn stripe_header_layout() {
         ok_header(&format!("t=1700000000, v1={good}")).unwrap(),
         Some(1)
     );
-    // A v0 alone does not pass (no downgrade).
-    unauthorized(ok_header(&format!("t=1700000000,v0={good}")));
+    // A v0 alone does not pass (no downgrade): nothing to check is a malformed header.
+    bad_request(ok_header(&format!("t=1700000000,v0={good}")));
     unauthorized(ok_header(&format!("t=1700000001,v1={good}")));
-    unauthorized(ok_header("t=1700000000"));
+    bad_request(ok_header("t=1700000000"));
+    bad_request(ok_header("t=1700000000,v1=abc"));
     assert!(matches!(
         bad_request(ok_header(&format!("v1={good}"))),
         Error::InvalidHeader { .. }
@@ -201,8 +222,10 @@ fn sam_accepts_hex_or_base64_with_or_without_prefix() {
     }
     for sig in [&hex[..63], &b64[..40], "sha256=", "md5=abc"] {
         let h = headers(&[("X-Sam-Signature", sig)]);
-        unauthorized(v.verify_at(&Inbound::new(&h, body), at(0)));
+        bad_request(v.verify_at(&Inbound::new(&h, body), at(0)));
     }
+    let h = headers(&[("X-Sam-Signature", &"0".repeat(64))]);
+    unauthorized(v.verify_at(&Inbound::new(&h, body), at(0)));
     // Buzzi: same inference, its own header.
     let b = HmacSha256::buzzi(secret("sam-secret-0123456789"));
     let h = headers(&[("X-Webhook-Signature", b64)]);

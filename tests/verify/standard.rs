@@ -53,6 +53,8 @@ fn svix_header_names_are_accepted() {
     .unwrap();
 }
 
+/// A header holding no `v1,` entry of exactly 32 bytes of base64 cannot be authentic under any
+/// key: 400 (the format is wrong), before any MAC. A well-formed entry that does not match: 401.
 #[test]
 fn degenerate_signatures_fail() {
     let full = SIG.strip_prefix("v1,").unwrap();
@@ -71,10 +73,52 @@ fn degenerate_signatures_fail() {
         format!("V1,{full}"),
         format!("v1;{full}"),
         full.to_string(),
+        format!("v2,{full} v1,{}", &full[..8]),
+    ] {
+        match bad_request(check(&bad)) {
+            Error::InvalidHeader { name, reason } => {
+                assert_eq!(name, "webhook-signature", "{bad:?}");
+                assert!(reason.contains("32-byte"), "{bad:?}: {reason}");
+            }
+            e => panic!("{bad:?}: {e:?}"),
+        }
+    }
+    // Well-formed but wrong: 401, also next to malformed or unknown entries.
+    let wrong = format!("v1,{}", "A".repeat(43));
+    for bad in [
+        wrong.clone(),
+        format!("v1,garbage {wrong}"),
+        format!("v2,{full} {wrong}"),
     ] {
         let e = unauthorized(check(&bad));
         assert!(matches!(e, Error::SignatureMismatch(_)), "{bad:?}: {e:?}");
     }
+}
+
+/// Format before authenticity: a malformed signature on a stale delivery is a 400, a
+/// well-formed one a 401 (stale).
+#[test]
+fn malformed_signature_is_reported_before_the_tolerance() {
+    let v = StandardWebhooks::new(SECRET).unwrap();
+    let h = headers(&[
+        ("webhook-id", ID),
+        ("webhook-timestamp", &TS.to_string()),
+        ("webhook-signature", "v1,short"),
+    ]);
+    let late = at(TS + 3600);
+    assert!(matches!(
+        bad_request(v.verify_at(&Inbound::new(&h, BODY), late)),
+        Error::InvalidHeader { .. }
+    ));
+    let h = headers(&[
+        ("webhook-id", ID),
+        ("webhook-timestamp", &TS.to_string()),
+        ("webhook-signature", SIG),
+    ]);
+    assert!(matches!(
+        unauthorized(v.verify_at(&Inbound::new(&h, BODY), late)),
+        Error::TimestampTooOld { .. }
+    ));
 }
 
 #[test]
@@ -223,7 +267,7 @@ mod v1a {
     use chathooks::verify::{StandardWebhooks, StandardWebhooksSigner, Verifier};
     use chathooks::{Error, Inbound};
 
-    use super::super::{at, headers, unauthorized};
+    use super::super::{at, bad_request, headers, unauthorized};
 
     // svix-server `test_asymmetric_key_signing` (anchors-signing.md §1.3); the same value is the
     // spec's example `v1a` signature.
@@ -276,6 +320,7 @@ mod v1a {
         let signer = StandardWebhooksSigner::new(KEYPAIR).unwrap();
         let v = StandardWebhooks::with_public_key(&signer.public_key()).unwrap();
         let full = SIG.strip_prefix("v1a,").unwrap();
+        // Nothing a public-key-only verifier can check: 400.
         for bad in [
             "v1a,".to_string(),
             format!("v1a,{}", &full[..20]),
@@ -283,6 +328,19 @@ mod v1a {
             format!("v1,{full}"),
             format!("v1a,{}", "A".repeat(88)),
             format!("v1a,{}", "/".repeat(86)),
+        ] {
+            assert!(
+                matches!(
+                    bad_request(v.verify_at(&Inbound::new(&h(&bad), BODY), at(TS))),
+                    Error::InvalidHeader { .. }
+                ),
+                "{bad}"
+            );
+        }
+        // 64 bytes of base64 that do not verify: 401.
+        for bad in [
+            format!("v1a,{}", b64(&[7u8; 64])),
+            format!("v1a,{} v1,{}", b64(&[0u8; 64]), &full[..10]),
         ] {
             assert!(
                 matches!(

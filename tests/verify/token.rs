@@ -70,3 +70,34 @@ fn bad_configuration_is_rejected() {
     }
     assert!(matches!(t.add_value(VALUE), Err(Error::Config(_))));
 }
+
+/// Every value of a repeated header counts (a proxy may add its own copy before the sender's);
+/// more than eight copies is a malformed request, not a reason to hash without bound.
+#[test]
+fn every_value_of_the_header_is_checked() {
+    let v = Token::new("X-Token", VALUE).unwrap();
+    for pairs in [
+        &[("X-Token", "added-by-a-proxy-0123"), ("X-Token", VALUE)][..],
+        &[("X-Token", VALUE), ("X-Token", "added-by-a-proxy-0123")][..],
+    ] {
+        let h = headers(pairs);
+        let ok = v.verify_at(&Inbound::new(&h, b""), at(0)).unwrap();
+        assert_eq!(ok.key_index(), Some(0), "{pairs:?}");
+    }
+    let h = headers(&[
+        ("X-Token", "wrong-one-0123456789"),
+        ("X-Token", "wrong-two"),
+    ]);
+    assert!(matches!(
+        unauthorized(v.verify_at(&Inbound::new(&h, b""), at(0))),
+        Error::TokenMismatch(_)
+    ));
+    let many: Vec<(&str, &str)> = (0..9)
+        .map(|_| ("X-Token", "x"))
+        .chain([("X-Token", VALUE)])
+        .collect();
+    assert!(matches!(
+        bad_request(v.verify_at(&Inbound::new(&headers(&many), b""), at(0))),
+        Error::InvalidHeader { .. }
+    ));
+}
