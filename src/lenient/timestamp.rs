@@ -60,7 +60,8 @@ impl Timestamp {
 
     /// The instant of a local date-time without offset (`original`, ISO 8601) in an IANA zone
     /// (`"Asia/Kolkata"`, legacy aliases such as `"Asia/Calcutta"` too), using the system's
-    /// time-zone database. `None` if either part is not understood.
+    /// time-zone database, or the copy bundled into the crate where the system has none (or
+    /// lacks the zone). `None` if either part is not understood.
     pub fn in_zone(&self, zone: &str) -> Option<SystemTime> {
         let dt: jiff::civil::DateTime = self.original.trim().parse().ok()?;
         civil_in_zone(dt, zone)
@@ -75,7 +76,9 @@ impl fmt::Display for Timestamp {
 
 /// The instant of a US-style date (`M/D/YYYY`) and 12-hour time (`hh:mm AM`/`PM`, or 24-hour
 /// `HH:MM`) in an IANA zone, as SaleAssist's meeting objects carry them (`"7/11/2024"`,
-/// `"04:30 PM"`, `"Asia/Calcutta"`). `None` when any part is not understood.
+/// `"04:30 PM"`, `"Asia/Calcutta"`). `None` when any part is not understood. Zones resolve
+/// without a system time-zone database (scratch and distroless images): the IANA database is
+/// bundled as the fallback.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -107,9 +110,25 @@ pub fn local_date_time(date: &str, time: &str, zone: &str) -> Option<SystemTime>
 }
 
 fn civil_in_zone(dt: jiff::civil::DateTime, zone: &str) -> Option<SystemTime> {
-    let tz = jiff::tz::TimeZone::get(zone.trim()).ok()?;
+    let tz = time_zone(zone.trim())?;
     let zoned = dt.to_zoned(tz).ok()?;
     to_system_time(zoned.timestamp())
+}
+
+/// The zone from the system's database (kept up to date by the OS), else from the copy bundled
+/// into the binary: containers built `FROM scratch` or distroless have no `/usr/share/zoneinfo`,
+/// and a trimmed one may lack the zone. jiff itself falls back to the bundle only when it finds
+/// no system database at all, so a partial one needs this second look.
+fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    static BUNDLED: std::sync::OnceLock<jiff::tz::TimeZoneDatabase> = std::sync::OnceLock::new();
+    jiff::tz::db()
+        .get(name)
+        .or_else(|_| {
+            BUNDLED
+                .get_or_init(jiff::tz::TimeZoneDatabase::bundled)
+                .get(name)
+        })
+        .ok()
 }
 
 fn to_system_time(ts: jiff::Timestamp) -> Option<SystemTime> {

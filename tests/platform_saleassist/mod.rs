@@ -447,3 +447,57 @@ fn capture_debug_hides_header_values() {
     assert!(dbg.contains("x-saleassist-token"), "{dbg}");
     assert!(!dbg.contains("s3cr3t-static-token"), "{dbg}");
 }
+
+/// Local meeting times in a process whose time-zone database is empty or lacks the zone (a
+/// scratch or distroless image, or a trimmed `/usr/share/zoneinfo`). jiff opens its database
+/// once per process, so each case runs in a child process with its own `TZDIR`. An empty
+/// `TZDIR` makes jiff fall through to the system directories (where this machine has them); a
+/// `TZDIR` holding only `UTC` is a database without the zone, which only the bundled fallback
+/// can answer.
+#[test]
+fn meeting_times_resolve_without_a_system_tz_database() {
+    let base = std::env::temp_dir().join(format!("chathooks-tzdir-{}", std::process::id()));
+    let empty = base.join("empty");
+    let utc_only = base.join("utc-only");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(&utc_only).unwrap();
+    let mut dirs = vec![empty];
+    if std::fs::copy("/usr/share/zoneinfo/UTC", utc_only.join("UTC")).is_ok() {
+        dirs.push(utc_only);
+    }
+    for dir in &dirs {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "platform_saleassist::tz_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("TZDIR", dir)
+            .env("CHATHOOKS_TZ_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "TZDIR={}: {stdout}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// The child of the test above (ignored in normal runs: it needs the parent's `TZDIR`).
+#[test]
+#[ignore = "run by meeting_times_resolve_without_a_system_tz_database in a child process"]
+fn tz_child() {
+    assert!(
+        std::env::var_os("CHATHOOKS_TZ_CHILD").is_some(),
+        "run by the parent test"
+    );
+    let at = chathooks::lenient::local_date_time("7/11/2024", "04:30 PM", "Asia/Calcutta");
+    assert_eq!(at, ms(1720695600000));
+    let at = chathooks::lenient::local_date_time("1/15/2025", "09:00", "America/New_York");
+    assert_eq!(at, ms(1736949600000));
+}
