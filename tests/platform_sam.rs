@@ -293,7 +293,6 @@ fn dedupe_keys() {
 #[allow(deprecated)]
 fn deprecated_vendor_alias_still_resolves() {
     use chathooks::vendor::sam::SamEvent as OldName;
-    use chathooks::vendor::VendorEvent as _;
     let body = br#"{"event":"lead.captured","data":{"email":"ana@example.com"}}"#;
     let old: OldName = OldName::from_slice(body).unwrap();
     let new: chathooks::platform::sam::SamEvent = old;
