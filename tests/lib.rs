@@ -19,4 +19,5 @@ mod receiver;
 mod roundtrip;
 #[cfg(feature = "sender")]
 mod sender;
+mod services;
 mod verify;

@@ -1,4 +1,5 @@
-//! The behaviour suite on `RedisStore` (the server at `REDIS_URL`), and an outage test against
+//! The behaviour suite on `RedisStore` (`REDIS_URL`, or the test binary's own server: see
+//! `tests/services/redis.rs`), and an outage test against
 //! a redis-server this test starts, kills and restarts itself.
 
 use std::io::{Read, Write};

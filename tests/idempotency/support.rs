@@ -51,23 +51,11 @@ pub async fn claim_within(
     }
 }
 
-/// `REDIS_URL`, or `None` after a loud SKIPPED line. With `CI=true` a missing Redis fails.
+/// The Redis URL (`REDIS_URL`, or this test binary's own throwaway server), or `None` after a
+/// loud SKIPPED line. With `CI=true` a missing Redis fails. See `tests/services/`.
 #[cfg(feature = "redis")]
 pub fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: REDIS_URL is not set and CI=true: Redis tests must run in CI \
-                 (run `source .ci/services.sh` first)"
-            );
-            loud(&format!(
-                "SKIPPED {test}: REDIS_URL is not set (run `source .ci/services.sh`)"
-            ));
-            None
-        }
-    }
+    crate::services::redis::url(test)
 }
 
 /// Print past the test harness's output capture, so a skip shows even when the test passes.
