@@ -220,6 +220,7 @@
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signatures |
 //! | `redis` | Redis idempotency store for receivers on several replicas |
+//! | `postgres` | Postgres idempotency store and inbox sharing one pool and one versioned schema ([`postgres`]) |
 //! | `axum` | axum 0.8 extractor |
 //! | `actix` | actix-web 4 extractor |
 //! | `sender` | reference sender: signing, delivery with retries, SSRF guard, sample events |
@@ -272,6 +273,9 @@ pub mod integrations;
 pub mod lenient;
 pub mod metrics;
 pub mod platform;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 pub mod receiver;
 pub mod secret;
 #[cfg(feature = "sender")]

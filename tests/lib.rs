@@ -14,6 +14,8 @@ mod platform_saleassist;
 mod platform_salesmartly;
 mod platform_sam;
 mod platform_standard;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod receiver;
 #[cfg(all(feature = "sender", feature = "axum"))]
 mod roundtrip;

@@ -53,6 +53,8 @@
 //! - [`MemoryStore`] (default, no extra dependency, no async runtime needed): per process. Fine
 //!   for one replica; with several replicas a retry can reach another process.
 //! - `RedisStore` (feature `redis`): shared by all replicas, one round trip per call.
+//! - `PostgresStore` (feature `postgres`): shared by all replicas through the database they
+//!   already run, one statement per call (see `chathooks::postgres`).
 //!
 //! ## Why boxed futures
 //!
@@ -66,6 +68,8 @@
 mod claim;
 mod key;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 
@@ -83,6 +87,8 @@ use crate::Error;
 pub use self::claim::{Claim, Dedupe};
 pub use self::key::IdempotencyKey;
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 
@@ -165,6 +171,7 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
 #[cfg(any(
     feature = "redis",
+    feature = "postgres",
     feature = "axum",
     feature = "actix",
     feature = "sender"
@@ -193,6 +200,7 @@ fn spawn_release<S: IdempotencyStore + ?Sized>(
 
 #[cfg(not(any(
     feature = "redis",
+    feature = "postgres",
     feature = "axum",
     feature = "actix",
     feature = "sender"

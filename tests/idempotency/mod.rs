@@ -3,6 +3,8 @@
 
 mod memory;
 mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 mod suite;

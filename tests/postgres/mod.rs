@@ -1,0 +1,6 @@
+//! Postgres backends: schema and migrations, the server going away and coming back. The shared
+//! store suite runs on `PostgresStore` from `tests/idempotency/postgres.rs`.
+
+mod faults;
+mod schema;
+pub mod service;
