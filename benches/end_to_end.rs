@@ -158,8 +158,12 @@ fn bench(c: &mut Criterion) {
                 let inbound = Inbound::new(&headers, &body);
                 let verified = verifier.verify_at(&inbound, now).unwrap();
                 let event = StandardEvent::from_slice(verified.body()).unwrap();
-                let id = chathooks::platform::dedupe_id(&verified, event.event_id().as_deref());
-                let key = IdempotencyKey::new("standard_webhooks", &id).unwrap();
+                let key = chathooks::platform::dedupe_key(
+                    "standard_webhooks",
+                    &verified,
+                    event.event_id().as_deref(),
+                )
+                .unwrap();
                 let claim = block_on(dedupe.claim(&key)).unwrap().expect("fresh");
                 black_box(&event);
                 block_on(claim.complete()).unwrap();

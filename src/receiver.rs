@@ -51,7 +51,7 @@ use std::time::{Instant, SystemTime};
 use tracing::Instrument;
 
 use crate::event::{Event, Vendor};
-use crate::idempotency::{Claim, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore};
+use crate::idempotency::{Claim, Dedupe, IdSource, IdempotencyKey, IdempotencyStore, MemoryStore};
 use crate::lenient::{self, Fix};
 use crate::platform::VendorEvent;
 use crate::verify::Unverified;
@@ -283,7 +283,8 @@ impl<T: Payload> Receiver<T> {
         // payload's event id, so parse first.
         let (event, repairs, claim) = match verified.signed_delivery_id() {
             Some(id) if !id.is_empty() => {
-                let key = IdempotencyKey::new(&self.namespace, id)?;
+                let key =
+                    IdempotencyKey::with_source(&self.namespace, IdSource::SignedDelivery, id)?;
                 let Some(claim) = self.claim(&key).await? else {
                     return Ok(Received::Duplicate { key });
                 };
@@ -345,19 +346,7 @@ impl<T: Payload> Receiver<T> {
     }
 
     fn key(&self, verified: &Verified<'_>, event: &T) -> Result<IdempotencyKey, Error> {
-        // Same choice as `platform::dedupe_id`, without building an owned id first when the
-        // delivery or the event carries one (the common case).
-        let event_id = event.event_id();
-        match verified
-            .signed_delivery_id()
-            .or(event_id.as_deref())
-            .filter(|s| !s.is_empty())
-        {
-            Some(id) => IdempotencyKey::new(&self.namespace, id),
-            None => {
-                IdempotencyKey::new(&self.namespace, &crate::platform::dedupe_id(verified, None))
-            }
-        }
+        crate::platform::dedupe_key(&self.namespace, verified, event.event_id().as_deref())
     }
 }
 

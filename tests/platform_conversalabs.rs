@@ -94,8 +94,12 @@ fn conversation_status_changed_flat_chatwoot() {
     assert!(e.extra.is_empty(), "flat: unknown keys live in data.extra");
     // In the flat layout `id` is the conversation's id, not an event id.
     assert_eq!(ev.event_id(), None);
-    let key = platform::dedupe_id(&Verified::new("x", &body), None);
-    assert!(key.starts_with("sha256:"));
+    let key = platform::dedupe_key("cl", &Verified::new("x", &body), None).unwrap();
+    let want = format!(
+        "cl/sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+    );
+    assert_eq!(key.as_str(), want);
 
     let n = ev.normalize();
     assert_eq!(

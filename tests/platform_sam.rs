@@ -274,8 +274,10 @@ fn dedupe_keys() {
     let verified = Verified::new("hmac-sha256", &body);
     let id = ev.event_id();
     assert_eq!(
-        platform::dedupe_id(&verified, id.as_deref()),
-        "lead.captured:lead_2bd4e0@2025-03-14T09:31:07Z"
+        platform::dedupe_key("sam", &verified, id.as_deref())
+            .unwrap()
+            .as_str(),
+        "sam/ev:lead.captured:lead_2bd4e0@2025-03-14T09:31:07Z"
     );
     let with_id = br#"{"event":"lead.captured","event_id":"evt_1","data":{"id":"l"}}"#;
     let ev = SamEvent::from_slice(with_id).unwrap();
@@ -283,9 +285,14 @@ fn dedupe_keys() {
     // No data id: the body hash.
     let body = fixture("conversation_started_no_data.json");
     let ev = SamEvent::from_slice(&body).unwrap();
-    let key = platform::dedupe_id(&Verified::new("x", &body), None);
+    let key = platform::dedupe_key("sam", &Verified::new("x", &body), None).unwrap();
     assert_eq!(ev.event_id(), None);
-    assert!(key.starts_with("sha256:"));
+    // The exact key, computed independently (a constant or truncated hash must fail).
+    let want = format!(
+        "sam/sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+    );
+    assert_eq!(key.as_str(), want);
 }
 
 /// The module's old name still works for one release (deprecated, same items).

@@ -109,7 +109,12 @@ fn dedupe_uses_the_webhook_id_header() {
     let ev = StandardEvent::from_slice(&body).unwrap();
     assert_eq!(ev.event_id(), None);
     let verified = Verified::new("standard-v1", &body).with_signed_delivery_id(Some("msg_2KWPBgL"));
-    assert_eq!(platform::dedupe_id(&verified, None), "msg_2KWPBgL");
+    assert_eq!(
+        platform::dedupe_key("standard", &verified, Some("evt_ignored"))
+            .unwrap()
+            .as_str(),
+        "standard/id:msg_2KWPBgL"
+    );
 }
 
 #[test]

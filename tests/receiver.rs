@@ -1,6 +1,8 @@
 //! `Receiver`: dedupe keys and namespaces (framework-free).
 
 use std::sync::Arc;
+
+use sha2::Digest;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chathooks::idempotency::MemoryStore;
@@ -37,7 +39,8 @@ async fn an_unsigned_delivery_id_cannot_make_a_replay_fresh() {
         "still reported for logs"
     );
     assert_eq!(delivery.signed_delivery_id(), None);
-    assert!(delivery.key().as_str().starts_with("raw:sha256:"));
+    let want = format!("raw/sha256:{}", hex::encode(sha2::Sha256::digest(body)));
+    assert_eq!(delivery.key().as_str(), want, "exactly the body's SHA-256");
     delivery.complete().await.unwrap();
 
     let replay = github_headers(body, "d2");
@@ -73,7 +76,7 @@ async fn a_signed_delivery_id_is_the_key() {
         let Received::Fresh(d) = got else {
             panic!("{id} must be fresh")
         };
-        assert_eq!(d.key().as_str(), format!("standard_webhooks:{id}"));
+        assert_eq!(d.key().as_str(), format!("standard_webhooks/id:{id}"));
         d.complete().await.unwrap();
     }
 }

@@ -85,7 +85,7 @@ use std::time::Duration;
 use crate::Error;
 
 pub use self::claim::{Claim, Dedupe};
-pub use self::key::IdempotencyKey;
+pub use self::key::{IdSource, IdempotencyKey};
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;

@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::event::{Event, Vendor};
+use crate::idempotency::{IdSource, IdempotencyKey};
 use crate::{ParseError, Verified};
 
 pub mod saleassist;
@@ -61,24 +61,56 @@ macro_rules! inherent_vendor_methods {
 }
 pub(crate) use inherent_vendor_methods;
 
-/// The id part of the dedupe key for a verified delivery (the receiver prefixes the vendor).
+/// The dedupe key of a verified delivery, under `namespace` (the receiver uses the vendor's
+/// name or [`ReceiverBuilder::namespace`](crate::receiver::ReceiverBuilder::namespace)).
 ///
-/// In order of preference: the delivery id when the signature covers it (stable across the
-/// sender's retries, e.g. Standard Webhooks' `webhook-id`), the vendor's event id from the
-/// verified payload ([`VendorEvent::event_id`]), or `sha256:<hex>` of the verified body bytes
-/// (retries of the same delivery carry the same bytes). A delivery id from a header the
-/// signature does not cover (`X-GitHub-Delivery`) is never used: a replay could change it.
+/// In order of preference, each with its own [`IdSource`] tag so ids from different sources
+/// never collide:
+/// 1. the delivery id when the signature covers it (stable across the sender's retries, e.g.
+///    Standard Webhooks' `webhook-id`): `ns/id:<id>`;
+/// 2. the vendor's event id from the verified payload ([`VendorEvent::event_id`]): `ns/ev:<id>`;
+/// 3. the SHA-256 of exactly the signed content ([`Verified::signed_content_sha256`]; retries
+///    of the same delivery carry the same content): `ns/sha256:<hex>`.
+///
+/// A delivery id from a header the signature does not cover (`X-GitHub-Delivery`) is never
+/// used, and neither are unsigned parts of the body (SaleSmartly's envelope): a replay could
+/// change them.
 ///
 /// ```
 /// use chathooks::{platform, Verified};
 /// let v = Verified::new("test", b"{}").with_signed_delivery_id(Some("msg_1"));
-/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "msg_1");
+/// assert_eq!(platform::dedupe_key("t", &v, Some("evt_9"))?.as_str(), "t/id:msg_1");
 /// let v = Verified::new("test", b"{}").with_delivery_id(Some("unsigned"));
-/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "evt_9");
-/// let v = Verified::new("test", b"{}");
-/// assert_eq!(platform::dedupe_id(&v, Some("evt_9")), "evt_9");
-/// assert!(platform::dedupe_id(&v, None).starts_with("sha256:"));
+/// assert_eq!(platform::dedupe_key("t", &v, Some("evt_9"))?.as_str(), "t/ev:evt_9");
+/// assert_eq!(
+///     platform::dedupe_key("t", &v, None)?.as_str(),
+///     "t/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+/// );
+/// # Ok::<(), chathooks::Error>(())
 /// ```
+///
+/// # Errors
+/// [`Error::Config`](crate::Error::Config) for a bad namespace (see [`IdempotencyKey`]).
+pub fn dedupe_key(
+    namespace: &str,
+    verified: &Verified<'_>,
+    event_id: Option<&str>,
+) -> Result<IdempotencyKey, crate::Error> {
+    if let Some(id) = verified.signed_delivery_id().filter(|s| !s.is_empty()) {
+        return IdempotencyKey::with_source(namespace, IdSource::SignedDelivery, id);
+    }
+    if let Some(id) = event_id.filter(|s| !s.is_empty()) {
+        return IdempotencyKey::with_source(namespace, IdSource::Event, id);
+    }
+    IdempotencyKey::content(namespace, &verified.signed_content_sha256())
+}
+
+/// The id part of the dedupe key: the signed delivery id, else the event id, else
+/// `sha256:<hex>` of the signed content.
+#[deprecated(
+    since = "0.2.0",
+    note = "use `dedupe_key`: ids from different sources need different tags in the key"
+)]
 pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     if let Some(id) = verified
         .signed_delivery_id()
@@ -87,7 +119,7 @@ pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     {
         return id.to_owned();
     }
-    format!("sha256:{}", hex::encode(Sha256::digest(verified.body())))
+    format!("sha256:{}", hex::encode(verified.signed_content_sha256()))
 }
 
 /// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field.

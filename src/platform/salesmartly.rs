@@ -19,8 +19,9 @@
 //! # Dedupe key
 //!
 //! Messages: `"<chat_session_id>:<sequence_id>"` (`sequence_id` alone when the session is
-//! missing). `add_user`/`update_user` carry no event id: the key falls back to a hash of the
-//! body ([`crate::platform::dedupe_id`]).
+//! missing), read from the signed `data`. `add_user`/`update_user` and unknown events carry no
+//! event id: the key falls back to the SHA-256 of the signed `event` and `data`
+//! ([`crate::platform::dedupe_key`]), never of the whole body, whose envelope is not signed.
 //!
 //! ```
 //! use chathooks::platform::salesmartly::{SaleSmartlyEvent, MessageKind, SaleSmartlyChannel};
@@ -60,11 +61,14 @@ pub enum SaleSmartlyEvent {
     /// `update_user`: a customer was updated. `custom_field` holds **only the fields that
     /// changed**, not all of them.
     UpdateUser(Box<Customer>),
-    /// Any other `event`, kept losslessly.
+    /// Any other `event`, with everything the signature covers.
     Unknown {
         /// The `event` as sent.
         name: String,
-        /// The body exactly as sent.
+        /// `{"event": <name>, "data": <data>}`: the two signed values, `data` byte for byte as
+        /// sent (an object, or the string holding it). Other top-level keys of the body are
+        /// **not signed** (see [`crate::verify::salesmartly`]) and are not kept, so nothing
+        /// unauthenticated reaches a handler as if it were verified.
         raw: Box<RawValue>,
     },
 }
@@ -465,9 +469,13 @@ impl SaleSmartlyEvent {
             "add_user" => SaleSmartlyEvent::AddUser(Box::new(parse_data(data()?)?)),
             "update_user" => SaleSmartlyEvent::UpdateUser(Box::new(parse_data(data()?)?)),
             _ => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|e| ParseError::new(".", format!("body is not UTF-8: {e}")))?;
-                let raw = RawValue::from_string(text.to_owned()).map_err(ParseError::from)?;
+                // Only the signed values: unsigned top-level keys must not reach a handler.
+                let event = serde_json::to_string(&name).map_err(ParseError::from)?;
+                let text = match env.data.as_deref() {
+                    Some(data) => format!(r#"{{"event":{event},"data":{}}}"#, data.get()),
+                    None => format!(r#"{{"event":{event}}}"#),
+                };
+                let raw = RawValue::from_string(text).map_err(ParseError::from)?;
                 SaleSmartlyEvent::Unknown { name, raw }
             }
         })

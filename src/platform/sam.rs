@@ -25,7 +25,7 @@
 //! returns, in order: an envelope `id` or `event_id` if one is ever sent; otherwise
 //! `"<event>:<data.id>@<timestamp>"` when both `data.id` and `timestamp` are present (the id
 //! alone would merge two different handovers of one conversation); otherwise `None`, and
-//! [`dedupe_id`](super::dedupe_id) falls back to the SHA-256 of the verified body.
+//! [`dedupe_key`](super::dedupe_key) falls back to the SHA-256 of the verified body.
 //!
 //! ```
 //! use chathooks::platform::{sam::SamEvent, VendorEvent};

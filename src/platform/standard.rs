@@ -22,7 +22,7 @@
 //! The payload carries no event id ([`StandardEvent::event_id`] is `None`): the sender's
 //! `webhook-id` header is the delivery id, which
 //! [`StandardWebhooks`](crate::verify::StandardWebhooks) puts on the
-//! [`Verified`](crate::Verified) value and [`dedupe_id`](super::dedupe_id) prefers.
+//! [`Verified`](crate::Verified) value and [`dedupe_key`](super::dedupe_key) prefers.
 //!
 //! ```
 //! use chathooks::platform::{standard::StandardEvent, VendorEvent};

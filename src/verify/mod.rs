@@ -11,6 +11,27 @@
 //! | static shared token header | [`Token`] | SaleAssist custom headers | missing header 400, wrong token 401 |
 //! | MD5 query-string signature | [`SaleSmartly`] | SaleSmartly | missing or non-hex parameter 400, bad timestamp 400, stale/future 401, no match 401 |
 //!
+//! # What each vendor's signature authenticates
+//!
+//! Only signed bytes are evidence; everything else in a request can be changed by whoever
+//! replays or forges it. No scheme signs the other headers or the URL.
+//!
+//! | sender (verifier) | signed, so authenticated | **not** authenticated |
+//! |---|---|---|
+//! | Standard Webhooks ([`StandardWebhooks`]) | `webhook-id`, `webhook-timestamp`, the whole body | every other header |
+//! | GitHub ([`HmacSha256::github`]) | the whole body | `X-GitHub-Delivery`, `X-GitHub-Event`; no timestamp, so replays verify forever |
+//! | Slack, Stripe ([`HmacSha256::slack`], [`HmacSha256::stripe`]) | the timestamp and the whole body | other headers |
+//! | Sam, Buzzi ([`HmacSha256::sam`], [`HmacSha256::buzzi`], inferred) | the whole body | every header but the signature; no timestamp, so replays verify forever |
+//! | ConversaLabs ([`HmacSha256::conversalabs`], inferred) | `X-Chatwoot-Timestamp` and the whole body | `X-Chatwoot-Delivery` |
+//! | SaleSmartly ([`SaleSmartly`]) | `event` and `data` (and the `timestamp` parameter only when the timestamped layout matched) | the envelope: other top-level keys, whitespace and key order outside `data`, escapes in `event`, `data` as object vs string; the timestamp under the untimestamped layout |
+//! | SaleAssist ([`Token`]) | nothing: the token proves the sender knew it | the whole body and every header; anyone who saw one request can send any body |
+//!
+//! The later stages follow this table: dedupe keys come from signed content only
+//! ([`Verified::signed_delivery_id`], [`Verified::signed_content_sha256`]), and parsers of
+//! partly signed bodies (SaleSmartly) read only the signed parts. Where nothing signs a
+//! timestamp, replay protection is the dedupe window alone: use a
+//! [`Receiver`](crate::Receiver), not `verify` by itself.
+//!
 //! **400 or 401.** A signature entry that does not decode (another version, `v1,`, truncated,
 //! not hex/base64, a required prefix missing) is skipped. When no entry is left that could be
 //! a signature, the header is malformed: [`Error::InvalidHeader`] (400), naming the header and
@@ -96,6 +117,7 @@ pub struct Verified<'a> {
     timestamp: Option<SystemTime>,
     key_index: Option<usize>,
     body: &'a [u8],
+    signed_content: Option<[u8; 32]>,
 }
 
 impl<'a> Verified<'a> {
@@ -109,7 +131,18 @@ impl<'a> Verified<'a> {
             timestamp: None,
             key_index: None,
             body,
+            signed_content: None,
         }
+    }
+
+    /// Record that the signature covers only part of the body, by the SHA-256 of exactly the
+    /// signed content (SaleSmartly signs `event` and `data`, not the envelope). Dedupe keys of
+    /// deliveries without an id are derived from it instead of from the whole body, so
+    /// re-encoding the unsigned parts cannot make a replay look new. Verifiers that sign the
+    /// whole body do not call this.
+    pub fn with_signed_content_sha256(mut self, sha256: [u8; 32]) -> Self {
+        self.signed_content = Some(sha256);
+        self
     }
 
     /// Record the sender's delivery or message id, taken from a header the signature does **not**
@@ -191,8 +224,22 @@ impl<'a> Verified<'a> {
     }
 
     /// The verified body bytes.
+    ///
+    /// Verified means *signed* only where the scheme signs the whole body (every scheme but
+    /// SaleSmartly's, whose signature covers `event` and `data` only; see the table in
+    /// [`crate::verify`]).
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// SHA-256 of exactly the content the signature covers, minus any signed timestamp or id:
+    /// the body for schemes that sign the whole body, the value recorded with
+    /// [`with_signed_content_sha256`](Self::with_signed_content_sha256) otherwise. The dedupe
+    /// key of a delivery without an id ([`IdempotencyKey::content`](crate::idempotency::IdempotencyKey::content)).
+    pub fn signed_content_sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        self.signed_content
+            .unwrap_or_else(|| sha2::Sha256::digest(self.body).into())
     }
 }
 

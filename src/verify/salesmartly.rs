@@ -22,6 +22,19 @@
 //!   and `=`, values not URL-encoded. Other top-level body keys are not hashed, so they are
 //!   **not authenticated**.
 //!
+//! # What that means for the later stages
+//!
+//! Only `event` and `data` are authenticated (and `timestamp` only when the timestamped layout
+//! matched). The rest of the body — whitespace and key order outside `data`, escapes in
+//! `event`, extra top-level keys, whether `data` is an object or a string holding it — can be
+//! changed by whoever replays a captured request without breaking the signature. So:
+//! - the verifier records the SHA-256 of `event` and `data`
+//!   ([`Verified::signed_content_sha256`]), and a delivery without an event id (`add_user`,
+//!   `update_user`, unknown events) is deduplicated on that, never on the whole body;
+//! - [`SaleSmartlyEvent`](crate::platform::salesmartly::SaleSmartlyEvent) reads only `event`
+//!   and `data`; an unknown event's `raw` holds `{"event": …, "data": …}` rebuilt from the two
+//!   signed values (`data` byte for byte), never the unsigned top-level keys.
+//!
 //! # What is documented and what is inferred
 //!
 //! Documented (SaleSmartly's Apifox pages): the `timestamp` and `signature` query parameters, the
@@ -103,6 +116,19 @@ fn signed_fields(body: &[u8]) -> Option<Signed<'_>> {
         event: env.event,
         data,
     })
+}
+
+/// SHA-256 of the signed content (`event` and `data`, without the timestamp), length-prefixed
+/// so that no two `(event, data)` pairs hash the same input. The dedupe key of a delivery with
+/// no event id: re-encoding the unsigned envelope (whitespace, key order, escapes, extra keys,
+/// `data` as a string or as an object) cannot make a replay look new.
+fn content_sha256(fields: &Signed<'_>) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update((fields.event.len() as u64).to_be_bytes());
+    h.update(fields.event.as_bytes());
+    h.update(fields.data.as_bytes());
+    h.finalize().into()
 }
 
 fn digest(secret: &Secret, fields: &Signed<'_>, ts: Option<&str>) -> [u8; 16] {
@@ -253,7 +279,8 @@ impl Verifier for SaleSmartly {
             if bool::from(hit) {
                 return Ok(Verified::new("salesmartly-md5", inbound.body())
                     .with_timestamp(timestamp::to_system_time(ts))
-                    .with_key_index(Some(index)));
+                    .with_key_index(Some(index))
+                    .with_signed_content_sha256(content_sha256(&fields)));
             }
         }
         Err(mismatch())

@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+mod keys;
 mod misuse;
+mod salesmartly_replay;
 
 /// Everything written by the `tracing` subscriber installed by [`capture_logs`].
 #[derive(Clone, Default)]

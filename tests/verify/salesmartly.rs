@@ -42,7 +42,8 @@ fn known_answers_for_both_layouts() {
         .unwrap(),
         Some(0)
     );
-    // Uppercase hex, millisecond timestamp (the ms text is what is hashed).
+    // Uppercase hex with a millisecond timestamp, untimestamped layout (nothing of the
+    // timestamp is hashed; it is only range-checked).
     assert_eq!(
         run(
             &v,
@@ -55,6 +56,28 @@ fn known_answers_for_both_layouts() {
         .unwrap(),
         Some(0)
     );
+    // Timestamped layout with a millisecond timestamp: the ms text as received is hashed
+    // (md5 of `…&event=message&timestamp=1700000000123`, computed with Python's hashlib), so
+    // the seconds signature does not match it.
+    let with_ms = "048ab85a204cc7a37d20b26e26a6eb64";
+    let timestamped = SaleSmartly::new(SECRET)
+        .unwrap()
+        .layout(SaleSmartlyLayout::WithTimestamp);
+    assert_eq!(
+        run(
+            &timestamped,
+            &format!("timestamp=1700000000123&signature={with_ms}"),
+            BODY
+        )
+        .unwrap(),
+        Some(0)
+    );
+    assert!(run(
+        &timestamped,
+        &format!("timestamp=1700000000123&signature={WITH_TS}"),
+        BODY
+    )
+    .is_err());
     // `data` as a JSON string: its decoded content is hashed (the vendor's example).
     let body = br#"{"event":"message","data":"123"}"#;
     assert_eq!(

@@ -33,7 +33,7 @@
 //! # Dedupe key
 //!
 //! `payload.id` (the record id) when present, otherwise a hash of the body
-//! ([`crate::platform::dedupe_id`]).
+//! ([`crate::platform::dedupe_key`]).
 //!
 //! ```
 //! use chathooks::platform::saleassist::SaleAssistEvent;
