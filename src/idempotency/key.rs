@@ -225,8 +225,19 @@ mod tests {
             assert_eq!(IdempotencyKey::from_stored(key.as_str()).unwrap(), key);
         }
         for bad in [
-            "", "nocolon", ":id", "ns:", "n s:id", "ns:a b", "ns/key:", "ns/zz:id", "ns/key:a b",
-            "ns/key#abc", "ns/sha256:xyz", "/key:id", "n s/key:id",
+            "",
+            "nocolon",
+            ":id",
+            "ns:",
+            "n s:id",
+            "ns:a b",
+            "ns/key:",
+            "ns/zz:id",
+            "ns/key:a b",
+            "ns/key#abc",
+            "ns/sha256:xyz",
+            "/key:id",
+            "n s/key:id",
         ] {
             assert!(IdempotencyKey::from_stored(bad).is_err(), "{bad:?}");
         }
