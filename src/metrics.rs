@@ -274,6 +274,25 @@ pub fn record_worker_attempt(namespace: &str, outcome: WorkerOutcome) {
     let _ = (namespace, outcome);
 }
 
+/// The start of a stage, read from the clock only when metrics are recorded.
+#[inline]
+pub(crate) fn start() -> Option<std::time::Instant> {
+    #[cfg(feature = "metrics")]
+    {
+        Some(std::time::Instant::now())
+    }
+    #[cfg(not(feature = "metrics"))]
+    None
+}
+
+/// Record `stage` as lasting since `start` (nothing when `start` is `None`).
+#[inline]
+pub(crate) fn stage_since(vendor: &'static str, stage: Stage, start: Option<std::time::Instant>) {
+    if let Some(start) = start {
+        record_stage(vendor, stage, start.elapsed());
+    }
+}
+
 /// The label value for an unknown event name: cleaned, cut, and `"other"` past the per-vendor
 /// bound, so a sender (even a verified one) cannot grow the number of series without limit.
 #[cfg(feature = "metrics")]

@@ -53,6 +53,7 @@ use tracing::Instrument;
 use crate::event::{Event, Vendor};
 use crate::idempotency::{Claim, Dedupe, IdSource, IdempotencyKey, IdempotencyStore, MemoryStore};
 use crate::lenient::{self, Fix};
+use crate::metrics::{self, Stage};
 use crate::platform::VendorEvent;
 use crate::verify::Unverified;
 use crate::{Error, Inbound, ParseError, Verified, Verifier};
@@ -76,6 +77,10 @@ pub trait Payload: Sized + Send + 'static {
     fn event_id(&self) -> Option<Cow<'_, str>>;
     /// The event name, for logs.
     fn name(&self) -> Cow<'_, str>;
+    /// `true` for an event the typed parser does not know (see [`VendorEvent::is_unknown`]).
+    fn is_unknown(&self) -> bool {
+        false
+    }
 }
 
 impl<E: VendorEvent> Payload for E {
@@ -89,6 +94,9 @@ impl<E: VendorEvent> Payload for E {
     fn name(&self) -> Cow<'_, str> {
         Cow::Borrowed(VendorEvent::name(self))
     }
+    fn is_unknown(&self) -> bool {
+        VendorEvent::is_unknown(self)
+    }
 }
 
 /// The normalised [`Event`] of vendor `E`, for services that do not care which vendor sent it.
@@ -97,6 +105,7 @@ pub struct Normalized<E> {
     /// The normalised event.
     pub event: Event,
     event_id: Option<String>,
+    unknown: bool,
     _vendor: PhantomData<fn() -> E>,
 }
 
@@ -107,11 +116,15 @@ impl<E: VendorEvent> Payload for Normalized<E> {
         Ok(Normalized {
             event: typed.normalize(),
             event_id: typed.event_id().map(Cow::into_owned),
+            unknown: typed.is_unknown(),
             _vendor: PhantomData,
         })
     }
     fn event_id(&self) -> Option<Cow<'_, str>> {
         self.event_id.as_deref().map(Cow::Borrowed)
+    }
+    fn is_unknown(&self) -> bool {
+        self.unknown
     }
     fn name(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.event.name)
@@ -230,7 +243,16 @@ impl<T: Payload> Receiver<T> {
         // The latency only feeds log events: skip the clock read when nothing would log them.
         let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
         let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
-        let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
+        // Field names an OpenTelemetry exporter maps as they are; `delivery_id` only when the
+        // signature covers it (an unsigned id is the sender's claim, logged as such).
+        let span = tracing::info_span!(
+            "webhook",
+            vendor = self.vendor.as_str(),
+            delivery_id = tracing::field::Empty,
+            unsigned_delivery_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            "http.response.status_code" = tracing::field::Empty
+        );
         // `instrument`, not `span.enter()`: an entered guard held across `.await` would make
         // this future `!Send` (unusable in axum) and mis-attribute events on other tasks.
         let result = self
@@ -238,6 +260,19 @@ impl<T: Payload> Receiver<T> {
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
+        let vendor = self.vendor.as_str();
+        let (outcome, status) = match &result {
+            // An accepted delivery's status is the handler's: the adapters count it when they
+            // answer (and the inbox mode when it stored the delivery).
+            Ok(Received::Fresh(_)) => (metrics::Outcome::Accepted, None),
+            Ok(Received::Duplicate { .. }) => (metrics::Outcome::Duplicate, Some(200)),
+            Err(e) => (metrics::Outcome::of_error(e), Some(e.status().as_u16())),
+        };
+        span.record("outcome", outcome.as_str());
+        if let Some(status) = status {
+            span.record("http.response.status_code", status);
+            metrics::record_delivery(vendor, outcome, status);
+        }
         match &result {
             Ok(Received::Fresh(d)) => tracing::info!(
                 event = %d.event.name(), key = d.claim.key().as_str(),
@@ -266,12 +301,14 @@ impl<T: Payload> Receiver<T> {
                 limit: self.body_limit,
             });
         }
-        let verified = self.verifier.verify_at(inbound, now)?;
-        if let Some(id) = verified
-            .signed_delivery_id()
-            .or(verified.unsigned_delivery_id())
-        {
+        let started = metrics::start();
+        let verified = self.verifier.verify_at(inbound, now);
+        metrics::stage_since(self.vendor.as_str(), Stage::Verify, started);
+        let verified = verified?;
+        if let Some(id) = verified.signed_delivery_id() {
             span.record("delivery_id", id);
+        } else if let Some(id) = verified.unsigned_delivery_id() {
+            span.record("unsigned_delivery_id", id);
         }
         tracing::debug!(
             scheme = verified.scheme(),
@@ -325,12 +362,28 @@ impl<T: Payload> Receiver<T> {
     }
 
     async fn claim(&self, key: &IdempotencyKey) -> Result<Option<Claim>, Error> {
-        let claimed = self.dedupe.claim(key).await?;
+        let started = metrics::start();
+        let claimed = self.dedupe.claim(key).await;
+        metrics::stage_since(self.vendor.as_str(), Stage::Dedupe, started);
+        let claimed = claimed?;
         tracing::debug!(key = key.as_str(), fresh = claimed.is_some(), "claimed");
         Ok(claimed)
     }
 
     fn parse(&self, body: &[u8]) -> Result<(T, Vec<Fix>), Error> {
+        let started = metrics::start();
+        let parsed = self.parse_inner(body);
+        let vendor = self.vendor.as_str();
+        metrics::stage_since(vendor, Stage::Parse, started);
+        if let Ok((event, _)) = &parsed {
+            if event.is_unknown() {
+                metrics::record_unknown_event(vendor, &event.name());
+            }
+        }
+        parsed
+    }
+
+    fn parse_inner(&self, body: &[u8]) -> Result<(T, Vec<Fix>), Error> {
         match T::parse(body) {
             Ok(event) => Ok((event, Vec::new())),
             Err(err) if err.syntax && self.repair => {

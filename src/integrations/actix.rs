@@ -56,7 +56,7 @@ use bytes::Bytes;
 use super::{declared_length, receive_into_slot, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
-use crate::{Error, Inbound, Receiver};
+use crate::{Inbound, Receiver};
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 type PayloadItem = Result<Bytes, actix_web::error::PayloadError>;
@@ -85,9 +85,10 @@ impl<T: Payload> FromRequest for Webhook<T> {
         );
         if declared.is_some_and(|len| len > limit as u64) {
             tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
-            return Box::pin(ready(Err(WebhookRejection::error(Error::BodyTooLarge {
+            return Box::pin(ready(Err(WebhookRejection::too_large(
+                receiver.vendor(),
                 limit,
-            }))));
+            ))));
         }
         let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
             inner: payload.take(),
@@ -102,7 +103,7 @@ impl<T: Payload> FromRequest for Webhook<T> {
                 let status = to_http_status(err.as_response_error().status_code());
                 tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
                 if status == http::StatusCode::PAYLOAD_TOO_LARGE {
-                    WebhookRejection::body(status, "body exceeds the limit".into())
+                    WebhookRejection::body_for(receiver.vendor(), status, "body exceeds the limit".into())
                 } else {
                     WebhookRejection::body(status, err.to_string())
                 }

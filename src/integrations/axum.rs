@@ -74,7 +74,7 @@ use http::StatusCode;
 use super::{declared_length, receive_into_slot, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
-use crate::{Error, Inbound, Receiver};
+use crate::{Inbound, Receiver};
 
 impl<S, T> FromRequest<S> for Webhook<T>
 where
@@ -95,7 +95,7 @@ where
         let declared = declared_length(req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
         if declared.is_some_and(|len| len > limit as u64) {
             tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
-            return Err(WebhookRejection::error(Error::BodyTooLarge { limit }));
+            return Err(WebhookRejection::too_large(receiver.vendor(), limit));
         }
 
         let (mut parts, body) = req.into_parts();
@@ -109,7 +109,7 @@ where
                 let status = rejection.status();
                 tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    WebhookRejection::body(status, "body exceeds the limit".into())
+                    WebhookRejection::body_for(receiver.vendor(), status, "body exceeds the limit".into())
                 } else {
                     WebhookRejection::body(status, rejection.body_text())
                 }

@@ -116,7 +116,7 @@ pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
     match receiver.receive(inbound).await {
         Ok(crate::Received::Fresh(delivery)) => {
             let (hook, claim) = split(delivery);
-            slot.park(claim);
+            slot.park(claim, receiver.vendor().as_str());
             Ok(hook)
         }
         Ok(crate::Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
@@ -185,6 +185,31 @@ impl WebhookRejection {
         WebhookRejection {
             kind: Kind::Duplicate(key),
         }
+    }
+
+    /// The body is over the receiver's limit (declared or read): answered by the adapter
+    /// before the receiver runs, so counted here.
+    pub(crate) fn too_large(vendor: crate::event::Vendor, limit: usize) -> Self {
+        let err = Error::BodyTooLarge { limit };
+        crate::metrics::record_rejection(vendor.as_str(), &err);
+        WebhookRejection::error(err)
+    }
+
+    /// The framework's body extractor failed: over its own limit (413, counted as too large), or
+    /// a broken upload (not a delivery; not counted).
+    pub(crate) fn body_for(
+        vendor: crate::event::Vendor,
+        status: StatusCode,
+        reason: String,
+    ) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            crate::metrics::record_delivery(
+                vendor.as_str(),
+                crate::metrics::Outcome::TooLarge,
+                status.as_u16(),
+            );
+        }
+        Self::body(status, reason)
     }
 
     pub(crate) fn body(status: StatusCode, reason: String) -> Self {
@@ -272,21 +297,45 @@ impl std::error::Error for WebhookRejection {
 
 /// The slot a middleware puts into request extensions and the extractor parks its claim in.
 #[derive(Clone, Default)]
-pub(crate) struct ClaimSlot(Arc<Mutex<Option<Claim>>>);
+pub(crate) struct ClaimSlot(Arc<Mutex<Option<Parked>>>);
+
+/// A parked claim, with what the metrics need when it is settled.
+struct Parked {
+    claim: Claim,
+    vendor: &'static str,
+    since: Option<std::time::Instant>,
+}
 
 impl ClaimSlot {
     /// Park `claim`. A claim already parked (a second extractor on one request) is released.
-    pub(crate) fn park(&self, claim: Claim) {
+    pub(crate) fn park(&self, claim: Claim, vendor: &'static str) {
+        let parked = Parked {
+            claim,
+            vendor,
+            since: crate::metrics::start(),
+        };
         let previous = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .replace(claim);
+            .replace(parked);
         drop(previous);
     }
 
     fn take(&self) -> Option<Claim> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+        let parked = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        // The handler has answered: its time, and the delivery counted with its status.
+        crate::metrics::stage_since(parked.vendor, crate::metrics::Stage::Handler, parked.since);
+        Some(parked.claim)
+    }
+
+    fn vendor(&self) -> Option<&'static str> {
+        let parked = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        parked.as_ref().map(|p| p.vendor)
     }
 
     /// Complete the parked claim when `status` is 2xx, release it otherwise.
@@ -295,7 +344,15 @@ impl ClaimSlot {
     /// sender is told so; the claim falls back to its drop path (released, or freed when its
     /// lease ends) and the failure is logged.
     pub(crate) async fn settle(&self, status: StatusCode) {
+        let vendor = self.vendor();
         let Some(claim) = self.take() else { return };
+        if let Some(vendor) = vendor {
+            crate::metrics::record_delivery(
+                vendor,
+                crate::metrics::Outcome::Accepted,
+                status.as_u16(),
+            );
+        }
         // The key is only copied for the log lines below, and only when something may log them.
         let key = tracing::level_enabled!(tracing::Level::WARN).then(|| claim.key().clone());
         let key = key.as_ref().map_or("", IdempotencyKey::as_str);

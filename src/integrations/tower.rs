@@ -62,7 +62,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;
@@ -70,9 +69,8 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
 use super::{declared_length, receive_into_slot, ClaimSlot, Webhook, WebhookRejection};
-use crate::metrics::{self, Stage};
 use crate::receiver::Payload;
-use crate::{Error, Inbound, Receiver};
+use crate::{Inbound, Receiver};
 
 /// Wraps a service with a [`Receiver`]: see the [module docs](self).
 pub struct ReceiverLayer<T> {
@@ -182,15 +180,9 @@ where
             };
             let mut req = Request::from_parts(parts, VerifiedBody::new(bytes));
             req.extensions_mut().insert(hook);
-            let started = Instant::now();
             // If this future is dropped (client gone) or unwinds (a panicking handler), the
             // slot drops with it and the claim inside follows its guard's rules.
             let result = inner.call(req).await;
-            metrics::record_stage(
-                receiver.vendor().as_str(),
-                Stage::Handler,
-                started.elapsed(),
-            );
             let status = match &result {
                 Ok(response) => response.status(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -214,11 +206,7 @@ where
 {
     let limit = receiver.body_limit();
     let vendor = receiver.vendor();
-    let too_large = || {
-        let err = Error::BodyTooLarge { limit };
-        metrics::record_rejection(vendor.as_str(), &err);
-        WebhookRejection::error(err)
-    };
+    let too_large = || WebhookRejection::too_large(vendor, limit);
     let declared = declared_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()));
     if declared.is_some_and(|len| len > limit as u64) {
         tracing::info!(%vendor, limit, "declared body length over the limit");

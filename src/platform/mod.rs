@@ -32,6 +32,12 @@ pub trait VendorEvent: Sized + Send + 'static {
 
     /// Convert into the cross-vendor model.
     fn normalize(&self) -> Event;
+
+    /// `true` for an event the typed parser does not know (the lossless `Unknown` variant):
+    /// schema drift worth counting (`chathooks_unknown_events_total`).
+    fn is_unknown(&self) -> bool {
+        false
+    }
 }
 
 /// Inherent `from_slice`, `name`, `event_id` and `normalize` that forward to the

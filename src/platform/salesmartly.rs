@@ -655,6 +655,10 @@ fn normalize_customer(kind: EventKind, c: &Customer) -> Event {
 impl VendorEvent for SaleSmartlyEvent {
     const VENDOR: Vendor = Vendor::SaleSmartly;
 
+    fn is_unknown(&self) -> bool {
+        matches!(self, SaleSmartlyEvent::Unknown { .. })
+    }
+
     fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
         SaleSmartlyEvent::from_slice(body)
     }

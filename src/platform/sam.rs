@@ -500,6 +500,10 @@ impl SamEvent {
 impl VendorEvent for SamEvent {
     const VENDOR: Vendor = Vendor::Sam;
 
+    fn is_unknown(&self) -> bool {
+        matches!(self, SamEvent::Unknown { .. })
+    }
+
     /// One pass without path tracking; when that fails, the body is parsed again the
     /// reference way (name first, then the envelope, with `serde_path_to_error`) so the error
     /// names the JSON path. Both ways accept exactly the same bodies.

@@ -32,6 +32,10 @@ impl BuzziEvent {
 impl VendorEvent for BuzziEvent {
     const VENDOR: Vendor = Vendor::Buzzi;
 
+    fn is_unknown(&self) -> bool {
+        matches!(self, BuzziEvent::Unknown { .. })
+    }
+
     /// One pass without path tracking; when that fails, the body is parsed again the
     /// reference way (name first, then the envelope, with `serde_path_to_error`) so the error
     /// names the JSON path. Both ways accept exactly the same bodies.

@@ -7,6 +7,10 @@ crate::platform::inherent_vendor_methods!(ConversaLabsEvent);
 impl VendorEvent for ConversaLabsEvent {
     const VENDOR: Vendor = Vendor::ConversaLabs;
 
+    fn is_unknown(&self) -> bool {
+        matches!(self, ConversaLabsEvent::Unknown { .. })
+    }
+
     /// One pass over the body's members without path tracking; when that fails, the body is
     /// parsed again the reference way (name, head, then record, with `serde_path_to_error`) so
     /// the error names the JSON path. Both ways accept exactly the same bodies.

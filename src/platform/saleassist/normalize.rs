@@ -176,6 +176,10 @@ pub(super) fn normalize_mapped(m: &MappedWebhook) -> Event {
 impl VendorEvent for SaleAssistEvent {
     const VENDOR: Vendor = Vendor::SaleAssist;
 
+    fn is_unknown(&self) -> bool {
+        matches!(self, SaleAssistEvent::Unknown { .. })
+    }
+
     fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
         SaleAssistEvent::from_slice(body)
     }

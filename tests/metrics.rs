@@ -1,0 +1,473 @@
+//! Every counter and histogram of `chathooks::metrics`, driven over real HTTP on 127.0.0.1
+//! through the axum adapter, read back from a recorder of the test's own.
+//!
+//! Its own test binary: a metrics recorder is process-global, and the main test binary runs
+//! hundreds of deliveries in parallel that would land in the same counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chathooks::idempotency::{ClaimOutcome, ClaimToken, IdempotencyKey, StoreFuture};
+use chathooks::integrations::axum::{Webhook, WebhookLayer};
+use chathooks::metrics::{DELIVERIES_TOTAL, STAGE_DURATION_SECONDS, UNKNOWN_EVENTS_TOTAL};
+use chathooks::platform::{sam::SamEvent, standard::StandardEvent};
+use chathooks::verify::{HmacSha256, StandardWebhooks};
+use chathooks::{Error, IdempotencyStore, Receiver, Secret};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+const STANDARD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const SAM_SECRET: &str = "sam-metrics-test-secret-0123456789";
+
+// ---- a recorder of the test's own: every series by name and sorted labels --------------------
+
+type Series = (String, Vec<(String, String)>);
+
+#[derive(Default)]
+struct TestRecorder {
+    counters: Mutex<BTreeMap<Series, Arc<AtomicU64>>>,
+    histograms: Mutex<BTreeMap<Series, Arc<Mutex<Vec<f64>>>>>,
+    gauges: Mutex<BTreeMap<Series, Arc<AtomicU64>>>,
+}
+
+fn series(key: &Key) -> Series {
+    let mut labels: Vec<_> = key
+        .labels()
+        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+        .collect();
+    labels.sort();
+    (key.name().to_owned(), labels)
+}
+
+struct CounterCell(Arc<AtomicU64>);
+impl metrics::CounterFn for CounterCell {
+    fn increment(&self, value: u64) {
+        self.0.fetch_add(value, Ordering::SeqCst);
+    }
+    fn absolute(&self, value: u64) {
+        self.0.store(value, Ordering::SeqCst);
+    }
+}
+struct GaugeCell(Arc<AtomicU64>);
+impl metrics::GaugeFn for GaugeCell {
+    fn increment(&self, _: f64) {}
+    fn decrement(&self, _: f64) {}
+    fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Ordering::SeqCst);
+    }
+}
+struct HistogramCell(Arc<Mutex<Vec<f64>>>);
+impl metrics::HistogramFn for HistogramCell {
+    fn record(&self, value: f64) {
+        self.0.lock().unwrap().push(value);
+    }
+}
+
+impl Recorder for TestRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        let cell = self
+            .counters
+            .lock()
+            .unwrap()
+            .entry(series(key))
+            .or_default()
+            .clone();
+        Counter::from_arc(Arc::new(CounterCell(cell)))
+    }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        let cell = self
+            .gauges
+            .lock()
+            .unwrap()
+            .entry(series(key))
+            .or_default()
+            .clone();
+        Gauge::from_arc(Arc::new(GaugeCell(cell)))
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        let cell = self
+            .histograms
+            .lock()
+            .unwrap()
+            .entry(series(key))
+            .or_default()
+            .clone();
+        Histogram::from_arc(Arc::new(HistogramCell(cell)))
+    }
+}
+
+fn recorder() -> &'static TestRecorder {
+    static RECORDER: OnceLock<&'static TestRecorder> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let r: &'static TestRecorder = Box::leak(Box::default());
+        metrics::set_global_recorder(r).expect("no other recorder in this binary");
+        r
+    })
+}
+
+impl TestRecorder {
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let mut want: Vec<_> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        want.sort();
+        self.counters
+            .lock()
+            .unwrap()
+            .get(&(name.to_owned(), want))
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+    fn histogram_len(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        let mut want: Vec<_> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        want.sort();
+        self.histograms
+            .lock()
+            .unwrap()
+            .get(&(name.to_owned(), want))
+            .map_or(0, |h| h.lock().unwrap().len())
+    }
+    fn series_of(&self, name: &str) -> BTreeSet<Vec<(String, String)>> {
+        let c = self.counters.lock().unwrap();
+        let h = self.histograms.lock().unwrap();
+        c.keys()
+            .chain(h.keys())
+            .filter(|(n, _)| n == name)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+}
+
+// ---- the server ------------------------------------------------------------------------------
+
+/// A store that cannot answer (the fault a Redis outage produces), for the 503 outcome.
+struct Down;
+impl IdempotencyStore for Down {
+    fn claim<'a>(&'a self, _: &'a IdempotencyKey, _: Duration) -> StoreFuture<'a, ClaimOutcome> {
+        Box::pin(async { Err(down()) })
+    }
+    fn complete<'a>(
+        &'a self,
+        _: &'a IdempotencyKey,
+        _: ClaimToken,
+        _: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async { Err(down()) })
+    }
+    fn release<'a>(&'a self, _: &'a IdempotencyKey, _: ClaimToken) -> StoreFuture<'a, bool> {
+        Box::pin(async { Err(down()) })
+    }
+}
+fn down() -> Error {
+    Error::StoreUnavailable {
+        reason: "test store is down".into(),
+        retry_after: Duration::from_secs(2),
+    }
+}
+
+async fn standard(headers: HeaderMap, hook: Webhook<StandardEvent>) -> StatusCode {
+    assert!(!hook.event.event_type.is_empty());
+    if let Some(ms) = headers.get("x-test-sleep-ms") {
+        let ms: u64 = ms.to_str().unwrap().parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if headers.contains_key("x-test-fail") {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn sam(_: Webhook<SamEvent>) -> StatusCode {
+    StatusCode::OK
+}
+
+async fn serve() -> String {
+    let standard_rx = Arc::new(
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+            .body_limit(4096)
+            .build(),
+    );
+    let down_rx = Arc::new(
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+            .store(Down)
+            .namespace("down")
+            .build(),
+    );
+    let sam_rx = Arc::new(
+        Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap())).build(),
+    );
+    let app = Router::new()
+        .route("/standard", post(standard).with_state(standard_rx))
+        .route("/down", post(standard).with_state(down_rx))
+        .route("/sam", post(sam).with_state(sam_rx))
+        .layer(WebhookLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+fn standard_request(
+    c: &reqwest::Client,
+    url: &str,
+    id: &str,
+    at: SystemTime,
+    body: &[u8],
+) -> reqwest::RequestBuilder {
+    let v = StandardWebhooks::new(STANDARD_SECRET).unwrap();
+    let ts = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    c.post(url)
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", v.sign(id, at, body))
+        .body(body.to_vec())
+}
+
+/// The tests read shared counters: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const BODY: &[u8] =
+    br#"{"type":"contact.created","timestamp":"2024-01-01T00:00:00Z","data":{"id":"c1"}}"#;
+
+fn deliveries(outcome: &str, status: &str) -> u64 {
+    recorder().counter(
+        DELIVERIES_TOTAL,
+        &[
+            ("vendor", "standard_webhooks"),
+            ("outcome", outcome),
+            ("status", status),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_and_stage_is_counted() {
+    let _serial = SERIAL.lock().await;
+    let r = recorder();
+    let base = serve().await;
+    let c = client();
+    let url = format!("{base}/standard");
+    let now = SystemTime::now();
+    let before: BTreeMap<(&str, &str), u64> = [
+        ("accepted", "200"),
+        ("duplicate", "200"),
+        ("accepted", "500"),
+        ("rejected_signature", "401"),
+        ("rejected_signature", "400"),
+        ("rejected_timestamp", "401"),
+        ("rejected_parse", "422"),
+        ("too_large", "413"),
+        ("in_flight", "409"),
+        ("store_unavailable", "503"),
+    ]
+    .into_iter()
+    .map(|k| (k, deliveries(k.0, k.1)))
+    .collect();
+    let deliveries =
+        |outcome: &str, status: &str| deliveries(outcome, status) - before[&(outcome, status)];
+    let stage_before = |s: &str| {
+        r.histogram_len(
+            STAGE_DURATION_SECONDS,
+            &[("vendor", "standard_webhooks"), ("stage", s)],
+        )
+    };
+    let stages_before: BTreeMap<&str, usize> = ["verify", "dedupe", "parse", "handler"]
+        .into_iter()
+        .map(|s| (s, stage_before(s)))
+        .collect();
+    // The name has its own series unless the other test filled the per-vendor bound first.
+    let unknown_events = || {
+        r.counter(
+            UNKNOWN_EVENTS_TOTAL,
+            &[("vendor", "sam"), ("name", "lead.teleported")],
+        ) + r.counter(
+            UNKNOWN_EVENTS_TOTAL,
+            &[("vendor", "sam"), ("name", "other")],
+        )
+    };
+    let unknown_before = unknown_events();
+
+    // accepted (handler 200), then its duplicate
+    let res = standard_request(&c, &url, "msg_m1", now, BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(deliveries("accepted", "200"), 1);
+    let res = standard_request(&c, &url, "msg_m1", now, BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(deliveries("duplicate", "200"), 1);
+
+    // accepted, but the handler failed: counted with the handler's status
+    let res = standard_request(&c, &url, "msg_m2", now, BODY)
+        .header("x-test-fail", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(deliveries("accepted", "500"), 1);
+
+    // wrong signature (401) and missing signature header (400)
+    let res = c
+        .post(&url)
+        .header("webhook-id", "msg_m3")
+        .header(
+            "webhook-timestamp",
+            now.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string(),
+        )
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .body(BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(deliveries("rejected_signature", "401"), 1);
+    let res = c
+        .post(&url)
+        .header("webhook-id", "msg_m4")
+        .body(BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(deliveries("rejected_signature", "400"), 1);
+
+    // stale timestamp
+    let res = standard_request(&c, &url, "msg_m5", now - Duration::from_secs(3600), BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(deliveries("rejected_timestamp", "401"), 1);
+
+    // verified but unparseable
+    let res = standard_request(&c, &url, "msg_m6", now, br#"{"type":"x","data":[}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(deliveries("rejected_parse", "422"), 1);
+
+    // over the limit (declared length, answered before reading)
+    let big = vec![b' '; 8192];
+    let res = standard_request(&c, &url, "msg_m7", now, &big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(deliveries("too_large", "413"), 1);
+
+    // in flight: a second copy while the first handler sleeps
+    let first = tokio::spawn(
+        standard_request(&c, &url, "msg_m8", now, BODY)
+            .header("x-test-sleep-ms", "600")
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = standard_request(&c, &url, "msg_m8", now, BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(deliveries("in_flight", "409"), 1);
+
+    // store unavailable
+    let res = standard_request(&c, &format!("{base}/down"), "msg_m9", now, BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(deliveries("store_unavailable", "503"), 1);
+
+    // Every stage timed; parse only for deliveries that reached it.
+    let stage = |s: &str| stage_before(s) - stages_before[s];
+    assert!(stage("verify") >= 9, "verify: {}", stage("verify"));
+    assert!(stage("dedupe") >= 5, "dedupe: {}", stage("dedupe"));
+    assert!(stage("parse") >= 4, "parse: {}", stage("parse"));
+    assert_eq!(stage("handler"), 3, "three handler runs were answered");
+
+    // Schema drift: an event Sam's typed parser does not know.
+    let sam_url = format!("{base}/sam");
+    let signer = HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap());
+    let unknown = br#"{"event":"lead.teleported","data":{"id":"l1"}}"#;
+    let mut req = c.post(&sam_url).body(unknown.to_vec());
+    for (k, v) in signer.sign(now, unknown).iter() {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(unknown_events() - unknown_before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_stay_bounded_under_a_thousand_event_ids() {
+    let _serial = SERIAL.lock().await;
+    let r = recorder();
+    let base = serve().await;
+    let c = client();
+    let url = format!("{base}/standard");
+    let now = SystemTime::now();
+    for i in 0..1000 {
+        let res = standard_request(&c, &url, &format!("msg_bound_{i}"), now, BODY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // Unknown event names are signed content, but still bounded per vendor.
+    let signer = HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap());
+    for i in 0..200 {
+        let body = format!(r#"{{"event":"drift.{i}","data":{{"id":"d{i}"}}}}"#);
+        let mut req = c.post(format!("{base}/sam")).body(body.clone());
+        for (k, v) in signer.sign(now, body.as_bytes()).iter() {
+            req = req.header(k, v);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 200);
+    }
+    for name in [DELIVERIES_TOTAL, STAGE_DURATION_SECONDS] {
+        let all = r.series_of(name);
+        assert!(all.len() < 40, "{name}: {} series", all.len());
+        for labels in &all {
+            for (_, v) in labels {
+                assert!(!v.starts_with("msg_"), "{name} carries an id: {labels:?}");
+            }
+        }
+    }
+    let unknown = r.series_of(UNKNOWN_EVENTS_TOTAL);
+    assert!(
+        unknown.len() <= chathooks::metrics::MAX_UNKNOWN_NAMES + 2,
+        "{} unknown-name series",
+        unknown.len()
+    );
+    assert!(
+        r.counter(
+            UNKNOWN_EVENTS_TOTAL,
+            &[("vendor", "sam"), ("name", "other")]
+        ) > 0
+    );
+}
