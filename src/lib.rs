@@ -124,6 +124,24 @@
 //! The same extractor with `web::Data<Receiver<T>>` and `WebhookMiddleware`; see
 //! `integrations::actix` (feature `actix`) and `examples/actix_receiver.rs`.
 //!
+//! ### Any tower stack, plain hyper
+//!
+//! `integrations::tower::ReceiverLayer` (feature `tower`) does what the axum extractor does for
+//! any `http::Request<B>` service: rejections and duplicates are answered by the layer, and the
+//! inner service gets the verified body and `Webhook<T>` in the request extensions. See
+//! `examples/hyper_receiver.rs`.
+//!
+//! ### Metrics and traces
+//!
+//! With feature `metrics`, receivers, adapters and workers emit through the
+//! [`metrics`](https://docs.rs/metrics) facade: install a recorder (Prometheus, OpenTelemetry,
+//! StatsD…) and `chathooks_deliveries_total{vendor,outcome,status}`, stage durations, unknown
+//! events and inbox gauges appear; [`metrics`] lists every series and what to alert on.
+//! Every delivery runs in a `webhook` tracing span with `vendor`, `delivery_id` (only when
+//! signed), `outcome` and `http.response.status_code`, names an OpenTelemetry exporter maps as
+//! they are; install a `tracing` subscriber (`tracing-subscriber` with `RUST_LOG`, or
+//! `tracing-opentelemetry`) to see them. No field ever holds a secret, a signature or a body.
+//!
 //! ### Deduplicate across replicas with Redis
 //!
 //! The in-memory store is per process; with several replicas, share a Redis store (feature
@@ -223,6 +241,8 @@
 //! | `postgres` | Postgres idempotency store and inbox sharing one pool and one versioned schema ([`postgres`]) |
 //! | `axum` | axum 0.8 extractor |
 //! | `actix` | actix-web 4 extractor |
+//! | `tower` | a tower `Layer`/`Service` for any tower stack, plain hyper included ([`integrations::tower`]) |
+//! | `metrics` | counters and histograms through the `metrics` facade ([`metrics`]) |
 //! | `sender` | reference sender: signing, delivery with retries, SSRF guard, sample events |
 //!
 //! None is on by default.
