@@ -44,8 +44,12 @@ use crate::idempotency::{ClaimToken, IdempotencyKey};
 use crate::Error;
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use self::memory::MemoryInbox;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresInbox;
 
 /// The future every [`Inbox`] method returns.
 pub type InboxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

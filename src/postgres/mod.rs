@@ -1,14 +1,16 @@
 //! Postgres backends (feature `postgres`): one connection pool and one versioned schema shared by
-//! [`PostgresStore`] (the dedupe stage's [`IdempotencyStore`](crate::IdempotencyStore)) and the
-//! durable inbox (`chathooks_inbox`), for services that already run Postgres and no Redis.
+//! [`PostgresStore`] (the dedupe stage's [`IdempotencyStore`](crate::IdempotencyStore)) and
+//! [`PostgresInbox`] (the durable [`Inbox`](crate::inbox::Inbox)), for services that already run
+//! Postgres and no Redis.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), chathooks::Error> {
-//! use chathooks::postgres::{PostgresPool, PostgresStore};
+//! use chathooks::postgres::{PostgresInbox, PostgresPool, PostgresStore};
 //!
 //! let pool = PostgresPool::connect("postgres://app@127.0.0.1:5432/app").await?;
 //! pool.migrate().await?;                      // explicit: never DDL on the hot path
 //! let store = PostgresStore::new(&pool);      // claim / complete / release
+//! let inbox = PostgresInbox::new(&pool);      // put / lease / ack / fail / ...
 //! # Ok(()) }
 //! ```
 //!
@@ -66,6 +68,7 @@ use tokio_postgres::NoTls;
 
 pub use self::migrations::SCHEMA_VERSION;
 pub use crate::idempotency::postgres::PostgresStore;
+pub use crate::inbox::postgres::PostgresInbox;
 use crate::Error;
 
 /// Default schema holding the tables.
@@ -200,7 +203,7 @@ fn valid_identifier(name: &str) -> bool {
 }
 
 /// A pool of Postgres connections and the schema the chathooks tables live in: what
-/// [`PostgresStore`] and the inbox share. Cheap to clone.
+/// [`PostgresStore`] and [`PostgresInbox`] share. Cheap to clone.
 #[derive(Clone)]
 pub struct PostgresPool {
     inner: Arc<Inner>,

@@ -1,4 +1,6 @@
 //! Inboxes: one behaviour suite (`suite.rs`) run against every backend.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod suite;

@@ -2,5 +2,6 @@
 //! store suite runs on `PostgresStore` from `tests/idempotency/postgres.rs`.
 
 mod faults;
+mod inbox;
 mod schema;
 pub mod service;

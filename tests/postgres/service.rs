@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use chathooks::idempotency::ClaimToken;
+use chathooks::postgres::PostgresPool;
 
 /// Print past the test harness's output capture, so a skip shows even when the test passes.
 pub fn loud(message: &str) {
@@ -37,6 +38,22 @@ pub fn database_url(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// A pool on `DATABASE_URL` whose tables live in a schema of this test's own, dropped and
+/// migrated afresh, so tests that lease "any due entry" never see another test's rows.
+pub async fn fresh_schema_pool(test: &str) -> Option<PostgresPool> {
+    let url = database_url(test)?;
+    let schema = schema_name(test);
+    drop_schema(&url, &schema).await;
+    let pool = PostgresPool::options(&url)
+        .unwrap()
+        .schema(schema)
+        .connect()
+        .await
+        .expect("DATABASE_URL is set but Postgres cannot be reached");
+    pool.migrate().await.unwrap();
+    Some(pool)
 }
 
 /// A schema name for `test`: lowercase, at most 63 bytes, unique per test name.

@@ -1,0 +1,557 @@
+//! [`PostgresInbox`]: the transactional inbox on Postgres (feature `postgres`).
+//!
+//! One row per delivery in `chathooks_inbox` (see [`crate::postgres`] for the pool, the schema
+//! and migrations). The dedupe key is a unique key of that table, so **dedupe and storage are one
+//! statement**: `INSERT … ON CONFLICT (dedupe_key) DO NOTHING`. A delivery is stored exactly once
+//! or not at all, and the receiver answers 2xx only after that statement committed.
+//!
+//! | operation | statement |
+//! |---|---|
+//! | put | `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, reading the holder's id in the same statement on a conflict |
+//! | lease | `UPDATE … FROM (SELECT id … WHERE state IN (pending, leased, retrying) AND due_at <= now() ORDER BY due_at LIMIT n FOR UPDATE SKIP LOCKED)`: a batch per statement, one fresh token per row |
+//! | ack / fail / release | `UPDATE … WHERE id = $1 AND state = 'leased' AND lease_token = $2` |
+//! | purge | `DELETE` of done/dead rows finished before the retention, 10 000 per statement |
+//!
+//! - **No sweeper.** A lease is a `due_at` in the future; the lease query treats a leased row
+//!   whose `due_at` has passed as due, so a dead worker's entries are taken over by the next
+//!   `lease` of any worker, with a new token. The old token then matches nothing.
+//! - **Workers never block each other.** `FOR UPDATE SKIP LOCKED` hands concurrent `lease`
+//!   calls disjoint rows.
+//! - **Index scans at any size.** `lease` reads the partial index on `due_at` over the
+//!   pending, leased and retrying rows only, so millions of kept done rows cost it nothing;
+//!   `purge` has its own partial index over done and dead rows.
+//! - **Bytes exact.** The body is a `bytea`, returned byte for byte.
+//!
+//! Every failure (connection lost, server restarting, timeout) is
+//! [`Error::StoreUnavailable`]: a receiver answers 503 with `Retry-After`, and a worker backs
+//! off and tries again on the same pool, which reconnects by itself.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio_postgres::Row;
+
+use super::{
+    truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
+    Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+};
+use crate::idempotency::IdempotencyKey;
+use crate::postgres::{millis, token_bytes, PostgresPool};
+use crate::Error;
+
+/// Most entries one `lease` call hands out, whatever `max` asks.
+pub const MAX_LEASE_BATCH: usize = 1000;
+/// Most entries one `list` call returns, whatever the filter's limit asks.
+pub const MAX_LIST: usize = 10_000;
+/// Rows deleted per statement by `purge`.
+const PURGE_BATCH: i64 = 10_000;
+/// Statements one `purge` call runs at most (so at most 10 M rows per call).
+const PURGE_ROUNDS: usize = 1000;
+
+/// The columns every read returns, in the order [`entry_from_row`] reads them.
+const COLS: &str = "e.id, e.namespace, e.vendor, e.dedupe_key, e.signed_delivery_id, \
+    e.header_names, e.header_values, e.body, e.received_at, e.state, e.attempts, \
+    e.last_error, e.due_at";
+
+/// The durable inbox on Postgres: receivers on any number of machines put, workers on any
+/// number of machines lease, all through one database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chathooks::Error> {
+/// use std::sync::Arc;
+/// use chathooks::inbox::Inbox;
+/// use chathooks::postgres::{PostgresInbox, PostgresPool};
+///
+/// let pool = PostgresPool::connect("postgres://app@127.0.0.1/app").await?;
+/// pool.migrate().await?;
+/// let inbox: Arc<dyn Inbox> = Arc::new(PostgresInbox::new(&pool));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresInbox {
+    pool: PostgresPool,
+    sql: Sql,
+}
+
+#[derive(Clone)]
+struct Sql {
+    put: String,
+    holder: String,
+    lease: String,
+    ack: String,
+    fail: String,
+    release: String,
+    get: String,
+    list_state: String,
+    list_any: String,
+    stats: String,
+    replay_ids: String,
+    replay_state: String,
+    purge: String,
+}
+
+impl fmt::Debug for PostgresInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresInbox")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresInbox {
+    /// The inbox on `pool`'s schema (migrate it first: [`PostgresPool::migrate`]).
+    pub fn new(pool: &PostgresPool) -> Self {
+        let t = pool.table("inbox");
+        let leasable = "state IN ('pending', 'leased', 'retrying')";
+        let held = "e.id = $1 AND e.state = 'leased' AND e.lease_token = $2";
+        let sql = Sql {
+            // On a conflict the row's id comes from the same statement when the snapshot shows
+            // it; a row committed after the snapshot is read by `holder`.
+            put: format!(
+                "WITH ins AS (
+                    INSERT INTO {t} (dedupe_key, namespace, vendor, signed_delivery_id,
+                                     header_names, header_values, body, received_at,
+                                     state, due_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now())
+                    ON CONFLICT (dedupe_key) DO NOTHING
+                    RETURNING id
+                 )
+                 SELECT id, true FROM ins
+                 UNION ALL
+                 SELECT id, false FROM {t} WHERE dedupe_key = $1 AND NOT EXISTS (SELECT 1 FROM ins)"
+            ),
+            holder: format!("SELECT id FROM {t} WHERE dedupe_key = $1"),
+            lease: format!(
+                "WITH due AS (
+                    SELECT id FROM {t}
+                    WHERE {leasable} AND due_at <= now()
+                    ORDER BY due_at
+                    LIMIT $1
+                    FOR UPDATE SKIP LOCKED
+                 ), numbered AS (
+                    SELECT id, row_number() OVER () AS n FROM due
+                 )
+                 UPDATE {t} AS e
+                 SET state = 'leased', lease_token = ($2::bytea[])[numbered.n],
+                     due_at = now() + $3::int8 * interval '1 millisecond'
+                 FROM numbered WHERE e.id = numbered.id
+                 RETURNING numbered.n, {COLS}"
+            ),
+            ack: format!(
+                "UPDATE {t} AS e SET state = 'done', due_at = now(), lease_token = NULL
+                 WHERE {held}"
+            ),
+            fail: format!(
+                "UPDATE {t} AS e SET state = $4, attempts = e.attempts + 1, last_error = $3,
+                     due_at = COALESCE($5, now()), lease_token = NULL
+                 WHERE {held}"
+            ),
+            release: format!(
+                "UPDATE {t} AS e
+                 SET state = CASE WHEN e.attempts > 0 THEN 'retrying' ELSE 'pending' END,
+                     due_at = now(), lease_token = NULL
+                 WHERE {held}"
+            ),
+            get: format!("SELECT {COLS} FROM {t} AS e WHERE e.id = $1"),
+            list_state: format!(
+                "SELECT {COLS} FROM {t} AS e
+                 WHERE e.state = $1 AND ($2::text IS NULL OR e.namespace = $2)
+                 ORDER BY e.received_at, e.id LIMIT $3"
+            ),
+            list_any: format!(
+                "SELECT {COLS} FROM {t} AS e
+                 WHERE ($1::text IS NULL OR e.namespace = $1)
+                 ORDER BY e.received_at, e.id LIMIT $2"
+            ),
+            stats: format!(
+                "SELECT count(*) FILTER (WHERE state = 'pending'),
+                        count(*) FILTER (WHERE state = 'leased'),
+                        count(*) FILTER (WHERE state = 'retrying'),
+                        count(*) FILTER (WHERE state = 'dead'),
+                        count(*) FILTER (WHERE state = 'done'),
+                        (SELECT min(received_at) FROM {t} WHERE state = 'pending')
+                 FROM {t}"
+            ),
+            replay_ids: format!(
+                "UPDATE {t} SET state = 'pending', due_at = now(), lease_token = NULL
+                 WHERE id = ANY($1::int8[]) AND state IN ('dead', 'done')"
+            ),
+            replay_state: format!(
+                "UPDATE {t} SET state = 'pending', due_at = now(), lease_token = NULL
+                 WHERE state = $1
+                   AND ($2::timestamptz IS NULL OR received_at >= $2)
+                   AND ($3::timestamptz IS NULL OR received_at < $3)"
+            ),
+            purge: format!(
+                "DELETE FROM {t} WHERE id IN (
+                     SELECT id FROM {t}
+                     WHERE state IN ('done', 'dead')
+                       AND due_at < now() - $1::int8 * interval '1 millisecond'
+                     LIMIT $2)"
+            ),
+        };
+        PostgresInbox {
+            pool: pool.clone(),
+            sql,
+        }
+    }
+
+    /// The pool this inbox uses.
+    pub fn pool(&self) -> &PostgresPool {
+        &self.pool
+    }
+
+    async fn put_entry(&self, entry: NewEntry) -> Result<PutOutcome, Error> {
+        let (names, values): (Vec<String>, Vec<String>) = entry.headers.into_iter().unzip();
+        let body: &[u8] = &entry.body;
+        let key = entry.key.as_str();
+        // A conflicting row that commits after this statement's snapshot, or one purged between
+        // the insert and the read, makes a try answer nothing; the next try sees it settled.
+        for _ in 0..3 {
+            let sql = &self.sql;
+            let (names, values) = (&names, &values);
+            let (namespace, vendor) = (&entry.namespace, &entry.vendor);
+            let signed = &entry.signed_delivery_id;
+            let received_at = entry.received_at;
+            let found: Option<(i64, bool)> = self
+                .pool
+                .run("put", |client| async move {
+                    let st = client.prepare_cached(&sql.put).await?;
+                    let rows = client
+                        .query(
+                            &st,
+                            &[
+                                &key,
+                                namespace,
+                                vendor,
+                                signed,
+                                names,
+                                values,
+                                &body,
+                                &received_at,
+                            ],
+                        )
+                        .await?;
+                    if let Some(row) = rows.first() {
+                        return Ok(Some((row.try_get(0)?, row.try_get(1)?)));
+                    }
+                    let st = client.prepare_cached(&sql.holder).await?;
+                    let row = client.query_opt(&st, &[&key]).await?;
+                    row.map(|r| r.try_get(0).map(|id| (id, false))).transpose()
+                })
+                .await?;
+            match found {
+                Some((id, true)) => return Ok(PutOutcome::Accepted(entry_id(id))),
+                Some((id, false)) => return Ok(PutOutcome::Duplicate(entry_id(id))),
+                None => continue,
+            }
+        }
+        Err(Error::StoreUnavailable {
+            reason: "postgres put: the dedupe key changed hands under every try".into(),
+            retry_after: self.pool.retry_after(),
+        })
+    }
+
+    async fn lease_batch(&self, max: usize, lease: Duration) -> Result<Vec<Lease>, Error> {
+        let max = max.min(MAX_LEASE_BATCH);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let tokens: Vec<LeaseToken> = (0..max).map(|_| LeaseToken::generate()).collect();
+        let token_rows: Vec<Vec<u8>> = tokens.iter().map(|t| token_bytes(*t).to_vec()).collect();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let ms = millis(lease);
+        let sql = &self.sql.lease;
+        let token_rows = &token_rows;
+        let rows = self
+            .pool
+            .run("lease", |client| async move {
+                let st = client.prepare_cached(sql).await?;
+                client.query(&st, &[&limit, token_rows, &ms]).await
+            })
+            .await?;
+        let mut leases = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let n: i64 = row.try_get(0).map_err(|e| self.corrupt(&e))?;
+            let token = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| tokens.get(i))
+                .copied()
+                .ok_or_else(|| self.corrupt(&"lease row number out of range"))?;
+            let entry = self.entry_from_row(row, 1)?;
+            let expires_at = entry.next_attempt_at;
+            leases.push((n, Lease::new(entry, token, expires_at)));
+        }
+        // Oldest due first, as the rows were picked.
+        leases.sort_by_key(|(n, _)| *n);
+        Ok(leases.into_iter().map(|(_, l)| l).collect())
+    }
+
+    async fn settle(
+        &self,
+        op: &'static str,
+        sql: &str,
+        id: &EntryId,
+        token: LeaseToken,
+        failure: Option<(&str, AfterFailure)>,
+    ) -> Result<bool, Error> {
+        let Some(id) = parse_id(id) else {
+            return Ok(false);
+        };
+        let token = token_bytes(token);
+        let token: &[u8] = &token;
+        let n = self
+            .pool
+            .run(op, |client| async move {
+                let st = client.prepare_cached(sql).await?;
+                match failure {
+                    None => client.execute(&st, &[&id, &token]).await,
+                    Some((error, then)) => {
+                        let (state, at) = match then {
+                            AfterFailure::RetryAt(at) => ("retrying", Some(at)),
+                            _ => ("dead", None),
+                        };
+                        let error = truncate_error(error);
+                        client
+                            .execute(&st, &[&id, &token, &error, &state, &at])
+                            .await
+                    }
+                }
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn get_entry(&self, id: &EntryId) -> Result<Option<Entry>, Error> {
+        let Some(id) = parse_id(id) else {
+            return Ok(None);
+        };
+        let sql = &self.sql.get;
+        let row = self
+            .pool
+            .run("get", |client| async move {
+                let st = client.prepare_cached(sql).await?;
+                client.query_opt(&st, &[&id]).await
+            })
+            .await?;
+        row.map(|r| self.entry_from_row(&r, 0)).transpose()
+    }
+
+    async fn list_entries(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
+        let limit = i64::try_from(filter.limit.min(MAX_LIST)).unwrap_or(0);
+        let namespace = filter.namespace.as_deref();
+        let state = filter.state.map(EntryState::as_str);
+        let sql = &self.sql;
+        let rows = self
+            .pool
+            .run("list", |client| async move {
+                match state {
+                    Some(state) => {
+                        let st = client.prepare_cached(&sql.list_state).await?;
+                        client.query(&st, &[&state, &namespace, &limit]).await
+                    }
+                    None => {
+                        let st = client.prepare_cached(&sql.list_any).await?;
+                        client.query(&st, &[&namespace, &limit]).await
+                    }
+                }
+            })
+            .await?;
+        rows.iter().map(|r| self.entry_from_row(r, 0)).collect()
+    }
+
+    async fn stats_now(&self) -> Result<InboxStats, Error> {
+        let sql = &self.sql.stats;
+        let row = self
+            .pool
+            .run("stats", |client| async move {
+                let st = client.prepare_cached(sql).await?;
+                client.query_one(&st, &[]).await
+            })
+            .await?;
+        let count = |i: usize| -> Result<u64, Error> {
+            let n: i64 = row.try_get(i).map_err(|e| self.corrupt(&e))?;
+            Ok(n.unsigned_abs())
+        };
+        let oldest: Option<SystemTime> = row.try_get(5).map_err(|e| self.corrupt(&e))?;
+        Ok(InboxStats {
+            pending: count(0)?,
+            leased: count(1)?,
+            retrying: count(2)?,
+            dead: count(3)?,
+            done: count(4)?,
+            oldest_pending_age: oldest.map(|at| {
+                SystemTime::now()
+                    .duration_since(at)
+                    .unwrap_or(Duration::ZERO)
+            }),
+        })
+    }
+
+    async fn replay_selected(&self, selector: &ReplaySelector) -> Result<u64, Error> {
+        let sql = &self.sql;
+        match selector {
+            ReplaySelector::Ids(ids) => {
+                let ids: Vec<i64> = ids.iter().filter_map(parse_id).collect();
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let ids = &ids;
+                self.pool
+                    .run("replay", |client| async move {
+                        let st = client.prepare_cached(&sql.replay_ids).await?;
+                        client.execute(&st, &[ids]).await
+                    })
+                    .await
+            }
+            ReplaySelector::State {
+                state,
+                received_after,
+                received_before,
+            } => {
+                if !matches!(state, EntryState::Dead | EntryState::Done) {
+                    return Ok(0);
+                }
+                let state = state.as_str();
+                self.pool
+                    .run("replay", |client| async move {
+                        let st = client.prepare_cached(&sql.replay_state).await?;
+                        client
+                            .execute(&st, &[&state, received_after, received_before])
+                            .await
+                    })
+                    .await
+            }
+        }
+    }
+
+    async fn purge_finished(&self, older_than: Duration) -> Result<u64, Error> {
+        let ms = millis(older_than);
+        let mut total = 0;
+        for _ in 0..PURGE_ROUNDS {
+            let sql = &self.sql.purge;
+            let n = self
+                .pool
+                .run("purge", |client| async move {
+                    let st = client.prepare_cached(sql).await?;
+                    client.execute(&st, &[&ms, &PURGE_BATCH]).await
+                })
+                .await?;
+            total += n;
+            if n < PURGE_BATCH.unsigned_abs() {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Read an entry from `row`, starting at column `at` (the [`COLS`] order).
+    fn entry_from_row(&self, row: &Row, at: usize) -> Result<Entry, Error> {
+        let c = |e: tokio_postgres::Error| self.corrupt(&e);
+        let id: i64 = row.try_get(at).map_err(c)?;
+        let key: &str = row.try_get(at + 3).map_err(c)?;
+        let key = IdempotencyKey::from_stored(key).map_err(|e| self.corrupt(&e))?;
+        let names: Vec<String> = row.try_get(at + 5).map_err(c)?;
+        let values: Vec<String> = row.try_get(at + 6).map_err(c)?;
+        let body: Vec<u8> = row.try_get(at + 7).map_err(c)?;
+        let state: &str = row.try_get(at + 9).map_err(c)?;
+        let state = EntryState::parse(state).ok_or_else(|| self.corrupt(&"unknown state"))?;
+        let attempts: i32 = row.try_get(at + 10).map_err(c)?;
+        Ok(Entry {
+            id: entry_id(id),
+            namespace: row.try_get(at + 1).map_err(c)?,
+            vendor: row.try_get(at + 2).map_err(c)?,
+            key,
+            signed_delivery_id: row.try_get(at + 4).map_err(c)?,
+            headers: names.into_iter().zip(values).collect(),
+            body: Bytes::from(body),
+            received_at: row.try_get(at + 8).map_err(c)?,
+            state,
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            last_error: row.try_get(at + 11).map_err(c)?,
+            next_attempt_at: row.try_get(at + 12).map_err(c)?,
+        })
+    }
+
+    fn corrupt(&self, detail: &dyn fmt::Display) -> Error {
+        Error::StoreUnavailable {
+            reason: format!("postgres inbox: unreadable row: {detail}"),
+            retry_after: self.pool.retry_after(),
+        }
+    }
+}
+
+fn entry_id(id: i64) -> EntryId {
+    EntryId::new(id.to_string())
+}
+
+/// A row id from an [`EntryId`]; `None` for ids this inbox never hands out.
+fn parse_id(id: &EntryId) -> Option<i64> {
+    let s = id.as_str();
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl Inbox for PostgresInbox {
+    fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
+        Box::pin(self.put_entry(entry))
+    }
+
+    fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
+        Box::pin(self.lease_batch(max, lease))
+    }
+
+    fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(self.settle("ack", &self.sql.ack, id, token, None))
+    }
+
+    fn fail<'a>(
+        &'a self,
+        id: &'a EntryId,
+        token: LeaseToken,
+        error: &'a str,
+        then: AfterFailure,
+    ) -> InboxFuture<'a, bool> {
+        Box::pin(self.settle("fail", &self.sql.fail, id, token, Some((error, then))))
+    }
+
+    fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(self.settle("release", &self.sql.release, id, token, None))
+    }
+
+    fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
+        Box::pin(self.get_entry(id))
+    }
+
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> InboxFuture<'a, Vec<Entry>> {
+        Box::pin(self.list_entries(filter))
+    }
+
+    fn stats(&self) -> InboxFuture<'_, InboxStats> {
+        Box::pin(self.stats_now())
+    }
+
+    fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
+        Box::pin(self.replay_selected(selector))
+    }
+
+    fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
+        Box::pin(self.purge_finished(older_than))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_row_ids_parse() {
+        assert_eq!(parse_id(&EntryId::new("42")), Some(42));
+        for bad in ["", "-1", "1e3", "abc", "99999999999999999999", " 1"] {
+            assert_eq!(parse_id(&EntryId::new(bad)), None, "{bad:?}");
+        }
+    }
+}
