@@ -37,10 +37,9 @@ fn bench(c: &mut Criterion) {
     headers.insert("webhook-timestamp", ts.to_string().parse().unwrap());
     headers.insert("webhook-signature", sig.parse().unwrap());
 
+    // That the reference crate accepts our signatures (and we its) is a test:
+    // tests/verify/standard.rs. Here it is only the peer being timed.
     let stdwh = standardwebhooks::Webhook::new(SECRET).unwrap();
-    stdwh
-        .verify(&body, &headers)
-        .expect("standardwebhooks accepts our signature");
     ours.verify_at(&Inbound::new(&headers, &body), now).unwrap();
 
     let key = Secret::standard(SECRET).unwrap();

@@ -412,3 +412,44 @@ mod v1a {
             .unwrap()
     }
 }
+
+/// Interoperability with the reference implementation (the `standardwebhooks` crate, by the
+/// spec's authors), both ways, on a 5 KB body and on bodies with every byte value that is valid
+/// UTF-8 (the reference signs `str`s). It reads the system clock, so both sign for "now".
+#[test]
+fn reference_standardwebhooks_crate_accepts_our_signatures_and_we_accept_its() {
+    let ours = StandardWebhooks::new(SECRET).unwrap();
+    let theirs = standardwebhooks::Webhook::new(SECRET).unwrap();
+    let now = std::time::SystemTime::now();
+    let ts = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let unit = r#"{"type":"message.created","data":{"text":"h\u00e9llo ☃","n":12345}},"#.as_bytes();
+    // Whole units only: the reference signs `str`s, so the body must stay UTF-8.
+    let big: Vec<u8> = unit.repeat(5 * 1024 / unit.len() + 1);
+    for body in [&big[..], BODY, b"", "ünïcødé ✓".as_bytes()] {
+        let sig = ours.sign(ID, now, body);
+        let h = headers(&[
+            ("webhook-id", ID),
+            ("webhook-timestamp", &ts.to_string()),
+            ("webhook-signature", &sig),
+        ]);
+        theirs
+            .verify(body, &h)
+            .unwrap_or_else(|e| panic!("reference rejects our signature: {e:?}"));
+        let reference = theirs.sign(ID, ts as i64, body).unwrap();
+        assert_eq!(reference, sig, "same bytes, same signature");
+        let h = headers(&[
+            ("webhook-id", ID),
+            ("webhook-timestamp", &ts.to_string()),
+            ("webhook-signature", &reference),
+        ]);
+        ours.verify_at(&Inbound::new(&h, body), now).unwrap();
+    }
+    // And the reference refuses a tampered body signed by us, so the check above can fail.
+    let sig = ours.sign(ID, now, BODY);
+    let h = headers(&[
+        ("webhook-id", ID),
+        ("webhook-timestamp", &ts.to_string()),
+        ("webhook-signature", &sig),
+    ]);
+    assert!(theirs.verify(b"{\"tampered\":true}", &h).is_err());
+}
