@@ -172,14 +172,18 @@ impl Error {
 
 /// A verified body that does not parse as the vendor's payload.
 ///
-/// Carries the JSON path of the offending field (for example `payload.people_detail.email`) and
-/// serde's message. It never carries the body itself.
+/// Carries the JSON path of the offending field (for example `payload.people_detail.email`),
+/// what was expected there and the position (line and column) of the failure. It never carries
+/// the body or any value from it: serde's `invalid value: string "jane@example.com", expected …`
+/// becomes `invalid value, expected …`, so 422 answers and logs cannot leak an email address or
+/// a card number (the path may name keys, which are the payload's field names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ParseError {
     /// Dotted path to the field that failed (`"."` when the failure is at the top level).
     pub path: String,
-    /// What serde reported, or why the body was rejected.
+    /// What was wrong and what was expected (serde's message with any quoted value removed),
+    /// or why the body was rejected.
     pub message: String,
     /// Byte line and column of the failure when the JSON itself is malformed (syntax error),
     /// `None` for type errors in well-formed JSON.
@@ -211,11 +215,43 @@ impl ParseError {
         let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
         ParseError {
             path,
-            message: inner.to_string(),
+            message: redact_values(&inner.to_string()),
             position,
             syntax,
         }
     }
+}
+
+/// serde's data errors quote the offending value (`invalid type: string "4111…", expected u64`,
+/// ``unknown variant `x`, expected one of …``). Keep what the crate wrote — the kind of error
+/// and the `expected …` text of its own visitors — and drop everything between: the value.
+/// Syntax errors never quote the input and pass through.
+fn redact_values(msg: &str) -> String {
+    const MARKERS: [(&str, &str); 5] = [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+        ("invalid length ", "invalid length"),
+        ("unknown variant ", "unknown variant"),
+        ("unknown field ", "unknown field"),
+    ];
+    let Some((at, marker, kind)) = MARKERS
+        .iter()
+        .filter_map(|(m, k)| msg.find(m).map(|i| (i, *m, *k)))
+        .min_by_key(|(i, _, _)| *i)
+    else {
+        return msg.to_owned();
+    };
+    // The value comes first and the visitor's own `expected …` text last, so the last
+    // ", expected " starts text the crate wrote even when the value itself holds one.
+    let rest = &msg[at + marker.len()..];
+    let tail = match rest.rfind(", expected ") {
+        Some(i) => &rest[i..],
+        None => match rest.rfind(" at line ") {
+            Some(i) => &rest[i..],
+            None => "",
+        },
+    };
+    format!("{}{kind}{tail}", &msg[..at])
 }
 
 impl fmt::Display for ParseError {
@@ -239,7 +275,7 @@ impl From<serde_json::Error> for ParseError {
         let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
         ParseError {
             path: ".".into(),
-            message: inner.to_string(),
+            message: redact_values(&inner.to_string()),
             position,
             syntax,
         }
@@ -249,6 +285,43 @@ impl From<serde_json::Error> for ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_messages_lose_their_values() {
+        for (msg, want) in [
+            (
+                r#"invalid type: string "jane@example.com", expected u64 at line 1 column 9"#,
+                "invalid type, expected u64 at line 1 column 9",
+            ),
+            (
+                r#"invalid value: string "4111 1111, expected x", expected a date at line 2 column 3"#,
+                "invalid value, expected a date at line 2 column 3",
+            ),
+            (
+                "unknown variant `secret`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            (
+                "unknown field `x@y`, there are no fields at line 1 column 2",
+                "unknown field at line 1 column 2",
+            ),
+            (
+                r#"JSON inside the string: invalid type: string "pii", expected u8 at line 1 column 5"#,
+                "JSON inside the string: invalid type, expected u8 at line 1 column 5",
+            ),
+            (
+                "invalid length 3, expected 2 elements",
+                "invalid length, expected 2 elements",
+            ),
+            ("missing field `event`", "missing field `event`"),
+            (
+                "EOF while parsing a value at line 1 column 0",
+                "EOF while parsing a value at line 1 column 0",
+            ),
+        ] {
+            assert_eq!(redact_values(msg), want);
+        }
+    }
 
     #[test]
     fn statuses_follow_the_design_table() {

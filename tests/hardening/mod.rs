@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 mod keys;
+mod logs;
 mod misuse;
 mod salesmartly_replay;
 
