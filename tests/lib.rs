@@ -10,6 +10,7 @@ mod lenient_repair;
 mod platform_buzzi;
 mod platform_conversalabs;
 mod platform_never_panic;
+mod platform_real_payloads;
 mod platform_saleassist;
 mod platform_salesmartly;
 mod platform_sam;

@@ -4,6 +4,66 @@
 //! event, convert to the normalised [`Event`], and give the vendor's own event id
 //! when it has one. Event enums are `#[non_exhaustive]` and have a lossless `Unknown` variant: an
 //! event name the crate does not know is never an error.
+//!
+//! # Where `normalize()` finds the contact and the message
+//!
+//! Senders and automation tools (Zapier, n8n, Make, a CRM's own webhook) often put the person
+//! one level down, under `lead`, `contact`, `customer`, `visitor`, `user` or `person`, and the
+//! message under `message` (an object with `content`, `text` or `body`, or plain text),
+//! sometimes next to the flat fields a vendor documents. The typed events keep every such member
+//! in their `extra` maps (nothing is lost), and every vendor's `normalize()` reads them the same
+//! way, first match winning in this order.
+//!
+//! **Contact** — name, emails, phones, company (`custom_fields["company"]`) and id:
+//!
+//! 1. the vendor's typed fields: its flat ones, then its typed person object (Sam's `visitor`,
+//!    Buzzi's `end_user`, ConversaLabs' `contact` / `meta.sender`, SaleAssist's
+//!    `people_detail`, SaleSmartly's `chat_user`);
+//! 2. the record's other flat keys, where the record is the person itself (Sam's lead and
+//!    callback, SaleSmartly's and ConversaLabs' customer records, SaleAssist's mapped webhooks,
+//!    a Standard Webhooks `data` unless the event is a payment, a deal or unknown);
+//! 3. the objects nested one level down in the record, in this order: `lead`, `contact`,
+//!    `customer`, `visitor`, `user`, `person`.
+//!
+//! An object whose `type` names an agent (`user`, `agent`, `agent_bot`, `bot`, `human_agent`,
+//! `assistant`, `member`, `operator`, `system`: Chatwoot-style payloads mark agents `user`) is
+//! never the contact; an agent goes to the conversation's assignee or the message's sender.
+//!
+//! Within one object: name = `name`, `full_name`, `fullName`, `display_name`, `displayName`, else
+//! `first_name`/`firstName` + `last_name`/`lastName`; emails = `email`, `email_address`,
+//! `emailAddress`, `emails`; phones = `phone`, `phone_number`, `phoneNumber`, `mobile`,
+//! `mobile_number`, `mobileNumber`, `mobile_phone`, `mobilePhone`, `phones`; company =
+//! `company` (text, or an object's `name`), `company_name`, `companyName`, `organization`,
+//! `organisation`; id = `id` (nested objects only: a record's own `id` is the record's). Values
+//! may be text, numbers, arrays of them or arrays of `{"value": …}` objects. The name, company
+//! and id come from the first place that has one; emails and phones collect every distinct
+//! value in lookup order.
+//!
+//! **Message text** — the vendor's typed text field (`content`, `msg`, `message_content`…), then
+//! the record's flat `content`, `text`, `body`, then `message`: its text when it is a string,
+//! else its `content`, `text`, `body` (a nested `message` object also gives the message id when
+//! the vendor's fields do not). Events whose vendor type has no message (a Sam lead, a Buzzi
+//! conversation, a Standard event…) get one when the record carries such a message.
+//!
+//! ```
+//! use chathooks::platform::sam::SamEvent;
+//! let body = br#"{"event":"lead.captured","data":{"email":"a@example.com",
+//!   "lead":{"first_name":"Ana","last_name":"Silva","phone_number":"+55 11 91234 5678"},
+//!   "message":{"body":"Call me"}}}"#;
+//! let ev = SamEvent::from_slice(body)?.normalize();
+//! let c = ev.contact.unwrap();
+//! assert_eq!(c.name.as_deref(), Some("Ana Silva"));
+//! assert_eq!(c.emails, ["a@example.com"]);
+//! assert_eq!(ev.message.unwrap().text.as_deref(), Some("Call me"));
+//! # Ok::<(), chathooks::ParseError>(())
+//! ```
+//!
+//! # Errors name the field
+//!
+//! A body that does not parse is a [`ParseError`] whose `path` names the field, also for a
+//! syntax error inside a member the parser reads as raw JSON or skips (`data.email`, not
+//! `data`). The fast one-pass parsers never track paths; the path is worked out only after a
+//! parse has failed.
 
 use std::borrow::Cow;
 
@@ -128,16 +188,37 @@ pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     format!("sha256:{}", hex::encode(verified.signed_content_sha256()))
 }
 
-/// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field.
+/// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field
+/// (of a syntax error too, also inside members `T` keeps raw or skips: see [`path::precise`]).
 pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(ParseError::from_json)?;
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| path::precise(body, ParseError::from_json(e)))?;
     de.end().map_err(ParseError::from)?;
     Ok(value)
 }
 
+/// Every fixture body under `tests/fixtures/<vendor>/`, for the tests that check a fast parser
+/// against its reference parse; panics when there are fewer than `at_least`.
+#[cfg(test)]
+pub(crate) fn fixtures(vendor: &str, at_least: usize) -> Vec<String> {
+    let dir = format!("{}/tests/fixtures/{vendor}", env!("CARGO_MANIFEST_DIR"));
+    let bodies: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        bodies.len() >= at_least,
+        "only {} fixtures in {dir}",
+        bodies.len()
+    );
+    bodies
+}
+
 pub mod buzzi;
 pub mod conversalabs;
+pub(crate) mod lookup;
 pub(crate) mod open;
+pub(crate) mod path;
 pub mod sam;
 pub mod standard;

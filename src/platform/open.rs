@@ -129,7 +129,10 @@ pub(crate) fn peek_name(body: &[u8], keys: &[&str]) -> Result<Option<String>, Pa
     let mut track = serde_path_to_error::Track::new();
     let found = PeekSeed { keys }
         .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
-        .map_err(|e| ParseError::from_json(serde_path_to_error::Error::new(track.path(), e)))?;
+        .map_err(|e| {
+            let err = ParseError::from_json(serde_path_to_error::Error::new(track.path(), e));
+            super::path::precise(body, err)
+        })?;
     de.end().map_err(ParseError::from)?;
     Ok(found.map(|(_, name)| name))
 }

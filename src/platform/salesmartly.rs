@@ -15,13 +15,22 @@
 //! - `labels`, `custom_field` and `ad_referral` as JSON encoded inside strings (or as JSON).
 //! - Unknown `msg_type`s ([`MessageKind::Other`]), channel codes ([`SaleSmartlyChannel::Other`])
 //!   and fields (each struct's `extra` map).
+//! - The trigger payload SaleSmartly's own n8n node documents (github.com/Sale-Smartly/n8n):
+//!   `data` as a JSON string with `chat_user_id`, `chat_user: {projectId}`, `mid`, `send_time`
+//!   (epoch seconds), `msg_type`, `msg` and no `sender_type`. It is a message: `mid` is the
+//!   message id, `chat_user.projectId` (or `project_id`) the project (tenant).
+//!
+//! `normalize()` also finds the contact and the message text nested one level down
+//! (`data.customer`, `data.contact`…, `data.message`), in the order the
+//! [`platform`](crate::platform) module documents.
 //!
 //! # Dedupe key
 //!
-//! Messages: `"<chat_session_id>:<sequence_id>"` (`sequence_id` alone when the session is
-//! missing), read from the signed `data`. `add_user`/`update_user` and unknown events carry no
-//! event id: the key falls back to the SHA-256 of the signed `event` and `data`
-//! ([`crate::platform::dedupe_key`]), never of the whole body, whose envelope is not signed.
+//! Messages: `"<chat_session_id>:<message id>"` (the message id alone when the session is
+//! missing), the message id being `sequence_id`, else `mid`, read from the signed `data`.
+//! `add_user`/`update_user` and unknown events carry no event id: the key falls back to the
+//! SHA-256 of the signed `event` and `data` ([`crate::platform::dedupe_key`]), never of the
+//! whole body, whose envelope is not signed.
 //!
 //! ```
 //! use chathooks::platform::salesmartly::{SaleSmartlyEvent, MessageKind, SaleSmartlyChannel};
@@ -45,8 +54,9 @@ use serde_json::{Map, Value};
 use crate::event::{
     Attachment, Channel, Contact, Conversation, Direction, Event, EventKind, Message, Vendor,
 };
-use crate::lenient::de::{open_struct, JsonStr, Key, StrNum, Ts, I64};
+use crate::lenient::de::{open_struct, JsonStr, Key, Plain, StrNum, Ts, I64};
 use crate::lenient::Timestamp;
+use crate::platform::lookup::{self, Flat};
 use crate::platform::{from_json, VendorEvent};
 use crate::ParseError;
 
@@ -239,6 +249,9 @@ pub enum SenderType {
     Customer,
     /// 2: a project member (agent).
     Member,
+    /// 3: the system (automatic notices; per the vendor's client code): neither the customer
+    /// nor an agent.
+    System,
     /// Any other code.
     Other(i64),
 }
@@ -267,6 +280,7 @@ impl<'de> Deserialize<'de> for SenderTypeReader {
         Ok(SenderTypeReader(I64::deserialize(d)?.0.map(|n| match n {
             1 => SenderType::Customer,
             2 => SenderType::Member,
+            3 => SenderType::System,
             n => SenderType::Other(n),
         })))
     }
@@ -289,6 +303,14 @@ open_struct! {
         "msg_type" | "msgType" => msg_type: Option<MessageKind> = KindReader,
         /// `sequence_id`: the message id, as text (documented as an int, seen as a string).
         "sequence_id" => sequence_id: Option<String> = StrNum,
+        /// `mid`: the message id in the payload SaleSmartly's own n8n trigger node documents
+        /// (which has no `sequence_id`).
+        "mid" => mid: Option<String> = StrNum,
+        /// `chat_user`: the customer record; its `projectId` is the project (tenant), per the
+        /// vendor's n8n trigger node.
+        "chat_user" => chat_user: Option<ChatUser> = Plain<Option<ChatUser>>,
+        /// `project_id` (also `projectId`): the project (tenant), when sent flat.
+        "project_id" | "projectId" => project_id: Option<String> = StrNum,
         /// `chat_session_id`: the conversation (documented as a string, seen as an int).
         "chat_session_id" => chat_session_id: Option<String> = StrNum,
         /// `chat_session_encrypt_id` (undocumented; seen in the unofficial sample).
@@ -318,7 +340,29 @@ open_struct! {
     }
 }
 
+open_struct! {
+    /// `chat_user` of a message: the customer record, as SaleSmartly's n8n trigger node reads it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ChatUser expecting "the chat_user object" {
+        /// `projectId` (also `project_id`): the SaleSmartly project (tenant).
+        "projectId" | "project_id" => project_id: Option<String> = StrNum,
+    }
+}
+
 impl SaleSmartlyMessage {
+    /// The message id: `sequence_id` (the field tables), else `mid` (the n8n trigger payload).
+    pub fn message_id(&self) -> Option<&str> {
+        self.sequence_id.as_deref().or(self.mid.as_deref())
+    }
+
+    /// The project (tenant): `chat_user.projectId`, else `project_id`.
+    pub fn project_id(&self) -> Option<&str> {
+        self.chat_user
+            .as_ref()
+            .and_then(|u| u.project_id.as_deref())
+            .or(self.project_id.as_deref())
+    }
+
     /// `sys_user_id` when it names an agent (`> 0`).
     pub fn assigned_agent(&self) -> Option<i64> {
         self.sys_user_id.filter(|n| *n > 0)
@@ -491,13 +535,13 @@ impl SaleSmartlyEvent {
         }
     }
 
-    /// For messages `"<chat_session_id>:<sequence_id>"` (or `sequence_id` alone); `None` for
-    /// customer events, which carry no event id.
+    /// For messages `"<chat_session_id>:<message id>"` (or the message id alone), the message
+    /// id being `sequence_id`, else `mid`; `None` for customer events, which carry no event id.
     pub fn event_id(&self) -> Option<Cow<'_, str>> {
         let SaleSmartlyEvent::Message(m) = self else {
             return None;
         };
-        let seq = m.sequence_id.as_deref()?;
+        let seq = m.message_id()?;
         Some(match m.chat_session_id.as_deref() {
             Some(session) => Cow::Owned(format!("{session}:{seq}")),
             None => Cow::Borrowed(seq),
@@ -507,13 +551,18 @@ impl SaleSmartlyEvent {
     /// Convert into the cross-vendor [`Event`].
     ///
     /// - `message` → [`EventKind::MessageReceived`] (`sender_type` 1, direction inbound) or
-    ///   [`EventKind::MessageSent`] (2, outbound); another `sender_type` →
-    ///   `Other("message")`. Message: id = `sequence_id`, text = `msg` when text, type =
-    ///   `msg_type`, channel from the code, sender, sent at = `send_time`, an attachment for
-    ///   image/file messages whose `msg` holds a URL. Ids: event = [`Self::event_id`], message =
-    ///   `sequence_id`, conversation = `chat_session_id`, contact = `chat_user_id`.
-    ///   Conversation: id, channel, assignee = `sys_user_id` when `> 0`. Occurred at =
-    ///   `send_time`. Attributes: `channel_uid`, `channel_name`, `quote_chat`.
+    ///   [`EventKind::MessageSent`] (2, outbound). Without `sender_type` (the n8n trigger
+    ///   payload) it is still a message: sent (outbound) when a `sender` other than
+    ///   `chat_user_id` is named, received (inbound) otherwise. `sender_type` 3 (system) and
+    ///   unknown codes → `Other("message")` with no direction: neither the customer's nor an
+    ///   agent's. Message: id = `sequence_id` (else `mid`), text = `msg` when text (else a
+    ///   nested `data.message`…), type = `msg_type`, channel from the code, sender, sent at =
+    ///   `send_time`, an attachment for image/file messages whose `msg` holds a URL. Ids: event
+    ///   = [`Self::event_id`], message = `sequence_id` (else `mid`), conversation =
+    ///   `chat_session_id`, contact = `chat_user_id`, tenant = `chat_user.projectId` (else
+    ///   `project_id`). Contact: `chat_user_id`, plus what `chat_user` and the nested person
+    ///   objects carry. Conversation: id, channel, assignee = `sys_user_id` when `> 0`.
+    ///   Occurred at = `send_time`. Attributes: `channel_uid`, `channel_name`, `quote_chat`.
     /// - `add_user` / `update_user` → [`EventKind::CustomerCreated`] /
     ///   [`EventKind::CustomerUpdated`]. Contact: id = `chat_user_id`, name (else
     ///   `remark_name`), phones, emails, labels (`label_name`), custom fields = `custom_field`
@@ -532,18 +581,28 @@ impl SaleSmartlyEvent {
     }
 
     fn normalize_message(&self, m: &SaleSmartlyMessage) -> Event {
+        let received = (EventKind::MessageReceived, Some(Direction::Inbound));
+        let sent = (EventKind::MessageSent, Some(Direction::Outbound));
         let (kind, direction) = match m.sender_type {
-            Some(SenderType::Customer) => (EventKind::MessageReceived, Some(Direction::Inbound)),
-            Some(SenderType::Member) => (EventKind::MessageSent, Some(Direction::Outbound)),
-            _ => (EventKind::Other("message".to_owned()), None),
+            Some(SenderType::Customer) => received,
+            Some(SenderType::Member) => sent,
+            // No `sender_type` (the n8n trigger payload): still a message. A `sender` other
+            // than the customer is a member; otherwise it is the customer's.
+            None => match (&m.sender, &m.chat_user_id) {
+                (Some(sender), customer) if Some(sender) != customer.as_ref() => sent,
+                _ => received,
+            },
+            Some(SenderType::System | SenderType::Other(_)) => {
+                (EventKind::Other("message".to_owned()), None)
+            }
         };
         let mut e = Event::new(Vendor::SaleSmartly, kind, "message");
         let sent_at = m.send_time.as_ref().and_then(|t| t.instant);
         e.occurred_at = sent_at;
         e.ids.event = self.event_id().map(Cow::into_owned);
-        e.ids.message = m.sequence_id.clone();
+        e.ids.message = m.message_id().map(str::to_owned);
         e.ids.conversation = m.chat_session_id.clone();
-        e.ids.contact = m.chat_user_id.clone();
+        e.ids.tenant = m.project_id().map(str::to_owned);
         let channel = m.channel.map(SaleSmartlyChannel::channel);
         e.conversation = Some(Conversation {
             id: m.chat_session_id.clone(),
@@ -551,12 +610,15 @@ impl SaleSmartlyEvent {
             channel: channel.clone(),
             assignee: m.assigned_agent().map(|n| n.to_string()),
         });
-        if let Some(id) = &m.chat_user_id {
-            e.contact = Some(Contact {
-                id: Some(id.clone()),
-                ..Contact::default()
-            });
+        let mut customer = m.chat_user_id.as_ref().map(|id| Contact {
+            id: Some(id.clone()),
+            ..Contact::default()
+        });
+        if let Some(user) = &m.chat_user {
+            lookup::merge_person(customer.get_or_insert_with(Contact::default), &user.extra);
         }
+        e.contact = lookup::contact(customer, &m.extra, Flat::Nested);
+        e.ids.contact = e.contact.as_ref().and_then(|c| c.id.clone());
         let media = matches!(m.msg_type, Some(MessageKind::Image | MessageKind::File));
         let attachments = match (media, m.media_url()) {
             (true, Some(url)) => vec![Attachment {
@@ -570,10 +632,12 @@ impl SaleSmartlyEvent {
         let text = if media && !attachments.is_empty() {
             None
         } else {
-            m.text().map(str::to_owned)
+            m.text()
+                .map(str::to_owned)
+                .or_else(|| lookup::text_in(&m.extra))
         };
         e.message = Some(Message {
-            id: m.sequence_id.clone(),
+            id: m.message_id().map(str::to_owned),
             text,
             message_type: m.msg_type.as_ref().map(|k| k.as_str().to_owned()),
             channel,
@@ -641,7 +705,7 @@ fn normalize_customer(kind: EventKind, c: &Customer) -> Event {
             .custom_fields
             .insert("ad_referral".into(), Value::Object(o));
     }
-    e.contact = Some(contact);
+    e.contact = lookup::contact(Some(contact), &c.extra, Flat::Person);
     if let Some(ch) = c.channel {
         e.attributes
             .insert("channel".into(), Value::from(ch.code()));

@@ -19,6 +19,10 @@
 //! | `handover.requested` | [`SamEvent::HandoverRequested`] | [`SamHandover`] |
 //! | anything else | [`SamEvent::Unknown`] | the whole body, byte for byte |
 //!
+//! `normalize()` also finds the contact and the message text nested one level down (`data.lead`,
+//! `data.contact`, `data.customer`, `data.visitor`, `data.user`, `data.person`, `data.message`),
+//! in the order the [`platform`](super) module documents.
+//!
 //! ## Dedupe
 //!
 //! Sam documents no event or delivery id, and retries for up to 24 hours. [`SamEvent::event_id`]
@@ -51,6 +55,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::lookup::{self, Flat};
 use super::open::{self, open_enum, push_unique, put};
 use super::{from_json, VendorEvent};
 use crate::event::{Contact, Conversation, Direction, Event, EventKind, Message, Vendor};
@@ -570,8 +575,12 @@ impl VendorEvent for SamEvent {
                     d.status.as_ref(),
                     &d.extra,
                 ));
-                ev.contact = d.visitor.as_ref().map(visitor_contact);
-                ev.message = d.message.as_ref().map(message);
+                ev.contact = lookup::contact(
+                    d.visitor.as_ref().map(visitor_contact),
+                    &d.extra,
+                    Flat::Nested,
+                );
+                ev.message = message_or_nested(d.message.as_ref(), &d.extra);
                 put(&mut ev.attributes, "page_url", d.page_url.clone());
                 put(&mut ev.attributes, "message_count", d.message_count);
             }
@@ -586,8 +595,9 @@ impl VendorEvent for SamEvent {
                 prepend(&mut c.phones, d.phone.as_deref());
                 custom(&mut c, "company", d.company.as_deref());
                 custom(&mut c, "notes", d.notes.as_deref());
-                ev.ids.contact = c.id.clone();
-                ev.contact = Some(c);
+                ev.contact = lookup::contact(Some(c), &d.extra, Flat::Person);
+                ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
+                ev.message = lookup::message_in(&d.extra);
                 put(&mut ev.attributes, "page_url", d.page_url.clone());
             }
             SamEvent::CallbackRequested(e) => {
@@ -600,7 +610,8 @@ impl VendorEvent for SamEvent {
                 push_unique(&mut c.emails, d.email.as_deref());
                 push_unique(&mut c.phones, d.phone.as_deref());
                 custom(&mut c, "notes", d.notes.as_deref());
-                ev.contact = Some(c);
+                ev.contact = lookup::contact(Some(c), &d.extra, Flat::Person);
+                ev.message = lookup::message_in(&d.extra);
                 put(&mut ev.attributes, "callback_id", d.id.clone());
                 put(
                     &mut ev.attributes,
@@ -618,8 +629,12 @@ impl VendorEvent for SamEvent {
                     d.status.as_ref(),
                     &d.extra,
                 ));
-                ev.contact = d.visitor.as_ref().map(visitor_contact);
-                ev.message = d.message.as_ref().map(message);
+                ev.contact = lookup::contact(
+                    d.visitor.as_ref().map(visitor_contact),
+                    &d.extra,
+                    Flat::Nested,
+                );
+                ev.message = message_or_nested(d.message.as_ref(), &d.extra);
                 put(&mut ev.attributes, "handover_id", d.id.clone());
                 put(&mut ev.attributes, "handover_reason", d.reason.clone());
             }
@@ -658,13 +673,23 @@ fn visitor_contact(v: &SamVisitor) -> Contact {
     };
     push_unique(&mut c.emails, v.email.as_deref());
     push_unique(&mut c.phones, v.phone.as_deref());
+    lookup::merge_person(&mut c, &v.extra);
     c
+}
+
+/// The typed `message`, else one nested in the record's other members (see
+/// [`lookup`](super::lookup)).
+fn message_or_nested(m: Option<&SamMessage>, extra: &Map<String, Value>) -> Option<Message> {
+    m.map(message).or_else(|| lookup::message_in(extra))
 }
 
 fn message(m: &SamMessage) -> Message {
     Message {
         id: m.id.clone(),
-        text: m.body().map(str::to_owned),
+        text: m
+            .body()
+            .map(str::to_owned)
+            .or_else(|| lookup::text_in(&m.extra)),
         direction: match m.role {
             Some(SamRole::Visitor) => Some(Direction::Inbound),
             Some(SamRole::Assistant | SamRole::Agent) => Some(Direction::Outbound),
@@ -729,8 +754,25 @@ mod tests {
             r#"{"event":"lead.captured"} x"#,
             r#"{"event":"lead.captured","data":{"id":"1"}"#,
             "  {\"event\":\"x.y\",\"a\":1}\n",
+            // Nested lead and message data (kept in `extra`), and syntax errors inside `data`.
+            r#"{"data":{"lead":{"email":"a@b.c"},"message":{"body":"hi"}},"event":"lead.captured"}"#,
+            r#"{"event":"conversation.started","data":{"customer":{"id":1},"message":{"body":"b"}}}"#,
+            r#"{"data":{"email":"a" "phone":1},"event":"lead.captured"}"#,
+            r#"{"event":"lead.captured","data":{"visitor":{"email":tru}}}"#,
+            r#"{"event":"something.new","data":{"email":"a",}}"#,
         ] {
             same_as_reference(body);
+        }
+    }
+
+    #[test]
+    fn fixtures_match_the_reference() {
+        for body in crate::platform::fixtures("sam", 8) {
+            same_as_reference(&body);
+            // The one pass itself reads every fixture: no silent fallback.
+            let mut json = serde_json::Deserializer::from_str(&body);
+            let found = serde::Deserializer::deserialize_map(&mut json, EventSeed);
+            assert!(found.is_ok(), "one pass failed on {body}");
         }
     }
 
@@ -743,6 +785,8 @@ mod tests {
             Just("\"2025-03-14T09:31:07Z\"".to_owned()),
             Just("{\"id\":3,\"name\":\"n\",\"z\":[true]}".to_owned()),
             Just("{\"messages\":[{\"id\":1},null]}".to_owned()),
+            Just("{\"lead\":{\"email\":\"e\"},\"message\":{\"text\":\"t\"}}".to_owned()),
+            Just("{\"email\":tru}".to_owned()),
             Just("[1,2]".to_owned()),
             Just("\"lead.captured\"".to_owned()),
             Just("\"handover.requested\"".to_owned()),

@@ -152,7 +152,9 @@ fn agent_message_with_unknown_type_and_channel() {
     assert_eq!(m.sender_type, Some(SenderType::Member));
     assert_eq!(m.sys_user_id, Some(-1));
     assert_eq!(m.assigned_agent(), None, "negative = bot/unassigned");
-    assert_eq!(m.extra["mid"], json!("m_abc"));
+    // `mid` (the n8n trigger payload's message id) is typed; `sequence_id` still wins.
+    assert_eq!(m.mid.as_deref(), Some("m_abc"));
+    assert_eq!(m.message_id(), Some("1695788000005000"));
     let e = SaleSmartlyEvent::from_slice(body).unwrap().normalize();
     assert_eq!(e.kind, EventKind::MessageSent);
     let msg = e.message.unwrap();

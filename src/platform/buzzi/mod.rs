@@ -22,6 +22,10 @@
 //!
 //! Everything else is kept in `extra` maps.
 //!
+//! `normalize()` also finds the contact and the message text nested one level down (`data.lead`,
+//! `data.contact`, `data.customer`, `data.visitor`, `data.user`, `data.person`, `data.message`),
+//! in the order the [`platform`](super) module documents.
+//!
 //! ## Dedupe
 //!
 //! No event id is documented. [`BuzziEvent::event_id`] returns the envelope `id` (or

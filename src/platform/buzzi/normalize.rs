@@ -1,6 +1,7 @@
 //! `VendorEvent` for Buzzi (fast parse with the tracked parse as fallback) and normalisation into the cross-vendor `Event`.
 
 use super::*;
+use crate::platform::lookup::{self, Flat};
 
 crate::platform::inherent_vendor_methods!(BuzziEvent);
 
@@ -114,6 +115,7 @@ impl VendorEvent for BuzziEvent {
                 if let Some(esc) = &d.escalation {
                     escalation_attributes(&mut ev, esc);
                 }
+                ev.message = lookup::message_in(&d.extra);
             }
             B::MessageReceived(e) | B::MessageSent(e) | B::MessageCreated(e) => {
                 let d = &e.data;
@@ -121,13 +123,14 @@ impl VendorEvent for BuzziEvent {
                     fill_from_conversation(&mut ev, c);
                 }
                 ev.ids.conversation = d.conversation_id.clone().or(ev.ids.conversation);
+                fill_end_user(&mut ev, d.end_user.as_ref(), &d.extra);
                 if let Some(u) = &d.end_user {
-                    ev.contact = Some(end_user_contact(u));
                     ev.ids.contact = u.id.clone().or(ev.ids.contact);
                 }
+                let nested = lookup::message_in(&d.extra).unwrap_or_default();
                 let mut m = Message::default();
-                m.id = d.id.clone();
-                m.text = d.content.clone();
+                m.id = d.id.clone().or(nested.id);
+                m.text = d.content.clone().or(nested.text);
                 m.message_type = d.message_type.as_ref().map(|t| t.as_str().to_owned());
                 m.channel = d
                     .channel
@@ -160,10 +163,11 @@ impl VendorEvent for BuzziEvent {
                     fill_from_conversation(&mut ev, c);
                 }
                 ev.ids.conversation = d.conversation_id.clone().or(ev.ids.conversation);
+                fill_end_user(&mut ev, d.end_user.as_ref(), &d.extra);
                 if let Some(u) = &d.end_user {
-                    ev.contact = Some(end_user_contact(u));
                     ev.ids.contact = u.id.clone().or(ev.ids.contact);
                 }
+                ev.message = lookup::message_in(&d.extra);
                 escalation_attributes(&mut ev, d);
             }
             B::FeedbackReceived(e) => {
@@ -171,8 +175,8 @@ impl VendorEvent for BuzziEvent {
                 ev.ids.conversation = d.conversation_id.clone();
                 ev.ids.message = d.message_id.clone();
                 ev.ids.contact = d.end_user_id.clone();
+                fill_end_user(&mut ev, d.end_user.as_ref(), &d.extra);
                 if let Some(u) = &d.end_user {
-                    ev.contact = Some(end_user_contact(u));
                     ev.ids.contact = ev.ids.contact.take().or(u.id.clone());
                 }
                 put(&mut ev.attributes, "feedback_id", d.id.clone());
@@ -196,8 +200,8 @@ pub(super) fn fill_from_conversation(ev: &mut Event, d: &BuzziConversation) {
         channel: d.channel.as_ref().map(channel),
         assignee: d.assigned_user_id.clone(),
     });
+    fill_end_user(ev, d.end_user.as_ref(), &d.extra);
     if let Some(u) = &d.end_user {
-        ev.contact = Some(end_user_contact(u));
         ev.ids.contact = ev.ids.contact.take().or(u.id.clone());
     }
     let labels: Vec<String> = d
@@ -209,6 +213,20 @@ pub(super) fn fill_from_conversation(ev: &mut Event, d: &BuzziConversation) {
         ev.contact.get_or_insert_with(Contact::default).labels = labels;
     }
     put(&mut ev.attributes, "page_url", d.page_url.clone());
+}
+
+/// The contact: the record's typed end user (else the contact found so far, e.g. from a nested
+/// conversation), with its gaps filled from the record's nested person objects.
+pub(super) fn fill_end_user(
+    ev: &mut Event,
+    user: Option<&BuzziEndUser>,
+    extra: &Map<String, Value>,
+) {
+    let base = user.map(end_user_contact).or_else(|| ev.contact.take());
+    ev.contact = lookup::contact(base, extra, Flat::Nested);
+    if ev.ids.contact.is_none() {
+        ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
+    }
 }
 
 pub(super) fn escalation_attributes(ev: &mut Event, d: &BuzziEscalation) {
@@ -279,6 +297,7 @@ pub(super) fn end_user_contact(u: &BuzziEndUser) -> Contact {
         c.custom_fields
             .insert("external_id".into(), Value::String(x.clone()));
     }
+    lookup::merge_person(&mut c, &u.extra);
     c
 }
 

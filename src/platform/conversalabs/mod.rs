@@ -18,6 +18,18 @@
 //!   account: {...}, inbox: {...}}` — the record *is* the top level, and `id` is the record's
 //!   id. [`ConversaLabsEnvelope::flat`] tells which was received.
 //!
+//! **Who is the contact.** The customer wherever the payload names one: a message's `contact`
+//! (Chatwoot's documented `message_created` sample carries the agent in `sender` and the
+//! customer in `contact`), the conversation's `contact` or `meta.sender`, a `sender` of type
+//! `contact`. A `sender` without a `type` is the contact only on an incoming message that names
+//! no other contact. Agents and bots (`type` `user`, `agent_bot`…) are never the contact: they
+//! stay the message's sender and the conversation's assignee. The conversation id is
+//! `conversation.id`, else `conversation.display_id` (the number the dashboard shows).
+//! `normalize()` also finds the contact and the message text nested one level down (`data.lead`,
+//! `data.contact`, `data.customer`, `data.visitor`, `data.user`, `data.person`, `data.message`),
+//! in the order the [`platform`](crate::platform) module documents.
+//!
+//!
 //! Event names match with dots or underscores and in any case: `conversation.created`,
 //! `conversation_created` and `CONVERSATION_CREATED` are the same event.
 //!
@@ -440,6 +452,14 @@ open_struct! {
     }
 }
 
+impl ConversaLabsContact {
+    /// `false` when `type` names an agent, bot or system sender (`user`, `agent_bot`…:
+    /// Chatwoot marks agents `user`), `true` for `contact` or no `type`.
+    pub fn is_person(&self) -> bool {
+        !crate::platform::lookup::is_agent_type(self.sender_type.as_deref())
+    }
+}
+
 open_struct! {
     /// Chatwoot's `meta` block on a conversation.
     #[derive(Debug, Clone)]
@@ -457,6 +477,9 @@ open_struct! {
     pub struct ConversaLabsConversation expecting "struct ConversaLabsConversation" {
         /// Conversation id.
         "id" => id: Option<String> = StrNum,
+        /// The conversation number shown in the dashboard (Chatwoot's `display_id`; its
+        /// documented `message_created` sample sends only this one).
+        "display_id" => display_id: Option<String> = StrNum,
         /// Status.
         "status" => status: Option<ConversaLabsConversationStatus>
             = Plain<Option<ConversaLabsConversationStatus>>,
@@ -487,11 +510,18 @@ open_struct! {
 }
 
 impl ConversaLabsConversation {
-    /// The contact, from `contact` or `meta.sender`.
+    /// The conversation id: `id`, else `display_id`.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.id.as_deref().or(self.display_id.as_deref())
+    }
+
+    /// The contact (the customer), from `contact` or `meta.sender`; one whose `type` names an
+    /// agent (`user`, `agent_bot`…) is not the contact.
     pub fn contact(&self) -> Option<&ConversaLabsContact> {
         self.contact
             .as_ref()
             .or_else(|| self.meta.as_ref()?.sender.as_ref())
+            .filter(|c| c.is_person())
     }
 
     /// The assigned agent id, from `assignee_id` or `meta.assignee.id`.
@@ -517,8 +547,11 @@ open_struct! {
         "content_type" => content_type: Option<String> = NonEmpty,
         /// Private note (not shown to the contact).
         "private" => private: Option<bool> = Bool,
-        /// Who wrote it.
+        /// Who wrote it: the contact, an agent (`type: "user"`) or a bot. Chatwoot's documented
+        /// sample sends the agent here and the customer in `contact`.
         "sender" => sender: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        /// The customer the message belongs to, when named apart from the sender.
+        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
         /// Conversation id, when sent flat.
         "conversation_id" => conversation_id: Option<String> = StrNum,
         /// The conversation, when nested.

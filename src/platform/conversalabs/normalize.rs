@@ -1,6 +1,7 @@
 //! `VendorEvent` for ConversaLabs (fast parse with the tracked parse as fallback) and normalisation into the cross-vendor `Event`.
 
 use super::*;
+use crate::platform::lookup::{self, Flat};
 
 crate::platform::inherent_vendor_methods!(ConversaLabsEvent);
 
@@ -82,9 +83,10 @@ impl VendorEvent for ConversaLabsEvent {
                     fill_conversation(&mut ev, c);
                 }
                 ev.ids.conversation = ev.ids.conversation.take().or(d.conversation_id.clone());
+                let nested = lookup::message_in(&d.extra).unwrap_or_default();
                 let m = Message {
-                    id: d.id.clone(),
-                    text: d.content.clone(),
+                    id: d.id.clone().or(nested.id),
+                    text: d.content.clone().or(nested.text),
                     message_type: d.content_type.clone(),
                     direction: match d.message_type {
                         Some(ConversaLabsMessageType::Incoming) => Some(Direction::Inbound),
@@ -98,12 +100,7 @@ impl VendorEvent for ConversaLabsEvent {
                     attachments: d.attachments.iter().filter_map(attachment).collect(),
                     sent_at: d.created_at.as_ref().and_then(|t| t.instant),
                 };
-                if m.direction == Some(Direction::Inbound) {
-                    if let Some(s) = &d.sender {
-                        ev.contact = Some(contact(s));
-                        ev.ids.contact = s.id.clone();
-                    }
-                }
+                message_contact(&mut ev, d, m.direction);
                 put(
                     &mut ev.attributes,
                     "message_type",
@@ -121,7 +118,7 @@ impl VendorEvent for ConversaLabsEvent {
             }
             C::ContactCreated(e) | C::ContactUpdated(e) => {
                 ev.ids.contact = e.data.id.clone();
-                ev.contact = Some(contact(&e.data));
+                ev.contact = lookup::contact(Some(contact(&e.data)), &e.data.extra, Flat::Person);
                 if matches!(self, C::ContactCreated(_)) {
                     EventKind::CustomerCreated
                 } else {
@@ -132,10 +129,7 @@ impl VendorEvent for ConversaLabsEvent {
                 let d = &e.data;
                 ev.ids.conversation = d.conversation_id.clone();
                 ev.ids.contact = d.contact_id.clone();
-                if let Some(c) = &d.contact {
-                    ev.contact = Some(contact(c));
-                    ev.ids.contact = ev.ids.contact.take().or(c.id.clone());
-                }
+                record_contact(&mut ev, d.contact.as_ref(), &d.extra);
                 let a = &mut ev.attributes;
                 put(a, "payment_id", d.id.clone());
                 put(a, "payment_amount", d.total());
@@ -154,10 +148,7 @@ impl VendorEvent for ConversaLabsEvent {
                 let d = &e.data;
                 ev.ids.conversation = d.conversation_id.clone();
                 ev.ids.contact = d.contact_id.clone();
-                if let Some(c) = &d.contact {
-                    ev.contact = Some(contact(c));
-                    ev.ids.contact = ev.ids.contact.take().or(c.id.clone());
-                }
+                record_contact(&mut ev, d.contact.as_ref(), &d.extra);
                 let a = &mut ev.attributes;
                 put(a, "deal_id", d.id.clone());
                 put(a, "deal_title", d.title.clone());
@@ -221,20 +212,18 @@ impl ConversaLabsEvent {
 }
 
 pub(super) fn fill_conversation(ev: &mut Event, d: &ConversaLabsConversation) {
-    ev.ids.conversation = d.id.clone();
+    let id = d.conversation_id().map(str::to_owned);
+    ev.ids.conversation = id.clone();
     ev.ids.tenant = ev.ids.tenant.take().or(d.account_id.clone());
     ev.ids.widget = ev.ids.widget.take().or(d.inbox_id.clone());
     ev.conversation = Some(Conversation {
-        id: d.id.clone(),
+        id,
         status: d.status.as_ref().map(|s| s.as_str().to_owned()),
         channel: d.channel.as_deref().map(open::channel_from_name),
         assignee: d.assignee().map(str::to_owned),
     });
     ev.ids.contact = d.contact_id.clone();
-    if let Some(p) = d.contact() {
-        ev.contact = Some(contact(p));
-        ev.ids.contact = ev.ids.contact.take().or(p.id.clone());
-    }
+    record_contact(ev, d.contact(), &d.extra);
     let labels: Vec<String> = d
         .labels
         .iter()
@@ -243,6 +232,43 @@ pub(super) fn fill_conversation(ev: &mut Event, d: &ConversaLabsConversation) {
     if !labels.is_empty() {
         ev.contact.get_or_insert_with(Contact::default).labels = labels;
     }
+}
+
+/// The contact of a record: its typed person (if any), gaps filled from its nested person
+/// objects; `ids.contact` from it when the record named no contact id.
+pub(super) fn record_contact(
+    ev: &mut Event,
+    typed: Option<&ConversaLabsContact>,
+    extra: &Map<String, Value>,
+) {
+    ev.contact = lookup::contact(typed.map(contact), extra, Flat::Nested);
+    if ev.ids.contact.is_none() {
+        ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
+    }
+}
+
+/// Who the contact of a message is. The customer wherever the payload names one: the
+/// message's `contact`, the conversation's `contact` or `meta.sender` (already filled from the
+/// nested conversation), a `sender` of type `contact`, then the nested person objects. A
+/// `sender` without a `type` is the contact only on an incoming message that names no other
+/// contact; an agent or bot sender (`type` `user`, `agent_bot`…) never is: it stays the
+/// message's sender.
+pub(super) fn message_contact(ev: &mut Event, d: &ConversaLabsMessage, dir: Option<Direction>) {
+    let explicit = d.contact.as_ref().filter(|c| c.is_person());
+    let sender = d.sender.as_ref().filter(|s| match s.sender_type {
+        Some(_) => s.is_person(),
+        None => explicit.is_none() && ev.contact.is_none() && dir == Some(Direction::Inbound),
+    });
+    let base = match explicit {
+        Some(c) => Some(contact(c)),
+        None => ev.contact.take().or_else(|| sender.map(contact)),
+    };
+    ev.contact = lookup::contact(base, &d.extra, Flat::Nested);
+    let id = ev.contact.as_ref().and_then(|c| c.id.clone());
+    ev.ids.contact = match explicit {
+        Some(_) => id.or(ev.ids.contact.take()),
+        None => ev.ids.contact.take().or(id),
+    };
 }
 
 pub(super) fn contact(p: &ConversaLabsContact) -> Contact {
@@ -270,6 +296,12 @@ pub(super) fn contact(p: &ConversaLabsContact) -> Contact {
         c.custom_fields
             .insert("identifier".into(), Value::String(x.clone()));
     }
+    // Chatwoot keeps the contact's company in `additional_attributes.company_name`.
+    if let Some(company) = open::scalar(attr, "company_name") {
+        c.custom_fields
+            .insert("company".into(), Value::String(company));
+    }
+    lookup::merge_person(&mut c, &p.extra);
     c
 }
 

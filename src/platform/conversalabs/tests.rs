@@ -75,6 +75,9 @@ fn value() -> impl Strategy<Value = String> {
         Just("\"2026-06-27T16:10:02Z\"".to_owned()),
         Just("{\"id\":3,\"name\":\"n\",\"z\":[true],\"contact\":{\"id\":1}}".to_owned()),
         Just("{\"meta\":{\"sender\":{\"id\":2}},\"labels\":null}".to_owned()),
+        Just("{\"display_id\":7,\"meta\":{\"sender\":{\"id\":2,\"type\":\"user\"}}}".to_owned()),
+        Just("{\"id\":1,\"name\":\"a\",\"type\":\"contact\"}".to_owned()),
+        Just("{\"customer\":{\"email\":\"e\"},\"message\":{\"text\":\"t\"}}".to_owned()),
         Just("{\"amount\":\"x\"}".to_owned()),
         Just("[1,2]".to_owned()),
         Just("\"message_created\"".to_owned()),
@@ -92,6 +95,7 @@ proptest! {
                 Just("event"), Just("event_type"), Just("type"), Just("data"),
                 Just("account"), Just("inbox_id"), Just("timestamp"), Just("id"),
                 Just("content"), Just("status"), Just("private"), Just("other"),
+                Just("contact"), Just("sender"), Just("conversation"),
             ], value()),
             0..7,
         )

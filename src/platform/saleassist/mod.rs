@@ -27,6 +27,10 @@
 //!   (`product_sku`, `extra1`…), [`Payload::extra`] any new payload field, and every `meta`
 //!   element is kept as sent in [`Meta::raw`].
 //!
+//! `normalize()` also finds the lead and the message nested one level down in `payload`
+//! (`payload.lead`, `payload.contact`…, `payload.message`) and in mapped webhooks, in the order
+//! the [`platform`](crate::platform) module documents.
+//!
 //! The sample published by SaleAssist is not valid JSON (a missing comma and a missing wrapper
 //! line); run it through [`crate::lenient::repair`] first when you must accept such bodies.
 //!

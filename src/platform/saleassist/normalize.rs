@@ -1,6 +1,7 @@
 //! `VendorEvent` for SaleAssist and normalisation into the cross-vendor `Event`.
 
 use super::*;
+use crate::platform::lookup::{self, Flat};
 
 pub(super) fn push_unique(v: &mut Vec<String>, s: Option<&str>) {
     if let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) {
@@ -60,6 +61,8 @@ pub(super) fn lead_contact(p: &Payload) -> Option<Contact> {
         for (k, v) in &l.extra {
             c.custom_fields.insert(k.clone(), v.clone());
         }
+        // Form-dependent keys (`phone`, `full_name`…) with a common slot.
+        lookup::merge_person(&mut c, &l.extra);
     }
     if let Some(u) = p.unique_field_value.as_deref() {
         if u.contains('@') {
@@ -91,7 +94,10 @@ pub(super) fn normalize_wnc(ev: &WidgetNewConversation) -> Event {
         contact: p.people_id.clone(),
         message: None,
     };
-    e.contact = lead_contact(p);
+    e.contact = lookup::contact(lead_contact(p), &p.extra, Flat::Nested);
+    if e.ids.contact.is_none() {
+        e.ids.contact = e.contact.as_ref().and_then(|c| c.id.clone());
+    }
     let channel = p.source_type.as_ref().map(SourceType::channel);
     if p.session_id.is_some() || channel.is_some() {
         e.conversation = Some(Conversation {
@@ -101,20 +107,29 @@ pub(super) fn normalize_wnc(ev: &WidgetNewConversation) -> Event {
             assignee: p.message_to.clone(),
         });
     }
-    match &p.message_type {
-        Some(MessageType::ScheduleMeeting) | None => {}
-        Some(t @ MessageType::Other(_)) => {
-            e.message = Some(Message {
-                id: p.id.clone(),
-                text: p.message_content.clone(),
-                message_type: Some(t.as_str().to_owned()),
-                channel,
-                direction: Some(Direction::Inbound),
-                sender: p.message_from.clone(),
-                attachments: Vec::new(),
-                sent_at: e.occurred_at,
-            });
-        }
+    // `message_content` is text except for `schedule_meeting` (a meeting id); a message nested
+    // in the payload (`payload.message`…) counts too.
+    let typed = match &p.message_type {
+        Some(t @ MessageType::Other(_)) => Some(t),
+        Some(MessageType::ScheduleMeeting) | None => None,
+    };
+    let nested = lookup::message_in(&p.extra);
+    if typed.is_some() || nested.is_some() {
+        let nested = nested.unwrap_or_default();
+        let (id, text) = match typed {
+            Some(_) => (p.id.clone(), p.message_content.clone().or(nested.text)),
+            None => (nested.id.or(p.id.clone()), nested.text),
+        };
+        e.message = Some(Message {
+            id,
+            text,
+            message_type: typed.map(|t| t.as_str().to_owned()),
+            channel,
+            direction: Some(Direction::Inbound),
+            sender: p.message_from.clone(),
+            attachments: Vec::new(),
+            sent_at: e.occurred_at,
+        });
     }
     let mut attr = |k: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -156,12 +171,13 @@ pub(super) fn normalize_mapped(m: &MappedWebhook) -> Event {
     };
     push_unique(&mut c.emails, m.email().as_deref());
     push_unique(&mut c.phones, m.mobile_number().as_deref());
-    let is_lead = c.name.is_some() || !c.emails.is_empty() || !c.phones.is_empty();
     c.custom_fields = m
         .fields
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let c = lookup::contact(Some(c), &m.fields, Flat::Person).unwrap_or_default();
+    let is_lead = c.name.is_some() || !c.emails.is_empty() || !c.phones.is_empty();
     let kind = if is_lead {
         EventKind::LeadCaptured
     } else {
@@ -169,7 +185,9 @@ pub(super) fn normalize_mapped(m: &MappedWebhook) -> Event {
     };
     let mut e = Event::new(Vendor::SaleAssist, kind, MAPPED);
     e.ids.event = m.id();
+    e.ids.contact = c.id.clone();
     e.contact = Some(c);
+    e.message = lookup::message_in(&m.fields);
     e
 }
 
