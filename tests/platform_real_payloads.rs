@@ -307,7 +307,11 @@ fn salesmartly_n8n_trigger_payload_is_a_message_with_its_id_and_tenant() {
     assert_eq!(ev.event_id().as_deref(), Some("m1"));
     let v = Verified::new("salesmartly", &body);
     let key = platform::dedupe_key("ss", &v, ev.event_id().as_deref()).unwrap();
-    assert_eq!(key.as_str(), "ss/ev:m1", "deduped by `mid`, not by a body hash");
+    assert_eq!(
+        key.as_str(),
+        "ss/ev:m1",
+        "deduped by `mid`, not by a body hash"
+    );
 
     let n = ev.normalize();
     assert_eq!(n.kind, EventKind::MessageReceived);
