@@ -1,0 +1,298 @@
+//! `chathooks inbox`: look into and manage a durable inbox (stats, ls, show, retry, purge).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{Failure, Out, Outcome};
+use crate::inbox::{Entry, EntryId, EntryState, Inbox, ListFilter, ReplaySelector};
+
+/// `chathooks inbox` arguments.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// A SQLite inbox file.
+    #[arg(long, value_name = "PATH", global = true, group = "backend")]
+    sqlite: Option<String>,
+    /// A Redis inbox (`redis://127.0.0.1:6379/0`).
+    #[arg(long, value_name = "URL", global = true, group = "backend")]
+    redis: Option<String>,
+    /// A Postgres inbox (`postgres://user@127.0.0.1/db`).
+    #[arg(long, value_name = "URL", global = true, group = "backend")]
+    postgres: Option<String>,
+    #[command(subcommand)]
+    command: InboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum InboxCommand {
+    /// Counts per state and the age of the oldest pending entry.
+    Stats,
+    /// List entries, oldest first.
+    Ls {
+        /// Only entries in this state: pending, leased, retrying, dead or done.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Only entries of this namespace.
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+    },
+    /// One entry in full: headers and body.
+    Show {
+        /// The entry id.
+        id: String,
+    },
+    /// Send dead (or done) entries back to pending.
+    Retry {
+        /// The entry id.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<String>,
+        /// Every dead entry.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Delete done and dead entries older than a duration.
+    Purge {
+        /// `7d`, `12h`, `30m` or `90s`.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+}
+
+/// `7d`, `12h`, `30m`, `90s` (or bare seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 7d, 12h, 30m or 90s"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60).ok_or("duration too large")?,
+        "h" => n.checked_mul(3600).ok_or("duration too large")?,
+        "d" => n.checked_mul(86_400).ok_or("duration too large")?,
+        "w" => n.checked_mul(604_800).ok_or("duration too large")?,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use s, m, h, d or w)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
+    if let Some(path) = &a.sqlite {
+        return open_sqlite(path);
+    }
+    if let Some(url) = &a.redis {
+        return open_redis(url);
+    }
+    if let Some(url) = &a.postgres {
+        return open_postgres(url);
+    }
+    Err("choose an inbox: --sqlite PATH, --redis URL or --postgres URL".into())
+}
+
+fn open_sqlite(path: &str) -> Result<Box<dyn Inbox>, String> {
+    let _ = path;
+    Err("this build has no SQLite inbox".into())
+}
+
+fn open_redis(url: &str) -> Result<Box<dyn Inbox>, String> {
+    let _ = url;
+    Err("this build has no Redis inbox".into())
+}
+
+fn open_postgres(url: &str) -> Result<Box<dyn Inbox>, String> {
+    let _ = url;
+    Err("this build has no Postgres inbox".into())
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| secs(t).to_string())
+}
+
+fn entry_json(e: &Entry, full: bool) -> Value {
+    let mut v = json!({
+        "id": e.id.as_str(),
+        "namespace": e.namespace,
+        "vendor": e.vendor,
+        "key": format!("{:?}", e.key),
+        "signed_delivery_id": e.signed_delivery_id,
+        "state": e.state.as_str(),
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "received_at": rfc3339(e.received_at),
+        "next_attempt_at": rfc3339(e.next_attempt_at),
+        "bytes": e.body.len(),
+    });
+    if full {
+        v["headers"] = json!(e.headers);
+        v["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&e.body));
+        if let Ok(text) = std::str::from_utf8(&e.body) {
+            v["body"] = json!(text);
+        }
+    }
+    v
+}
+
+/// Run `inbox`.
+pub fn run(a: InboxArgs, out: Out) -> Outcome {
+    let inbox = open(&a)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match &a.command {
+            InboxCommand::Stats => {
+                let s = inbox.stats().await?;
+                if out.json {
+                    out.print_json(&json!({
+                        "pending": s.pending, "leased": s.leased, "retrying": s.retrying,
+                        "dead": s.dead, "done": s.done,
+                        "oldest_pending_age_secs": s.oldest_pending_age.map(|d| d.as_secs()),
+                    }));
+                } else {
+                    for st in EntryState::ALL {
+                        println!("{:<9} {}", st.as_str(), s.count(st));
+                    }
+                    if let Some(age) = s.oldest_pending_age {
+                        println!(
+                            "oldest pending: {}",
+                            super::doctor::human_duration(age.as_secs())
+                        );
+                    }
+                }
+                Ok(())
+            }
+            InboxCommand::Ls {
+                state,
+                namespace,
+                limit,
+            } => {
+                let mut filter = match state {
+                    Some(s) => ListFilter::state(EntryState::parse(s).ok_or_else(|| {
+                        Failure::Input(format!(
+                            "unknown state `{s}` (pending, leased, retrying, dead, done)"
+                        ))
+                    })?),
+                    None => ListFilter::all(),
+                };
+                if let Some(ns) = namespace {
+                    filter = filter.namespace(ns.clone());
+                }
+                filter = filter.limit(*limit);
+                let entries = inbox.list(&filter).await?;
+                if out.json {
+                    out.print_json(&json!({
+                        "entries": entries.iter().map(|e| entry_json(e, false)).collect::<Vec<_>>(),
+                    }));
+                } else if entries.is_empty() {
+                    println!("(no entries)");
+                } else {
+                    for e in &entries {
+                        println!(
+                            "{}  {:<8}  {:<12}  {} attempt(s)  {}{}",
+                            e.id,
+                            e.state.as_str(),
+                            e.vendor,
+                            e.attempts,
+                            rfc3339(e.received_at),
+                            e.last_error
+                                .as_deref()
+                                .map(|l| format!("  last error: {l}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                Ok(())
+            }
+            InboxCommand::Show { id } => {
+                let id = EntryId::new(id.as_str());
+                let Some(e) = inbox.get(&id).await? else {
+                    return Err(Failure::Input(format!("no entry `{id}`")));
+                };
+                if out.json {
+                    out.print_json(&entry_json(&e, true));
+                } else {
+                    let v = entry_json(&e, false);
+                    if let Value::Object(map) = v {
+                        for (k, v) in map {
+                            println!(
+                                "{k:<19} {}",
+                                v.as_str().map(str::to_owned).unwrap_or(v.to_string())
+                            );
+                        }
+                    }
+                    println!("headers:");
+                    for (k, v) in &e.headers {
+                        println!("  {k}: {v}");
+                    }
+                    println!("body:");
+                    println!("{}", String::from_utf8_lossy(&e.body));
+                }
+                Ok(())
+            }
+            InboxCommand::Retry { id, dead } => {
+                let selector = match (id, dead) {
+                    (Some(id), _) => {
+                        let id = EntryId::new(id.as_str());
+                        if inbox.get(&id).await?.is_none() {
+                            return Err(Failure::Input(format!("no entry `{id}`")));
+                        }
+                        ReplaySelector::id(id)
+                    }
+                    _ => ReplaySelector::dead(),
+                };
+                let n = inbox.replay(&selector).await?;
+                if out.json {
+                    out.print_json(&json!({ "replayed": n }));
+                } else {
+                    println!(
+                        "{n} entr{} back to pending",
+                        if n == 1 { "y" } else { "ies" }
+                    );
+                }
+                Ok(())
+            }
+            InboxCommand::Purge { older_than } => {
+                let n = inbox.purge(*older_than).await?;
+                if out.json {
+                    out.print_json(
+                        &json!({ "purged": n, "older_than_secs": older_than.as_secs() }),
+                    );
+                } else {
+                    println!("{n} entr{} purged", if n == 1 { "y" } else { "ies" });
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("7x").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+}

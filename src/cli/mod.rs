@@ -1,0 +1,283 @@
+//! The `chathooks` command-line tool (feature `cli`): the implementation behind
+//! `src/bin/chathooks.rs`. Not a stable API; use the binary.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod capture;
+pub mod doctor;
+pub mod inbox;
+pub mod listen;
+pub mod parse;
+pub mod send;
+pub mod vendors;
+pub mod verify;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  ok (matched, verified, parsed, delivered)
+  1  the check failed (no match, not verified, not parseable, not delivered)
+  2  usage or input error (bad flag, missing or unreadable file, not a capture, unknown vendor)
+
+Colours only on a terminal, never with NO_COLOR set. CAPTURE is a JSON capture or a raw HTTP/1.1
+request file; `-` reads standard input.";
+
+/// Debug webhooks: find why a delivery does not verify, verify, parse, send, capture, replay.
+#[derive(Debug, Parser)]
+#[command(name = "chathooks", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    /// Print one JSON object on stdout (for scripts) instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Try every scheme and variant on a captured request and name the verifier that matches,
+    /// or explain the closest miss.
+    #[command(after_help = EXIT_CODES)]
+    Doctor(DoctorArgs),
+    /// Check a captured request with a vendor's preset verifier.
+    #[command(after_help = EXIT_CODES)]
+    Verify(verify::VerifyArgs),
+    /// Parse a body (or a capture's body) as a vendor's typed event and its normalised form.
+    #[command(after_help = EXIT_CODES)]
+    Parse(parse::ParseArgs),
+    /// Send realistic, correctly signed sample deliveries to a URL.
+    #[command(after_help = EXIT_CODES)]
+    Send(send::SendArgs),
+    /// Run a local capture server: one line per request, optionally saving and forwarding.
+    #[command(after_help = EXIT_CODES)]
+    Listen(listen::ListenArgs),
+    /// Send captured requests again, byte for byte or re-signed.
+    #[command(after_help = EXIT_CODES)]
+    Replay(listen::ReplayArgs),
+    /// Inspect and manage a durable inbox.
+    #[command(after_help = EXIT_CODES)]
+    Inbox(inbox::InboxArgs),
+}
+
+#[derive(Debug, Args)]
+struct DoctorArgs {
+    /// The secret as the dashboard shows it (repeat for several); every decoding is tried.
+    #[arg(long = "secret", value_name = "S")]
+    secrets: Vec<String>,
+    /// A Standard Webhooks Ed25519 public key (`whpk_…`), to check v1a signatures.
+    #[arg(long = "public-key", value_name = "KEY")]
+    public_keys: Vec<String>,
+    /// Check timestamps as of this time instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<u64>,
+    /// Timestamp tolerance in seconds, both directions.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    tolerance: u64,
+    /// The captured request.
+    #[arg(value_name = "CAPTURE")]
+    capture: String,
+}
+
+/// How a command ended.
+#[derive(Debug)]
+pub enum Failure {
+    /// The check failed (exit 1); the output was already printed.
+    Check,
+    /// Usage or input error (exit 2), with its one-line reason.
+    Input(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Input(e.to_string())
+    }
+}
+
+/// Result of a command.
+pub type Outcome = Result<(), Failure>;
+
+/// Output settings shared by the commands.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// `--json`.
+    pub json: bool,
+    /// Colours on stdout.
+    pub color: bool,
+}
+
+impl Out {
+    fn new(json: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Out {
+            json,
+            color: !json && !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// `text` in green (ok), when colours are on.
+    pub fn good(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// `text` in red (failure), when colours are on.
+    pub fn bad(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// `text` in yellow (warning), when colours are on.
+    pub fn warn(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// `text` dimmed, when colours are on.
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Print one JSON object on stdout.
+    pub fn print_json(&self, v: &serde_json::Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{v}");
+    }
+}
+
+/// Whether colours are allowed on stderr.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Whether stderr is a terminal (for progress bars).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Run the tool with the process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    run(std::env::args_os())
+}
+
+/// Run the tool with these arguments (the first is the program name); returns the exit status.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let out = Out::new(cli.json);
+    let result = match cli.command {
+        Command::Doctor(a) => doctor_cmd(a, out),
+        Command::Verify(a) => verify::run(a, out),
+        Command::Parse(a) => parse::run(a, out),
+        Command::Send(a) => send::run(a, out),
+        Command::Listen(a) => listen::run_listen(a, out),
+        Command::Replay(a) => listen::run_replay(a, out),
+        Command::Inbox(a) => inbox::run(a, out),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(Failure::Check) => 1,
+        Err(Failure::Input(reason)) => {
+            // One line, whatever the reason carried.
+            let reason = reason.replace('\n', " ");
+            if out.json {
+                out.print_json(&serde_json::json!({ "error": reason }));
+            }
+            let prefix = if stderr_color() {
+                "\x1b[31merror:\x1b[0m"
+            } else {
+                "error:"
+            };
+            eprintln!("{prefix} {reason}");
+            2
+        }
+    }
+}
+
+fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
+    if a.secrets.is_empty() && a.public_keys.is_empty() {
+        return Err(Failure::Input(
+            "doctor needs --secret S (or --public-key KEY for v1a)".into(),
+        ));
+    }
+    if a.secrets.len() > doctor::MAX_SECRETS {
+        return Err(Failure::Input(format!(
+            "at most {} secrets",
+            doctor::MAX_SECRETS
+        )));
+    }
+    let capture = capture::load(&a.capture)?;
+    let opts = doctor::Options {
+        secrets: a.secrets,
+        public_keys: a.public_keys,
+        at: a.at.unwrap_or_else(now_secs),
+        tolerance: a.tolerance,
+    };
+    let report = doctor::diagnose(&capture, &opts).map_err(Failure::Input)?;
+    if out.json {
+        out.print_json(&report.to_json());
+    } else {
+        let head = if report.matched {
+            out.good("✓ match")
+        } else if report.near_miss.is_some() {
+            out.bad("✗ near miss")
+        } else {
+            out.bad("✗ no match")
+        };
+        println!("{head}  {}", report.explanation);
+        for n in &report.notes {
+            println!("  {} {n}", out.warn("note:"));
+        }
+        if let Some(code) = &report.rust {
+            println!(
+                "\n{}",
+                out.dim(if report.matched {
+                    "Verifier to use (Rust):"
+                } else {
+                    "Verifier for this sender, once the problem above is fixed (Rust):"
+                })
+            );
+            for line in code.lines() {
+                println!("    {line}");
+            }
+        }
+        println!(
+            "\n{}",
+            out.dim(&format!(
+                "{} MACs over {} candidate signature(s) in {:.1} ms",
+                report.macs,
+                report.candidates,
+                report.elapsed.as_secs_f64() * 1000.0
+            ))
+        );
+    }
+    if report.matched {
+        Ok(())
+    } else {
+        Err(Failure::Check)
+    }
+}
