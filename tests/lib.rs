@@ -1,5 +1,7 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
+#[cfg(feature = "cli")]
+mod cli;
 mod fuzz_corpus;
 mod hardening;
 mod idempotency;

@@ -1683,9 +1683,16 @@ fn other_lengths(
     body: &[u8],
     macs: &mut usize,
 ) -> Option<NearMiss> {
+    // A 64-hex-digit SHA-256 signature also reads as 48 bytes of base64: a header that holds a
+    // 32-byte candidate is not a signature of another length.
+    let has_sha256 = |c: &Candidate| {
+        cands
+            .iter()
+            .any(|d| d.source == c.source && d.bytes.len() == 32)
+    };
     let odd: Vec<&Candidate> = cands
         .iter()
-        .filter(|c| c.bytes.len() != 32 && c.signature_like)
+        .filter(|c| c.bytes.len() != 32 && c.signature_like && !has_sha256(c))
         .collect();
     let first = odd.first()?;
     for c in &odd {
@@ -1812,6 +1819,17 @@ fn rfc3339(secs: u64) -> String {
 }
 
 impl Report {
+    /// The explanation followed by the notes.
+    pub fn full_explanation(&self) -> String {
+        let mut e = self.explanation.clone();
+        for n in &self.notes {
+            e.push_str(" Note: ");
+            e.push_str(n);
+            e.push('.');
+        }
+        e
+    }
+
     /// The `--json` object.
     pub fn to_json(&self) -> Value {
         let f = self.finding.as_ref();
@@ -1837,7 +1855,7 @@ impl Report {
                 NearMiss::BodyDiffers => "body-differs",
                 NearMiss::SignatureLength { .. } => "signature-length",
             }),
-            "explanation": self.explanation,
+            "explanation": self.full_explanation(),
             "notes": self.notes,
             "rust": self.rust,
             "confirmed": self.confirmed,

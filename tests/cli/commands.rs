@@ -1,0 +1,276 @@
+//! verify, parse, send --print, and bad input everywhere: exit 2 with a one-line reason.
+
+use serde_json::Value;
+
+use super::{capture, hmac256, run, run_with, TempDir};
+
+const SAM_SECRET: &str = "sam-demo-secret-0123456789";
+
+fn assert_input_error(args: &[&str], stdin: &[u8], what: &str) {
+    let r = run_with(args, stdin);
+    assert_eq!(
+        r.code, 2,
+        "{what}: {args:?}\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    let lines: Vec<&str> = r.stderr.trim_end().lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: one line, got {:?}", r.stderr);
+    assert!(lines[0].starts_with("error:"), "{what}: {}", lines[0]);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let dir = TempDir::new("bad");
+    let non_utf8 = dir.file("binary.json", b"{\"headers\":[],\"body\":\"\xff\xfe\"}");
+    let garbage = dir.file("garbage", b"\xff\xfe\x00\x01 not a capture\n\n");
+    let truncated = dir.file(
+        "truncated.http",
+        b"POST /hook HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"event\":",
+    );
+    let no_head_end = dir.file("nohead.http", b"POST /hook HTTP/1.1\r\nX-A: b");
+    let body = dir.file("body.json", b"{\"event\":\"lead.captured\"}");
+    let cap = dir.file(
+        "cap.json",
+        &capture(&[("X-Sam-Signature", "00")], None, b"{}"),
+    );
+    let missing = dir.path().join("missing.json");
+    let missing = missing.to_str().unwrap();
+    for (args, what) in [
+        (
+            vec!["doctor", "--secret", SAM_SECRET, missing],
+            "missing file",
+        ),
+        (
+            vec!["doctor", "--secret", SAM_SECRET, &non_utf8],
+            "non-UTF-8 JSON capture",
+        ),
+        (
+            vec!["doctor", "--secret", SAM_SECRET, &garbage],
+            "not a capture",
+        ),
+        (
+            vec!["doctor", "--secret", SAM_SECRET, &truncated],
+            "truncated capture",
+        ),
+        (
+            vec!["doctor", "--secret", SAM_SECRET, &no_head_end],
+            "truncated head",
+        ),
+        (
+            vec!["verify", "--vendor", "nope", "--secret", SAM_SECRET, &cap],
+            "unknown vendor",
+        ),
+        (
+            vec!["verify", "--vendor", "sam", "--secret", SAM_SECRET, missing],
+            "missing file",
+        ),
+        (
+            vec![
+                "verify", "--vendor", "sam", "--secret", SAM_SECRET, &truncated,
+            ],
+            "truncated",
+        ),
+        (
+            vec!["verify", "--vendor", "sam", "--secret", "short", &cap],
+            "short secret",
+        ),
+        (vec!["parse", "--vendor", "nope", &body], "unknown vendor"),
+        (vec!["parse", "--vendor", "sam", missing], "missing file"),
+        (vec!["parse", "--vendor", "sam", &garbage], "non-UTF-8 body"),
+        (
+            vec!["send", "--vendor", "nope", "--print"],
+            "unknown vendor",
+        ),
+        (
+            vec!["send", "--vendor", "sam", "--event", "no.such", "--print"],
+            "unknown event",
+        ),
+        (
+            vec!["replay", "--to", "http://127.0.0.1:9/", missing],
+            "missing file",
+        ),
+        (vec!["doctor", &cap], "no secret"),
+        (vec!["doctor", "--no-such-flag", &cap], "unknown flag"),
+        (vec!["inbox", "stats"], "no backend"),
+        (
+            vec!["inbox", "purge", "--older-than", "7x", "--sqlite", "x.db"],
+            "bad duration",
+        ),
+    ] {
+        // clap's own usage errors print more than one line; they still exit 2.
+        if what == "unknown flag" || what == "bad duration" {
+            assert_eq!(run(&args).code, 2, "{what}");
+            continue;
+        }
+        assert_input_error(&args, b"", what);
+    }
+    // Standard input: empty, and not a capture.
+    assert_input_error(&["doctor", "--secret", SAM_SECRET, "-"], b"", "empty stdin");
+    assert_input_error(
+        &["doctor", "--secret", SAM_SECRET, "-"],
+        b"\xc3\x28",
+        "binary stdin",
+    );
+    // --json still prints one JSON object, with the reason.
+    let r = run(&["doctor", "--json", "--secret", SAM_SECRET, missing]);
+    assert_eq!(r.code, 2);
+    assert!(r.json()["error"].as_str().unwrap().contains("no such file"));
+}
+
+#[test]
+fn verify_reports_the_presets_verdict() {
+    let dir = TempDir::new("verify");
+    let body = br#"{"event":"lead.captured","id":"evt_1","data":{"name":"A"}}"#;
+    let sig = hex::encode(hmac256(SAM_SECRET.as_bytes(), &[body]));
+    let good = dir.file(
+        "good.json",
+        &capture(&[("X-Sam-Signature", &sig)], None, body),
+    );
+    let r = run(&[
+        "verify", "--json", "--vendor", "sam", "--secret", SAM_SECRET, &good,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["scheme"], "sam");
+    assert_eq!(v["key_index"], 0);
+
+    let r = run(&[
+        "verify",
+        "--json",
+        "--vendor",
+        "sam",
+        "--secret",
+        "another-secret-0123456789",
+        &good,
+    ]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["status"], 401);
+    assert!(
+        v["error"].as_str().unwrap().contains("x-sam-signature")
+            || v["error"].as_str().unwrap().contains("X-Sam-Signature")
+    );
+
+    let unsigned = dir.file("unsigned.json", &capture(&[], None, body));
+    let r = run(&[
+        "verify", "--vendor", "sam", "--secret", SAM_SECRET, &unsigned,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("missing header") && r.stdout.contains("HTTP 400"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn parse_every_fixture() {
+    let mut seen = 0;
+    for vendor_dir in std::fs::read_dir("tests/fixtures").unwrap() {
+        let vendor_dir = vendor_dir.unwrap().path();
+        let vendor = vendor_dir.file_name().unwrap().to_str().unwrap().to_owned();
+        for f in std::fs::read_dir(&vendor_dir).unwrap() {
+            let f = f.unwrap().path();
+            let path = f.to_str().unwrap();
+            seen += 1;
+            let r = run(&["parse", "--json", "--vendor", &vendor, path]);
+            if f.file_name().unwrap().to_str().unwrap().contains("broken") {
+                // Malformed on purpose: the JSON path and the line with a caret, then repair.
+                assert_eq!(r.code, 1, "{path}");
+                let v = r.json();
+                assert_eq!(v["ok"], false);
+                assert!(
+                    v["line"].as_u64().is_some() && v["caret"].as_str().unwrap().ends_with('^')
+                );
+                assert!(v["hint"].as_str().unwrap().contains("--repair"));
+                let human = run(&["parse", "--vendor", &vendor, path]);
+                assert!(human.stdout.contains("^") && human.stdout.contains("--> line"));
+                let r = run(&["parse", "--json", "--repair", "--vendor", &vendor, path]);
+                assert_eq!(r.code, 0, "{path}: {}", r.stdout);
+                let v = r.json();
+                assert!(!v["fixes"].as_array().unwrap().is_empty());
+                assert_eq!(v["repaired"], true);
+                continue;
+            }
+            assert_eq!(r.code, 0, "{path}: {}{}", r.stdout, r.stderr);
+            let v = r.json();
+            assert_eq!(v["ok"], true);
+            assert_eq!(v["vendor"], vendor);
+            assert!(v["event"].is_string(), "{path}");
+            assert!(v["typed"].as_str().is_some_and(|t| !t.is_empty()));
+            assert!(v["normalized"]["kind"].is_string() || v["normalized"]["kind"].is_object());
+        }
+    }
+    assert!(seen >= 50, "only {seen} fixtures");
+}
+
+#[test]
+fn parse_points_at_the_bad_field() {
+    let dir = TempDir::new("parse");
+    // A type error deep in the body: the path names it and the caret sits on its line.
+    let body = "{\n  \"event\": \"lead.captured\",\n  \"data\": {\n    \"email\": [1, 2]\n  }\n}\n";
+    let r = run_with(
+        &["parse", "--json", "--vendor", "sam", "-"],
+        body.as_bytes(),
+    );
+    if r.code == 1 {
+        let v = r.json();
+        assert!(v["path"].as_str().unwrap().contains("data"), "{v:#}");
+        assert!(v["line"].as_u64().unwrap() >= 3);
+    } else {
+        // The lenient parser accepts it: then it parsed from stdin.
+        assert_eq!(r.code, 0, "{}", r.stdout);
+    }
+    // Syntax error: missing comma, with --repair listing the fix.
+    let broken = "{\"event\": \"lead.captured\"\n \"data\": {}}";
+    let f = dir.file("broken.json", broken.as_bytes());
+    let r = run(&["parse", "--json", "--vendor", "sam", &f]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["line"], 2);
+    assert_eq!(v["excerpt"], " \"data\": {}}");
+    assert_eq!(v["caret"], " ^");
+    let r = run(&["parse", "--vendor", "sam", "--repair", &f]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("inserted a missing comma"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn send_print_shows_curl_and_a_capture_that_verifies() {
+    let dir = TempDir::new("print");
+    for (vendor, secret) in [
+        ("sam", SAM_SECRET),
+        ("standard", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+        ("salesmartly", "salesmartly-demo-key-0123456789"),
+        ("conversalabs", "conversalabs-demo-secret-0123456789"),
+        ("saleassist", "saleassist-demo-token-0123456789"),
+        ("buzzi", "buzzi-demo-secret-0123456789"),
+    ] {
+        // No --secret: the demo secret of examples/send.rs.
+        let r = run(&["send", "--json", "--vendor", vendor, "--print"]);
+        assert_eq!(r.code, 0, "{vendor}: {}", r.stderr);
+        let v = r.json();
+        let reqs = v["requests"].as_array().unwrap();
+        assert!(!reqs.is_empty());
+        for (i, req) in reqs.iter().enumerate() {
+            assert!(req["curl"].as_str().unwrap().starts_with("curl "));
+            let cap = dir.file(
+                &format!("{vendor}-{i}.json"),
+                req["capture"].to_string().as_bytes(),
+            );
+            let r = run(&["verify", "--vendor", vendor, "--secret", secret, &cap]);
+            assert_eq!(r.code, 0, "{vendor} #{i}: {}", r.stdout);
+        }
+    }
+    // The vendor is `standard`, in --list too.
+    let r = run(&["send", "--list"]);
+    assert!(r.stdout.contains("standard:") && !r.stdout.contains("standard_webhooks"));
+    let v: Value = run(&["send", "--list", "--json"]).json();
+    assert!(v["vendors"]["standard"].is_array());
+}

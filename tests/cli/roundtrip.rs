@@ -1,0 +1,320 @@
+//! listen → send → saved capture → doctor / verify / replay, all over 127.0.0.1.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{bin, run, TempDir};
+
+const SAM: &str = "sam-demo-secret-0123456789";
+const OTHER: &str = "a-different-sam-secret-987";
+
+/// A running `chathooks listen`, killed on drop.
+struct Listener {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Listener {
+    fn start(args: &[&str]) -> Listener {
+        let mut child = Command::new(bin())
+            .arg("listen")
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start listen");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        err.read_line(&mut first).unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Listener {
+            child,
+            addr,
+            lines: rx,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The next `n` request lines.
+    fn take(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                self.lines
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("a line per request")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn saved(dir: &TempDir) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn listen_send_save_doctor_verify_replay() {
+    let dir = TempDir::new("listen");
+    let save = dir.path().to_str().unwrap().to_owned();
+    let a = Listener::start(&["--vendor", "sam", "--secret", SAM, "--save", &save]);
+    let url = a.url("/webhooks/sam");
+
+    // Three deliveries, all verified and saved, one line each.
+    let r = run(&[
+        "send",
+        "--json",
+        "--vendor",
+        "sam",
+        "--event",
+        "lead.captured",
+        "--count",
+        "3",
+        "--url",
+        &url,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(
+        (
+            v["delivered"].as_u64(),
+            v["duplicate"].as_u64(),
+            v["rejected"].as_u64()
+        ),
+        (Some(3), Some(0), Some(0))
+    );
+    for line in a.take(3) {
+        assert!(
+            line.contains("/webhooks/sam")
+                && line.contains("sam")
+                && line.contains("verified (sam)")
+                && line.contains("lead.captured"),
+            "{line}"
+        );
+    }
+    let files = saved(&dir);
+    assert_eq!(files.len(), 3);
+
+    // The same delivery twice: the listener says duplicate, and send tells them apart.
+    let r = run(&[
+        "send",
+        "--json",
+        "--vendor",
+        "sam",
+        "--event",
+        "lead.captured",
+        "--seed",
+        "50",
+        "--repeat",
+        "2",
+        "--url",
+        &url,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let v = r.json();
+    assert_eq!(
+        (v["delivered"].as_u64(), v["duplicate"].as_u64()),
+        (Some(1), Some(1)),
+        "{v:#}"
+    );
+    assert!(a.take(2)[1].contains("duplicate"));
+
+    // A wrong secret: rejected, with the receiver's reason.
+    let r = run(&[
+        "send",
+        "--json",
+        "--vendor",
+        "sam",
+        "--event",
+        "lead.captured",
+        "--secret",
+        OTHER,
+        "--url",
+        &url,
+    ]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["rejected"], 1);
+    let res = &v["results"][0];
+    assert_eq!(res["outcome"], "rejected");
+    assert_eq!(res["status"], 401);
+    assert!(res["reason"].as_str().unwrap().contains("matches"), "{res}");
+    let line = &a.take(1)[0];
+    assert!(line.contains("not verified"), "{line}");
+    let human = run(&[
+        "send",
+        "--vendor",
+        "sam",
+        "--event",
+        "lead.captured",
+        "--secret",
+        OTHER,
+        "--url",
+        &url,
+    ]);
+    assert!(
+        human
+            .stdout
+            .contains("0 delivered, 0 duplicate, 1 rejected"),
+        "{}",
+        human.stdout
+    );
+    a.take(1);
+
+    // Saved capture → doctor and verify.
+    let cap = &files[0];
+    let r = run(&["doctor", "--json", "--secret", SAM, cap]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let v = r.json();
+    assert_eq!(v["preset"], "sam");
+    assert_eq!(v["signed_content"], "body");
+    assert_eq!(
+        run(&["verify", "--vendor", "sam", "--secret", SAM, cap]).code,
+        0
+    );
+
+    // Replay byte for byte: the first listener has seen it (duplicate), a fresh one verifies it.
+    let r = run(&["replay", "--json", cap, "--to", &url]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.json()["results"][0]["response"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate"));
+    assert!(a.take(1)[0].contains("duplicate"));
+    let b = Listener::start(&["--vendor", "sam", "--secret", OTHER]);
+    let r = run(&["replay", "--json", cap, "--to", &b.url("/webhooks/sam")]);
+    assert_eq!(r.code, 1, "signed with the other secret: 401");
+    assert_eq!(r.json()["results"][0]["status"], 401);
+    b.take(1);
+    // Re-signed with the listener's secret: accepted.
+    let r = run(&[
+        "replay",
+        "--json",
+        "--resign",
+        "--vendor",
+        "sam",
+        "--secret",
+        OTHER,
+        cap,
+        "--to",
+        &b.url("/webhooks/sam"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(b.take(1)[0].contains("verified (sam)"));
+
+    // Forwarding: c forwards the exact bytes to d, which verifies them; c answers d's status.
+    let d = Listener::start(&["--vendor", "sam", "--secret", SAM]);
+    let c = Listener::start(&["--forward-to", &d.url("/webhooks/sam")]);
+    let r = run(&[
+        "send",
+        "--json",
+        "--vendor",
+        "sam",
+        "--event",
+        "callback.requested",
+        "--url",
+        &c.url("/in"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(d.take(1)[0].contains("verified (sam)"));
+    let line = &c.take(1)[0];
+    assert!(
+        line.contains("not checked") && line.contains("→ 200"),
+        "{line}"
+    );
+}
+
+#[test]
+fn listen_json_lines_and_timestamped_resign() {
+    let dir = TempDir::new("listen-json");
+    let save = dir.path().to_str().unwrap().to_owned();
+    let secret = "conversalabs-demo-secret-0123456789";
+    let a = Listener::start(&[
+        "--json",
+        "--vendor",
+        "conversalabs",
+        "--secret",
+        secret,
+        "--save",
+        &save,
+    ]);
+    let r = run(&[
+        "send",
+        "--vendor",
+        "conversalabs",
+        "--event",
+        "message_created",
+        "--url",
+        &a.url("/webhooks/conversalabs"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let line: serde_json::Value = serde_json::from_str(&a.take(1)[0]).unwrap();
+    assert_eq!(line["vendor"], "conversalabs");
+    assert_eq!(line["verified"], true);
+    assert_eq!(line["event"], "message_created");
+    let cap = &saved(&dir)[0];
+    // Two days later the signature is stale; doctor says so, and --at as of receipt matches.
+    let later = (chathooks_now() + 2 * 86_400).to_string();
+    let r = run(&["doctor", "--json", "--secret", secret, "--at", &later, cap]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json()["near_miss"], "stale-timestamp");
+    assert!(r.json()["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("2 days old"));
+    // Re-signing gives a fresh timestamp the listener accepts.
+    let r = run(&[
+        "replay",
+        "--resign",
+        "--vendor",
+        "conversalabs",
+        "--secret",
+        secret,
+        cap,
+        "--to",
+        &a.url("/webhooks/conversalabs"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let line: serde_json::Value = serde_json::from_str(&a.take(1)[0]).unwrap();
+    assert_eq!(line["verified"], true);
+}
+
+fn chathooks_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
