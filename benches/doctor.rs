@@ -31,8 +31,10 @@ fn body() -> Vec<u8> {
             out.push(b',');
         }
         out.extend_from_slice(
-            format!(r#"{{"type": "message.created", "data": {{"text": "héllo there", "n": {i}}}}}"#)
-                .as_bytes(),
+            format!(
+                r#"{{"type": "message.created", "data": {{"text": "héllo there", "n": {i}}}}}"#
+            )
+            .as_bytes(),
         );
         i += 1;
     }
@@ -60,7 +62,10 @@ fn bench(c: &mut Criterion) {
         vec![
             ("webhook-id".into(), "msg_1".into()),
             ("webhook-timestamp".into(), ts.to_string()),
-            ("webhook-signature".into(), format!("v1,{}", "A".repeat(43) + "=")),
+            (
+                "webhook-signature".into(),
+                format!("v1,{}", "A".repeat(43) + "="),
+            ),
             ("x-timestamp".into(), ts.to_string()),
             ("x-request-id".into(), "req_42".into()),
             ("stripe-signature".into(), format!("t={ts},v1={wrong}")),

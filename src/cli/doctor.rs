@@ -438,7 +438,7 @@ fn keys(secrets: &[String]) -> Vec<Key> {
         } else if let Some(b) = decode_base64(s) {
             push(b, KeyEncoding::Base64, i);
         }
-        if s.len() % 2 == 0 {
+        if s.len().is_multiple_of(2) {
             if let Ok(b) = hex::decode(s) {
                 push(b, KeyEncoding::Hex, i);
             }
@@ -465,7 +465,7 @@ fn looks_encoded(text: &str) -> Option<&'static str> {
     if text.starts_with("whsec_") {
         return Some("a `whsec_` (base64) secret");
     }
-    if text.len() >= 16 && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.len() >= 16 && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Some("hex");
     }
     let b64_chars = text
@@ -473,7 +473,7 @@ fn looks_encoded(text: &str) -> Option<&'static str> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
     if text.len() >= 16
         && b64_chars
-        && (text.contains(['+', '/', '=']) || text.len() % 4 == 0)
+        && (text.contains(['+', '/', '=']) || text.len().is_multiple_of(4))
         && crate::secret::decode_base64(text).is_some()
     {
         return Some("base64");
@@ -520,7 +520,7 @@ fn push_token(
             });
         }
     };
-    if text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         if let Ok(b) = hex::decode(text) {
             push(SigEncoding::Hex, b);
         }
@@ -622,7 +622,7 @@ fn stamps(capture: &Capture) -> Vec<Stamp> {
     }
     if let Some(q) = &capture.query {
         for (k, v) in crate::inbound::query_pairs(q).take(64) {
-            if out.len() >= MAX_STAMPS + 1 {
+            if out.len() > MAX_STAMPS {
                 break;
             }
             if let Some((secs, millis)) = parse_stamp(&v) {

@@ -267,10 +267,7 @@ async fn handle(
             Ok(v) => (
                 st.out.good(&format!("verified ({})", v.scheme())),
                 json!(true),
-                Some((
-                    v.signed_delivery_id().map(str::to_owned),
-                    crate::platform::dedupe_id(&v, None),
-                )),
+                Some(v),
             ),
             Err(e) => {
                 status = e.status();
@@ -297,9 +294,13 @@ async fn handle(
         None => (None, String::new(), None),
     };
     let mut duplicate = false;
-    if let (Some((signed, body_key)), Some(v)) = (dedupe_seed, vendor) {
-        let id = signed.or(event_id.clone()).unwrap_or(body_key);
-        let key = format!("{v}:{id}");
+    let key = match (dedupe_seed, vendor) {
+        (Some(verified), Some(v)) => crate::platform::dedupe_key(v, &verified, event_id.as_deref())
+            .ok()
+            .map(|k| k.as_str().to_owned()),
+        _ => None,
+    };
+    if let Some(key) = key {
         let mut seen = st.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.0.contains(&key) {
             duplicate = true;

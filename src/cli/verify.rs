@@ -54,7 +54,7 @@ pub fn run(a: VerifyArgs, out: Out) -> Outcome {
                     "verified": true,
                     "vendor": vendor,
                     "scheme": v.scheme(),
-                    "delivery_id": v.delivery_id(),
+                    "delivery_id": v.signed_delivery_id().or(v.unsigned_delivery_id()),
                     "delivery_id_signed": v.signed_delivery_id().is_some(),
                     "timestamp": ts,
                     "key_index": v.key_index(),
@@ -66,7 +66,7 @@ pub fn run(a: VerifyArgs, out: Out) -> Outcome {
                 if let Some(i) = v.key_index() {
                     line.push_str(&format!(", secret #{}", i + 1));
                 }
-                if let Some(id) = v.delivery_id() {
+                if let Some(id) = v.signed_delivery_id().or(v.unsigned_delivery_id()) {
                     let signed = if v.signed_delivery_id().is_some() {
                         "signed"
                     } else {

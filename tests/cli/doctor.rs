@@ -30,6 +30,11 @@ fn hex(b: &[u8]) -> String {
     hex::encode(b)
 }
 
+/// A case name, its headers and what doctor must report.
+type Case = (&'static str, Vec<(&'static str, String)>, Want);
+/// A case name, headers, captured body and the expected `body_variant`.
+type BodyCase = (&'static str, Vec<(String, String)>, Vec<u8>, &'static str);
+
 /// One expected finding: the fields `--json` documents.
 struct Want {
     scheme: &'static str,
@@ -70,7 +75,7 @@ fn finds_every_hmac_variant() {
     let sig_id = hmac256(raw, &[b"evt_1.", ts.as_bytes(), b".", BODY]);
     let sig_slack = hmac256(raw, &[b"v0:", ts.as_bytes(), b":", BODY]);
     let stripe = format!("t={ts},v1={}", hex(&sig_ts));
-    let cases: Vec<(&str, Vec<(&str, String)>, Want)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "body hex, no prefix",
             vec![("X-Signature", hex(&sig_body))],
@@ -374,7 +379,7 @@ fn explains_a_body_that_differs_from_the_signed_bytes() {
     let sig = |v: &str| vec![("X-Signature".to_owned(), v.to_owned())];
     let mut gz_headers = sig(&sig_plain);
     gz_headers.push(("Content-Encoding".into(), "gzip".into()));
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, &str)> = vec![
+    let cases: Vec<BodyCase> = vec![
         // Captured with a newline an editor added; signed without.
         (
             "newline added",
