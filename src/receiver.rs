@@ -485,9 +485,12 @@ pub enum Received<T> {
 
 /// A verified, parsed and claimed delivery.
 ///
-/// Dropping it without calling [`complete`](Self::complete) releases the claim (see
-/// [`Claim`]), so a failed or panicking handler never loses the event: the sender's retry is
-/// processed.
+/// Call [`complete`](Self::complete) when the handler succeeded and
+/// [`release`](Self::release) when it failed, so the sender's retry is processed at once.
+/// Dropped without either, the claim is released at once only while a panic unwinds; a
+/// cancelled or forgotten delivery keeps its key until the lease ends (the sender's retry gets
+/// 409, then succeeds), so disconnecting cannot be used to run a handler again and again
+/// (see [`Claim`]). Either way the event is not lost.
 #[derive(Debug)]
 pub struct Delivery<T> {
     event: T,

@@ -1087,7 +1087,7 @@ pub fn receive(data: &[u8]) {
         (Ok(Received::Fresh(delivery)), Some(fixes)) => {
             assert_eq!(delivery.repairs(), &fixes[..]);
             assert_eq!(delivery.signed_delivery_id(), Some(id));
-            drop(delivery); // the handler failed: the claim is released
+            block_on(delivery.release()).expect("memory store releases"); // the handler failed
             match block_on(rx.receive_at(&inbound, now())) {
                 Ok(Received::Fresh(again)) => {
                     block_on(again.complete()).expect("memory store completes");

@@ -112,20 +112,29 @@ impl fmt::Debug for Dedupe {
 ///
 /// - [`complete`](Self::complete) after the handler succeeded: the key is done for the window.
 /// - [`release`](Self::release) after it failed: the sender's retry will be processed.
-/// - Dropped without either (the handler panicked, or the future holding the claim was
-///   cancelled, e.g. the client disconnected and the framework dropped the request future):
-///   the claim is released by [`IdempotencyStore::release_in_background`], because `Drop`
-///   cannot await:
-///   - [`MemoryStore`](super::MemoryStore) releases synchronously, inside `drop`, with or
-///     without an async runtime;
-///   - the Redis store (and any store using the default) spawns the release on the current
-///     Tokio runtime, so the key is free a round trip later. Dropped outside a Tokio runtime,
-///     or if that release fails, the key stays in flight until its lease ends, then frees
-///     itself. The release is token-guarded, so it can never free a later claim.
+/// - Dropped without either **while a panic unwinds** (a panicking handler whose frame owns the
+///   claim): released at once by [`IdempotencyStore::release_in_background`], because `Drop`
+///   cannot await ([`MemoryStore`](super::MemoryStore) releases synchronously; the Redis store
+///   spawns the release on the current Tokio runtime, a round trip later). The framework
+///   adapters also release at once when the handler's future panics.
+/// - Dropped without either **otherwise** — the future holding the claim was cancelled (the
+///   client disconnected and the framework dropped the request future) or the claim was
+///   forgotten — the key is **kept until its lease ends**, then frees itself. The sender's
+///   retry meanwhile gets 409 with `Retry-After` and succeeds after the lease.
 ///
-/// If `complete` or `release` returns an error, the guard is dropped still holding the claim
-/// and the drop path above applies.
-#[must_use = "a claim that is dropped at once is released at once; complete it after the handler succeeds"]
+/// Why not release on cancellation: whoever holds a captured, not yet completed delivery could
+/// otherwise start the handler again and again by sending it and disconnecting, each time
+/// freeing the key for the next copy (issue 13). A cancelled handler may also still have side
+/// effects in flight; holding the key for the lease keeps a second run from overlapping them.
+/// A handler that fails should answer an error (the adapters then release) or call
+/// [`release`](Self::release) itself.
+///
+/// In async code a panic usually surfaces as the future being dropped *after* the runtime
+/// caught it, which looks like a cancellation: catch panics where you handle deliveries (the
+/// adapters do; with your own framework use its panic-catching middleware) if you want them
+/// released at once. Releases are token-guarded, so they can never free a later claim. If
+/// `complete` or `release` returns an error, the key frees itself when the lease ends.
+#[must_use = "a claim dropped without complete/release holds its key until the lease ends; complete it after the handler succeeds"]
 pub struct Claim {
     held: Option<Held>,
 }
@@ -182,10 +191,23 @@ impl Claim {
     }
 }
 
+impl Claim {
+    /// Release without waiting (for the adapters' panic path and replaced claims).
+    pub(crate) fn release_detached(mut self) {
+        if let Some(h) = self.held.take() {
+            h.store.release_in_background(h.key, h.token);
+        }
+    }
+}
+
 impl Drop for Claim {
     fn drop(&mut self) {
         if let Some(h) = self.held.take() {
-            h.store.release_in_background(h.key, h.token);
+            // Only a panic frees the key at once; a cancelled or forgotten claim keeps it until
+            // the lease ends (see the type's docs for why).
+            if std::thread::panicking() {
+                h.store.release_in_background(h.key, h.token);
+            }
         }
     }
 }

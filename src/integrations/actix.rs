@@ -233,9 +233,10 @@ where
         let slot = ClaimSlot::default();
         req.extensions_mut().insert(slot.clone());
         let response = self.service.call(req);
-        // Dropped (client gone, panic unwinding): the slot drops and its claim is released.
+        // A panic out of the handler releases the claim at once; dropped (client gone), the
+        // claim holds its key until the lease ends (see `Claim`).
         Box::pin(async move {
-            let result = response.await;
+            let result = slot.guard_panics(response).await;
             let status = match &result {
                 Ok(response) => to_http_status(response.status()),
                 Err(err) => to_http_status(err.as_response_error().status_code()),

@@ -177,10 +177,10 @@ where
         let slot = ClaimSlot::default();
         req.extensions_mut().insert(slot.clone());
         let response = self.inner.call(req);
-        // If this future is dropped (client gone, panic unwinding) the slot drops with it and
-        // the claim inside is released by its guard.
+        // A panic out of the handler releases the claim at once; if this future is dropped
+        // (client gone) the claim holds its key until the lease ends (see `Claim`).
         Box::pin(async move {
-            let result = response.await;
+            let result = slot.guard_panics(response).await;
             let status = match &result {
                 Ok(response) => response.status(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR,

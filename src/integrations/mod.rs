@@ -25,9 +25,21 @@
 //! retry runs the handler again), so the extractor refuses to run without it: it answers
 //! **500 `add WebhookLayer`** (or `WebhookMiddleware`) before claiming anything.
 //!
-//! A panicking handler never leaves the key claimed: unwinding drops the claim, and a dropped
-//! claim is released (see [`Claim`]). With a panic-catching middleware inside the
-//! webhook middleware, the panic becomes a 500 and the claim is released like any failure.
+//! A panicking handler never leaves the key claimed: the middleware sees the panic unwind out
+//! of the handler's future and releases the claim at once (with a panic-catching middleware
+//! inside the webhook middleware, the panic becomes a 500 and the claim is released like any
+//! failure).
+//!
+//! ## Cancelled requests keep their claim until the lease ends
+//!
+//! When the client disconnects mid-handler, the framework drops the request future: the claim
+//! is **not** released, it holds the key until its lease ends ([`Dedupe::with_lease`], 30 s by
+//! default). The sender's retry meanwhile gets 409 with `Retry-After`, then succeeds.
+//! Releasing at once would let whoever holds a captured, not yet completed delivery start the
+//! handler again and again by sending it and hanging up. Only an error answer (non-2xx) or a
+//! panic releases at once. See [`Claim`].
+//!
+//! [`Dedupe::with_lease`]: crate::idempotency::Dedupe::with_lease
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -319,7 +331,41 @@ impl ClaimSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .replace(parked);
-        drop(previous);
+        if let Some(previous) = previous {
+            previous.claim.release_detached();
+        }
+    }
+
+    /// Poll `fut` (the handler's response) so that a panic unwinding out of it releases the
+    /// parked claim at once. A cancelled `fut` (dropped, not unwinding) keeps the claim until
+    /// its lease ends: see [`Claim`]'s docs.
+    pub(crate) async fn guard_panics<F: std::future::Future>(&self, fut: F) -> F::Output {
+        struct OnUnwind<'a>(&'a ClaimSlot);
+        impl Drop for OnUnwind<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let parked = self
+                        .0
+                         .0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    if let Some(parked) = parked {
+                        tracing::warn!(
+                            key = parked.claim.key().as_str(),
+                            "handler panicked; claim released so the sender's retry is processed"
+                        );
+                        parked.claim.release_detached();
+                    }
+                }
+            }
+        }
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            let _guard = OnUnwind(self);
+            fut.as_mut().poll(cx)
+        })
+        .await
     }
 
     fn take(&self) -> Option<Claim> {

@@ -180,9 +180,9 @@ where
             };
             let mut req = Request::from_parts(parts, VerifiedBody::new(bytes));
             req.extensions_mut().insert(hook);
-            // If this future is dropped (client gone) or unwinds (a panicking handler), the
-            // slot drops with it and the claim inside follows its guard's rules.
-            let result = inner.call(req).await;
+            // A panic out of the handler releases the claim at once; if this future is dropped
+            // (client gone) the claim holds its key until the lease ends (see `Claim`).
+            let result = slot.guard_panics(inner.call(req)).await;
             let status = match &result {
                 Ok(response) => response.status(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR,

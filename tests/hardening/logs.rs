@@ -4,45 +4,19 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use chathooks::idempotency::{
-    ClaimOutcome, ClaimToken, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore, StoreFuture,
-};
+use chathooks::idempotency::{Dedupe, MemoryStore};
 use chathooks::platform::salesmartly::SaleSmartlyEvent;
 use chathooks::platform::standard::StandardEvent;
 use chathooks::verify::{SaleSmartly, StandardWebhooks, Token};
 use chathooks::{Error, Inbound, Received, Receiver};
 
-use super::capture_logs;
+use super::{capture_logs, Down};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const SS_SECRET: &str = "salesmartly-secret-01";
 const TOKEN: &str = "token-value-never-logged-0123456789";
 /// Values a leaky error would quote: an email, a card number.
 const PII: [&str; 2] = ["jane.doe@example.com", "4111111111111111"];
-
-/// A store that is always down (503).
-struct Down;
-impl IdempotencyStore for Down {
-    fn claim<'a>(&'a self, _: &'a IdempotencyKey, _: Duration) -> StoreFuture<'a, ClaimOutcome> {
-        Box::pin(async {
-            Err(Error::StoreUnavailable {
-                reason: "connection refused".into(),
-                retry_after: Duration::from_secs(2),
-            })
-        })
-    }
-    fn complete<'a>(
-        &'a self,
-        _: &'a IdempotencyKey,
-        _: ClaimToken,
-        _: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(async { Ok(false) })
-    }
-    fn release<'a>(&'a self, _: &'a IdempotencyKey, _: ClaimToken) -> StoreFuture<'a, bool> {
-        Box::pin(async { Ok(false) })
-    }
-}
 
 fn headers(id: &str, ts: u64, sig: &str) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();

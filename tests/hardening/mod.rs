@@ -3,7 +3,15 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use chathooks::idempotency::{
+    ClaimOutcome, ClaimToken, IdempotencyKey, IdempotencyStore, StoreFuture,
+};
+use chathooks::Error;
+
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod http;
 mod keys;
 mod logs;
 mod misuse;
@@ -46,4 +54,29 @@ pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F:
             .block_on(f())
     });
     (out, buf.text())
+}
+
+/// An idempotency store that is always down (503).
+pub(crate) struct Down;
+
+impl IdempotencyStore for Down {
+    fn claim<'a>(&'a self, _: &'a IdempotencyKey, _: Duration) -> StoreFuture<'a, ClaimOutcome> {
+        Box::pin(async {
+            Err(Error::StoreUnavailable {
+                reason: "connection refused".into(),
+                retry_after: Duration::from_secs(2),
+            })
+        })
+    }
+    fn complete<'a>(
+        &'a self,
+        _: &'a IdempotencyKey,
+        _: ClaimToken,
+        _: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn release<'a>(&'a self, _: &'a IdempotencyKey, _: ClaimToken) -> StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
 }

@@ -21,9 +21,9 @@ macro_rules! behaviour_suite {
         behaviour_suite!(@one $make, an_expired_lease_is_reclaimable);
         behaviour_suite!(@one $make, a_stale_token_cannot_complete_or_release);
         behaviour_suite!(@one $make, dedupe_maps_outcomes_to_errors_and_none);
-        behaviour_suite!(@one $make, dropped_guard_releases_the_key);
+        behaviour_suite!(@one $make, dropped_guard_keeps_the_key_until_the_lease_ends);
         behaviour_suite!(@one $make, guard_in_a_panicking_task_releases_the_key);
-        behaviour_suite!(@one $make, guard_in_a_cancelled_task_releases_the_key);
+        behaviour_suite!(@one $make, guard_in_a_cancelled_task_keeps_the_key_until_the_lease_ends);
         behaviour_suite!(@one $make, completed_or_released_guard_is_final);
     };
     (@one $make:path, $name:ident) => {
@@ -156,13 +156,20 @@ pub async fn dedupe_maps_outcomes_to_errors_and_none(store: Arc<dyn IdempotencyS
     assert!(dedupe.claim(&key).await.unwrap().is_none());
 }
 
-pub async fn dropped_guard_releases_the_key(store: Arc<dyn IdempotencyStore>) {
-    let dedupe = Dedupe::from_arc(store.clone());
+/// Issue 13 finding 7: a guard dropped without a panic (cancelled, forgotten) is not
+/// released; the key frees itself when the lease ends.
+pub async fn dropped_guard_keeps_the_key_until_the_lease_ends(store: Arc<dyn IdempotencyStore>) {
+    let dedupe = Dedupe::from_arc(store.clone()).with_lease(Duration::from_secs(1));
     let key = fresh_key("drop");
     let claim = dedupe.claim(&key).await.unwrap().expect("first claim");
     drop(claim);
-    // The lease is 30 s: only the drop-release can free it within 2 s.
-    claim_within(&*store, &key, Duration::from_secs(2)).await;
+    // Give a (wrong) background release every chance to run first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(
+        store.claim(&key, LONG).await.unwrap(),
+        ClaimOutcome::InFlight { .. }
+    ));
+    claim_within(&*store, &key, Duration::from_secs(5)).await;
 }
 
 pub async fn guard_in_a_panicking_task_releases_the_key(store: Arc<dyn IdempotencyStore>) {
@@ -179,8 +186,13 @@ pub async fn guard_in_a_panicking_task_releases_the_key(store: Arc<dyn Idempoten
     claim_within(&*store, &key, Duration::from_secs(2)).await;
 }
 
-pub async fn guard_in_a_cancelled_task_releases_the_key(store: Arc<dyn IdempotencyStore>) {
-    let dedupe = Dedupe::from_arc(store.clone());
+/// Issue 13 finding 7: cancelling the task that holds a claim (a client disconnecting
+/// mid-handler) keeps the key until the lease ends, so a captured delivery cannot be started
+/// again and again by sending it and hanging up.
+pub async fn guard_in_a_cancelled_task_keeps_the_key_until_the_lease_ends(
+    store: Arc<dyn IdempotencyStore>,
+) {
+    let dedupe = Dedupe::from_arc(store.clone()).with_lease(Duration::from_secs(1));
     let key = fresh_key("cancel");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = {
@@ -198,7 +210,15 @@ pub async fn guard_in_a_cancelled_task_releases_the_key(store: Arc<dyn Idempoten
     ));
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    claim_within(&*store, &key, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        matches!(
+            store.claim(&key, LONG).await.unwrap(),
+            ClaimOutcome::InFlight { .. }
+        ),
+        "a cancelled claim must hold its key until the lease ends"
+    );
+    claim_within(&*store, &key, Duration::from_secs(5)).await;
 }
 
 pub async fn completed_or_released_guard_is_final(store: Arc<dyn IdempotencyStore>) {
