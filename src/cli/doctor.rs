@@ -465,7 +465,10 @@ fn looks_encoded(text: &str) -> Option<&'static str> {
     if text.starts_with("whsec_") {
         return Some("a `whsec_` (base64) secret");
     }
-    if text.len() >= 16 && text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.len() >= 16
+        && text.len().is_multiple_of(2)
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return Some("hex");
     }
     let b64_chars = text

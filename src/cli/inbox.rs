@@ -21,6 +21,9 @@ pub struct InboxArgs {
     /// A Postgres inbox (`postgres://user@127.0.0.1/db`).
     #[arg(long, value_name = "URL", global = true, group = "backend")]
     postgres: Option<String>,
+    /// Postgres: the schema holding the inbox tables (default: the crate's, `chathooks`).
+    #[arg(long, value_name = "NAME", global = true)]
+    schema: Option<String>,
     #[command(subcommand)]
     command: InboxCommand,
 }
@@ -85,7 +88,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
+async fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
     if let Some(path) = &a.sqlite {
         return open_sqlite(path);
     }
@@ -93,24 +96,49 @@ fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
         return open_redis(url);
     }
     if let Some(url) = &a.postgres {
-        return open_postgres(url);
+        return open_postgres(url, a.schema.as_deref()).await;
     }
     Err("choose an inbox: --sqlite PATH, --redis URL or --postgres URL".into())
 }
 
 fn open_sqlite(path: &str) -> Result<Box<dyn Inbox>, String> {
     let _ = path;
-    Err("this build has no SQLite inbox".into())
+    Err("this build has no SQLite inbox yet".into())
 }
 
 fn open_redis(url: &str) -> Result<Box<dyn Inbox>, String> {
     let _ = url;
-    Err("this build has no Redis inbox".into())
+    Err("this build has no Redis inbox yet".into())
 }
 
-fn open_postgres(url: &str) -> Result<Box<dyn Inbox>, String> {
-    let _ = url;
-    Err("this build has no Postgres inbox".into())
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Box<dyn Inbox>, String> {
+    use crate::postgres::{PostgresInbox, PostgresPool};
+    let mut options = PostgresPool::options(url).map_err(|e| format!("--postgres: {e}"))?;
+    if let Some(s) = schema {
+        options = options.schema(s);
+    }
+    let pool = options
+        .connect()
+        .await
+        .map_err(|e| format!("--postgres: {e}"))?;
+    // An inspection tool does not create tables: an unmigrated schema is an input error.
+    match pool.schema_version().await {
+        Ok(0) | Err(_) => {
+            return Err(format!(
+                "no chathooks inbox in schema `{}` (the service runs `PostgresPool::migrate` first; pass --schema if it uses another)",
+                pool.schema()
+            ))
+        }
+        Ok(_) => {}
+    }
+    Ok(Box::new(PostgresInbox::new(&pool)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Box<dyn Inbox>, String> {
+    let _ = (url, schema);
+    Err("this build has no Postgres inbox: install with `--features cli,postgres`".into())
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -151,11 +179,11 @@ fn entry_json(e: &Entry, full: bool) -> Value {
 
 /// Run `inbox`.
 pub fn run(a: InboxArgs, out: Out) -> Outcome {
-    let inbox = open(&a)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let inbox = open(&a).await?;
         match &a.command {
             InboxCommand::Stats => {
                 let s = inbox.stats().await?;

@@ -13,6 +13,8 @@ use sha2::Sha256;
 mod capture_props;
 mod commands;
 mod doctor;
+#[cfg(feature = "postgres")]
+mod inbox;
 mod roundtrip;
 
 /// The built binary.
