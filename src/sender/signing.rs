@@ -21,13 +21,75 @@ use crate::verify::{HmacSha256, SaleSmartly, StandardWebhooks};
 use crate::{Error, Secret};
 
 /// What signing adds to one attempt: headers, and query parameters appended to the URL.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Signature and token header values are marked sensitive ([`HeaderValue::set_sensitive`], so
+/// `http`'s own `Debug` and HTTP/2 header compression treat them as secrets), and this type's
+/// `Debug` prints `[redacted]` for them and for the `signature` query parameter: a captured
+/// signature is a replayable credential, a token is the secret itself.
+#[derive(Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Signature {
     /// Headers to set (they replace headers of the same name).
     pub headers: HeaderMap,
     /// `(name, value)` pairs to append to the URL's query string (SaleSmartly signs this way).
     pub query: Vec<(String, String)>,
+}
+
+/// Header names whose values are credentials even when a custom signer forgot to mark them.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["signature", "token", "authorization", "secret"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a HeaderMap);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        let shown = if v.is_sensitive() || is_credential(k.as_str()) {
+                            "[redacted]"
+                        } else {
+                            v.to_str().unwrap_or("[not visible ASCII]")
+                        };
+                        (k.as_str(), shown)
+                    }))
+                    .finish()
+            }
+        }
+        struct Query<'a>(&'a [(String, String)]);
+        impl fmt::Debug for Query<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        let shown = if is_credential(k) { "[redacted]" } else { v };
+                        (k.as_str(), shown)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("Signature")
+            .field("headers", &Headers(&self.headers))
+            .field("query", &Query(&self.query))
+            .finish()
+    }
+}
+
+/// Mark every credential header of `sig` sensitive: the signature headers and tokens, not the
+/// delivery id or the timestamp.
+fn mark_sensitive(mut sig: Signature, delivery_id_header: Option<&HeaderName>) -> Signature {
+    for (name, value) in sig.headers.iter_mut() {
+        let plain = Some(name) == delivery_id_header
+            || name == HEADER_ID
+            || name.as_str().contains("timestamp");
+        if !plain {
+            value.set_sensitive(true);
+        }
+    }
+    sig
 }
 
 /// A signing scheme for outgoing deliveries. Implement it for schemes the crate does not know;
@@ -206,6 +268,23 @@ pub const SALEASSIST_TOKEN_HEADER: &str = "x-saleassist-token";
 
 impl Sign for Signing {
     fn sign(&self, id: &str, timestamp: SystemTime, body: &[u8]) -> Result<Signature, Error> {
+        let delivery_id_header = match self {
+            Signing::Hmac {
+                delivery_id_header, ..
+            } => delivery_id_header.as_ref(),
+            _ => None,
+        };
+        let sig = self.sign_plain(id, timestamp, body)?;
+        Ok(match self {
+            // A custom signer's headers are its own business; `Debug` still redacts them.
+            Signing::Custom(_) => sig,
+            _ => mark_sensitive(sig, delivery_id_header),
+        })
+    }
+}
+
+impl Signing {
+    fn sign_plain(&self, id: &str, timestamp: SystemTime, body: &[u8]) -> Result<Signature, Error> {
         match self {
             #[cfg(feature = "ed25519")]
             Signing::StandardV1a { v1, keys } => {

@@ -16,6 +16,8 @@ mod keys;
 mod logs;
 mod misuse;
 mod salesmartly_replay;
+#[cfg(feature = "sender")]
+mod sender_debug;
 
 /// Everything written by the `tracing` subscriber installed by [`capture_logs`].
 #[derive(Clone, Default)]

@@ -93,6 +93,32 @@ fn github_documented_vector() {
     ));
 }
 
+/// Slack's published example ("Verifying requests from Slack": the `/webhook-collect` slash
+/// command, secret `8f742231b10e8888abcd99yyyzzz85a5`, timestamp 1531420618), byte for byte.
+#[test]
+fn slack_documented_vector() {
+    const BODY: &[u8] = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    const SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+    let v = HmacSha256::slack(secret("8f742231b10e8888abcd99yyyzzz85a5"));
+    let h = headers(&[
+        ("X-Slack-Signature", SIG),
+        ("X-Slack-Request-Timestamp", "1531420618"),
+    ]);
+    let ok = v
+        .verify_at(&Inbound::new(&h, BODY), at(1531420618))
+        .unwrap();
+    assert_eq!(ok.scheme(), "slack-v0");
+    assert_eq!(ok.timestamp(), Some(at(1531420618)));
+    assert_eq!(v.sign(at(1531420618), BODY), h);
+    // One byte of the body changed: no match.
+    let mut tampered = BODY.to_vec();
+    tampered[6] ^= 1;
+    assert!(matches!(
+        unauthorized(v.verify_at(&Inbound::new(&h, &tampered), at(1531420618))),
+        Error::SignatureMismatch(_)
+    ));
+}
+
 /// Expected values cross-checked with Python's `hmac` module.
 #[test]
 fn slack_v0_layout() {
