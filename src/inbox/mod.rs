@@ -46,10 +46,15 @@ use crate::Error;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 
 pub use self::memory::MemoryInbox;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresInbox;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{SqliteInbox, SqliteOptions, Synchronous};
 
 /// The future every [`Inbox`] method returns.
 pub type InboxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

@@ -3,4 +3,6 @@
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod suite;

@@ -1,0 +1,917 @@
+//! [`SqliteInbox`]: the embedded, durable inbox for one machine (feature `sqlite`).
+//!
+//! One SQLite file (SQLite is compiled in: nothing to install) in WAL mode. Several processes
+//! may share the file: every change runs in a `BEGIN IMMEDIATE` transaction, so leases are
+//! exclusive across processes as well as across tasks.
+//!
+//! ## Durability
+//!
+//! [`Inbox::put`] answers only after its transaction committed, so the receiver never
+//! acknowledges a delivery that is not in the file.
+//!
+//! - **Default, `synchronous=NORMAL` in WAL mode: durable across a crash or `kill -9` of the
+//!   process.** A commit is in the operating system's page cache when `put` returns; the OS
+//!   writes it out even if the process dies. A power loss or kernel crash can lose the last
+//!   commits (the file stays consistent).
+//! - **[`Synchronous::Full`]: durable across power loss.** Every commit waits for `fsync`. One
+//!   call away: `SqliteInbox::options().synchronous(Synchronous::Full).open(path)`. Group
+//!   commit (below) keeps this affordable under concurrency.
+//!
+//! ## Group commit
+//!
+//! A dedicated writer thread owns the connection. Every operation is a request on a bounded
+//! channel; the thread takes all requests waiting (up to [`SqliteOptions::max_batch`]) and runs
+//! them in **one** transaction, then answers each. Concurrent puts therefore share one commit
+//! (one WAL append, one `fsync` under `FULL`) instead of paying one each. Each request runs
+//! inside its own savepoint, so one failing request does not undo the others; if SQLite rolls
+//! the whole transaction back (disk full, I/O error), every request of the batch gets the error
+//! and none is reported as stored. [`SqliteOptions::group_commit`]`(false)` runs one request
+//! per transaction (for comparison; see BENCHMARKS.md).
+//!
+//! ## Errors
+//!
+//! - At open ([`Error::Config`], with the path): a file that is not an SQLite database
+//!   (corrupt, or another kind of file), an SQLite database of another application, or an
+//!   inbox written by a newer chathooks (schema version above [`SCHEMA_VERSION`]). Never a
+//!   panic, and the file is not modified.
+//! - Afterwards ([`Error::StoreUnavailable`], 503 with `Retry-After`): disk full (or over
+//!   [`SqliteOptions::max_size`]), a read-only file, a lock held by another process for longer
+//!   than the busy timeout, I/O errors.
+//!
+//! ## Schema
+//!
+//! One table `inbox` (one row per delivery, the body as a BLOB, headers as JSON text) with a
+//! unique index on the dedupe key, a partial index on `(due_ms, id)` over leasable rows (what
+//! `lease` reads), and indexes for listing by state and purging. `PRAGMA application_id` marks
+//! the file as a chathooks inbox and `PRAGMA user_version` holds the schema version; opening a
+//! file of an older version migrates it in one transaction.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
+    Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+};
+use crate::idempotency::IdempotencyKey;
+use crate::Error;
+
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of a chathooks inbox file ("chk1").
+const APPLICATION_ID: i64 = 0x6368_6B31;
+
+/// Default bound on requests in one transaction.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+
+/// Requests waiting for the writer thread; callers wait for room beyond this.
+const QUEUE: usize = 4096;
+
+/// Longest batch one `lease` call hands out, and most rows one `list` returns.
+const MAX_ROWS: usize = 10_000;
+
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Durable across a crash or `kill -9` of the process; a power loss can lose the last
+    /// commits. The default.
+    #[default]
+    Normal,
+    /// Durable across power loss: every commit waits for `fsync`.
+    Full,
+}
+
+/// How to open a [`SqliteInbox`]: [`SqliteInbox::options`], then [`open`](Self::open).
+#[derive(Clone)]
+pub struct SqliteOptions {
+    synchronous: Synchronous,
+    group_commit: bool,
+    max_batch: usize,
+    busy_timeout: Duration,
+    max_size: Option<u64>,
+    clock: Clock,
+}
+
+impl fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("synchronous", &self.synchronous)
+            .field("group_commit", &self.group_commit)
+            .field("max_batch", &self.max_batch)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("max_size", &self.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            group_commit: true,
+            max_batch: DEFAULT_MAX_BATCH,
+            busy_timeout: Duration::from_secs(5),
+            max_size: None,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// `PRAGMA synchronous`: [`Synchronous::Normal`] (default, survives `kill -9`) or
+    /// [`Synchronous::Full`] (survives power loss).
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// Share one transaction among concurrent requests (default `true`). `false` commits
+    /// each request on its own: only useful to measure what group commit buys.
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
+    /// Most requests in one transaction (default [`DEFAULT_MAX_BATCH`], at least 1).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// How long to wait for another process's lock before answering
+    /// [`Error::StoreUnavailable`] (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Refuse to grow the file past about `bytes` (SQLite's `max_page_count`): puts beyond it
+    /// answer [`Error::StoreUnavailable`] exactly like a full disk. Default: no bound but the
+    /// disk.
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// Read the time from `clock` instead of the system clock (tests that move time; every
+    /// process sharing a file must agree on the time).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Open (or create) the inbox file at `path`. See the [module docs](self) for the errors.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<SqliteInbox, Error> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_connection(&path, &self)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            conn,
+            clock: self.clock.clone(),
+            max_batch: if self.group_commit { self.max_batch } else { 1 },
+        };
+        std::thread::Builder::new()
+            .name("chathooks-sqlite-inbox".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| {
+                Error::Config(format!("cannot start the SQLite inbox thread: {e}").into())
+            })?;
+        Ok(SqliteInbox {
+            tx,
+            path,
+            synchronous: self.synchronous,
+        })
+    }
+}
+
+/// The durable [`Inbox`] for one machine, in one SQLite file. See the [module docs](self).
+///
+/// ```no_run
+/// use chathooks::inbox::{SqliteInbox, Synchronous};
+/// // Durable across kill -9 (WAL, synchronous=NORMAL):
+/// let inbox = SqliteInbox::open("/var/lib/myapp/inbox.sqlite")?;
+/// // Durable across power loss too:
+/// let inbox = SqliteInbox::options()
+///     .synchronous(Synchronous::Full)
+///     .open("/var/lib/myapp/inbox.sqlite")?;
+/// # Ok::<(), chathooks::Error>(())
+/// ```
+pub struct SqliteInbox {
+    tx: mpsc::Sender<Request>,
+    path: PathBuf,
+    synchronous: Synchronous,
+}
+
+impl fmt::Debug for SqliteInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteInbox")
+            .field("path", &self.path)
+            .field("synchronous", &self.synchronous)
+            .finish()
+    }
+}
+
+impl SqliteInbox {
+    /// Open (or create) the inbox at `path` with the default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        SqliteOptions::default().open(path)
+    }
+
+    /// Options to open an inbox with.
+    pub fn options() -> SqliteOptions {
+        SqliteOptions::default()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn call<T>(&self, op: Op, unpack: fn(Reply) -> Option<T>) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request { op, reply })
+            .await
+            .map_err(|_| unavailable("the SQLite inbox writer thread stopped".into()))?;
+        let out = answer
+            .await
+            .map_err(|_| unavailable("the SQLite inbox writer thread stopped".into()))??;
+        unpack(out).ok_or_else(|| unavailable("SQLite inbox: mismatched reply".into()))
+    }
+}
+
+fn unavailable(reason: String) -> Error {
+    Error::StoreUnavailable {
+        reason,
+        retry_after: RETRY_AFTER,
+    }
+}
+
+fn store_error(e: rusqlite::Error) -> Error {
+    unavailable(format!("SQLite inbox: {e}"))
+}
+
+fn open_error(path: &Path, what: impl fmt::Display) -> Error {
+    Error::Config(format!("SQLite inbox {}: {what}", path.display()).into())
+}
+
+fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| open_error(path, format_args!("cannot open: {e}")))?;
+    conn.busy_timeout(opts.busy_timeout)
+        .map_err(|e| open_error(path, e))?;
+    let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => open_error(
+            path,
+            "is not an SQLite database (corrupt, or another kind of file)",
+        ),
+        _ => open_error(path, e),
+    };
+    let pragma = |name: &str| -> Result<i64, Error> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(not_db)
+    };
+    let app = pragma("application_id")?;
+    let version = pragma("user_version")?;
+    check_identity(path, &conn, app, version).map_err(|e| match e {
+        Checked::Err(e) => e,
+        Checked::Sql(e) => not_db(e),
+    })?;
+    // WAL first: it is a property of the file, and migrations should run under it.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(not_db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(open_error(
+            path,
+            format_args!("cannot use WAL mode (journal_mode is {mode})"),
+        ));
+    }
+    let sync = match opts.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={sync}; PRAGMA foreign_keys=OFF;"
+    ))
+    .map_err(not_db)?;
+    if let Some(bytes) = opts.max_size {
+        let page: i64 = pragma("page_size")?;
+        let pages = (bytes / page.max(512) as u64).max(1);
+        conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))
+            .map_err(not_db)?;
+    }
+    migrate(&conn).map_err(|e| match e {
+        Checked::Err(e) => e,
+        Checked::Sql(e) => not_db(e),
+    })?;
+    Ok(conn)
+}
+
+enum Checked {
+    Err(Error),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Checked {
+    fn from(e: rusqlite::Error) -> Self {
+        Checked::Sql(e)
+    }
+}
+
+fn check_identity(path: &Path, conn: &Connection, app: i64, version: i64) -> Result<(), Checked> {
+    if app != 0 && app != APPLICATION_ID {
+        return Err(Checked::Err(open_error(
+            path,
+            format_args!("is the SQLite database of another application (application_id {app:#x})"),
+        )));
+    }
+    if app == 0 {
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 || version != 0 {
+            return Err(Checked::Err(open_error(
+                path,
+                "is an SQLite database that is not a chathooks inbox (it holds other tables)",
+            )));
+        }
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Checked::Err(newer(path, version)));
+    }
+    Ok(())
+}
+
+fn newer(path: &Path, version: i64) -> Error {
+    open_error(
+        path,
+        format_args!(
+            "was written by a newer chathooks (inbox schema version {version}; this version \
+             reads up to {SCHEMA_VERSION}): upgrade chathooks, or use another file"
+        ),
+    )
+}
+
+/// Schema steps: `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        signed_delivery_id TEXT,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        received_ms INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        due_ms INTEGER NOT NULL,
+        token TEXT
+    );
+    CREATE INDEX inbox_leasable ON inbox (due_ms, id)
+        WHERE state IN ('pending', 'retrying', 'leased');
+    CREATE INDEX inbox_state_received ON inbox (state, received_ms, id);
+    CREATE INDEX inbox_finished ON inbox (due_ms) WHERE state IN ('done', 'dead');
+"];
+
+fn migrate(conn: &Connection) -> Result<(), Checked> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> Result<(), Checked> {
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            let path = conn.path().map(PathBuf::from).unwrap_or_default();
+            return Err(Checked::Err(newer(&path, version)));
+        }
+        for step in MIGRATIONS.iter().skip(version.max(0) as usize) {
+            conn.execute_batch(step)?;
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
+        ))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(Checked::Sql),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread
+
+enum Op {
+    Put(Box<NewEntry>),
+    Lease(usize, Duration),
+    Ack(i64, LeaseToken),
+    Fail(i64, LeaseToken, String, AfterFailure),
+    Release(i64, LeaseToken),
+    Get(i64),
+    List(ListFilter),
+    Stats,
+    Replay(ReplaySelector),
+    Purge(Duration),
+}
+
+enum Reply {
+    Put(PutOutcome),
+    Leases(Vec<Lease>),
+    Bool(bool),
+    Entry(Option<Entry>),
+    Entries(Vec<Entry>),
+    Stats(InboxStats),
+    Count(u64),
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Reply, Error>>,
+}
+
+struct Writer {
+    conn: Connection,
+    clock: Clock,
+    max_batch: usize,
+}
+
+const COLUMNS: &str = "id, namespace, vendor, key, signed_delivery_id, headers, body, \
+                       received_ms, state, attempts, last_error, due_ms";
+
+impl Writer {
+    fn run(self, mut rx: mpsc::Receiver<Request>) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(&mut batch);
+        }
+    }
+
+    fn run_batch(&self, batch: &mut Vec<Request>) {
+        let mut results: Vec<Result<Reply, Error>> = Vec::with_capacity(batch.len());
+        let outcome = self.in_transaction(batch, &mut results);
+        let mut results = results.into_iter();
+        for req in batch.drain(..) {
+            let answer = match (&outcome, results.next()) {
+                (Ok(()), Some(r)) => r,
+                (Err(e), _) => Err(unavailable(e.clone())),
+                (Ok(()), None) => Err(unavailable("SQLite inbox: request not run".into())),
+            };
+            // The caller may have given up (a cancelled request); its answer is dropped.
+            let _ = req.reply.send(answer);
+        }
+    }
+
+    /// Run every request in one transaction. `Err`: the transaction did not commit, and no
+    /// request of the batch may report success.
+    fn in_transaction(
+        &self,
+        batch: &[Request],
+        results: &mut Vec<Result<Reply, Error>>,
+    ) -> Result<(), String> {
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| format!("SQLite inbox: {e}"))?;
+        for req in batch {
+            if conn.execute_batch("SAVEPOINT op").is_err() {
+                break;
+            }
+            let result = self.run_op(&req.op);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (disk full, I/O error): the
+                // requests run so far are undone too.
+                let why = match result {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "transaction rolled back".into(),
+                };
+                return Err(why);
+            }
+            match result {
+                Ok(reply) => {
+                    let _ = conn.execute_batch("RELEASE op");
+                    results.push(Ok(reply));
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                    results.push(Err(e));
+                }
+            }
+            if conn.is_autocommit() {
+                return Err("SQLite inbox: transaction rolled back".into());
+            }
+        }
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(format!("SQLite inbox: {e}"));
+        }
+        Ok(())
+    }
+
+    fn now_ms(&self) -> i64 {
+        to_ms((self.clock)())
+    }
+
+    fn run_op(&self, op: &Op) -> Result<Reply, Error> {
+        self.run_sql(op).map_err(store_error)
+    }
+
+    fn run_sql(&self, op: &Op) -> Result<Reply, rusqlite::Error> {
+        let conn = &self.conn;
+        let now = self.now_ms();
+        Ok(match op {
+            Op::Put(e) => {
+                let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".to_owned());
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO inbox (key, namespace, vendor, signed_delivery_id, \
+                         headers, body, received_ms, state, attempts, due_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8) \
+                         ON CONFLICT (key) DO NOTHING",
+                    )?
+                    .execute(params![
+                        e.key.as_str(),
+                        e.namespace,
+                        e.vendor,
+                        e.signed_delivery_id,
+                        headers,
+                        &e.body[..],
+                        to_ms(e.received_at),
+                        now
+                    ])?;
+                if inserted == 1 {
+                    Reply::Put(PutOutcome::Accepted(entry_id(conn.last_insert_rowid())))
+                } else {
+                    let id: i64 = conn
+                        .prepare_cached("SELECT id FROM inbox WHERE key = ?1")?
+                        .query_row([e.key.as_str()], |r| r.get(0))?;
+                    Reply::Put(PutOutcome::Duplicate(entry_id(id)))
+                }
+            }
+            Op::Lease(max, lease) => {
+                let until =
+                    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+                let ids: Vec<i64> = conn
+                    .prepare_cached(
+                        "SELECT id FROM inbox INDEXED BY inbox_leasable \
+                         WHERE state IN ('pending', 'retrying', 'leased') \
+                         AND due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2",
+                    )?
+                    .query_map(params![now, (*max).min(MAX_ROWS) as i64], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "UPDATE inbox SET state = 'leased', token = ?1, due_ms = ?2 WHERE id = ?3 \
+                     RETURNING {COLUMNS}"
+                ))?;
+                let mut leases = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let token = LeaseToken::generate();
+                    match stmt.query_row(params![token.to_hex(), until, id], read_entry)? {
+                        Ok(entry) => leases.push(Lease::new(entry, token, from_ms(until))),
+                        // A row edited into something unreadable would be leased forever:
+                        // dead-letter it with the reason instead.
+                        Err(()) => {
+                            conn.prepare_cached(
+                                "UPDATE inbox SET state = 'dead', token = NULL, due_ms = ?1, \
+                                 last_error = 'row unreadable by this chathooks' WHERE id = ?2",
+                            )?
+                            .execute(params![now, id])?;
+                        }
+                    }
+                }
+                Reply::Leases(leases)
+            }
+            Op::Ack(id, token) => Reply::Bool(
+                conn.prepare_cached(
+                    "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 \
+                     WHERE id = ?2 AND state = 'leased' AND token = ?3",
+                )?
+                .execute(params![now, id, token.to_hex()])?
+                    == 1,
+            ),
+            Op::Fail(id, token, error, then) => {
+                let (state, due) = match then {
+                    AfterFailure::RetryAt(at) => ("retrying", to_ms(*at)),
+                    _ => ("dead", now),
+                };
+                Reply::Bool(
+                    conn.prepare_cached(
+                        "UPDATE inbox SET state = ?1, due_ms = ?2, token = NULL, \
+                         attempts = attempts + 1, last_error = ?3 \
+                         WHERE id = ?4 AND state = 'leased' AND token = ?5",
+                    )?
+                    .execute(params![
+                        state,
+                        due,
+                        truncate_error(error),
+                        id,
+                        token.to_hex()
+                    ])? == 1,
+                )
+            }
+            Op::Release(id, token) => Reply::Bool(
+                conn.prepare_cached(
+                    "UPDATE inbox SET token = NULL, due_ms = ?1, \
+                     state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END \
+                     WHERE id = ?2 AND state = 'leased' AND token = ?3",
+                )?
+                .execute(params![now, id, token.to_hex()])?
+                    == 1,
+            ),
+            Op::Get(id) => Reply::Entry(
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1"))?
+                    .query_row([id], read_entry)
+                    .optional()?
+                    .and_then(Result::ok),
+            ),
+            Op::List(filter) => {
+                // With a state, the (state, received_ms, id) index gives the order; `?1 IS
+                // NULL OR` would hide it from the planner.
+                let state_test = if filter.state.is_some() {
+                    "state = ?1"
+                } else {
+                    "?1 IS NULL"
+                };
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM inbox \
+                     WHERE {state_test} AND (?2 IS NULL OR namespace = ?2) \
+                     ORDER BY received_ms, id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(
+                    params![
+                        filter.state.map(EntryState::as_str),
+                        filter.namespace,
+                        filter.limit.min(MAX_ROWS) as i64
+                    ],
+                    read_entry,
+                )?;
+                let mut out = Vec::new();
+                for row in rows {
+                    // A row this build cannot read (edited by hand) is skipped, not fatal.
+                    if let Ok(entry) = row? {
+                        out.push(entry);
+                    }
+                }
+                Reply::Entries(out)
+            }
+            Op::Stats => {
+                let mut stats = InboxStats::default();
+                let mut stmt =
+                    conn.prepare_cached("SELECT state, count(*) FROM inbox GROUP BY state")?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let state: String = row.get(0)?;
+                    let n: i64 = row.get(1)?;
+                    let n = n.max(0) as u64;
+                    match EntryState::parse(&state) {
+                        Some(EntryState::Pending) => stats.pending = n,
+                        Some(EntryState::Leased) => stats.leased = n,
+                        Some(EntryState::Retrying) => stats.retrying = n,
+                        Some(EntryState::Dead) => stats.dead = n,
+                        Some(EntryState::Done) => stats.done = n,
+                        _ => {}
+                    }
+                }
+                let oldest: Option<i64> = conn
+                    .prepare_cached("SELECT min(received_ms) FROM inbox WHERE state = 'pending'")?
+                    .query_row([], |r| r.get(0))?;
+                stats.oldest_pending_age =
+                    oldest.map(|at| Duration::from_millis(now.saturating_sub(at).max(0) as u64));
+                Reply::Stats(stats)
+            }
+            Op::Replay(selector) => {
+                let n = match selector {
+                    ReplaySelector::Ids(ids) => {
+                        let mut stmt = conn.prepare_cached(
+                            "UPDATE inbox SET state = 'pending', due_ms = ?1, token = NULL \
+                             WHERE id = ?2 AND state IN ('dead', 'done')",
+                        )?;
+                        let mut n = 0;
+                        for id in ids.iter().filter_map(parse_id) {
+                            n += stmt.execute(params![now, id])?;
+                        }
+                        n
+                    }
+                    ReplaySelector::State {
+                        state,
+                        received_after,
+                        received_before,
+                    } => {
+                        if !matches!(state, EntryState::Dead | EntryState::Done) {
+                            return Ok(Reply::Count(0));
+                        }
+                        conn.prepare_cached(
+                            "UPDATE inbox SET state = 'pending', due_ms = ?1, token = NULL \
+                             WHERE state = ?2 AND received_ms >= ?3 AND received_ms < ?4",
+                        )?
+                        .execute(params![
+                            now,
+                            state.as_str(),
+                            received_after.map_or(i64::MIN, to_ms),
+                            received_before.map_or(i64::MAX, to_ms)
+                        ])?
+                    }
+                };
+                Reply::Count(n as u64)
+            }
+            Op::Purge(older_than) => {
+                let cutoff =
+                    now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+                let n = conn
+                    .prepare_cached(
+                        "DELETE FROM inbox INDEXED BY inbox_finished \
+                         WHERE state IN ('done', 'dead') AND due_ms < ?1",
+                    )?
+                    .execute([cutoff])?;
+                Reply::Count(n as u64)
+            }
+        })
+    }
+}
+
+fn entry_id(id: i64) -> EntryId {
+    EntryId::new(id.to_string())
+}
+
+fn parse_id(id: &EntryId) -> Option<i64> {
+    id.as_str().parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+fn to_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+fn from_ms(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+/// One row, or `Err(())` for a row whose text columns this build cannot read.
+fn read_entry(r: &Row<'_>) -> rusqlite::Result<Result<Entry, ()>> {
+    let id: i64 = r.get(0)?;
+    let key: String = r.get(3)?;
+    let headers: String = r.get(5)?;
+    let state: String = r.get(8)?;
+    let attempts: i64 = r.get(9)?;
+    let (Ok(key), Ok(headers), Some(state)) = (
+        IdempotencyKey::from_stored(&key),
+        serde_json::from_str::<Vec<(String, String)>>(&headers),
+        EntryState::parse(&state),
+    ) else {
+        return Ok(Err(()));
+    };
+    let body: Vec<u8> = r.get(6)?;
+    Ok(Ok(Entry {
+        id: entry_id(id),
+        namespace: r.get(1)?,
+        vendor: r.get(2)?,
+        key,
+        signed_delivery_id: r.get(4)?,
+        headers,
+        body: body.into(),
+        received_at: from_ms(r.get(7)?),
+        state,
+        attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
+        last_error: r.get(10)?,
+        next_attempt_at: from_ms(r.get(11)?),
+    }))
+}
+
+impl Inbox for SqliteInbox {
+    fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
+        Box::pin(self.call(Op::Put(Box::new(entry)), |r| match r {
+            Reply::Put(p) => Some(p),
+            _ => None,
+        }))
+    }
+
+    fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
+        Box::pin(async move {
+            if max == 0 {
+                return Ok(Vec::new());
+            }
+            self.call(Op::Lease(max, lease), |r| match r {
+                Reply::Leases(l) => Some(l),
+                _ => None,
+            })
+            .await
+        })
+    }
+
+    fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(id) = parse_id(id) else {
+                return Ok(false);
+            };
+            self.call(Op::Ack(id, token), unpack_bool).await
+        })
+    }
+
+    fn fail<'a>(
+        &'a self,
+        id: &'a EntryId,
+        token: LeaseToken,
+        error: &'a str,
+        then: AfterFailure,
+    ) -> InboxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(id) = parse_id(id) else {
+                return Ok(false);
+            };
+            let error = truncate_error(error).to_owned();
+            self.call(Op::Fail(id, token, error, then), unpack_bool)
+                .await
+        })
+    }
+
+    fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(id) = parse_id(id) else {
+                return Ok(false);
+            };
+            self.call(Op::Release(id, token), unpack_bool).await
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
+        Box::pin(async move {
+            let Some(id) = parse_id(id) else {
+                return Ok(None);
+            };
+            self.call(Op::Get(id), |r| match r {
+                Reply::Entry(e) => Some(e),
+                _ => None,
+            })
+            .await
+        })
+    }
+
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> InboxFuture<'a, Vec<Entry>> {
+        Box::pin(self.call(Op::List(filter.clone()), |r| match r {
+            Reply::Entries(e) => Some(e),
+            _ => None,
+        }))
+    }
+
+    fn stats(&self) -> InboxFuture<'_, InboxStats> {
+        Box::pin(self.call(Op::Stats, |r| match r {
+            Reply::Stats(s) => Some(s),
+            _ => None,
+        }))
+    }
+
+    fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
+        Box::pin(self.call(Op::Replay(selector.clone()), unpack_count))
+    }
+
+    fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
+        Box::pin(self.call(Op::Purge(older_than), unpack_count))
+    }
+}
+
+fn unpack_bool(r: Reply) -> Option<bool> {
+    match r {
+        Reply::Bool(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn unpack_count(r: Reply) -> Option<u64> {
+    match r {
+        Reply::Count(n) => Some(n),
+        _ => None,
+    }
+}

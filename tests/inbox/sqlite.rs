@@ -1,0 +1,265 @@
+//! The behaviour suite on `SqliteInbox` (real files), plus what only a file can do: survive a
+//! reopen, be shared by two inboxes, refuse corrupt, foreign and newer files, and refuse puts
+//! when full without losing acknowledged ones.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chathooks::idempotency::ClaimToken;
+use chathooks::inbox::{
+    EntryState, Inbox, ListFilter, PutOutcome, SqliteInbox, SqliteOptions, Synchronous,
+};
+use chathooks::Error;
+
+use super::suite::{accepted, entry, inbox_suite};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "chathooks-{label}-{}",
+            ClaimToken::generate().to_hex()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn make(test: &str) -> Option<Arc<dyn Inbox>> {
+    // The directory outlives the test (the inbox is handed away); it is small and under the
+    // temp dir.
+    let dir = std::env::temp_dir().join(format!(
+        "chathooks-suite-{test}-{}",
+        ClaimToken::generate().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    Some(Arc::new(
+        SqliteInbox::open(dir.join("inbox.sqlite")).unwrap(),
+    ))
+}
+
+inbox_suite!(make);
+
+fn config_error(result: Result<SqliteInbox, Error>) -> String {
+    match result {
+        Err(Error::Config(msg)) => msg.into_owned(),
+        other => panic!("expected a Config error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn entries_survive_a_reopen_and_synchronous_full_opens() {
+    let dir = TempDir::new("reopen");
+    let path = dir.file("inbox.sqlite");
+    let e = entry("reopen", Duration::ZERO);
+    let id = {
+        let inbox = SqliteInbox::open(&path).unwrap();
+        accepted(&inbox, e.clone()).await
+    };
+    let inbox = SqliteInbox::options()
+        .synchronous(Synchronous::Full)
+        .open(&path)
+        .unwrap();
+    let got = inbox.get(&id).await.unwrap().expect("kept across reopen");
+    assert_eq!(got.body, e.body);
+    assert_eq!(inbox.put(e).await.unwrap(), PutOutcome::Duplicate(id));
+    // WAL mode is a property of the file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn two_inboxes_on_one_file_share_dedupe_and_leases() {
+    // Two inboxes on one file have separate connections and writer threads, exactly like two
+    // processes (the crash test covers real processes).
+    let dir = TempDir::new("shared");
+    let path = dir.file("inbox.sqlite");
+    let a: Arc<dyn Inbox> = Arc::new(SqliteInbox::open(&path).unwrap());
+    let b: Arc<dyn Inbox> = Arc::new(SqliteInbox::open(&path).unwrap());
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..200 {
+        let e = entry(&format!("shared{i}"), Duration::ZERO);
+        let id = accepted(&*a, e.clone()).await;
+        assert_eq!(b.put(e).await.unwrap(), PutOutcome::Duplicate(id.clone()));
+        ids.insert(id);
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let inbox = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = inbox.lease(7, Duration::from_secs(60)).await.unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    for l in batch {
+                        assert!(inbox.ack(&l.entry.id, l.token).await.unwrap());
+                        got.push(l.entry.id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id.clone()), "{id} leased by two inboxes");
+        }
+    }
+    assert_eq!(seen, ids);
+    assert_eq!(b.stats().await.unwrap().done, 200);
+}
+
+#[test]
+fn corrupt_foreign_and_newer_files_are_refused_at_open() {
+    let dir = TempDir::new("refuse");
+    // Not a database at all.
+    let junk = dir.file("junk.sqlite");
+    std::fs::write(&junk, vec![0x5au8; 8192]).unwrap();
+    let msg = config_error(SqliteInbox::open(&junk));
+    assert!(msg.contains("not an SQLite database"), "{msg}");
+    assert!(msg.contains("junk.sqlite"), "names the file: {msg}");
+    assert_eq!(
+        std::fs::read(&junk).unwrap(),
+        vec![0x5au8; 8192],
+        "left untouched"
+    );
+    // A valid SQLite header followed by garbage.
+    let torn = dir.file("torn.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&torn).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+    }
+    let mut bytes = std::fs::read(&torn).unwrap();
+    for b in bytes.iter_mut().skip(100) {
+        *b ^= 0xa5;
+    }
+    std::fs::write(&torn, &bytes).unwrap();
+    let msg = config_error(SqliteInbox::open(&torn));
+    assert!(msg.contains("torn.sqlite"), "{msg}");
+    // Another application's database.
+    let foreign = dir.file("foreign.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);")
+        .unwrap();
+    let msg = config_error(SqliteInbox::open(&foreign));
+    assert!(msg.contains("not a chathooks inbox"), "{msg}");
+    let other_app = dir.file("other-app.sqlite");
+    rusqlite::Connection::open(&other_app)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 1234;")
+        .unwrap();
+    let msg = config_error(SqliteInbox::open(&other_app));
+    assert!(msg.contains("another application"), "{msg}");
+    // An inbox from a newer chathooks.
+    let newer = dir.file("newer.sqlite");
+    drop(SqliteInbox::open(&newer).unwrap());
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let msg = config_error(SqliteInbox::open(&newer));
+    assert!(
+        msg.contains("newer chathooks") && msg.contains("99"),
+        "{msg}"
+    );
+    // A directory where the file should be.
+    let msg = config_error(SqliteInbox::open(dir.file("")));
+    assert!(!msg.is_empty());
+}
+
+/// Fill the file to its bound: every put answered Accepted is in the file afterwards, every
+/// refused one is not, and the refusals are 503s.
+#[tokio::test]
+async fn a_full_file_answers_503_and_never_acknowledges_what_it_did_not_store() {
+    let dir = TempDir::new("full");
+    let path = dir.file("inbox.sqlite");
+    let inbox = Arc::new(
+        SqliteInbox::options()
+            .max_size(256 * 1024)
+            .open(&path)
+            .unwrap(),
+    );
+    let mut accepted_keys = Vec::new();
+    let mut refused_keys = Vec::new();
+    // Concurrent puts, so refusals also hit batches that share a transaction.
+    for round in 0..20 {
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let inbox = inbox.clone();
+                let mut e = entry(&format!("full{round}-{i}"), Duration::ZERO);
+                e.body = vec![b'x'; 4000].into();
+                tokio::spawn(async move {
+                    let key = e.key.clone();
+                    (key, inbox.put(e).await)
+                })
+            })
+            .collect();
+        for t in tasks {
+            match t.await.unwrap() {
+                (key, Ok(PutOutcome::Accepted(_))) => accepted_keys.push(key),
+                (key, Err(e)) => {
+                    assert_eq!(e.status(), 503, "{e}");
+                    assert!(e.retry_after().is_some());
+                    refused_keys.push(key);
+                }
+                (_, Ok(other)) => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(!accepted_keys.is_empty() && !refused_keys.is_empty());
+    drop(inbox);
+    let reopened = SqliteInbox::open(&path).unwrap();
+    let kept: std::collections::HashSet<_> = reopened
+        .list(&ListFilter::all().limit(10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for k in &accepted_keys {
+        assert!(kept.contains(k), "{k} was acknowledged but is not stored");
+    }
+    for k in &refused_keys {
+        assert!(!kept.contains(k), "{k} was refused but stored");
+    }
+    assert_eq!(kept.len(), accepted_keys.len());
+}
+
+#[tokio::test]
+async fn a_lock_held_past_the_busy_timeout_is_503_not_accepted() {
+    let dir = TempDir::new("locked");
+    let path = dir.file("inbox.sqlite");
+    let inbox = SqliteOptions::default()
+        .busy_timeout(Duration::from_millis(200))
+        .open(&path)
+        .unwrap();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let e = entry("locked", Duration::ZERO);
+    let err = inbox.put(e.clone()).await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err}");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Once the lock is gone the same delivery is accepted: the refusal stored nothing.
+    assert!(inbox.put(e).await.unwrap().is_accepted());
+    assert_eq!(inbox.stats().await.unwrap().count(EntryState::Pending), 1);
+}
