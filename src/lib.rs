@@ -304,6 +304,9 @@ pub mod secret;
 #[cfg(feature = "sender")]
 pub mod sender;
 pub mod verify;
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub mod worker;
 
 /// The parse stage's old name, kept for one release: use [`platform`] instead.
 ///

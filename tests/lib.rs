@@ -26,3 +26,5 @@ mod roundtrip;
 mod sender;
 mod services;
 mod verify;
+#[cfg(feature = "worker")]
+mod worker;

@@ -77,6 +77,14 @@ impl SlackNotifier {
         Some(self.sender.deliver(&self.endpoint, &message).await)
     }
 
+    /// Post a plain-text message (escaped for mrkdwn and cut to 1000 characters), e.g. a
+    /// worker's dead-letter notice.
+    pub async fn notify_text(&self, text: &str) -> Delivery {
+        let body = json!({ "text": escape(text, MAX_MESSAGE) });
+        let message = Message::new(serde_json::to_vec(&body).unwrap_or_default());
+        self.sender.deliver(&self.endpoint, &message).await
+    }
+
     /// The Slack message (`text` fallback and Block Kit `blocks`) for `event`, or `None` if
     /// its kind is not notified.
     pub fn message(event: &Event) -> Option<Value> {

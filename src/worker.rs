@@ -1,0 +1,838 @@
+//! [`Worker`]: lease deliveries from an [`Inbox`], parse them and run typed handlers, with
+//! retries, dead letters and a graceful stop (feature `worker`).
+//!
+//! ```text
+//!  lease (batch, up to the free handler slots) ──► parse as the route's type ──► handler
+//!     ▲                                                │                            │
+//!     │                            parse error: dead at once (with the JSON path)  │
+//!     │                                                      Ok ──► ack (done)      │
+//!     └──── retrying at now + backoff (jitter) ◄── Err / panic / timeout ◄─────────┘
+//!                                           └──► dead after the last attempt ──► hook
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), chathooks::Error> {
+//! use std::sync::Arc;
+//! use chathooks::inbox::{Inbox, MemoryInbox};
+//! use chathooks::platform::sam::SamEvent;
+//! use chathooks::worker::{Job, Worker};
+//!
+//! let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new()); // the receiver puts into it
+//! let worker = Worker::from_arc(inbox)
+//!     .route::<SamEvent, _>(|job: Job<SamEvent>| async move {
+//!         println!("{} {}", job.delivery_id(), job.event().name());
+//!         Ok::<(), std::io::Error>(())
+//!     })
+//!     .concurrency(32);
+//! // Runs until ctrl-c, then finishes or releases what is in flight.
+//! let report = worker.run(async { tokio::signal::ctrl_c().await.ok(); }).await;
+//! println!("{report:?}");
+//! # Ok(()) }
+//! ```
+//!
+//! ## Routing
+//!
+//! Each entry carries the namespace its receiver used (the vendor's name by default, `"raw"`
+//! for [`RawBody`]). [`Worker::route`] handles `T`'s default namespace
+//! ([`Payload::NAMESPACE`]); [`Worker::route_namespace`] handles any other (a tenant's
+//! `"sam:tenant-42"`, a `RawBody` endpoint's own name). `T` is any [`Payload`]: a vendor's
+//! event enum, [`Normalized<E>`](crate::receiver::Normalized) for the cross-vendor
+//! [`Event`](crate::Event), or [`RawBody`] to parse yourself. An entry whose namespace has no
+//! route counts as a failed attempt (so a worker deployed before its route exists retries
+//! rather than drops it) and ends in the dead letters if no route appears.
+//!
+//! ## Delivery semantics
+//!
+//! At least once: a handler that outlives its lease (default [`DEFAULT_LEASE`]) is stopped
+//! (a timeout, counted as a failure), since another worker may take the entry over. A crash
+//! leaves the lease to expire; the entry is then handled again. Make handlers idempotent on
+//! [`Job::delivery_id`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument;
+
+use crate::inbox::{AfterFailure, Entry, EntryId, Inbox, Lease, LeaseToken, DEFAULT_LEASE};
+use crate::lenient;
+use crate::receiver::{Payload, RawBody};
+use crate::Error;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most retries a [`RetryPolicy`] holds.
+pub const MAX_RETRIES: usize = 64;
+
+/// The default handler retry schedule: after the first attempt, retry after 1 s, 5 s, 30 s,
+/// 2 min, 10 min, 30 min, 1 h and 3 h (nine attempts over about 4 h 43 min), each ± 20 %.
+pub const DEFAULT_SCHEDULE: [Duration; 8] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+    Duration::from_secs(3 * 3600),
+];
+
+/// When a failed handler runs again, and when an entry becomes a dead letter. The same shape
+/// as the sender's `RetryPolicy`: a list of delays (the first attempt is immediate), a jitter
+/// fraction, an optional seed.
+///
+/// ```
+/// use std::time::Duration;
+/// use chathooks::worker::RetryPolicy;
+/// let quick = RetryPolicy::default()
+///     .schedule(vec![Duration::from_millis(10), Duration::from_millis(50)])?
+///     .jitter(0.0)?;
+/// assert_eq!(quick.max_attempts(), 3);
+/// let backoff = RetryPolicy::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(60), 10)?;
+/// assert_eq!(backoff.delays()[3], Duration::from_secs(8));
+/// assert_eq!(backoff.delays()[9], Duration::from_secs(60));
+/// # Ok::<(), chathooks::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    schedule: Vec<Duration>,
+    jitter: f64,
+    seed: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            schedule: DEFAULT_SCHEDULE.to_vec(),
+            jitter: 0.2,
+            seed: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt: a failure is a dead letter at once.
+    pub fn no_retries() -> Self {
+        RetryPolicy {
+            schedule: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// `retries` delays growing by `factor` from `first`, each capped at `max`.
+    pub fn exponential(
+        first: Duration,
+        factor: f64,
+        max: Duration,
+        retries: usize,
+    ) -> Result<Self, Error> {
+        if !(factor.is_finite() && factor >= 1.0) {
+            return Err(Error::Config(
+                "backoff factor must be finite and >= 1".into(),
+            ));
+        }
+        let mut delays = Vec::with_capacity(retries.min(MAX_RETRIES));
+        let mut d = first.min(max);
+        for _ in 0..retries.min(MAX_RETRIES + 1) {
+            delays.push(d);
+            d = Duration::try_from_secs_f64(d.as_secs_f64() * factor)
+                .unwrap_or(max)
+                .min(max);
+        }
+        Self::default().schedule(delays)
+    }
+
+    /// Delays before each retry. At most [`MAX_RETRIES`].
+    pub fn schedule(mut self, delays: Vec<Duration>) -> Result<Self, Error> {
+        if delays.len() > MAX_RETRIES {
+            return Err(Error::Config(
+                "a retry schedule holds at most 64 delays".into(),
+            ));
+        }
+        self.schedule = delays;
+        Ok(self)
+    }
+
+    /// Random spread applied to each delay: `0.2` (the default) waits between 80 % and 120 %
+    /// of it, so entries that failed together do not all retry together. `0.0..=1.0`.
+    pub fn jitter(mut self, fraction: f64) -> Result<Self, Error> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::Config("jitter must be within 0.0..=1.0".into()));
+        }
+        self.jitter = fraction;
+        Ok(self)
+    }
+
+    /// Seed the jitter so runs are reproducible.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Total attempts, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.schedule.len() as u32 + 1
+    }
+
+    /// The configured delays.
+    pub fn delays(&self) -> &[Duration] {
+        &self.schedule
+    }
+
+    /// What to do after the `attempts`-th failed attempt (1 = the first), at `now`.
+    pub fn after_failure(&self, attempts: u32, now: SystemTime, salt: u64) -> AfterFailure {
+        let Some(base) = attempts
+            .checked_sub(1)
+            .and_then(|i| self.schedule.get(i as usize))
+        else {
+            return AfterFailure::Dead;
+        };
+        let delay = if self.jitter > 0.0 {
+            let seed = self.seed.unwrap_or_else(fresh_seed) ^ salt ^ u64::from(attempts);
+            let unit = (splitmix(seed) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+            base.mul_f64((1.0 + unit * self.jitter).max(0.0))
+        } else {
+            *base
+        };
+        AfterFailure::RetryAt(now.checked_add(delay).unwrap_or(now))
+    }
+}
+
+fn fresh_seed() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// One delivery for a handler: the parsed payload and the entry it came from.
+#[derive(Debug)]
+pub struct Job<T> {
+    event: T,
+    entry: Entry,
+    attempt: u32,
+}
+
+impl<T> Job<T> {
+    /// The parsed payload.
+    pub fn event(&self) -> &T {
+        &self.event
+    }
+
+    /// The parsed payload, moved out.
+    pub fn into_event(self) -> T {
+        self.event
+    }
+
+    /// The stored entry (body bytes, headers, namespace, key, receive time…).
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// Which attempt this is (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The delivery's id: the signed delivery id when the signature covered one, otherwise
+    /// the dedupe key's id part (the vendor's event id or a body hash). Stable across the
+    /// sender's retries and this worker's: key your side effects on it.
+    pub fn delivery_id(&self) -> &str {
+        delivery_id(&self.entry)
+    }
+}
+
+fn delivery_id(entry: &Entry) -> &str {
+    entry.signed_delivery_id.as_deref().unwrap_or_else(|| {
+        let key = entry.key.as_str();
+        key.strip_prefix(entry.namespace.as_str())
+            .and_then(|k| k.strip_prefix(':'))
+            .unwrap_or(key)
+    })
+}
+
+/// A dead letter, as the [`DeadLetterHook`] sees it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The entry (state dead, attempts counted, `last_error` set).
+    pub entry: Entry,
+    /// Why it died: the parse error with its JSON path, or the last handler error.
+    pub reason: String,
+}
+
+/// Told about every entry that becomes a dead letter (after the inbox recorded it): page
+/// someone, post to Slack… Implemented for closures `Fn(DeadLetter) -> impl Future<Output =
+/// ()>` and, with feature `sender`, for [`SlackNotifier`](crate::sender::SlackNotifier).
+pub trait DeadLetterHook: Send + Sync + 'static {
+    /// Handle one dead letter. The worker waits for it (bounded by the shutdown deadline when
+    /// stopping), so keep it short.
+    fn dead_letter(&self, letter: DeadLetter) -> BoxFuture<'_, ()>;
+}
+
+impl<F, Fut> DeadLetterHook for F
+where
+    F: Fn(DeadLetter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn dead_letter(&self, letter: DeadLetter) -> BoxFuture<'_, ()> {
+        Box::pin(self(letter))
+    }
+}
+
+#[cfg(feature = "sender")]
+impl DeadLetterHook for crate::sender::SlackNotifier {
+    fn dead_letter(&self, letter: DeadLetter) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let text = format!(
+                "Webhook dead letter: {} delivery {} (entry {}) failed {} time(s): {}",
+                letter.entry.namespace,
+                delivery_id(&letter.entry),
+                letter.entry.id,
+                letter.entry.attempts,
+                letter.reason
+            );
+            let _ = self.notify_text(&text).await;
+        })
+    }
+}
+
+/// A handler for payload `T`: implemented for every `Fn(Job<T>) -> impl Future<Output =
+/// Result<(), E>>` whose error `E` is `Display` (async fns and closures).
+pub trait Handler<T>: Send + Sync + 'static {
+    /// Handle one job; `Err` counts as a failed attempt, with the error's text kept as the
+    /// entry's `last_error`.
+    fn call(&self, job: Job<T>) -> BoxFuture<'static, Result<(), String>>;
+}
+
+impl<T, F, Fut, E> Handler<T> for F
+where
+    T: Send + 'static,
+    F: Fn(Job<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    fn call(&self, job: Job<T>) -> BoxFuture<'static, Result<(), String>> {
+        let fut = self(job);
+        Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// What a route decided for one entry.
+enum Outcome {
+    Handled,
+    /// Cannot ever succeed (unparseable): dead at once.
+    Poison(String),
+    /// Failed this attempt.
+    Failed(String),
+}
+
+trait Route: Send + Sync {
+    fn run(
+        &self,
+        entry: Entry,
+        attempt: u32,
+        timeout: Duration,
+        repair: bool,
+    ) -> BoxFuture<'static, Outcome>;
+}
+
+struct Typed<T, H> {
+    handler: Arc<H>,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
+    fn run(
+        &self,
+        entry: Entry,
+        attempt: u32,
+        timeout: Duration,
+        repair: bool,
+    ) -> BoxFuture<'static, Outcome> {
+        let handler = self.handler.clone();
+        Box::pin(async move {
+            let event = match parse::<T>(&entry.body, repair) {
+                Ok(event) => event,
+                Err(e) => return Outcome::Poison(format!("cannot parse: {e}")),
+            };
+            let job = Job {
+                event,
+                entry,
+                attempt,
+            };
+            // Its own task, so a panic is caught (as a JoinError) and counted as a failure,
+            // and a timeout or shutdown can abort it.
+            let task = AbortOnDrop(tokio::spawn(handler.call(job).in_current_span()));
+            match tokio::time::timeout(timeout, task.join()).await {
+                Err(_) => Outcome::Failed(format!(
+                    "handler timed out after {:.1} s (the lease)",
+                    timeout.as_secs_f64()
+                )),
+                Ok(Ok(Ok(()))) => Outcome::Handled,
+                Ok(Ok(Err(e))) => Outcome::Failed(e),
+                Ok(Err(join)) => Outcome::Failed(panic_message(join)),
+            }
+        })
+    }
+}
+
+fn parse<T: Payload>(body: &[u8], repair: bool) -> Result<T, Error> {
+    match T::parse(body) {
+        Ok(event) => Ok(event),
+        Err(err) if err.syntax && repair => {
+            let repaired = lenient::repair(body).map_err(|_| Error::Parse(err.clone()))?;
+            if repaired.fixes.is_empty() {
+                return Err(Error::Parse(err));
+            }
+            Ok(T::parse(&repaired.bytes)?)
+        }
+        Err(err) => Err(Error::Parse(err)),
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    if !join.is_panic() {
+        return "handler task cancelled".into();
+    }
+    let payload = join.into_panic();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    format!("handler panicked: {msg}")
+}
+
+/// Aborts the task when dropped (a timed-out or cancelled job must not run on detached).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a [`Worker::run`] did, returned when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Entries handled and acknowledged.
+    pub handled: u64,
+    /// Failed attempts scheduled for a retry (handler errors, panics, timeouts, no route).
+    pub retried: u64,
+    /// Entries that became dead letters (parse failures and last attempts).
+    pub dead: u64,
+    /// Handler panics (also counted in `retried` or `dead`).
+    pub panics: u64,
+    /// Acks or fails the inbox refused because the lease had been lost (another worker took
+    /// the entry over after the lease ran out).
+    pub lost_leases: u64,
+    /// Leases given back at shutdown (handlers still running at the deadline).
+    pub released: u64,
+    /// Times the inbox was unavailable while leasing.
+    pub inbox_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters(Mutex<WorkerReport>);
+
+impl Counters {
+    fn add(&self, f: impl FnOnce(&mut WorkerReport)) {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    fn get(&self) -> WorkerReport {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Inner {
+    inbox: Arc<dyn Inbox>,
+    routes: HashMap<String, Arc<dyn Route>>,
+    retry: RetryPolicy,
+    lease: Duration,
+    timeout: Option<Duration>,
+    repair: bool,
+    hook: Option<Arc<dyn DeadLetterHook>>,
+    counters: Counters,
+    in_flight: Mutex<HashMap<EntryId, LeaseToken>>,
+}
+
+/// Leases entries from an inbox and runs the handler routed to each one's namespace. See the
+/// [module docs](self).
+pub struct Worker {
+    inner: Inner,
+    concurrency: usize,
+    batch: usize,
+    idle_poll: Duration,
+    max_backoff: Duration,
+    shutdown_deadline: Duration,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut routes: Vec<_> = self.inner.routes.keys().collect();
+        routes.sort();
+        f.debug_struct("Worker")
+            .field("routes", &routes)
+            .field("concurrency", &self.concurrency)
+            .field("batch", &self.batch)
+            .field("lease", &self.inner.lease)
+            .field("retry", &self.inner.retry)
+            .field("shutdown_deadline", &self.shutdown_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker on `inbox`, with no routes yet.
+    pub fn new(inbox: impl Inbox) -> Self {
+        Self::from_arc(Arc::new(inbox))
+    }
+
+    /// A worker on a shared inbox.
+    pub fn from_arc(inbox: Arc<dyn Inbox>) -> Self {
+        Worker {
+            inner: Inner {
+                inbox,
+                routes: HashMap::new(),
+                retry: RetryPolicy::default(),
+                lease: DEFAULT_LEASE,
+                timeout: None,
+                repair: false,
+                hook: None,
+                counters: Counters::default(),
+                in_flight: Mutex::new(HashMap::new()),
+            },
+            concurrency: 16,
+            batch: 64,
+            idle_poll: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            shutdown_deadline: Duration::from_secs(10),
+        }
+    }
+
+    /// Handle entries of `T`'s default namespace ([`Payload::NAMESPACE`]: the vendor's name,
+    /// `"raw"` for [`RawBody`]) with `handler`. A later route for the same namespace replaces
+    /// an earlier one.
+    pub fn route<T: Payload, H: Handler<T>>(self, handler: H) -> Self {
+        self.route_namespace::<T, H>(T::NAMESPACE, handler)
+    }
+
+    /// Handle entries of `namespace` (what the receiver's
+    /// [`namespace`](crate::receiver::ReceiverBuilder::namespace) was) as `T` with `handler`.
+    pub fn route_namespace<T: Payload, H: Handler<T>>(
+        mut self,
+        namespace: impl Into<String>,
+        handler: H,
+    ) -> Self {
+        let route: Arc<dyn Route> = Arc::new(Typed {
+            handler: Arc::new(handler),
+            _payload: PhantomData::<fn() -> T>,
+        });
+        self.inner.routes.insert(namespace.into(), route);
+        self
+    }
+
+    /// Handle entries of `namespace` as the raw verified bytes.
+    pub fn route_raw<H: Handler<RawBody>>(self, namespace: impl Into<String>, handler: H) -> Self {
+        self.route_namespace::<RawBody, H>(namespace, handler)
+    }
+
+    /// The retry schedule for failed attempts (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.inner.retry = policy;
+        self
+    }
+
+    /// Most handlers running at once (default 16, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Most entries leased per call (default 64, at least 1); never more than the free
+    /// handler slots.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long each lease lasts (default [`DEFAULT_LEASE`], at least 1 s). A handler still
+    /// running at the end of it is stopped and the attempt counts as failed, because another
+    /// worker may take the entry over.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.inner.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Stop a handler after `timeout` (default: the lease less a tenth, so it stops before
+    /// another worker can take the entry over).
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.inner.timeout = Some(timeout);
+        self
+    }
+
+    /// Allow [`lenient::repair`] when a body is not well-formed JSON (off by default).
+    pub fn repair(mut self, allow: bool) -> Self {
+        self.inner.repair = allow;
+        self
+    }
+
+    /// How long to wait before leasing again when nothing was due (default 100 ms).
+    pub fn idle_poll(mut self, every: Duration) -> Self {
+        self.idle_poll = every;
+        self
+    }
+
+    /// Longest wait between lease attempts while the inbox is unavailable (default 5 s; the
+    /// wait starts at 100 ms and doubles).
+    pub fn max_backoff(mut self, max: Duration) -> Self {
+        self.max_backoff = max;
+        self
+    }
+
+    /// How long in-flight handlers may run on after shutdown begins (default 10 s); the leases
+    /// of those still running then are released (due again at once, no attempt counted).
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = deadline;
+        self
+    }
+
+    /// Told about every dead letter.
+    pub fn on_dead_letter(mut self, hook: impl DeadLetterHook) -> Self {
+        self.inner.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Lease and handle until `shutdown` completes; then stop leasing, let in-flight handlers
+    /// finish within the [shutdown deadline](Self::shutdown_deadline), release the leases of
+    /// the rest, and return what was done. Inbox outages are waited out (with backoff), never
+    /// returned.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> WorkerReport {
+        let Worker {
+            inner,
+            concurrency,
+            batch,
+            idle_poll,
+            max_backoff,
+            shutdown_deadline,
+        } = self;
+        let inner = Arc::new(inner);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let mut tasks = JoinSet::new();
+        let mut shutdown = pin!(shutdown);
+        let mut backoff = Duration::from_millis(100);
+        let lease_for = inner.lease;
+        loop {
+            // Wait for a free slot, then lease as many entries as there are free slots.
+            let first = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let want = (slots.available_permits() + 1).min(batch);
+            let leased = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                r = inner.inbox.lease(want, lease_for) => r,
+            };
+            let leases = match leased {
+                Ok(l) => {
+                    backoff = Duration::from_millis(100);
+                    l
+                }
+                Err(e) => {
+                    inner.counters.add(|c| c.inbox_errors += 1);
+                    let wait = backoff.min(max_backoff);
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "inbox unavailable while leasing; backing off");
+                    backoff = (backoff * 2).min(max_backoff);
+                    drop(first);
+                    tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            if leases.is_empty() {
+                drop(first);
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(idle_poll) => continue,
+                }
+            }
+            let mut first = Some(first);
+            for lease in leases {
+                // `want` never exceeds the free slots, so this does not wait.
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                inner
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(lease.entry.id.clone(), lease.token);
+                let inner = inner.clone();
+                tasks.spawn(async move {
+                    run_job(&inner, lease).await;
+                    drop(permit);
+                });
+            }
+            // Reap finished jobs so the set stays bounded by `concurrency`.
+            while tasks.try_join_next().is_some() {}
+        }
+        // Stop: in-flight handlers get until the deadline, then their leases go back.
+        let drained = tokio::time::timeout(shutdown_deadline, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let left: Vec<_> = inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        for (id, token) in left {
+            if let Ok(true) = inner.inbox.release(&id, token).await {
+                inner.counters.add(|c| c.released += 1);
+            }
+        }
+        inner.counters.get()
+    }
+}
+
+async fn run_job(inner: &Inner, lease: Lease) {
+    let Lease { entry, token, .. } = lease;
+    let id = entry.id.clone();
+    let attempt = entry.attempts.saturating_add(1);
+    let span = tracing::info_span!(
+        "webhook_job",
+        vendor = %entry.vendor,
+        namespace = %entry.namespace,
+        delivery_id = %delivery_id(&entry),
+        entry_id = %entry.id,
+        attempt,
+    );
+    async {
+        let timeout = inner
+            .timeout
+            .unwrap_or_else(|| inner.lease.saturating_sub(inner.lease / 10));
+        let outcome = match inner.routes.get(entry.namespace.as_str()) {
+            Some(route) => route.run(entry, attempt, timeout, inner.repair).await,
+            None => Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
+        };
+        match outcome {
+            Outcome::Handled => match with_retries(|| inner.inbox.ack(&id, token)).await {
+                Ok(true) => {
+                    inner.counters.add(|c| c.handled += 1);
+                    tracing::info!("handled");
+                }
+                Ok(false) => {
+                    inner.counters.add(|c| c.lost_leases += 1);
+                    tracing::warn!("handled, but the lease was lost: it may run again");
+                }
+                Err(e) => tracing::warn!(error = %e,
+                    "handled, but the ack failed: it runs again when the lease ends"),
+            },
+            Outcome::Poison(reason) => {
+                tracing::warn!(error = %reason, "dead letter: cannot parse");
+                fail(inner, &id, token, reason, AfterFailure::Dead).await;
+            }
+            Outcome::Failed(reason) => {
+                if reason.starts_with("handler panicked") {
+                    inner.counters.add(|c| c.panics += 1);
+                }
+                let salt = fxhash(id.as_str());
+                let then = inner.retry.after_failure(attempt, SystemTime::now(), salt);
+                tracing::warn!(error = %reason, dead = matches!(then, AfterFailure::Dead),
+                    "handler failed");
+                fail(inner, &id, token, reason, then).await;
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    inner
+        .in_flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+}
+
+async fn fail(inner: &Inner, id: &EntryId, token: LeaseToken, reason: String, then: AfterFailure) {
+    match with_retries(|| inner.inbox.fail(id, token, &reason, then)).await {
+        Ok(true) => {
+            if then == AfterFailure::Dead {
+                inner.counters.add(|c| c.dead += 1);
+                if let Some(hook) = &inner.hook {
+                    if let Ok(Some(entry)) = inner.inbox.get(id).await {
+                        hook.dead_letter(DeadLetter { entry, reason }).await;
+                    }
+                }
+            } else {
+                inner.counters.add(|c| c.retried += 1);
+            }
+        }
+        Ok(false) => inner.counters.add(|c| c.lost_leases += 1),
+        Err(e) => tracing::warn!(error = %e,
+            "recording the failure failed: the entry runs again when the lease ends"),
+    }
+}
+
+/// An ack or fail that meets an unavailable inbox is tried three times in about a second; after
+/// that the lease's expiry brings the entry back (at least once, never lost).
+async fn with_retries<'a, F>(mut call: F) -> Result<bool, Error>
+where
+    F: FnMut() -> crate::inbox::InboxFuture<'a, bool>,
+{
+    let mut wait = Duration::from_millis(100);
+    for _ in 0..2 {
+        match call().await {
+            Err(Error::StoreUnavailable { .. }) => {
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}

@@ -1,0 +1,399 @@
+//! `Worker`: typed routes, retries with backoff, dead letters (parse failures at once, poison
+//! entries after the last attempt), panics, unrouted namespaces, graceful shutdown, inbox
+//! outages, and the handler span.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chathooks::idempotency::IdempotencyKey;
+use chathooks::inbox::{EntryState, Inbox, ListFilter, MemoryInbox, NewEntry};
+use chathooks::platform::standard::StandardEvent;
+use chathooks::receiver::RawBody;
+use chathooks::worker::{DeadLetter, Job, RetryPolicy, Worker, WorkerReport};
+
+/// `StandardEvent`'s default namespace (the vendor's name).
+const NS: &str = "standard_webhooks";
+const BODY: &[u8] = br#"{"type":"contact.created","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+
+fn standard(id: &str) -> NewEntry {
+    NewEntry::new(NS, NS, IdempotencyKey::new(NS, id).unwrap(), BODY).with_signed_delivery_id(id)
+}
+
+fn quick_retries(n: usize) -> RetryPolicy {
+    RetryPolicy::default()
+        .schedule(vec![Duration::from_millis(20); n])
+        .unwrap()
+        .jitter(0.0)
+        .unwrap()
+}
+
+/// Resolves once the inbox holds `done` done and `dead` dead entries.
+async fn settled(inbox: Arc<dyn Inbox>, done: u64, dead: u64) {
+    loop {
+        // An unavailable inbox (the outage test) is simply asked again.
+        if let Ok(s) = inbox.stats().await {
+            if s.done == done && s.dead == dead {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn run_until(worker: Worker, inbox: Arc<dyn Inbox>, done: u64, dead: u64) -> WorkerReport {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        worker.run(settled(inbox, done, dead)),
+    )
+    .await
+    .expect("worker settled in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_route_handles_and_acks_each_entry_once() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    for i in 0..50 {
+        inbox.put(standard(&format!("msg_{i}"))).await.unwrap();
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(move |job: Job<StandardEvent>| {
+            let s = s.clone();
+            async move {
+                assert_eq!(job.event().event_type, "contact.created");
+                assert_eq!(job.attempt(), 1);
+                s.lock().unwrap().push(job.delivery_id().to_owned());
+                Ok::<(), String>(())
+            }
+        })
+        .concurrency(8);
+    let report = run_until(worker, inbox.clone(), 50, 0).await;
+    assert_eq!(report.handled, 50);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 50, "each entry handled once");
+    assert_eq!(inbox.stats().await.unwrap().done, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_retry_on_the_schedule_then_succeed() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let id = inbox.put(standard("flaky")).await.unwrap().id().clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|job: Job<StandardEvent>| async move {
+            if job.attempt() < 3 {
+                Err(format!("attempt {} failed", job.attempt()))
+            } else {
+                Ok(())
+            }
+        })
+        .retry(quick_retries(5))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 1, 0).await;
+    assert_eq!((report.handled, report.retried, report.dead), (1, 2, 0));
+    let e = inbox.get(&id).await.unwrap().unwrap();
+    assert_eq!(e.state, EntryState::Done);
+    assert_eq!(e.attempts, 2);
+    assert_eq!(e.last_error.as_deref(), Some("attempt 2 failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_entry_dies_after_max_attempts_without_blocking_the_others() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let poison = inbox.put(standard("poison")).await.unwrap().id().clone();
+    for i in 0..20 {
+        inbox.put(standard(&format!("ok_{i}"))).await.unwrap();
+    }
+    let letters = Arc::new(Mutex::new(Vec::<DeadLetter>::new()));
+    let l = letters.clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|job: Job<StandardEvent>| async move {
+            if job.delivery_id() == "poison" {
+                Err("downstream rejected it")
+            } else {
+                Ok(())
+            }
+        })
+        .retry(quick_retries(2))
+        .idle_poll(Duration::from_millis(5))
+        .concurrency(1)
+        .on_dead_letter(move |letter: DeadLetter| {
+            let l = l.clone();
+            async move { l.lock().unwrap().push(letter) }
+        });
+    let report = run_until(worker, inbox.clone(), 20, 1).await;
+    assert_eq!((report.handled, report.dead, report.retried), (20, 1, 2));
+    let dead = inbox.get(&poison).await.unwrap().unwrap();
+    assert_eq!(dead.state, EntryState::Dead);
+    assert_eq!(dead.attempts, 3, "max attempts = 1 + 2 retries");
+    let letters = letters.lock().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].entry.id, poison);
+    assert_eq!(letters[0].reason, "downstream rejected it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparseable_entries_are_dead_at_once_with_the_json_path() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let bad = NewEntry::new(
+        NS,
+        NS,
+        IdempotencyKey::new(NS, "bad").unwrap(),
+        &br#"{"type":"x","timestamp":"2023-11-14T22:13:20Z","data":{},"#[..],
+    );
+    let typed = NewEntry::new(
+        NS,
+        NS,
+        IdempotencyKey::new(NS, "typed").unwrap(),
+        &br#"{"type":"x","timestamp":{"not":"a time"},"data":{}}"#[..],
+    );
+    let bad = inbox.put(bad).await.unwrap().id().clone();
+    let typed = inbox.put(typed).await.unwrap().id().clone();
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(move |_job: Job<StandardEvent>| {
+            r.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .retry(quick_retries(5));
+    let report = run_until(worker, inbox.clone(), 0, 2).await;
+    assert_eq!(report.dead, 2);
+    assert_eq!(report.retried, 0, "a parse failure is never retried");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "the handler never ran");
+    for id in [&bad, &typed] {
+        let e = inbox.get(id).await.unwrap().unwrap();
+        assert_eq!((e.state, e.attempts), (EntryState::Dead, 1));
+        assert!(e.last_error.as_deref().unwrap().starts_with("cannot parse"));
+    }
+    let err = inbox
+        .get(&typed)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_error
+        .unwrap();
+    assert!(err.contains("timestamp"), "names the bad field: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_is_a_failed_attempt() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let id = inbox
+        .put(standard("panics-once"))
+        .await
+        .unwrap()
+        .id()
+        .clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|job: Job<StandardEvent>| async move {
+            if job.attempt() == 1 {
+                panic!("boom in the handler (expected by the test)");
+            }
+            Ok::<(), String>(())
+        })
+        .retry(quick_retries(3))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 1, 0).await;
+    assert_eq!((report.panics, report.retried, report.handled), (1, 1, 1));
+    let e = inbox.get(&id).await.unwrap().unwrap();
+    assert!(e.last_error.unwrap().contains("handler panicked: boom"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrouted_namespaces_retry_then_die_and_custom_namespaces_route() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let orphan = NewEntry::new(
+        "nobody",
+        "standard",
+        IdempotencyKey::new("nobody", "1").unwrap(),
+        BODY,
+    );
+    let orphan = inbox.put(orphan).await.unwrap().id().clone();
+    let tenant = NewEntry::new(
+        "standard:billing",
+        "standard",
+        IdempotencyKey::new("standard:billing", "t1").unwrap(),
+        &b"\xff not json"[..],
+    );
+    inbox.put(tenant).await.unwrap();
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let r = raw.clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route_raw("standard:billing", move |job: Job<RawBody>| {
+            r.lock().unwrap().push(job.event().0.clone());
+            async { Ok::<(), String>(()) }
+        })
+        .retry(quick_retries(1))
+        .idle_poll(Duration::from_millis(5));
+    run_until(worker, inbox.clone(), 1, 1).await;
+    assert_eq!(&raw.lock().unwrap()[0][..], b"\xff not json");
+    let e = inbox.get(&orphan).await.unwrap().unwrap();
+    assert_eq!((e.state, e.attempts), (EntryState::Dead, 2));
+    assert!(e
+        .last_error
+        .unwrap()
+        .contains("no route for namespace `nobody`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_quick_handlers_finish_and_releases_slow_ones() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let slow = inbox.put(standard("slow")).await.unwrap().id().clone();
+    let quick = inbox.put(standard("quick")).await.unwrap().id().clone();
+    let started = Arc::new(AtomicU32::new(0));
+    let s = started.clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(move |job: Job<StandardEvent>| {
+            s.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let secs = if job.delivery_id() == "slow" { 30 } else { 1 };
+                tokio::time::sleep(Duration::from_millis(secs * 300)).await;
+                Ok::<(), String>(())
+            }
+        })
+        .shutdown_deadline(Duration::from_millis(1500));
+    let st = started.clone();
+    let report = worker
+        .run(async move {
+            while st.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    assert_eq!((report.handled, report.released), (1, 1));
+    assert_eq!(
+        inbox.get(&quick).await.unwrap().unwrap().state,
+        EntryState::Done
+    );
+    let e = inbox.get(&slow).await.unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.attempts),
+        (EntryState::Pending, 0),
+        "released, not failed"
+    );
+    // Nothing is leased any more, and the released entry is due at once.
+    assert_eq!(inbox.stats().await.unwrap().leased, 0);
+    assert_eq!(
+        inbox.lease(10, Duration::from_secs(5)).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_outliving_its_timeout_is_stopped_and_retried() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let id = inbox
+        .put(standard("hangs-once"))
+        .await
+        .unwrap()
+        .id()
+        .clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|job: Job<StandardEvent>| async move {
+            if job.attempt() == 1 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Ok::<(), String>(())
+        })
+        .handler_timeout(Duration::from_millis(200))
+        .retry(quick_retries(2))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 1, 0).await;
+    assert_eq!((report.retried, report.handled), (1, 1));
+    let e = inbox.get(&id).await.unwrap().unwrap();
+    assert!(e.last_error.unwrap().contains("timed out"));
+}
+
+#[test]
+fn the_handler_span_carries_the_delivery_id() {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+            inbox.put(standard("msg_span_42")).await.unwrap();
+            let worker = Worker::from_arc(inbox.clone()).route::<StandardEvent, _>(
+                |_job: Job<StandardEvent>| async {
+                    tracing::info!("inside the handler");
+                    Ok::<(), String>(())
+                },
+            );
+            run_until(worker, inbox, 1, 0).await;
+        })
+    });
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.contains("inside the handler"))
+        .unwrap_or_else(|| panic!("no handler line in {out}"));
+    assert!(line.contains("webhook_job{"), "{line}");
+    assert!(line.contains("delivery_id=msg_span_42"), "{line}");
+    assert!(out
+        .lines()
+        .any(|l| l.contains("handled") && l.contains("msg_span_42")));
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_inbox_is_waited_out_and_work_resumes() {
+    use chathooks::inbox::SqliteInbox;
+    let dir = std::env::temp_dir().join(format!(
+        "chathooks-worker-locked-{}",
+        chathooks::idempotency::ClaimToken::generate().to_hex()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("inbox.sqlite");
+    let inbox: Arc<dyn Inbox> = Arc::new(
+        SqliteInbox::options()
+            .busy_timeout(Duration::from_millis(50))
+            .open(&path)
+            .unwrap(),
+    );
+    for i in 0..5 {
+        inbox.put(standard(&format!("locked_{i}"))).await.unwrap();
+    }
+    // Another process holds the write lock for a second: every lease fails meanwhile.
+    let blocker = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            std::thread::sleep(Duration::from_millis(1200));
+            conn.execute_batch("ROLLBACK").unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|_job: Job<StandardEvent>| async { Ok::<(), String>(()) })
+        .max_backoff(Duration::from_millis(200));
+    let report = run_until(worker, inbox.clone(), 5, 0).await;
+    blocker.join().unwrap();
+    assert!(report.inbox_errors >= 2, "{report:?}");
+    assert_eq!(report.handled, 5);
+    let all = inbox.list(&ListFilter::all()).await.unwrap();
+    assert!(all.iter().all(|e| e.state == EntryState::Done));
+    let _ = std::fs::remove_dir_all(&dir);
+}
