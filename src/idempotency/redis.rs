@@ -178,7 +178,7 @@ fn inflight_value(token: ClaimToken) -> String {
     format!("inflight:{}", token.to_hex())
 }
 
-fn unavailable(op: &'static str, e: &RedisError, retry_after: Duration) -> Error {
+pub(crate) fn unavailable(op: &'static str, e: &RedisError, retry_after: Duration) -> Error {
     // redis-rs errors name the failure (I/O error, server reply), never the URL or password.
     let mut detail = e.to_string();
     if detail.len() > 200 {

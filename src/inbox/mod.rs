@@ -49,12 +49,16 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use self::memory::MemoryInbox;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresInbox;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{SqliteInbox, SqliteOptions, Synchronous};
+#[cfg(feature = "redis")]
+pub use self::redis::RedisInbox;
 
 /// The future every [`Inbox`] method returns.
 pub type InboxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

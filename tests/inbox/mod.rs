@@ -5,4 +5,6 @@ mod memory;
 mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "redis")]
+mod redis;
 pub mod suite;

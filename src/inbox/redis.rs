@@ -1,0 +1,1222 @@
+//! [`RedisInbox`]: an inbox on Redis Streams, shared by receivers and workers on many machines
+//! (feature `redis`).
+//!
+//! Every operation is one round trip: a Lua script run with `EVALSHA` (redis-rs loads it on the
+//! first `NOSCRIPT`) over a redis-rs [`ConnectionManager`], which pipelines concurrent calls
+//! over one connection and reconnects in the background. A script runs atomically, so each
+//! state change (stream, consumer group, entry hash and indexes) is all or nothing.
+//!
+//! # Data layout
+//!
+//! Under a prefix `P` (default [`DEFAULT_PREFIX`], `chathooks:inbox:`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P q` | stream, consumer group `workers` | one message `{e: <entry id>}` per entry waiting or leased: `XADD` on put, `XREADGROUP` to lease, `XAUTOCLAIM` to take over an expired lease, `XACK` + `XDEL` when the attempt ends |
+//! | `P e:<id>` | hash | the entry: `ns`, `v` (vendor), `k` (dedupe key), `sid` (signed delivery id), `h` (headers, JSON), `b` (body bytes, exact), `r` (received at, ns), `st` (state), `a` (attempts), `err` (last error, cut to [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN)), `tok` (lease token), `c` (consumer), `due`, `na`, `sx` (its message in `P q`), `dx` (its message in `P dead`) |
+//! | `P k:<dedupe key>` | string | the entry id holding the key: the dedupe check of `put` |
+//! | `P dead` | stream | one message `{e, ns, k, a, err}` per dead letter; `XREAD` it for alerts |
+//! | `P s:<state>` | sorted sets | entry ids per state, scored by received-at: `list` and `stats` |
+//! | `P due` | sorted set | retrying entries by due time; `lease` moves due ones back to `P q` |
+//! | `P t:done` | sorted set | done entries by when they were done: `purge` |
+//! | `P seq`, `P ml`, `P cur` | strings | id counter, shortest recent lease, `XAUTOCLAIM` cursor |
+//!
+//! Entry ids are a counter, zero-padded to 12 digits (`000000000042`) so that text order is
+//! put order.
+//!
+//! # Trimming policy: nothing unhandled is ever trimmed
+//!
+//! The work stream `P q` is never trimmed by length or age (no `MAXLEN`/`MINID`): the script
+//! that ends an attempt (ack, fail, release) `XACK`s and `XDEL`s that attempt's message in the
+//! same atomic step, so the stream holds exactly the entries waiting or leased and stays as
+//! small as the backlog. Dead letters stay in `P dead` until replayed or purged; done entries
+//! stay (and keep deduplicating) until [`purge`](Inbox::purge) deletes them. Nothing else
+//! deletes an entry.
+//!
+//! # Leases and takeover
+//!
+//! `lease` runs three bounded steps in one script: `XAUTOCLAIM` entries whose lease ran out
+//! (their worker died), move due retries back onto the stream, then `XREADGROUP` new
+//! messages. Each leased entry gets a fresh [`LeaseToken`](super::LeaseToken), stored in its
+//! hash; `ack`, `fail` and `release` check it in the script (`XACK` alone does not check who
+//! holds a message), so a stale worker's late call returns `false` and changes nothing.
+//! Lease ends, retry due times and purge ages run on the Redis server's clock (`TIME`), so
+//! workers on machines with skewed clocks agree; the times an [`Entry`] reports are the
+//! clients' own.
+//!
+//! # Durability
+//!
+//! A put is acknowledged once Redis has applied it: as durable as the server is configured to
+//! be. For an inbox, run Redis with `appendonly yes` (`appendfsync everysec` loses at most about
+//! a second of writes on a power loss, `always` none) and `maxmemory-policy noeviction` (an
+//! evicting Redis would drop entries). Needs Redis 6.2 or later (`XAUTOCLAIM`).
+//!
+//! Scripts build their keys from the prefix, so on Redis Cluster give the prefix a hash tag
+//! (`{myapp}:inbox:`) to keep one inbox in one slot.
+//!
+//! # Failures
+//!
+//! Any Redis error, and any call taking longer than the operation timeout (default 2 s), is
+//! [`Error::StoreUnavailable`] (a receiver answers 503 with `Retry-After`); a put is then not
+//! acknowledged. The connection manager reconnects on a later call, so the same inbox recovers
+//! when the server comes back.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script, ScriptInvocation, Value};
+
+use super::{
+    truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
+    Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+};
+use crate::idempotency::redis::unavailable;
+use crate::idempotency::{ceil_millis, ClaimToken, IdempotencyKey};
+use crate::Error;
+
+/// Default key prefix.
+pub const DEFAULT_PREFIX: &str = "chathooks:inbox:";
+/// The consumer group every worker of one inbox reads with.
+pub const GROUP: &str = "workers";
+/// Default bound on one operation, including waiting for a reconnection.
+pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `Retry-After` suggested when Redis cannot answer.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Most entries one [`lease`](Inbox::lease) call returns (a larger `max` is cut to this).
+pub const MAX_LEASE_BATCH: usize = 1000;
+
+/// Entries examined (list), replayed or purged per script call: each call stays short, so a
+/// large inbox never blocks Redis for long.
+const CHUNK: usize = 256;
+/// Retry delays past this are stored as this (keeps every time a 13-digit millisecond count).
+const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest entry id `get` looks up; longer ones cannot exist.
+const MAX_ID_LEN: usize = 32;
+
+// Shared by every script: ARGV[1] is always the prefix.
+macro_rules! prelude {
+    () => {
+        r"
+local P = ARGV[1]
+local Q = P .. 'q'
+local G = 'workers'
+local function num(n) return string.format('%d', n) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ekey(id) return P .. 'e:' .. id end
+local FIELDS = {'ns', 'v', 'k', 'sid', 'h', 'b', 'r', 'st', 'a', 'err', 'na'}
+local function fields(id)
+  local e = redis.call('HMGET', ekey(id), unpack(FIELDS))
+  table.insert(e, 1, id)
+  return e
+end
+local function end_attempt(sx)
+  if sx then
+    redis.call('XACK', Q, G, sx)
+    redis.call('XDEL', Q, sx)
+  end
+end
+"
+    };
+}
+
+// ARGV: prefix, key, ns, vendor, has_sid, sid, headers, body, received_ns, score, na
+const PUT_LUA: &str = concat!(
+    prelude!(),
+    r"
+local kk = P .. 'k:' .. ARGV[2]
+local existing = redis.call('GET', kk)
+if existing and redis.call('EXISTS', ekey(existing)) == 1 then return {0, existing} end
+local id = string.format('%012d', redis.call('INCR', P .. 'seq'))
+local sx = redis.call('XADD', Q, '*', 'e', id)
+local h = ekey(id)
+redis.call('HSET', h, 'ns', ARGV[3], 'v', ARGV[4], 'k', ARGV[2], 'h', ARGV[7], 'b', ARGV[8],
+  'r', ARGV[9], 'rs', ARGV[10], 'st', 'pending', 'a', 0, 'na', ARGV[11], 'sx', sx)
+if ARGV[5] == '1' then redis.call('HSET', h, 'sid', ARGV[6]) end
+redis.call('SET', kk, id)
+redis.call('ZADD', P .. 's:pending', ARGV[10], id)
+return {1, id}
+"
+);
+
+// ARGV: prefix, consumer, lease_ms, max, na (lease end, client clock), tokens[1..max]
+const LEASE_LUA: &str = concat!(
+    prelude!(),
+    r"
+local consumer = ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+local na = ARGV[5]
+local now = now_ms()
+local ends = num(now + lease_ms)
+local out = {}
+local function drop(sx) end_attempt(sx) end
+local function take(sx, id, claimed)
+  local h = ekey(id)
+  local f = redis.call('HMGET', h, 'st', 'sx', 'due', 'rs', 'c', 'ls')
+  local st = f[1]
+  -- A message is live only while its entry points at it; anything else is left over.
+  if f[2] ~= sx then drop(sx) return end
+  if st == 'leased' and tonumber(f[3]) > now then
+    -- Still someone's (leased for longer than the shortest lease): give it back unchanged.
+    if claimed and f[5] then
+      redis.call('XCLAIM', Q, G, f[5], 0, sx, 'IDLE', num(math.max(0, now - tonumber(f[6]))), 'JUSTID')
+    end
+    return
+  end
+  if st ~= 'pending' and st ~= 'leased' then drop(sx) return end
+  local tok = ARGV[5 + #out + 1]
+  redis.call('HSET', h, 'st', 'leased', 'tok', tok, 'due', ends, 'ls', num(now), 'c', consumer, 'na', na)
+  if st == 'pending' then
+    redis.call('ZREM', P .. 's:pending', id)
+    redis.call('ZADD', P .. 's:leased', f[4], id)
+  end
+  local e = fields(id)
+  table.insert(e, 2, tok)
+  out[#out + 1] = e
+end
+
+-- 1. Take over expired leases. The idle bound is the shortest lease handed out lately, so an
+--    entry leased for 100 ms is found after 100 ms even by a worker leasing for 30 s.
+local ml = tonumber(redis.call('GET', P .. 'ml'))
+if (not ml) or lease_ms <= ml then
+  ml = lease_ms
+  redis.call('SET', P .. 'ml', num(ml), 'PX', num(math.max(60000, 2 * ml)))
+end
+local cursor = redis.call('GET', P .. 'cur') or '0-0'
+local r = redis.pcall('XAUTOCLAIM', Q, G, consumer, num(ml), cursor, 'COUNT', max)
+if type(r) == 'table' and r.err then
+  if not string.find(r.err, 'NOGROUP') then return redis.error_reply(r.err) end
+  redis.call('XGROUP', 'CREATE', Q, G, '0', 'MKSTREAM')
+  r = redis.call('XAUTOCLAIM', Q, G, consumer, num(ml), '0-0', 'COUNT', max)
+end
+redis.call('SET', P .. 'cur', r[1])
+for _, m in ipairs(r[2]) do
+  if type(m) == 'table' and type(m[2]) == 'table' and m[2][2] then take(m[1], m[2][2], true) end
+end
+
+-- 2. Due retries back onto the stream (at most max per call).
+local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', num(now), 'LIMIT', 0, max)
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. 'due', id)
+  local f = redis.call('HMGET', ekey(id), 'st', 'rs')
+  if f[1] == 'retrying' then
+    local sx = redis.call('XADD', Q, '*', 'e', id)
+    redis.call('HSET', ekey(id), 'st', 'pending', 'sx', sx)
+    redis.call('ZREM', P .. 's:retrying', id)
+    redis.call('ZADD', P .. 's:pending', f[2], id)
+  end
+end
+
+-- 3. New messages.
+if #out < max then
+  local m = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', max - #out, 'STREAMS', Q, '>')
+  if m then
+    for _, msg in ipairs(m[1][2]) do
+      if type(msg[2]) == 'table' and msg[2][2] then take(msg[1], msg[2][2], false) else drop(msg[1]) end
+    end
+  end
+end
+return out
+"
+);
+
+// ARGV: prefix, id, token, na
+const ACK_LUA: &str = concat!(
+    prelude!(),
+    r"
+local id = ARGV[2]
+local h = ekey(id)
+local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+local now = num(now_ms())
+end_attempt(f[3])
+redis.call('HSET', h, 'st', 'done', 'due', now, 'na', ARGV[4], 'tok', '')
+redis.call('ZREM', P .. 's:leased', id)
+redis.call('ZADD', P .. 's:done', f[4], id)
+redis.call('ZADD', P .. 't:done', now, id)
+return 1
+"
+);
+
+// ARGV: prefix, id, token, error, 'retry' | 'dead', delay_ms, na
+const FAIL_LUA: &str = concat!(
+    prelude!(),
+    r"
+local id = ARGV[2]
+local h = ekey(id)
+local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a', 'ns', 'k')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+local now = now_ms()
+local a = num((tonumber(f[5]) or 0) + 1)
+end_attempt(f[3])
+redis.call('ZREM', P .. 's:leased', id)
+if ARGV[5] == 'retry' then
+  local due = num(now + tonumber(ARGV[6]))
+  redis.call('HSET', h, 'st', 'retrying', 'a', a, 'err', ARGV[4], 'due', due, 'na', ARGV[7], 'tok', '')
+  redis.call('ZADD', P .. 'due', due, id)
+  redis.call('ZADD', P .. 's:retrying', f[4], id)
+else
+  local dx = redis.call('XADD', P .. 'dead', '*', 'e', id, 'ns', f[6], 'k', f[7], 'a', a, 'err', ARGV[4])
+  redis.call('HSET', h, 'st', 'dead', 'a', a, 'err', ARGV[4], 'due', num(now), 'na', ARGV[7], 'dx', dx, 'tok', '')
+  redis.call('ZADD', P .. 's:dead', f[4], id)
+end
+return 1
+"
+);
+
+// ARGV: prefix, id, token, na
+const RELEASE_LUA: &str = concat!(
+    prelude!(),
+    r"
+local id = ARGV[2]
+local h = ekey(id)
+local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
+if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
+end_attempt(f[3])
+local sx = redis.call('XADD', Q, '*', 'e', id)
+redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', ARGV[4], 'tok', '')
+redis.call('ZREM', P .. 's:leased', id)
+redis.call('ZADD', P .. 's:pending', f[4], id)
+return 1
+"
+);
+
+macro_rules! replay_one {
+    () => {
+        r"
+local function replay_one(id, na)
+  local h = ekey(id)
+  local f = redis.call('HMGET', h, 'st', 'rs', 'dx')
+  if f[1] == 'dead' then
+    redis.call('ZREM', P .. 's:dead', id)
+    if f[3] then redis.call('XDEL', P .. 'dead', f[3]) end
+  elseif f[1] == 'done' then
+    redis.call('ZREM', P .. 's:done', id)
+    redis.call('ZREM', P .. 't:done', id)
+  else
+    return false
+  end
+  local sx = redis.call('XADD', Q, '*', 'e', id)
+  redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', na)
+  redis.call('HDEL', h, 'dx')
+  redis.call('ZADD', P .. 's:pending', f[2], id)
+  return true
+end
+"
+    };
+}
+
+// ARGV: prefix, na, ids...
+const REPLAY_IDS_LUA: &str = concat!(
+    prelude!(),
+    replay_one!(),
+    r"
+local n = 0
+for i = 3, #ARGV do
+  if replay_one(ARGV[i], ARGV[2]) then n = n + 1 end
+end
+return n
+"
+);
+
+// ARGV: prefix, na, state, min score, max score, after ns or '', before ns or '', offset, chunk
+const REPLAY_RANGE_LUA: &str = concat!(
+    prelude!(),
+    replay_one!(),
+    r"
+local ids = redis.call('ZRANGEBYSCORE', P .. 's:' .. ARGV[3], ARGV[4], ARGV[5], 'LIMIT', ARGV[8], ARGV[9])
+local n, skipped = 0, 0
+for _, id in ipairs(ids) do
+  -- Scores are microseconds; the exact bounds compare the 20-digit nanosecond strings.
+  local r = redis.call('HGET', ekey(id), 'r')
+  if r and (ARGV[6] == '' or r >= ARGV[6]) and (ARGV[7] == '' or r < ARGV[7]) and replay_one(id, ARGV[2]) then
+    n = n + 1
+  else
+    skipped = skipped + 1
+  end
+end
+return {n, skipped, #ids}
+"
+);
+
+// ARGV: prefix, older_than_ms, chunk
+const PURGE_LUA: &str = concat!(
+    prelude!(),
+    r"
+local cutoff = now_ms() - tonumber(ARGV[2])
+local chunk = tonumber(ARGV[3])
+local n = 0
+local function del(id)
+  local h = ekey(id)
+  local k = redis.call('HGET', h, 'k')
+  if k and redis.call('GET', P .. 'k:' .. k) == id then redis.call('DEL', P .. 'k:' .. k) end
+  redis.call('DEL', h)
+  n = n + 1
+end
+local done = redis.call('ZRANGEBYSCORE', P .. 't:done', '-inf', num(cutoff), 'LIMIT', 0, chunk)
+for _, id in ipairs(done) do
+  redis.call('ZREM', P .. 't:done', id)
+  if redis.call('HGET', ekey(id), 'st') == 'done' then
+    redis.call('ZREM', P .. 's:done', id)
+    del(id)
+  end
+end
+local more = #done == chunk
+if cutoff >= 0 then
+  -- Dead-letter message ids are the server time of the death: XRANGE by time.
+  local dead = redis.call('XRANGE', P .. 'dead', '-', num(cutoff), 'COUNT', chunk)
+  for _, m in ipairs(dead) do
+    redis.call('XDEL', P .. 'dead', m[1])
+    local id = m[2][2]
+    if id then
+      local f = redis.call('HMGET', ekey(id), 'st', 'dx')
+      if f[1] == 'dead' and f[2] == m[1] then
+        redis.call('ZREM', P .. 's:dead', id)
+        del(id)
+      end
+    end
+  end
+  more = more or #dead == chunk
+end
+return {n, more and 1 or 0}
+"
+);
+
+// ARGV: prefix, state, namespace or '', offset, chunk, limit
+const LIST_LUA: &str = concat!(
+    prelude!(),
+    r"
+local offset = tonumber(ARGV[4])
+local chunk = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
+local ids = redis.call('ZRANGE', P .. 's:' .. ARGV[2], offset, offset + chunk - 1)
+local out = {}
+local examined = 0
+for _, id in ipairs(ids) do
+  examined = examined + 1
+  local e = fields(id)
+  if e[9] == ARGV[2] and (ARGV[3] == '' or e[2] == ARGV[3]) then
+    out[#out + 1] = e
+    if #out >= limit then break end
+  end
+end
+return {examined, (#ids < chunk) and 1 or 0, out}
+"
+);
+
+// ARGV: prefix
+const STATS_LUA: &str = concat!(
+    prelude!(),
+    r"
+local out = {}
+for _, s in ipairs({'pending', 'leased', 'retrying', 'dead', 'done'}) do
+  out[#out + 1] = redis.call('ZCARD', P .. 's:' .. s)
+end
+local oldest = redis.call('ZRANGE', P .. 's:pending', 0, 0)
+if oldest[1] then out[#out + 1] = redis.call('HGET', ekey(oldest[1]), 'r') or '' else out[#out + 1] = '' end
+return out
+"
+);
+
+struct Scripts {
+    put: Script,
+    lease: Script,
+    ack: Script,
+    fail: Script,
+    release: Script,
+    replay_ids: Script,
+    replay_range: Script,
+    purge: Script,
+    list: Script,
+    stats: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            put: Script::new(PUT_LUA),
+            lease: Script::new(LEASE_LUA),
+            ack: Script::new(ACK_LUA),
+            fail: Script::new(FAIL_LUA),
+            release: Script::new(RELEASE_LUA),
+            replay_ids: Script::new(REPLAY_IDS_LUA),
+            replay_range: Script::new(REPLAY_RANGE_LUA),
+            purge: Script::new(PURGE_LUA),
+            list: Script::new(LIST_LUA),
+            stats: Script::new(STATS_LUA),
+        }
+    }
+}
+
+/// An [`Inbox`] on Redis Streams: any number of receivers and workers, on any number of
+/// machines, share one Redis. See the [module docs](self) for the data layout, the trimming
+/// policy and what durability to configure.
+///
+/// Cheap to clone (clones share the connection and the consumer name).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chathooks::Error> {
+/// use std::sync::Arc;
+/// use chathooks::inbox::{Inbox, RedisInbox};
+///
+/// let inbox = RedisInbox::connect("redis://127.0.0.1:6379/")
+///     .await?
+///     .with_prefix("myapp:inbox:")
+///     .with_consumer("worker-eu-1")?;
+/// let inbox: Arc<dyn Inbox> = Arc::new(inbox);
+/// println!("{:?}", inbox.stats().await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisInbox {
+    conn: ConnectionManager,
+    prefix: String,
+    consumer: String,
+    op_timeout: Duration,
+    retry_after: Duration,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl RedisInbox {
+    /// Connect to `url` (`redis://[user:password@]host:port/db`, or `rediss://` when redis-rs
+    /// is built with TLS) with a connection manager tuned for request paths: 1 s to connect,
+    /// 2 s per response, one quick reconnection retry per call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL (the URL itself is not repeated: it may hold a
+    /// password); [`Error::StoreUnavailable`] when the server cannot be reached now.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client =
+            Client::open(url).map_err(|_| Error::Config("Redis URL is not valid".into()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| unavailable("connect", &e, DEFAULT_RETRY_AFTER))?;
+        Ok(Self::from_manager(conn))
+    }
+
+    /// Use an existing connection manager (your own timeouts, TLS, retry policy).
+    pub fn from_manager(conn: ConnectionManager) -> Self {
+        RedisInbox {
+            conn,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            consumer: default_consumer(),
+            op_timeout: DEFAULT_OP_TIMEOUT,
+            retry_after: DEFAULT_RETRY_AFTER,
+            scripts: std::sync::Arc::new(Scripts::new()),
+        }
+    }
+
+    /// Put every key under `prefix` (default [`DEFAULT_PREFIX`]): one inbox per prefix, e.g.
+    /// one per application sharing a Redis. Receivers and workers of one inbox use the same
+    /// prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Name this instance's consumer in the group (default: host name, process id and a
+    /// random suffix, so two processes never share one). A stable name per worker makes
+    /// `XINFO CONSUMERS` readable; two live instances must not share a name.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `name` is empty, longer than 128 bytes, or holds whitespace or
+    /// control characters.
+    pub fn with_consumer(mut self, name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::Config(
+                "Redis consumer name must be 1-128 visible ASCII characters".into(),
+            ));
+        }
+        self.consumer = name;
+        Ok(self)
+    }
+
+    /// Bound each operation, including any wait for a reconnection (default
+    /// [`DEFAULT_OP_TIMEOUT`]). Past it the call fails with [`Error::StoreUnavailable`].
+    #[must_use]
+    pub fn with_op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// The `Retry-After` to suggest when Redis cannot answer (default [`DEFAULT_RETRY_AFTER`]).
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// This instance's consumer name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    async fn run(&self, op: &'static str, inv: &ScriptInvocation<'_>) -> Result<Value, Error> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.op_timeout, inv.invoke_async(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
+            Err(_) => Err(self.timed_out(op)),
+        }
+    }
+
+    fn timed_out(&self, op: &'static str) -> Error {
+        Error::StoreUnavailable {
+            reason: format!("redis inbox {op}: no answer within {:?}", self.op_timeout),
+            retry_after: self.retry_after,
+        }
+    }
+
+    fn malformed(&self, op: &'static str, what: &str) -> Error {
+        Error::StoreUnavailable {
+            reason: format!("redis inbox {op}: unexpected reply ({what})"),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// An attempt-ending script (ack, release): `1` when the token still held the lease.
+    async fn settle(
+        &self,
+        op: &'static str,
+        script: &Script,
+        id: &EntryId,
+        token: LeaseToken,
+    ) -> Result<bool, Error> {
+        let mut inv = script.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(id.as_str())
+            .arg(token.to_hex())
+            .arg(ns_string(SystemTime::now()));
+        let v = self.run(op, &inv).await?;
+        Ok(int(&v) == Some(1))
+    }
+
+    async fn list_state(
+        &self,
+        state: EntryState,
+        namespace: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let mut out = Vec::new();
+        let mut offset = 0usize;
+        // Each call examines at most CHUNK entries; the loop ends at the end of the set or
+        // once `limit` entries matched.
+        while out.len() < limit {
+            let mut inv = self.scripts.list.prepare_invoke();
+            inv.arg(&self.prefix)
+                .arg(state.as_str())
+                .arg(namespace.unwrap_or(""))
+                .arg(offset)
+                .arg(CHUNK)
+                .arg(limit - out.len());
+            let reply = array(self.run("list", &inv).await?)
+                .ok_or(self.malformed("list", "not an array"))?;
+            let [examined, at_end, entries] = <[Value; 3]>::try_from(reply)
+                .map_err(|_| self.malformed("list", "not three items"))?;
+            for e in array(entries).unwrap_or_default() {
+                out.push(self.decode_entry("list", e)?);
+            }
+            let examined = int(&examined)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            if int(&at_end) == Some(1) || examined == 0 {
+                break;
+            }
+            offset += examined;
+        }
+        Ok(out)
+    }
+
+    fn decode_entry(&self, op: &'static str, v: Value) -> Result<Entry, Error> {
+        let items = array(v).ok_or(self.malformed(op, "entry is not an array"))?;
+        decode(items).map_err(|what| self.malformed(op, what))
+    }
+
+    /// Delete consumers of the group that hold no lease and were idle longer than `idle`
+    /// (each process start makes a new consumer name, and Redis keeps them until deleted).
+    /// A consumer still holding leases is never deleted: that would orphan its messages.
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`Error::StoreUnavailable`] when Redis cannot answer.
+    pub async fn prune_consumers(&self, idle: Duration) -> Result<u64, Error> {
+        let mut conn = self.conn.clone();
+        let stream = format!("{}q", self.prefix);
+        let query = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&stream)
+            .arg(GROUP)
+            .to_owned();
+        let info: Value = match tokio::time::timeout(self.op_timeout, query.query_async(&mut conn))
+            .await
+        {
+            Ok(Ok(v)) => v,
+            // No stream or group yet: nothing to prune.
+            Ok(Err(e)) if e.code() == Some("NOGROUP") || e.to_string().contains("no such key") => {
+                return Ok(0)
+            }
+            Ok(Err(e)) => return Err(unavailable("prune_consumers", &e, self.retry_after)),
+            Err(_) => return Err(self.timed_out("prune_consumers")),
+        };
+        let idle_ms = i64::try_from(ceil_millis(idle)).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for consumer in array(info).unwrap_or_default() {
+            let (mut name, mut pending, mut inactive) = (None, None, None);
+            for (k, v) in pairs(consumer) {
+                match k.as_deref() {
+                    Some("name") => name = text(&v),
+                    Some("pending") => pending = int(&v),
+                    // Redis 7.2 adds `inactive` (since the last successful read); `idle` is
+                    // since the last attempted one.
+                    Some("inactive") => inactive = int(&v).or(inactive),
+                    Some("idle") => inactive = inactive.or(int(&v)),
+                    _ => {}
+                }
+            }
+            let (Some(name), Some(0), Some(inactive)) = (name, pending, inactive) else {
+                continue;
+            };
+            if inactive < idle_ms || name == self.consumer {
+                continue;
+            }
+            let del = redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(&name)
+                .to_owned();
+            match tokio::time::timeout(self.op_timeout, del.query_async::<i64>(&mut conn)).await {
+                Ok(Ok(0)) => deleted += 1,
+                // It read (and now holds) messages since XINFO: a real race with a live
+                // consumer. Nothing was lost (its entries are claimable by lease expiry),
+                // but stop here and leave the rest for the next call.
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => return Err(unavailable("prune_consumers", &e, self.retry_after)),
+                Err(_) => return Err(self.timed_out("prune_consumers")),
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+impl fmt::Debug for RedisInbox {
+    // The connection manager's Debug includes the connection info (and so a password, if any).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInbox")
+            .field("prefix", &self.prefix)
+            .field("consumer", &self.consumer)
+            .field("op_timeout", &self.op_timeout)
+            .field("retry_after", &self.retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbox for RedisInbox {
+    fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
+        Box::pin(async move {
+            let headers = serde_json::to_string(&entry.headers)
+                .map_err(|_| Error::Config("inbox headers cannot be encoded".into()))?;
+            let mut inv = self.scripts.put.prepare_invoke();
+            inv.arg(&self.prefix)
+                .arg(entry.key.as_str())
+                .arg(&entry.namespace)
+                .arg(&entry.vendor)
+                .arg(if entry.signed_delivery_id.is_some() {
+                    "1"
+                } else {
+                    "0"
+                })
+                .arg(entry.signed_delivery_id.as_deref().unwrap_or(""))
+                .arg(headers)
+                .arg(&entry.body[..])
+                .arg(ns_string(entry.received_at))
+                .arg(score_us(entry.received_at))
+                .arg(ns_string(SystemTime::now()));
+            let reply =
+                array(self.run("put", &inv).await?).ok_or(self.malformed("put", "not an array"))?;
+            match reply.as_slice() {
+                [flag, id] => {
+                    let id = text(id).ok_or(self.malformed("put", "id"))?;
+                    Ok(if int(flag) == Some(1) {
+                        PutOutcome::Accepted(EntryId::new(id))
+                    } else {
+                        PutOutcome::Duplicate(EntryId::new(id))
+                    })
+                }
+                _ => Err(self.malformed("put", "not two items")),
+            }
+        })
+    }
+
+    fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
+        Box::pin(async move {
+            let max = max.min(MAX_LEASE_BATCH);
+            if max == 0 {
+                return Ok(Vec::new());
+            }
+            let started = SystemTime::now();
+            // The client's view of the lease end is taken before the call: never later than
+            // the server's, so a worker that stops at `expires_at` is always on time.
+            let expires_at = started.checked_add(lease).unwrap_or(started);
+            let tokens: Vec<LeaseToken> = (0..max).map(|_| ClaimToken::generate()).collect();
+            let mut inv = self.scripts.lease.prepare_invoke();
+            inv.arg(&self.prefix)
+                .arg(&self.consumer)
+                .arg(ceil_millis(lease.min(MAX_DELAY)))
+                .arg(max)
+                .arg(ns_string(expires_at));
+            for t in &tokens {
+                inv.arg(t.to_hex());
+            }
+            let reply = array(self.run("lease", &inv).await?)
+                .ok_or(self.malformed("lease", "not an array"))?;
+            let mut leases = Vec::with_capacity(reply.len());
+            for (i, item) in reply.into_iter().enumerate() {
+                let Some(mut items) = array(item) else {
+                    return Err(self.malformed("lease", "entry is not an array"));
+                };
+                if items.len() < 2 || i >= tokens.len() {
+                    return Err(self.malformed("lease", "short entry"));
+                }
+                let tok = items.remove(1);
+                // The script hands out tokens in order; find ours by value to be sure.
+                let token = text(&tok)
+                    .and_then(|hex| tokens.iter().copied().find(|t| t.to_hex() == hex))
+                    .ok_or(self.malformed("lease", "token"))?;
+                match decode(items) {
+                    Ok(mut entry) => {
+                        entry.state = EntryState::Leased;
+                        entry.next_attempt_at = expires_at;
+                        leases.push(Lease::new(entry, token, expires_at));
+                    }
+                    // Only a hand-edited hash gets here. Leave it leased: it comes back after
+                    // the lease and stays visible in `list`; one bad entry must not stop the
+                    // batch.
+                    Err(what) => tracing::warn!(
+                        op = "lease",
+                        what,
+                        "redis inbox: skipping a malformed entry"
+                    ),
+                }
+            }
+            Ok(leases)
+        })
+    }
+
+    fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(async move { self.settle("ack", &self.scripts.ack, id, token).await })
+    }
+
+    fn fail<'a>(
+        &'a self,
+        id: &'a EntryId,
+        token: LeaseToken,
+        error: &'a str,
+        then: AfterFailure,
+    ) -> InboxFuture<'a, bool> {
+        Box::pin(async move {
+            let now = SystemTime::now();
+            let (mode, delay, na) = match then {
+                AfterFailure::RetryAt(at) => {
+                    let delay = at
+                        .duration_since(now)
+                        .unwrap_or(Duration::ZERO)
+                        .min(MAX_DELAY);
+                    // A zero delay is due at once: ceil_millis never says 0, so spell it out.
+                    let ms = if delay.is_zero() {
+                        0
+                    } else {
+                        ceil_millis(delay)
+                    };
+                    ("retry", ms, at)
+                }
+                AfterFailure::Dead => ("dead", 0, now),
+                #[allow(unreachable_patterns)]
+                _ => ("dead", 0, now),
+            };
+            let mut inv = self.scripts.fail.prepare_invoke();
+            inv.arg(&self.prefix)
+                .arg(id.as_str())
+                .arg(token.to_hex())
+                .arg(truncate_error(error))
+                .arg(mode)
+                .arg(delay)
+                .arg(ns_string(na));
+            let v = self.run("fail", &inv).await?;
+            Ok(int(&v) == Some(1))
+        })
+    }
+
+    fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+        Box::pin(async move {
+            self.settle("release", &self.scripts.release, id, token)
+                .await
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
+        Box::pin(async move {
+            if id.as_str().is_empty() || id.as_str().len() > MAX_ID_LEN {
+                return Ok(None);
+            }
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(format!("{}e:{}", self.prefix, id.as_str()));
+            for f in ["ns", "v", "k", "sid", "h", "b", "r", "st", "a", "err", "na"] {
+                cmd.arg(f);
+            }
+            let mut conn = self.conn.clone();
+            let v: Value =
+                match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut conn)).await {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => return Err(unavailable("get", &e, self.retry_after)),
+                    Err(_) => return Err(self.timed_out("get")),
+                };
+            let mut items = array(v).ok_or(self.malformed("get", "not an array"))?;
+            if items.get(7).is_none_or(|st| bytes(st).is_none()) {
+                return Ok(None);
+            }
+            items.insert(0, Value::BulkString(id.as_str().as_bytes().to_vec()));
+            decode(items)
+                .map(Some)
+                .map_err(|what| self.malformed("get", what))
+        })
+    }
+
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> InboxFuture<'a, Vec<Entry>> {
+        Box::pin(async move {
+            let ns = filter.namespace.as_deref();
+            if filter.limit == 0 {
+                return Ok(Vec::new());
+            }
+            match filter.state {
+                Some(state) => self.list_state(state, ns, filter.limit).await,
+                None => {
+                    // Each state's first `limit` (by received-at, then id) holds the overall
+                    // first `limit`: merge them.
+                    let mut all = Vec::new();
+                    for state in EntryState::ALL {
+                        all.extend(self.list_state(state, ns, filter.limit).await?);
+                    }
+                    all.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+                    all.truncate(filter.limit);
+                    Ok(all)
+                }
+            }
+        })
+    }
+
+    fn stats(&self) -> InboxFuture<'_, InboxStats> {
+        Box::pin(async move {
+            let mut inv = self.scripts.stats.prepare_invoke();
+            inv.arg(&self.prefix);
+            let reply = array(self.run("stats", &inv).await?)
+                .ok_or(self.malformed("stats", "not an array"))?;
+            if reply.len() != 6 {
+                return Err(self.malformed("stats", "not six items"));
+            }
+            let count = |i: usize| {
+                int(&reply[i])
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            Ok(InboxStats {
+                pending: count(0),
+                leased: count(1),
+                retrying: count(2),
+                dead: count(3),
+                done: count(4),
+                oldest_pending_age: bytes(&reply[5]).and_then(parse_ns).map(|at| {
+                    SystemTime::now()
+                        .duration_since(at)
+                        .unwrap_or(Duration::ZERO)
+                }),
+            })
+        })
+    }
+
+    fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
+        Box::pin(async move {
+            let na = ns_string(SystemTime::now());
+            let mut replayed = 0u64;
+            match selector {
+                ReplaySelector::Ids(ids) => {
+                    for chunk in ids.chunks(CHUNK) {
+                        let mut inv = self.scripts.replay_ids.prepare_invoke();
+                        inv.arg(&self.prefix).arg(&na);
+                        for id in chunk {
+                            inv.arg(id.as_str());
+                        }
+                        let v = self.run("replay", &inv).await?;
+                        replayed += int(&v).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+                    }
+                }
+                ReplaySelector::State {
+                    state,
+                    received_after,
+                    received_before,
+                } => {
+                    if !matches!(state, EntryState::Dead | EntryState::Done) {
+                        return Ok(0);
+                    }
+                    let min = received_after.map_or("-inf".to_owned(), |t| score_us(t).to_string());
+                    // Inclusive on the microsecond, exact on the nanosecond in the script.
+                    let max = received_before
+                        .map_or("+inf".to_owned(), |t| (score_us(t) + 1).to_string());
+                    let after = received_after.map(ns_string).unwrap_or_default();
+                    let before = received_before.map(ns_string).unwrap_or_default();
+                    let mut offset = 0u64;
+                    // Each round replays or steps over at least one entry, or ends; the bound
+                    // only guards against an inbox growing faster than we replay.
+                    for _ in 0..1_000_000 {
+                        let mut inv = self.scripts.replay_range.prepare_invoke();
+                        inv.arg(&self.prefix)
+                            .arg(&na)
+                            .arg(state.as_str())
+                            .arg(&min)
+                            .arg(&max)
+                            .arg(&after)
+                            .arg(&before)
+                            .arg(offset)
+                            .arg(CHUNK);
+                        let reply = array(self.run("replay", &inv).await?)
+                            .ok_or(self.malformed("replay", "not an array"))?;
+                        let n = |i: usize| {
+                            reply
+                                .get(i)
+                                .and_then(int)
+                                .and_then(|n| u64::try_from(n).ok())
+                                .unwrap_or(0)
+                        };
+                        replayed += n(0);
+                        offset += n(1);
+                        if n(2) < CHUNK as u64 {
+                            break;
+                        }
+                    }
+                }
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+            Ok(replayed)
+        })
+    }
+
+    fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
+        Box::pin(async move {
+            let older_ms =
+                u64::try_from(older_than.min(MAX_DELAY * 10).as_millis()).unwrap_or(u64::MAX);
+            let mut purged = 0u64;
+            // Each round deletes up to CHUNK done and CHUNK dead entries; the bound guards
+            // against an inbox growing faster than we purge.
+            for _ in 0..1_000_000 {
+                let mut inv = self.scripts.purge.prepare_invoke();
+                inv.arg(&self.prefix).arg(older_ms).arg(CHUNK);
+                let reply = array(self.run("purge", &inv).await?)
+                    .ok_or(self.malformed("purge", "not an array"))?;
+                let n = reply
+                    .first()
+                    .and_then(int)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0);
+                purged += n;
+                if reply.get(1).and_then(int) != Some(1) {
+                    break;
+                }
+            }
+            Ok(purged)
+        })
+    }
+}
+
+/// `host-pid-random`: unique per process, readable in `XINFO CONSUMERS`.
+fn default_consumer() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() {
+        "chathooks".to_owned()
+    } else {
+        host
+    };
+    let random = ClaimToken::generate().to_hex();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
+}
+
+/// Nanoseconds since the epoch as 20 digits, so that text order is time order (times before
+/// 1970 are stored as the epoch).
+fn ns_string(t: SystemTime) -> String {
+    let ns = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:020}", ns.min(99_999_999_999_999_999_999))
+}
+
+fn parse_ns(b: &[u8]) -> Option<SystemTime> {
+    let s = std::str::from_utf8(b).ok()?;
+    let ns: u128 = s.parse().ok()?;
+    let secs = u64::try_from(ns / 1_000_000_000).ok()?;
+    let sub = u32::try_from(ns % 1_000_000_000).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, sub))
+}
+
+/// Microseconds since the epoch: a sorted-set score (exact in a double until the year 2255).
+fn score_us(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn array(v: Value) -> Option<Vec<Value>> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Int(n) => Some(n.to_string()),
+        other => bytes(other)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_owned),
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(*n),
+        other => bytes(other)?.iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit()
+                .then(|| acc.checked_mul(10)?.checked_add(i64::from(b - b'0')))
+                .flatten()
+        }),
+    }
+}
+
+/// Key/value pairs of a RESP2 flat array or a RESP3 map.
+fn pairs(v: Value) -> Vec<(Option<String>, Value)> {
+    match v {
+        Value::Map(kv) => kv.into_iter().map(|(k, v)| (text(&k), v)).collect(),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((text(&k), v));
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An entry from `[id, ns, v, k, sid, h, b, r, st, a, err, na]` (the scripts' `fields`).
+fn decode(items: Vec<Value>) -> Result<Entry, &'static str> {
+    let [id, ns, vendor, key, sid, headers, body, received, state, attempts, error, na] =
+        <[Value; 12]>::try_from(items).map_err(|_| "entry does not have 12 fields")?;
+    let id = text(&id).ok_or("id")?;
+    let key = text(&key)
+        .and_then(|k| IdempotencyKey::from_stored(&k).ok())
+        .ok_or("key")?;
+    let headers: Vec<(String, String)> = match bytes(&headers) {
+        Some(h) => serde_json::from_slice(h).map_err(|_| "headers")?,
+        None => Vec::new(),
+    };
+    let body = match body {
+        Value::BulkString(b) => bytes::Bytes::from(b),
+        Value::SimpleString(s) => bytes::Bytes::from(s.into_bytes()),
+        _ => bytes::Bytes::new(),
+    };
+    let received_at = bytes(&received).and_then(parse_ns).ok_or("received_at")?;
+    let state = text(&state)
+        .and_then(|s| EntryState::parse(&s))
+        .ok_or("state")?;
+    let attempts = int(&attempts)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let next_attempt_at = bytes(&na).and_then(parse_ns).unwrap_or(received_at);
+    Ok(Entry {
+        id: EntryId::new(id),
+        namespace: text(&ns).unwrap_or_default(),
+        vendor: text(&vendor).unwrap_or_default(),
+        key,
+        signed_delivery_id: text(&sid),
+        headers,
+        body,
+        received_at,
+        state,
+        attempts,
+        last_error: text(&error),
+        next_attempt_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_to_the_nanosecond_and_sort_as_text() {
+        let t = UNIX_EPOCH + Duration::new(1_764_620_000, 123_456_789);
+        let s = ns_string(t);
+        assert_eq!(s.len(), 20);
+        assert_eq!(parse_ns(s.as_bytes()), Some(t));
+        assert!(ns_string(t) < ns_string(t + Duration::from_nanos(1)));
+        assert!(
+            ns_string(UNIX_EPOCH + Duration::from_secs(9))
+                < ns_string(UNIX_EPOCH + Duration::from_secs(10))
+        );
+        assert_eq!(
+            ns_string(UNIX_EPOCH - Duration::from_secs(5)),
+            ns_string(UNIX_EPOCH)
+        );
+        assert_eq!(score_us(t), 1_764_620_000_123_456);
+        assert_eq!(parse_ns(b"x"), None);
+    }
+
+    #[test]
+    fn integer_replies_parse_without_panicking() {
+        assert_eq!(int(&Value::Int(7)), Some(7));
+        assert_eq!(int(&Value::BulkString(b"42".to_vec())), Some(42));
+        assert_eq!(int(&Value::BulkString(b"-1".to_vec())), None);
+        assert_eq!(
+            int(&Value::BulkString(b"99999999999999999999999".to_vec())),
+            None
+        );
+        assert_eq!(int(&Value::Nil), None);
+    }
+
+    #[test]
+    fn consumer_names_are_checked() {
+        let name = default_consumer();
+        assert!(name.bytes().all(|b| b.is_ascii_graphic()), "{name}");
+        assert!(name.len() <= 128);
+    }
+}

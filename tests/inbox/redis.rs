@@ -1,0 +1,624 @@
+//! `RedisInbox`: the shared behaviour suite on the server at `REDIS_URL`, the documented data
+//! layout and trimming policy, takeover between consumers through `XAUTOCLAIM`, bounded
+//! batches, and an outage against a redis-server this test starts, kills and restarts.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chathooks::idempotency::ClaimToken;
+use chathooks::inbox::redis::MAX_LEASE_BATCH;
+use chathooks::inbox::{
+    AfterFailure, EntryState, Inbox, ListFilter, NewEntry, PutOutcome, RedisInbox,
+};
+use chathooks::Error;
+use redis::aio::MultiplexedConnection;
+
+use super::suite::{accepted, entry, fresh_key, inbox_suite};
+use crate::services::redis::url as redis_url;
+use crate::services::{free_port, in_ci, installed, loud};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn fresh_prefix(test: &str) -> String {
+    format!(
+        "chathooks-test:inbox:{test}:{}:",
+        &ClaimToken::generate().to_hex()[..12]
+    )
+}
+
+async fn make(test: &str) -> Option<Arc<dyn Inbox>> {
+    let url = redis_url(test)?;
+    let inbox = RedisInbox::connect(&url)
+        .await
+        .expect("REDIS_URL is set but Redis cannot be reached")
+        .with_prefix(fresh_prefix(test));
+    Some(Arc::new(inbox))
+}
+
+inbox_suite!(make);
+
+/// Two instances (two consumers) on one fresh prefix, plus a raw connection to look inside.
+async fn pair(test: &str) -> Option<(RedisInbox, RedisInbox, MultiplexedConnection)> {
+    let url = redis_url(test)?;
+    let prefix = fresh_prefix(test);
+    let a = RedisInbox::connect(&url)
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone())
+        .with_consumer("worker-a")
+        .unwrap();
+    let b = RedisInbox::connect(&url)
+        .await
+        .unwrap()
+        .with_prefix(prefix)
+        .with_consumer("worker-b")
+        .unwrap();
+    let raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    Some((a, b, raw))
+}
+
+async fn q<T: redis::FromRedisValue>(raw: &MultiplexedConnection, cmd: &mut redis::Cmd) -> T {
+    cmd.query_async(&mut raw.clone()).await.unwrap()
+}
+
+/// `(consumer, message id)` for every message in the group's pending list.
+async fn pel(raw: &MultiplexedConnection, prefix: &str) -> Vec<(String, String)> {
+    let rows: Vec<(String, String, u64, u64)> = q(
+        raw,
+        redis::cmd("XPENDING")
+            .arg(format!("{prefix}q"))
+            .arg("workers")
+            .arg("-")
+            .arg("+")
+            .arg(10_000),
+    )
+    .await;
+    rows.into_iter().map(|(id, c, _, _)| (c, id)).collect()
+}
+
+async fn xlen(raw: &MultiplexedConnection, key: String) -> u64 {
+    q(raw, redis::cmd("XLEN").arg(key)).await
+}
+
+#[tokio::test]
+async fn keys_and_streams_are_laid_out_as_documented() {
+    let Some((a, _b, raw)) = pair("layout").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let body = b"\x00\xffbinary\r\n".to_vec();
+    let e = NewEntry::new("sam", "sam", fresh_key("layout"), body.clone())
+        .with_header("X-Sam-Signature", "abc")
+        .with_signed_delivery_id("d1");
+    let key = e.key.clone();
+    let id = accepted(&a, e).await;
+    assert_eq!(id.as_str().len(), 12, "zero-padded counter id: {id}");
+    assert!(id.as_str().bytes().all(|b| b.is_ascii_digit()));
+    // The dedupe index and the hash.
+    let indexed: String = q(
+        &raw,
+        redis::cmd("GET").arg(format!("{p}k:{}", key.as_str())),
+    )
+    .await;
+    assert_eq!(indexed, id.as_str());
+    let h = format!("{p}e:{id}");
+    let (st, b, ns, k, sid): (String, Vec<u8>, String, String, String) = q(
+        &raw,
+        redis::cmd("HMGET")
+            .arg(&h)
+            .arg(&["st", "b", "ns", "k", "sid"]),
+    )
+    .await;
+    assert_eq!(
+        (st.as_str(), ns.as_str(), sid.as_str()),
+        ("pending", "sam", "d1")
+    );
+    assert_eq!(b, body, "body stored byte for byte");
+    assert_eq!(k, key.as_str());
+    // One message in the work stream naming the entry; nothing leased yet.
+    let msgs: Vec<(String, Vec<(String, String)>)> = q(
+        &raw,
+        redis::cmd("XRANGE").arg(format!("{p}q")).arg("-").arg("+"),
+    )
+    .await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].1, vec![("e".to_owned(), id.as_str().to_owned())]);
+    let pending_ids: Vec<String> = q(
+        &raw,
+        redis::cmd("ZRANGE")
+            .arg(format!("{p}s:pending"))
+            .arg(0)
+            .arg(-1),
+    )
+    .await;
+    assert_eq!(pending_ids, vec![id.as_str().to_owned()]);
+
+    // Leased: in the consumer group's pending list under this consumer, token in the hash.
+    let l = a.lease(10, LONG).await.unwrap().remove(0);
+    assert_eq!(
+        pel(&raw, &p).await,
+        vec![("worker-a".to_owned(), msgs[0].0.clone())]
+    );
+    let tok: String = q(&raw, redis::cmd("HGET").arg(&h).arg("tok")).await;
+    assert_eq!(tok, l.token.to_hex());
+
+    // Dead: out of the work stream, one message in the dead-letter stream.
+    assert!(a
+        .fail(&id, l.token, "bad", AfterFailure::Dead)
+        .await
+        .unwrap());
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 0);
+    assert!(pel(&raw, &p).await.is_empty());
+    let dead: Vec<(String, Vec<(String, String)>)> = q(
+        &raw,
+        redis::cmd("XRANGE")
+            .arg(format!("{p}dead"))
+            .arg("-")
+            .arg("+"),
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    let fields: std::collections::HashMap<_, _> = dead[0].1.iter().cloned().collect();
+    assert_eq!(fields["e"], id.as_str());
+    assert_eq!(fields["a"], "1");
+    assert_eq!(fields["err"], "bad");
+    assert_eq!(fields["ns"], "sam");
+    // Replayed: the dead letter leaves the dead stream and the entry is back on the work stream.
+    assert_eq!(
+        a.replay(&chathooks::inbox::ReplaySelector::id(id.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(xlen(&raw, format!("{p}dead")).await, 0);
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 1);
+}
+
+#[tokio::test]
+async fn unhandled_entries_are_never_trimmed_and_the_stream_holds_only_the_backlog() {
+    let Some((a, _b, raw)) = pair("trim").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(accepted(&a, entry(&format!("trim{i}"), Duration::ZERO)).await);
+    }
+    let leased = a.lease(40, LONG).await.unwrap();
+    assert_eq!(leased.len(), 40);
+    // 20 done, 10 retrying far in the future, 5 dead, 5 still leased; 20 never leased.
+    let far = SystemTime::now() + Duration::from_secs(3600);
+    for (i, l) in leased.iter().enumerate() {
+        let id = &l.entry.id;
+        match i {
+            0..20 => assert!(a.ack(id, l.token).await.unwrap()),
+            20..30 => assert!(a
+                .fail(id, l.token, "later", AfterFailure::RetryAt(far))
+                .await
+                .unwrap()),
+            30..35 => assert!(a
+                .fail(id, l.token, "dead", AfterFailure::Dead)
+                .await
+                .unwrap()),
+            _ => {}
+        }
+    }
+    // Ending an attempt deletes its message: the stream is exactly waiting + leased.
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 20 + 5);
+    assert_eq!(pel(&raw, &p).await.len(), 5);
+    assert_eq!(xlen(&raw, format!("{p}dead")).await, 5);
+    // Purging everything done or dead touches nothing else.
+    assert_eq!(a.purge(Duration::ZERO).await.unwrap(), 25);
+    let s = a.stats().await.unwrap();
+    assert_eq!(
+        (s.pending, s.leased, s.retrying, s.dead, s.done),
+        (20, 5, 10, 0, 0)
+    );
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 25);
+    // Every unhandled entry is still there, whole, and gets handled.
+    let mut left = HashSet::new();
+    for id in &ids {
+        if let Some(e) = a.get(id).await.unwrap() {
+            assert_eq!(&e.body[..], br#"{"type":"t"}"#);
+            left.insert(id.clone());
+        }
+    }
+    assert_eq!(left.len(), 35);
+    let rest = a.lease(100, LONG).await.unwrap();
+    assert_eq!(rest.len(), 20, "the never-leased ones");
+    for l in rest {
+        assert!(a.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    for l in leased.iter().skip(35) {
+        assert!(a.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    assert_eq!(
+        xlen(&raw, format!("{p}q")).await,
+        0,
+        "nothing left behind in the work stream"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_consumers_leases_are_taken_over_through_xautoclaim() {
+    let Some((a, b, raw)) = pair("takeover").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    for i in 0..5 {
+        accepted(&a, entry(&format!("takeover{i}"), Duration::ZERO)).await;
+    }
+    let short = Duration::from_secs(1);
+    let held = a.lease(10, short).await.unwrap();
+    assert_eq!(held.len(), 5);
+    assert!(pel(&raw, &p).await.iter().all(|(c, _)| c == "worker-a"));
+    // Held: b gets nothing yet.
+    assert!(b.lease(10, LONG).await.unwrap().is_empty());
+    // a "dies"; after its lease b takes everything over, even though b leases for longer.
+    tokio::time::sleep(short + Duration::from_millis(500)).await;
+    let taken = b.lease(10, LONG).await.unwrap();
+    assert_eq!(taken.len(), 5);
+    let owners = pel(&raw, &p).await;
+    assert_eq!(owners.len(), 5);
+    assert!(owners.iter().all(|(c, _)| c == "worker-b"), "{owners:?}");
+    for (old, new) in held.iter().zip(&taken) {
+        assert_eq!(old.entry.id, new.entry.id, "same order");
+        assert_ne!(old.token, new.token);
+        assert!(
+            !a.ack(&old.entry.id, old.token).await.unwrap(),
+            "the stale ack is refused"
+        );
+        assert!(!a.release(&old.entry.id, old.token).await.unwrap());
+    }
+    for l in &taken {
+        assert!(b.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    assert!(pel(&raw, &p).await.is_empty());
+    assert_eq!(a.stats().await.unwrap().done, 5);
+}
+
+#[tokio::test]
+async fn a_longer_lease_is_not_stolen_by_a_worker_with_a_shorter_one() {
+    let Some((a, b, raw)) = pair("mixed").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let id = accepted(&a, entry("mixed-long", Duration::ZERO)).await;
+    let long = a.lease(1, LONG).await.unwrap().remove(0);
+    // b leases with a short lease: its XAUTOCLAIM looks at a's message once it is idle
+    // past b's lease, must see that a's lease still runs, and give it back.
+    let short_id = accepted(&a, entry("mixed-short", Duration::ZERO)).await;
+    let s = b
+        .lease(1, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(s.entry.id, short_id);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let again = b.lease(10, Duration::from_millis(300)).await.unwrap();
+    let ids: Vec<_> = again.iter().map(|l| l.entry.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![short_id.clone()],
+        "only b's own expired lease comes back"
+    );
+    let owners: std::collections::HashMap<_, _> = pel(&raw, &p)
+        .await
+        .into_iter()
+        .map(|(c, m)| (m, c))
+        .collect();
+    assert_eq!(
+        owners.values().filter(|c| *c == "worker-a").count(),
+        1,
+        "{owners:?}"
+    );
+    assert!(a.ack(&id, long.token).await.unwrap());
+    assert!(b.ack(&short_id, again[0].token).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_consumers_share_the_work_without_overlap() {
+    let Some(url) = redis_url("three_consumers") else {
+        return;
+    };
+    let prefix = fresh_prefix("three");
+    let mut inboxes = Vec::new();
+    for i in 0..3 {
+        inboxes.push(
+            RedisInbox::connect(&url)
+                .await
+                .unwrap()
+                .with_prefix(prefix.clone())
+                .with_consumer(format!("w{i}"))
+                .unwrap(),
+        );
+    }
+    let n = 600;
+    for i in 0..n {
+        accepted(&inboxes[i % 3], entry(&format!("three{i}"), Duration::ZERO)).await;
+    }
+    let tasks: Vec<_> = inboxes
+        .iter()
+        .cloned()
+        .map(|inbox| {
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = inbox.lease(25, LONG).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    for l in batch {
+                        assert!(inbox.ack(&l.entry.id, l.token).await.unwrap());
+                        mine.push(l.entry.id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id.clone()), "handled twice: {id}");
+        }
+    }
+    assert_eq!(seen.len(), n);
+    assert_eq!(inboxes[0].stats().await.unwrap().done, n as u64);
+}
+
+#[tokio::test]
+async fn batches_and_scans_are_bounded_but_complete() {
+    let Some((a, _b, _raw)) = pair("bounded").await else {
+        return;
+    };
+    // More entries than one script call examines (256) and than one lease returns (1000).
+    let n = MAX_LEASE_BATCH + 100;
+    for i in 0..n {
+        let ns = if i == n - 1 { "last" } else { "test" };
+        let e = NewEntry::new(ns, "standard", fresh_key(&format!("b{i}")), &b"{}"[..]);
+        assert!(a.put(e).await.unwrap().is_accepted());
+    }
+    // A namespace filter finds the one match past many chunks.
+    let last = a.list(&ListFilter::all().namespace("last")).await.unwrap();
+    assert_eq!(last.len(), 1);
+    let page = a
+        .list(&ListFilter::state(EntryState::Pending).limit(700))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 700);
+    let batch = a.lease(usize::MAX, LONG).await.unwrap();
+    assert_eq!(
+        batch.len(),
+        MAX_LEASE_BATCH,
+        "lease is cut to MAX_LEASE_BATCH"
+    );
+    for l in &batch {
+        assert!(a.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    let rest = a.lease(usize::MAX, LONG).await.unwrap();
+    assert_eq!(rest.len(), 100);
+    for l in &rest {
+        assert!(a.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    // Purge deletes in chunks until nothing old is left.
+    assert_eq!(a.purge(Duration::ZERO).await.unwrap(), n as u64);
+    assert_eq!(a.stats().await.unwrap().done, 0);
+}
+
+#[tokio::test]
+async fn consumer_names_are_validated_and_idle_empty_consumers_pruned() {
+    let Some((a, b, _raw)) = pair("consumers").await else {
+        return;
+    };
+    for bad in ["", "two words", &"x".repeat(129), "tab\t"] {
+        let r = a.clone().with_consumer(bad);
+        assert!(matches!(r, Err(Error::Config(_))), "{bad:?}");
+    }
+    assert!(matches!(
+        RedisInbox::connect("redis://127.0.0.1:1/").await,
+        Err(Error::StoreUnavailable { .. })
+    ));
+    assert!(matches!(
+        RedisInbox::connect("not a url").await,
+        Err(Error::Config(_))
+    ));
+    // Nothing to prune before the group exists.
+    assert_eq!(a.prune_consumers(Duration::ZERO).await.unwrap(), 0);
+    let id = accepted(&a, entry("prune", Duration::ZERO)).await;
+    let l = a.lease(1, LONG).await.unwrap().remove(0);
+    // b joins the group by reading one entry, then holds nothing.
+    accepted(&b, entry("prune-b", Duration::ZERO)).await;
+    let lb = b.lease(1, LONG).await.unwrap().remove(0);
+    assert!(b.ack(&lb.entry.id, lb.token).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // b is pruned by a; a (holding a lease) is never pruned, by b or anyone.
+    assert_eq!(
+        a.prune_consumers(Duration::from_millis(10)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        b.prune_consumers(Duration::from_millis(10)).await.unwrap(),
+        0
+    );
+    assert!(a.ack(&id, l.token).await.unwrap());
+    let dbg = format!("{a:?}");
+    assert!(
+        dbg.contains("worker-a") && !dbg.contains("redis://"),
+        "{dbg}"
+    );
+}
+
+/// A redis-server child on a loopback port with an append-only file in its own directory, so
+/// that what it acknowledged survives a kill and restart; killed when dropped.
+struct Server {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(port: u16, dir: PathBuf) -> Server {
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is on PATH (run `source .ci/services.sh`)");
+        let server = Server {
+            port,
+            dir,
+            child: Some(child),
+        };
+        let start = Instant::now();
+        while !server.pings() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn pings(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    /// SIGKILL: no shutdown save, only what the append-only file already holds survives.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        let dir = self.dir.clone();
+        *self = Server::start(self.port, dir);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free loopback port and a fresh data directory, or `None` (loudly) without redis-server.
+fn own_server_setup(test: &str) -> Option<(u16, PathBuf)> {
+    if !installed("redis-server") {
+        assert!(
+            !in_ci(),
+            "{test}: redis-server is not on PATH and CI=true (`apt-get install redis-server`)"
+        );
+        loud(&format!("SKIPPED {test}: redis-server is not on PATH"));
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "chathooks-inbox-{test}-{}",
+        &ClaimToken::generate().to_hex()[..12]
+    ));
+    Some((free_port(), dir))
+}
+
+fn assert_unavailable<T: std::fmt::Debug>(what: &str, r: Result<T, Error>) {
+    match r {
+        Err(err @ Error::StoreUnavailable { .. }) => {
+            assert_eq!(err.status(), 503, "{what}");
+            assert!(err.retry_after().is_some(), "{what}");
+        }
+        other => panic!("{what}: expected StoreUnavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_store_unavailable_then_the_same_inbox_recovers() {
+    let Some((port, dir)) = own_server_setup("inbox-outage") else {
+        return;
+    };
+    let mut server = Server::start(port, dir);
+    let inbox = RedisInbox::connect(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+        .with_op_timeout(Duration::from_secs(1));
+    let kept = accepted(&inbox, entry("outage-before", Duration::ZERO)).await;
+    let l = inbox.lease(1, LONG).await.unwrap().remove(0);
+
+    server.kill();
+    let started = Instant::now();
+    assert_unavailable("put", inbox.put(entry("outage-down", Duration::ZERO)).await);
+    assert_unavailable("lease", inbox.lease(10, LONG).await);
+    assert_unavailable("ack", inbox.ack(&kept, l.token).await);
+    assert_unavailable(
+        "fail",
+        inbox.fail(&kept, l.token, "x", AfterFailure::Dead).await,
+    );
+    assert_unavailable("release", inbox.release(&kept, l.token).await);
+    assert_unavailable("get", inbox.get(&kept).await);
+    assert_unavailable("list", inbox.list(&ListFilter::all()).await);
+    assert_unavailable("stats", inbox.stats().await);
+    assert_unavailable("purge", inbox.purge(Duration::ZERO).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "each call gave up within its timeout"
+    );
+
+    server.restart();
+    // The same inbox (same connection manager) reconnects on its own; the entry and its lease
+    // survived in the append-only file.
+    let started = Instant::now();
+    let acked = loop {
+        match inbox.ack(&kept, l.token).await {
+            Ok(done) => break done,
+            Err(err) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no recovery: {err}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(acked, "the lease taken before the outage still holds");
+    let again = inbox
+        .put(entry("outage-before", Duration::ZERO))
+        .await
+        .unwrap();
+    assert!(again.is_accepted(), "a fresh key");
+    let e = inbox.get(&kept).await.unwrap().unwrap();
+    assert_eq!(e.state, EntryState::Done);
+    assert!(matches!(
+        inbox
+            .put(NewEntry::new("test", "standard", e.key.clone(), Vec::new()))
+            .await
+            .unwrap(),
+        PutOutcome::Duplicate(_)
+    ));
+}
