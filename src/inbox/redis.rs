@@ -62,7 +62,10 @@
 //! when the server comes back.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, ScriptInvocation, Value};
@@ -113,32 +116,39 @@ local function fields(id)
   table.insert(e, 1, id)
   return e
 end
-local function end_attempt(sx)
-  if sx then
-    redis.call('XACK', Q, G, sx)
-    redis.call('XDEL', Q, sx)
-  end
-end
 "
     };
 }
 
-// ARGV: prefix, key, ns, vendor, has_sid, sid, headers, body, received_ns, score, na
+// ARGV: prefix, na, then 9 per entry: key, ns, vendor, has_sid, sid, headers, body,
+// received_ns, score. Returns {accepted 1|0, id} per entry, in order.
 const PUT_LUA: &str = concat!(
     prelude!(),
     r"
-local kk = P .. 'k:' .. ARGV[2]
-local existing = redis.call('GET', kk)
-if existing and redis.call('EXISTS', ekey(existing)) == 1 then return {0, existing} end
-local id = string.format('%012d', redis.call('INCR', P .. 'seq'))
-local sx = redis.call('XADD', Q, '*', 'e', id)
-local h = ekey(id)
-redis.call('HSET', h, 'ns', ARGV[3], 'v', ARGV[4], 'k', ARGV[2], 'h', ARGV[7], 'b', ARGV[8],
-  'r', ARGV[9], 'rs', ARGV[10], 'st', 'pending', 'a', 0, 'na', ARGV[11], 'sx', sx)
-if ARGV[5] == '1' then redis.call('HSET', h, 'sid', ARGV[6]) end
-redis.call('SET', kk, id)
-redis.call('ZADD', P .. 's:pending', ARGV[10], id)
-return {1, id}
+local n = (#ARGV - 2) / 9
+-- Ids for the whole batch at once; a duplicate leaves a gap in the sequence.
+local next_id = redis.call('INCRBY', P .. 'seq', n) - n
+local out, added = {}, {}
+for i = 3, #ARGV, 9 do
+  next_id = next_id + 1
+  local id = string.format('%012d', next_id)
+  local kk = P .. 'k:' .. ARGV[i]
+  if redis.call('SET', kk, id, 'NX') then
+    local sx = redis.call('XADD', Q, '*', 'e', id)
+    local f = {'ns', ARGV[i + 1], 'v', ARGV[i + 2], 'k', ARGV[i], 'h', ARGV[i + 5],
+      'b', ARGV[i + 6], 'r', ARGV[i + 7], 'rs', ARGV[i + 8], 'st', 'pending', 'a', '0',
+      'na', ARGV[2], 'sx', sx}
+    if ARGV[i + 3] == '1' then f[#f + 1] = 'sid'; f[#f + 1] = ARGV[i + 4] end
+    redis.call('HSET', ekey(id), unpack(f))
+    added[#added + 1] = ARGV[i + 8]
+    added[#added + 1] = id
+    out[#out + 1] = {1, id}
+  else
+    out[#out + 1] = {0, redis.call('GET', kk)}
+  end
+end
+if #added > 0 then redis.call('ZADD', P .. 's:pending', unpack(added)) end
+return out
 "
 );
 
@@ -153,13 +163,14 @@ local na = ARGV[5]
 local now = now_ms()
 local ends = num(now + lease_ms)
 local out = {}
-local function drop(sx) end_attempt(sx) end
+local from_pending, to_leased = {}, {}
 local function take(sx, id, claimed)
   local h = ekey(id)
-  local f = redis.call('HMGET', h, 'st', 'sx', 'due', 'rs', 'c', 'ls')
+  local f = redis.call('HMGET', h, 'st', 'sx', 'due', 'rs', 'c', 'ls', unpack(FIELDS))
   local st = f[1]
-  -- A message is live only while its entry points at it; anything else is left over.
-  if f[2] ~= sx then drop(sx) return end
+  -- A message is live only while its entry points at it; anything else is left over (it
+  -- is acknowledged here and trimmed below).
+  if f[2] ~= sx then redis.call('XACK', Q, G, sx) return end
   if st == 'leased' and tonumber(f[3]) > now then
     -- Still someone's (leased for longer than the shortest lease): give it back unchanged.
     if claimed and f[5] then
@@ -167,15 +178,16 @@ local function take(sx, id, claimed)
     end
     return
   end
-  if st ~= 'pending' and st ~= 'leased' then drop(sx) return end
+  if st ~= 'pending' and st ~= 'leased' then redis.call('XACK', Q, G, sx) return end
   local tok = ARGV[5 + #out + 1]
   redis.call('HSET', h, 'st', 'leased', 'tok', tok, 'due', ends, 'ls', num(now), 'c', consumer, 'na', na)
   if st == 'pending' then
-    redis.call('ZREM', P .. 's:pending', id)
-    redis.call('ZADD', P .. 's:leased', f[4], id)
+    from_pending[#from_pending + 1] = id
+    to_leased[#to_leased + 1] = f[4]
+    to_leased[#to_leased + 1] = id
   end
-  local e = fields(id)
-  table.insert(e, 2, tok)
+  local e = {id, tok}
+  for j = 7, 6 + #FIELDS do e[#e + 1] = f[j] end
   out[#out + 1] = e
 end
 
@@ -183,19 +195,25 @@ end
 --    entry leased for 100 ms is found after 100 ms even by a worker leasing for 30 s.
 local ml = tonumber(redis.call('GET', P .. 'ml'))
 if (not ml) or lease_ms <= ml then
+  -- A shorter lease than before: look for expired ones on its schedule from now on.
+  if ml and lease_ms < ml then redis.call('DEL', P .. 'tk') end
   ml = lease_ms
   redis.call('SET', P .. 'ml', num(ml), 'PX', num(math.max(60000, 2 * ml)))
 end
-local cursor = redis.call('GET', P .. 'cur') or '0-0'
-local r = redis.pcall('XAUTOCLAIM', Q, G, consumer, num(ml), cursor, 'COUNT', max)
-if type(r) == 'table' and r.err then
-  if not string.find(r.err, 'NOGROUP') then return redis.error_reply(r.err) end
-  redis.call('XGROUP', 'CREATE', Q, G, '0', 'MKSTREAM')
-  r = redis.call('XAUTOCLAIM', Q, G, consumer, num(ml), '0-0', 'COUNT', max)
-end
-redis.call('SET', P .. 'cur', r[1])
-for _, m in ipairs(r[2]) do
-  if type(m) == 'table' and type(m[2]) == 'table' and m[2][2] then take(m[1], m[2][2], true) end
+--    XAUTOCLAIM scans the group's pending list, so it runs at most once per quarter of that
+--    lease (and per second) for the whole inbox: a takeover comes at most that late.
+if redis.call('SET', P .. 'tk', '1', 'NX', 'PX', num(math.max(1, math.min(1000, math.floor(ml / 4))))) then
+  local cursor = redis.call('GET', P .. 'cur') or '0-0'
+  local r = redis.pcall('XAUTOCLAIM', Q, G, consumer, num(ml), cursor, 'COUNT', max)
+  if type(r) == 'table' and r.err then
+    if not string.find(r.err, 'NOGROUP') then return redis.error_reply(r.err) end
+    redis.call('XGROUP', 'CREATE', Q, G, '0', 'MKSTREAM')
+    r = redis.call('XAUTOCLAIM', Q, G, consumer, num(ml), '0-0', 'COUNT', max)
+  end
+  redis.call('SET', P .. 'cur', r[1])
+  for _, m in ipairs(r[2]) do
+    if type(m) == 'table' and type(m[2]) == 'table' and m[2][2] then take(m[1], m[2][2], true) end
+  end
 end
 
 -- 2. Due retries back onto the stream (at most max per call).
@@ -213,32 +231,80 @@ end
 
 -- 3. New messages.
 if #out < max then
-  local m = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', max - #out, 'STREAMS', Q, '>')
+  local args = {'XREADGROUP', 'GROUP', G, consumer, 'COUNT', max - #out, 'STREAMS', Q, '>'}
+  local m = redis.pcall(unpack(args))
+  if type(m) == 'table' and m.err then
+    if not string.find(m.err, 'NOGROUP') then return redis.error_reply(m.err) end
+    redis.call('XGROUP', 'CREATE', Q, G, '0', 'MKSTREAM')
+    m = redis.call(unpack(args))
+  end
   if m then
     for _, msg in ipairs(m[1][2]) do
-      if type(msg[2]) == 'table' and msg[2][2] then take(msg[1], msg[2][2], false) else drop(msg[1]) end
+      if type(msg[2]) == 'table' and msg[2][2] then take(msg[1], msg[2][2], false) else redis.call('XACK', Q, G, msg[1]) end
     end
   end
 end
+if #from_pending > 0 then
+  redis.call('ZREM', P .. 's:pending', unpack(from_pending))
+  redis.call('ZADD', P .. 's:leased', unpack(to_leased))
+end
+
+-- 4. Trim what is handled: every message older than the oldest one still pending in the
+--    group (or, with none pending, than the last one delivered) was delivered and
+--    acknowledged. Undelivered and leased messages are never trimmed.
+local pend = redis.call('XPENDING', Q, G)
+local minid = nil
+if tonumber(pend[1]) > 0 then
+  minid = pend[2]
+else
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', Q)) do
+    local name, last = nil, nil
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == G and last then
+      -- Everything up to and including the last delivered message: trim below the id just
+      -- after it.
+      local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+      if ms then minid = ms .. '-' .. num(tonumber(seq) + 1) end
+    end
+  end
+end
+if minid then redis.call('XTRIM', Q, 'MINID', minid) end
 return out
 "
 );
 
-// ARGV: prefix, id, token, na
+// ARGV: prefix, na, then id, token pairs. Returns 1|0 per pair, in order.
 const ACK_LUA: &str = concat!(
     prelude!(),
     r"
-local id = ARGV[2]
-local h = ekey(id)
-local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
-if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = num(now_ms())
-end_attempt(f[3])
-redis.call('HSET', h, 'st', 'done', 'due', now, 'na', ARGV[4], 'tok', '')
-redis.call('ZREM', P .. 's:leased', id)
-redis.call('ZADD', P .. 's:done', f[4], id)
-redis.call('ZADD', P .. 't:done', now, id)
-return 1
+local out, sxs, ids, done, at = {}, {}, {}, {}, {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  local h = ekey(id)
+  local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
+  if f[1] == 'leased' and f[2] == ARGV[i + 1] then
+    redis.call('HSET', h, 'st', 'done', 'due', now, 'na', ARGV[2], 'tok', '')
+    sxs[#sxs + 1] = f[3]
+    ids[#ids + 1] = id
+    done[#done + 1] = f[4]
+    done[#done + 1] = id
+    at[#at + 1] = now
+    at[#at + 1] = id
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if #ids > 0 then
+  redis.call('XACK', Q, G, unpack(sxs))
+  redis.call('ZREM', P .. 's:leased', unpack(ids))
+  redis.call('ZADD', P .. 's:done', unpack(done))
+  redis.call('ZADD', P .. 't:done', unpack(at))
+end
+return out
 "
 );
 
@@ -252,7 +318,7 @@ local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a', 'ns', 'k')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 local a = num((tonumber(f[5]) or 0) + 1)
-end_attempt(f[3])
+redis.call('XACK', Q, G, f[3])
 redis.call('ZREM', P .. 's:leased', id)
 if ARGV[5] == 'retry' then
   local due = num(now + tonumber(ARGV[6]))
@@ -276,7 +342,7 @@ local id = ARGV[2]
 local h = ekey(id)
 local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
-end_attempt(f[3])
+redis.call('XACK', Q, G, f[3])
 local sx = redis.call('XADD', Q, '*', 'e', id)
 redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', ARGV[4], 'tok', '')
 redis.call('ZREM', P .. 's:leased', id)
@@ -452,11 +518,239 @@ impl Scripts {
     }
 }
 
+/// What every call needs: the connection, the prefix, the bounds and the scripts.
+#[derive(Clone)]
+struct Core {
+    conn: ConnectionManager,
+    prefix: String,
+    op_timeout: Duration,
+    retry_after: Duration,
+    scripts: Arc<Scripts>,
+}
+
+impl Core {
+    async fn run(&self, op: &'static str, inv: &ScriptInvocation<'_>) -> Result<Value, Error> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.op_timeout, inv.invoke_async(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
+            Err(_) => Err(self.timed_out(op)),
+        }
+    }
+
+    async fn query(&self, op: &'static str, cmd: &redis::Cmd) -> Result<Value, Error> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
+            Err(_) => Err(self.timed_out(op)),
+        }
+    }
+
+    fn timed_out(&self, op: &'static str) -> Error {
+        Error::StoreUnavailable {
+            reason: format!("redis inbox {op}: no answer within {:?}", self.op_timeout),
+            retry_after: self.retry_after,
+        }
+    }
+
+    fn malformed(&self, op: &'static str, what: &str) -> Error {
+        Error::StoreUnavailable {
+            reason: format!("redis inbox {op}: unexpected reply ({what})"),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// One script call storing `entries` (one put each, in order).
+    async fn put_many(&self, entries: Vec<NewEntry>) -> Result<Vec<PutOutcome>, Error> {
+        let mut inv = self.scripts.put.prepare_invoke();
+        inv.arg(&self.prefix).arg(ns_string(SystemTime::now()));
+        for e in &entries {
+            let headers = serde_json::to_string(&e.headers)
+                .map_err(|_| Error::Config("inbox headers cannot be encoded".into()))?;
+            inv.arg(e.key.as_str())
+                .arg(&e.namespace)
+                .arg(&e.vendor)
+                .arg(if e.signed_delivery_id.is_some() {
+                    "1"
+                } else {
+                    "0"
+                })
+                .arg(e.signed_delivery_id.as_deref().unwrap_or(""))
+                .arg(headers)
+                .arg(&e.body[..])
+                .arg(ns_string(e.received_at))
+                .arg(score_us(e.received_at));
+        }
+        let reply =
+            array(self.run("put", &inv).await?).ok_or(self.malformed("put", "not an array"))?;
+        if reply.len() != entries.len() {
+            return Err(self.malformed("put", "one answer per entry"));
+        }
+        reply
+            .into_iter()
+            .map(|item| match array(item).as_deref() {
+                Some([flag, id]) => {
+                    let id = EntryId::new(text(id).ok_or(self.malformed("put", "id"))?);
+                    Ok(if int(flag) == Some(1) {
+                        PutOutcome::Accepted(id)
+                    } else {
+                        PutOutcome::Duplicate(id)
+                    })
+                }
+                _ => Err(self.malformed("put", "not two items")),
+            })
+            .collect()
+    }
+
+    /// One script call acknowledging `leases` (one answer each, in order).
+    async fn ack_many(&self, leases: Vec<(EntryId, LeaseToken)>) -> Result<Vec<bool>, Error> {
+        let mut inv = self.scripts.ack.prepare_invoke();
+        inv.arg(&self.prefix).arg(ns_string(SystemTime::now()));
+        for (id, token) in &leases {
+            inv.arg(id.as_str()).arg(token.to_hex());
+        }
+        let reply =
+            array(self.run("ack", &inv).await?).ok_or(self.malformed("ack", "not an array"))?;
+        if reply.len() != leases.len() {
+            return Err(self.malformed("ack", "one answer per lease"));
+        }
+        Ok(reply.iter().map(|v| int(v) == Some(1)).collect())
+    }
+}
+
+/// Puts, then acks, waiting in a queue are sent together in one script call. A worker acks
+/// many entries at once and a receiver puts many at once: one call (one `EVALSHA`, one reply
+/// to parse) for a batch instead of one per entry is what lets one Redis core keep up. A call
+/// never waits for a batch to fill: each flush takes what queued while the previous ones were
+/// in flight.
+struct Queue<T, R> {
+    tx: mpsc::Sender<(T, oneshot::Sender<Result<R, Error>>)>,
+}
+
+/// Requests waiting per queue before callers wait to enqueue (backpressure).
+const QUEUE_CAPACITY: usize = 8192;
+/// Script calls one queue keeps in flight at once.
+const FLUSHES_IN_FLIGHT: usize = 4;
+/// Most acks in one script call.
+const ACK_BATCH: usize = 256;
+/// Most puts, and most body bytes (a single larger body goes alone), in one script call.
+const PUT_BATCH: usize = 64;
+const PUT_BATCH_BYTES: usize = 1 << 20;
+
+impl<T: Send + 'static, R: Send + 'static> Queue<T, R> {
+    /// Start the queue's task on the current tokio runtime (`None` outside of one: callers
+    /// then make one call per request).
+    fn start<F, Fut>(
+        core: Core,
+        flush: F,
+        max: usize,
+        max_bytes: usize,
+        size: fn(&T) -> usize,
+    ) -> Option<Self>
+    where
+        F: Fn(Core, Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Vec<R>, Error>> + Send + 'static,
+    {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, mut rx) = mpsc::channel::<(T, oneshot::Sender<Result<R, Error>>)>(QUEUE_CAPACITY);
+        let flush = Arc::new(flush);
+        let slots = Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT));
+        let spawner = handle.clone();
+        // Ends when every sender is gone (the last clone of the inbox dropped).
+        handle.spawn(async move {
+            let mut carried = None;
+            loop {
+                let first = match carried.take() {
+                    Some(item) => item,
+                    None => match rx.recv().await {
+                        Some(item) => item,
+                        None => break,
+                    },
+                };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                // Gather after getting a slot and letting the callers that are ready run:
+                // what queued meanwhile goes in this call.
+                tokio::task::yield_now().await;
+                let mut bytes = size(&first.0);
+                let mut batch = vec![first];
+                while batch.len() < max {
+                    let Ok(item) = rx.try_recv() else { break };
+                    bytes += size(&item.0);
+                    if bytes > max_bytes {
+                        carried = Some(item);
+                        break;
+                    }
+                    batch.push(item);
+                }
+                let (flush, core) = (flush.clone(), core.clone());
+                spawner.spawn(async move {
+                    let (items, replies): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+                    match flush(core, items).await {
+                        Ok(results) => {
+                            for (result, reply) in results.into_iter().zip(replies) {
+                                let _ = reply.send(Ok(result));
+                            }
+                        }
+                        Err(err) => {
+                            for reply in replies {
+                                let _ = reply.send(Err(copy_error(&err)));
+                            }
+                        }
+                    }
+                    drop(slot);
+                });
+            }
+        });
+        Some(Queue { tx })
+    }
+
+    /// Queue `item` and wait for its answer, all within `core.op_timeout`.
+    async fn call(&self, core: &Core, op: &'static str, item: T) -> Result<R, Error> {
+        let (reply, answer) = oneshot::channel();
+        let wait = async {
+            if self.tx.send((item, reply)).await.is_err() {
+                return Err(core.malformed(op, "queue closed: its runtime has shut down"));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(core.malformed(op, "queue task stopped")))
+        };
+        tokio::time::timeout(core.op_timeout, wait)
+            .await
+            .unwrap_or_else(|_| Err(core.timed_out(op)))
+    }
+}
+
+fn copy_error(err: &Error) -> Error {
+    match err {
+        Error::StoreUnavailable {
+            reason,
+            retry_after,
+        } => Error::StoreUnavailable {
+            reason: reason.clone(),
+            retry_after: *retry_after,
+        },
+        other => Error::StoreUnavailable {
+            reason: format!("redis inbox: {other}"),
+            retry_after: DEFAULT_RETRY_AFTER,
+        },
+    }
+}
+
+#[derive(Default)]
+struct Queues {
+    put: OnceLock<Option<Queue<NewEntry, PutOutcome>>>,
+    ack: OnceLock<Option<Queue<(EntryId, LeaseToken), bool>>>,
+}
+
 /// An [`Inbox`] on Redis Streams: any number of receivers and workers, on any number of
 /// machines, share one Redis. See the [module docs](self) for the data layout, the trimming
 /// policy and what durability to configure.
 ///
-/// Cheap to clone (clones share the connection and the consumer name).
+/// Cheap to clone (clones share the connection, the consumer name and the batching queues).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), chathooks::Error> {
@@ -473,12 +767,9 @@ impl Scripts {
 /// ```
 #[derive(Clone)]
 pub struct RedisInbox {
-    conn: ConnectionManager,
-    prefix: String,
+    core: Core,
     consumer: String,
-    op_timeout: Duration,
-    retry_after: Duration,
-    scripts: std::sync::Arc<Scripts>,
+    queues: Arc<Queues>,
 }
 
 impl RedisInbox {
@@ -506,12 +797,15 @@ impl RedisInbox {
     /// Use an existing connection manager (your own timeouts, TLS, retry policy).
     pub fn from_manager(conn: ConnectionManager) -> Self {
         RedisInbox {
-            conn,
-            prefix: DEFAULT_PREFIX.to_owned(),
+            core: Core {
+                conn,
+                prefix: DEFAULT_PREFIX.to_owned(),
+                op_timeout: DEFAULT_OP_TIMEOUT,
+                retry_after: DEFAULT_RETRY_AFTER,
+                scripts: Arc::new(Scripts::new()),
+            },
             consumer: default_consumer(),
-            op_timeout: DEFAULT_OP_TIMEOUT,
-            retry_after: DEFAULT_RETRY_AFTER,
-            scripts: std::sync::Arc::new(Scripts::new()),
+            queues: Arc::default(),
         }
     }
 
@@ -520,7 +814,8 @@ impl RedisInbox {
     /// prefix.
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.core.prefix = prefix.into();
+        self.queues = Arc::default();
         self
     }
 
@@ -546,20 +841,22 @@ impl RedisInbox {
     /// [`DEFAULT_OP_TIMEOUT`]). Past it the call fails with [`Error::StoreUnavailable`].
     #[must_use]
     pub fn with_op_timeout(mut self, timeout: Duration) -> Self {
-        self.op_timeout = timeout;
+        self.core.op_timeout = timeout;
+        self.queues = Arc::default();
         self
     }
 
     /// The `Retry-After` to suggest when Redis cannot answer (default [`DEFAULT_RETRY_AFTER`]).
     #[must_use]
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = retry_after;
+        self.core.retry_after = retry_after;
+        self.queues = Arc::default();
         self
     }
 
     /// The key prefix in use.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.core.prefix
     }
 
     /// This instance's consumer name in the group.
@@ -567,44 +864,34 @@ impl RedisInbox {
         &self.consumer
     }
 
-    async fn run(&self, op: &'static str, inv: &ScriptInvocation<'_>) -> Result<Value, Error> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.op_timeout, inv.invoke_async(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
-            Err(_) => Err(self.timed_out(op)),
-        }
+    fn put_queue(&self) -> Option<&Queue<NewEntry, PutOutcome>> {
+        self.queues
+            .put
+            .get_or_init(|| {
+                Queue::start(
+                    self.core.clone(),
+                    |core: Core, entries| async move { core.put_many(entries).await },
+                    PUT_BATCH,
+                    PUT_BATCH_BYTES,
+                    |e: &NewEntry| e.body.len(),
+                )
+            })
+            .as_ref()
     }
 
-    fn timed_out(&self, op: &'static str) -> Error {
-        Error::StoreUnavailable {
-            reason: format!("redis inbox {op}: no answer within {:?}", self.op_timeout),
-            retry_after: self.retry_after,
-        }
-    }
-
-    fn malformed(&self, op: &'static str, what: &str) -> Error {
-        Error::StoreUnavailable {
-            reason: format!("redis inbox {op}: unexpected reply ({what})"),
-            retry_after: self.retry_after,
-        }
-    }
-
-    /// An attempt-ending script (ack, release): `1` when the token still held the lease.
-    async fn settle(
-        &self,
-        op: &'static str,
-        script: &Script,
-        id: &EntryId,
-        token: LeaseToken,
-    ) -> Result<bool, Error> {
-        let mut inv = script.prepare_invoke();
-        inv.arg(&self.prefix)
-            .arg(id.as_str())
-            .arg(token.to_hex())
-            .arg(ns_string(SystemTime::now()));
-        let v = self.run(op, &inv).await?;
-        Ok(int(&v) == Some(1))
+    fn ack_queue(&self) -> Option<&Queue<(EntryId, LeaseToken), bool>> {
+        self.queues
+            .ack
+            .get_or_init(|| {
+                Queue::start(
+                    self.core.clone(),
+                    |core: Core, leases| async move { core.ack_many(leases).await },
+                    ACK_BATCH,
+                    usize::MAX,
+                    |_| 0,
+                )
+            })
+            .as_ref()
     }
 
     async fn list_state(
@@ -613,24 +900,26 @@ impl RedisInbox {
         namespace: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Entry>, Error> {
+        let core = &self.core;
         let mut out = Vec::new();
         let mut offset = 0usize;
         // Each call examines at most CHUNK entries; the loop ends at the end of the set or
         // once `limit` entries matched.
         while out.len() < limit {
-            let mut inv = self.scripts.list.prepare_invoke();
-            inv.arg(&self.prefix)
+            let mut inv = core.scripts.list.prepare_invoke();
+            inv.arg(&core.prefix)
                 .arg(state.as_str())
                 .arg(namespace.unwrap_or(""))
                 .arg(offset)
                 .arg(CHUNK)
                 .arg(limit - out.len());
-            let reply = array(self.run("list", &inv).await?)
-                .ok_or(self.malformed("list", "not an array"))?;
+            let reply = array(core.run("list", &inv).await?)
+                .ok_or(core.malformed("list", "not an array"))?;
             let [examined, at_end, entries] = <[Value; 3]>::try_from(reply)
-                .map_err(|_| self.malformed("list", "not three items"))?;
+                .map_err(|_| core.malformed("list", "not three items"))?;
             for e in array(entries).unwrap_or_default() {
-                out.push(self.decode_entry("list", e)?);
+                let items = array(e).ok_or(core.malformed("list", "entry is not an array"))?;
+                out.push(decode(items).map_err(|what| core.malformed("list", what))?);
             }
             let examined = int(&examined)
                 .and_then(|n| usize::try_from(n).ok())
@@ -643,11 +932,6 @@ impl RedisInbox {
         Ok(out)
     }
 
-    fn decode_entry(&self, op: &'static str, v: Value) -> Result<Entry, Error> {
-        let items = array(v).ok_or(self.malformed(op, "entry is not an array"))?;
-        decode(items).map_err(|what| self.malformed(op, what))
-    }
-
     /// Delete consumers of the group that hold no lease and were idle longer than `idle`
     /// (each process start makes a new consumer name, and Redis keeps them until deleted).
     /// A consumer still holding leases is never deleted: that would orphan its messages.
@@ -656,14 +940,12 @@ impl RedisInbox {
     /// # Errors
     /// [`Error::StoreUnavailable`] when Redis cannot answer.
     pub async fn prune_consumers(&self, idle: Duration) -> Result<u64, Error> {
-        let mut conn = self.conn.clone();
-        let stream = format!("{}q", self.prefix);
-        let query = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(&stream)
-            .arg(GROUP)
-            .to_owned();
-        let info: Value = match tokio::time::timeout(self.op_timeout, query.query_async(&mut conn))
+        let core = &self.core;
+        let stream = format!("{}q", core.prefix);
+        let mut query = redis::cmd("XINFO");
+        query.arg("CONSUMERS").arg(&stream).arg(GROUP);
+        let mut conn = core.conn.clone();
+        let info: Value = match tokio::time::timeout(core.op_timeout, query.query_async(&mut conn))
             .await
         {
             Ok(Ok(v)) => v,
@@ -671,8 +953,8 @@ impl RedisInbox {
             Ok(Err(e)) if e.code() == Some("NOGROUP") || e.to_string().contains("no such key") => {
                 return Ok(0)
             }
-            Ok(Err(e)) => return Err(unavailable("prune_consumers", &e, self.retry_after)),
-            Err(_) => return Err(self.timed_out("prune_consumers")),
+            Ok(Err(e)) => return Err(unavailable("prune_consumers", &e, core.retry_after)),
+            Err(_) => return Err(core.timed_out("prune_consumers")),
         };
         let idle_ms = i64::try_from(ceil_millis(idle)).unwrap_or(i64::MAX);
         let mut deleted = 0;
@@ -695,21 +977,15 @@ impl RedisInbox {
             if inactive < idle_ms || name == self.consumer {
                 continue;
             }
-            let del = redis::cmd("XGROUP")
-                .arg("DELCONSUMER")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg(&name)
-                .to_owned();
-            match tokio::time::timeout(self.op_timeout, del.query_async::<i64>(&mut conn)).await {
-                Ok(Ok(0)) => deleted += 1,
-                // It read (and now holds) messages since XINFO: a real race with a live
-                // consumer. Nothing was lost (its entries are claimable by lease expiry),
-                // but stop here and leave the rest for the next call.
-                Ok(Ok(_)) => break,
-                Ok(Err(e)) => return Err(unavailable("prune_consumers", &e, self.retry_after)),
-                Err(_) => return Err(self.timed_out("prune_consumers")),
+            let mut del = redis::cmd("XGROUP");
+            del.arg("DELCONSUMER").arg(&stream).arg(GROUP).arg(&name);
+            // DELCONSUMER answers how many messages the consumer still held: it read some
+            // since XINFO (a live consumer after all). Their entries come back when their
+            // leases end, so nothing is lost, but stop and leave the rest for the next call.
+            if int(&core.query("prune_consumers", &del).await?) != Some(0) {
+                break;
             }
+            deleted += 1;
         }
         Ok(deleted)
     }
@@ -719,10 +995,10 @@ impl fmt::Debug for RedisInbox {
     // The connection manager's Debug includes the connection info (and so a password, if any).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisInbox")
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.core.prefix)
             .field("consumer", &self.consumer)
-            .field("op_timeout", &self.op_timeout)
-            .field("retry_after", &self.retry_after)
+            .field("op_timeout", &self.core.op_timeout)
+            .field("retry_after", &self.core.retry_after)
             .finish_non_exhaustive()
     }
 }
@@ -730,42 +1006,19 @@ impl fmt::Debug for RedisInbox {
 impl Inbox for RedisInbox {
     fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
         Box::pin(async move {
-            let headers = serde_json::to_string(&entry.headers)
-                .map_err(|_| Error::Config("inbox headers cannot be encoded".into()))?;
-            let mut inv = self.scripts.put.prepare_invoke();
-            inv.arg(&self.prefix)
-                .arg(entry.key.as_str())
-                .arg(&entry.namespace)
-                .arg(&entry.vendor)
-                .arg(if entry.signed_delivery_id.is_some() {
-                    "1"
-                } else {
-                    "0"
-                })
-                .arg(entry.signed_delivery_id.as_deref().unwrap_or(""))
-                .arg(headers)
-                .arg(&entry.body[..])
-                .arg(ns_string(entry.received_at))
-                .arg(score_us(entry.received_at))
-                .arg(ns_string(SystemTime::now()));
-            let reply =
-                array(self.run("put", &inv).await?).ok_or(self.malformed("put", "not an array"))?;
-            match reply.as_slice() {
-                [flag, id] => {
-                    let id = text(id).ok_or(self.malformed("put", "id"))?;
-                    Ok(if int(flag) == Some(1) {
-                        PutOutcome::Accepted(EntryId::new(id))
-                    } else {
-                        PutOutcome::Duplicate(EntryId::new(id))
-                    })
+            match self.put_queue() {
+                Some(queue) => queue.call(&self.core, "put", entry).await,
+                None => {
+                    let mut out = self.core.put_many(vec![entry]).await?;
+                    out.pop().ok_or(self.core.malformed("put", "no answer"))
                 }
-                _ => Err(self.malformed("put", "not two items")),
             }
         })
     }
 
     fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
         Box::pin(async move {
+            let core = &self.core;
             let max = max.min(MAX_LEASE_BATCH);
             if max == 0 {
                 return Ok(Vec::new());
@@ -775,8 +1028,8 @@ impl Inbox for RedisInbox {
             // the server's, so a worker that stops at `expires_at` is always on time.
             let expires_at = started.checked_add(lease).unwrap_or(started);
             let tokens: Vec<LeaseToken> = (0..max).map(|_| ClaimToken::generate()).collect();
-            let mut inv = self.scripts.lease.prepare_invoke();
-            inv.arg(&self.prefix)
+            let mut inv = core.scripts.lease.prepare_invoke();
+            inv.arg(&core.prefix)
                 .arg(&self.consumer)
                 .arg(ceil_millis(lease.min(MAX_DELAY)))
                 .arg(max)
@@ -784,21 +1037,20 @@ impl Inbox for RedisInbox {
             for t in &tokens {
                 inv.arg(t.to_hex());
             }
-            let reply = array(self.run("lease", &inv).await?)
-                .ok_or(self.malformed("lease", "not an array"))?;
+            let reply = array(core.run("lease", &inv).await?)
+                .ok_or(core.malformed("lease", "not an array"))?;
             let mut leases = Vec::with_capacity(reply.len());
             for (i, item) in reply.into_iter().enumerate() {
                 let Some(mut items) = array(item) else {
-                    return Err(self.malformed("lease", "entry is not an array"));
+                    return Err(core.malformed("lease", "entry is not an array"));
                 };
-                if items.len() < 2 || i >= tokens.len() {
-                    return Err(self.malformed("lease", "short entry"));
+                // The script hands out the tokens in order.
+                let token = tokens.get(i).copied();
+                if items.len() < 2 || token.map(|t| t.to_hex()) != text(&items[1]) {
+                    return Err(core.malformed("lease", "token"));
                 }
-                let tok = items.remove(1);
-                // The script hands out tokens in order; find ours by value to be sure.
-                let token = text(&tok)
-                    .and_then(|hex| tokens.iter().copied().find(|t| t.to_hex() == hex))
-                    .ok_or(self.malformed("lease", "token"))?;
+                items.remove(1);
+                let token = token.unwrap_or_else(ClaimToken::generate);
                 match decode(items) {
                     Ok(mut entry) => {
                         entry.state = EntryState::Leased;
@@ -808,11 +1060,13 @@ impl Inbox for RedisInbox {
                     // Only a hand-edited hash gets here. Leave it leased: it comes back after
                     // the lease and stays visible in `list`; one bad entry must not stop the
                     // batch.
-                    Err(what) => tracing::warn!(
-                        op = "lease",
-                        what,
-                        "redis inbox: skipping a malformed entry"
-                    ),
+                    Err(what) => {
+                        tracing::warn!(
+                            op = "lease",
+                            what,
+                            "redis inbox: skipping a malformed entry"
+                        )
+                    }
                 }
             }
             Ok(leases)
@@ -820,7 +1074,12 @@ impl Inbox for RedisInbox {
     }
 
     fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
-        Box::pin(async move { self.settle("ack", &self.scripts.ack, id, token).await })
+        Box::pin(async move {
+            match self.ack_queue() {
+                Some(queue) => queue.call(&self.core, "ack", (id.clone(), token)).await,
+                None => Ok(self.core.ack_many(vec![(id.clone(), token)]).await? == [true]),
+            }
+        })
     }
 
     fn fail<'a>(
@@ -831,6 +1090,7 @@ impl Inbox for RedisInbox {
         then: AfterFailure,
     ) -> InboxFuture<'a, bool> {
         Box::pin(async move {
+            let core = &self.core;
             let now = SystemTime::now();
             let (mode, delay, na) = match then {
                 AfterFailure::RetryAt(at) => {
@@ -847,54 +1107,53 @@ impl Inbox for RedisInbox {
                     ("retry", ms, at)
                 }
                 AfterFailure::Dead => ("dead", 0, now),
-                #[allow(unreachable_patterns)]
-                _ => ("dead", 0, now),
             };
-            let mut inv = self.scripts.fail.prepare_invoke();
-            inv.arg(&self.prefix)
+            let mut inv = core.scripts.fail.prepare_invoke();
+            inv.arg(&core.prefix)
                 .arg(id.as_str())
                 .arg(token.to_hex())
                 .arg(truncate_error(error))
                 .arg(mode)
                 .arg(delay)
                 .arg(ns_string(na));
-            let v = self.run("fail", &inv).await?;
+            let v = core.run("fail", &inv).await?;
             Ok(int(&v) == Some(1))
         })
     }
 
     fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
         Box::pin(async move {
-            self.settle("release", &self.scripts.release, id, token)
-                .await
+            let core = &self.core;
+            let mut inv = core.scripts.release.prepare_invoke();
+            inv.arg(&core.prefix)
+                .arg(id.as_str())
+                .arg(token.to_hex())
+                .arg(ns_string(SystemTime::now()));
+            let v = core.run("release", &inv).await?;
+            Ok(int(&v) == Some(1))
         })
     }
 
     fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
         Box::pin(async move {
+            let core = &self.core;
             if id.as_str().is_empty() || id.as_str().len() > MAX_ID_LEN {
                 return Ok(None);
             }
             let mut cmd = redis::cmd("HMGET");
-            cmd.arg(format!("{}e:{}", self.prefix, id.as_str()));
+            cmd.arg(format!("{}e:{}", core.prefix, id.as_str()));
             for f in ["ns", "v", "k", "sid", "h", "b", "r", "st", "a", "err", "na"] {
                 cmd.arg(f);
             }
-            let mut conn = self.conn.clone();
-            let v: Value =
-                match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut conn)).await {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Err(unavailable("get", &e, self.retry_after)),
-                    Err(_) => return Err(self.timed_out("get")),
-                };
-            let mut items = array(v).ok_or(self.malformed("get", "not an array"))?;
+            let v = core.query("get", &cmd).await?;
+            let mut items = array(v).ok_or(core.malformed("get", "not an array"))?;
             if items.get(7).is_none_or(|st| bytes(st).is_none()) {
                 return Ok(None);
             }
             items.insert(0, Value::BulkString(id.as_str().as_bytes().to_vec()));
             decode(items)
                 .map(Some)
-                .map_err(|what| self.malformed("get", what))
+                .map_err(|what| core.malformed("get", what))
         })
     }
 
@@ -923,12 +1182,13 @@ impl Inbox for RedisInbox {
 
     fn stats(&self) -> InboxFuture<'_, InboxStats> {
         Box::pin(async move {
-            let mut inv = self.scripts.stats.prepare_invoke();
-            inv.arg(&self.prefix);
-            let reply = array(self.run("stats", &inv).await?)
-                .ok_or(self.malformed("stats", "not an array"))?;
+            let core = &self.core;
+            let mut inv = core.scripts.stats.prepare_invoke();
+            inv.arg(&core.prefix);
+            let reply = array(core.run("stats", &inv).await?)
+                .ok_or(core.malformed("stats", "not an array"))?;
             if reply.len() != 6 {
-                return Err(self.malformed("stats", "not six items"));
+                return Err(core.malformed("stats", "not six items"));
             }
             let count = |i: usize| {
                 int(&reply[i])
@@ -952,17 +1212,18 @@ impl Inbox for RedisInbox {
 
     fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
         Box::pin(async move {
+            let core = &self.core;
             let na = ns_string(SystemTime::now());
             let mut replayed = 0u64;
             match selector {
                 ReplaySelector::Ids(ids) => {
                     for chunk in ids.chunks(CHUNK) {
-                        let mut inv = self.scripts.replay_ids.prepare_invoke();
-                        inv.arg(&self.prefix).arg(&na);
+                        let mut inv = core.scripts.replay_ids.prepare_invoke();
+                        inv.arg(&core.prefix).arg(&na);
                         for id in chunk {
                             inv.arg(id.as_str());
                         }
-                        let v = self.run("replay", &inv).await?;
+                        let v = core.run("replay", &inv).await?;
                         replayed += int(&v).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
                     }
                 }
@@ -984,8 +1245,8 @@ impl Inbox for RedisInbox {
                     // Each round replays or steps over at least one entry, or ends; the bound
                     // only guards against an inbox growing faster than we replay.
                     for _ in 0..1_000_000 {
-                        let mut inv = self.scripts.replay_range.prepare_invoke();
-                        inv.arg(&self.prefix)
+                        let mut inv = core.scripts.replay_range.prepare_invoke();
+                        inv.arg(&core.prefix)
                             .arg(&na)
                             .arg(state.as_str())
                             .arg(&min)
@@ -994,8 +1255,8 @@ impl Inbox for RedisInbox {
                             .arg(&before)
                             .arg(offset)
                             .arg(CHUNK);
-                        let reply = array(self.run("replay", &inv).await?)
-                            .ok_or(self.malformed("replay", "not an array"))?;
+                        let reply = array(core.run("replay", &inv).await?)
+                            .ok_or(core.malformed("replay", "not an array"))?;
                         let n = |i: usize| {
                             reply
                                 .get(i)
@@ -1010,8 +1271,6 @@ impl Inbox for RedisInbox {
                         }
                     }
                 }
-                #[allow(unreachable_patterns)]
-                _ => {}
             }
             Ok(replayed)
         })
@@ -1019,22 +1278,22 @@ impl Inbox for RedisInbox {
 
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
         Box::pin(async move {
+            let core = &self.core;
             let older_ms =
                 u64::try_from(older_than.min(MAX_DELAY * 10).as_millis()).unwrap_or(u64::MAX);
             let mut purged = 0u64;
             // Each round deletes up to CHUNK done and CHUNK dead entries; the bound guards
             // against an inbox growing faster than we purge.
             for _ in 0..1_000_000 {
-                let mut inv = self.scripts.purge.prepare_invoke();
-                inv.arg(&self.prefix).arg(older_ms).arg(CHUNK);
-                let reply = array(self.run("purge", &inv).await?)
-                    .ok_or(self.malformed("purge", "not an array"))?;
-                let n = reply
+                let mut inv = core.scripts.purge.prepare_invoke();
+                inv.arg(&core.prefix).arg(older_ms).arg(CHUNK);
+                let reply = array(core.run("purge", &inv).await?)
+                    .ok_or(core.malformed("purge", "not an array"))?;
+                purged += reply
                     .first()
                     .and_then(int)
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or(0);
-                purged += n;
                 if reply.get(1).and_then(int) != Some(1) {
                     break;
                 }

@@ -156,8 +156,10 @@ async fn keys_and_streams_are_laid_out_as_documented() {
         .fail(&id, l.token, "bad", AfterFailure::Dead)
         .await
         .unwrap());
-    assert_eq!(xlen(&raw, format!("{p}q")).await, 0);
     assert!(pel(&raw, &p).await.is_empty());
+    // The next lease trims the handled message away.
+    assert!(a.lease(10, LONG).await.unwrap().is_empty());
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 0);
     let dead: Vec<(String, Vec<(String, String)>)> = q(
         &raw,
         redis::cmd("XRANGE")
@@ -184,7 +186,7 @@ async fn keys_and_streams_are_laid_out_as_documented() {
 }
 
 #[tokio::test]
-async fn unhandled_entries_are_never_trimmed_and_the_stream_holds_only_the_backlog() {
+async fn handled_messages_are_trimmed_and_unhandled_ones_never() {
     let Some((a, _b, raw)) = pair("trim").await else {
         return;
     };
@@ -212,8 +214,7 @@ async fn unhandled_entries_are_never_trimmed_and_the_stream_holds_only_the_backl
             _ => {}
         }
     }
-    // Ending an attempt deletes its message: the stream is exactly waiting + leased.
-    assert_eq!(xlen(&raw, format!("{p}q")).await, 20 + 5);
+    // Ending an attempt acknowledges its message at once.
     assert_eq!(pel(&raw, &p).await.len(), 5);
     assert_eq!(xlen(&raw, format!("{p}dead")).await, 5);
     // Purging everything done or dead touches nothing else.
@@ -223,8 +224,7 @@ async fn unhandled_entries_are_never_trimmed_and_the_stream_holds_only_the_backl
         (s.pending, s.leased, s.retrying, s.dead, s.done),
         (20, 5, 10, 0, 0)
     );
-    assert_eq!(xlen(&raw, format!("{p}q")).await, 25);
-    // Every unhandled entry is still there, whole, and gets handled.
+    // Every unhandled entry is still there, whole.
     let mut left = HashSet::new();
     for id in &ids {
         if let Some(e) = a.get(id).await.unwrap() {
@@ -233,18 +233,48 @@ async fn unhandled_entries_are_never_trimmed_and_the_stream_holds_only_the_backl
         }
     }
     assert_eq!(left.len(), 35);
+    // The next lease trims what was handled: the stream now starts at the oldest message
+    // still leased (the five kept), and holds those and every undelivered one.
+    let first_kept: Vec<(String, Vec<(String, String)>)> = q(
+        &raw,
+        redis::cmd("XRANGE")
+            .arg(format!("{p}q"))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1),
+    )
+    .await;
     let rest = a.lease(100, LONG).await.unwrap();
     assert_eq!(rest.len(), 20, "the never-leased ones");
+    assert_eq!(xlen(&raw, format!("{p}q")).await, 5 + 20);
+    let head: Vec<(String, Vec<(String, String)>)> = q(
+        &raw,
+        redis::cmd("XRANGE")
+            .arg(format!("{p}q"))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1),
+    )
+    .await;
+    assert_eq!(
+        head[0].1[0].1,
+        leased[35].entry.id.as_str(),
+        "trimmed up to the oldest leased"
+    );
+    assert_ne!(head[0].0, first_kept[0].0, "handled messages were trimmed");
     for l in rest {
         assert!(a.ack(&l.entry.id, l.token).await.unwrap());
     }
     for l in leased.iter().skip(35) {
         assert!(a.ack(&l.entry.id, l.token).await.unwrap());
     }
+    assert!(a.lease(100, LONG).await.unwrap().is_empty());
     assert_eq!(
         xlen(&raw, format!("{p}q")).await,
         0,
-        "nothing left behind in the work stream"
+        "nothing left behind in the work stream once all is handled"
     );
 }
 
