@@ -237,7 +237,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signatures |
-//! | `redis` | Redis idempotency store for receivers on several replicas |
+//! | `redis` | Redis idempotency store, and the Redis Streams inbox ([`inbox::RedisInbox`]), for receivers and workers on several machines |
 //! | `postgres` | Postgres idempotency store and inbox sharing one pool and one versioned schema ([`postgres`]) |
 //! | `axum` | axum 0.8 extractor |
 //! | `actix` | actix-web 4 extractor |

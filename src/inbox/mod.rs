@@ -31,6 +31,14 @@
 //!
 //! The retry schedule belongs to the worker, not the store: [`Inbox::fail`] is told what to do
 //! next ([`AfterFailure`]), so every backend stores the same decision.
+//!
+//! # Which backend
+//!
+//! - [`MemoryInbox`]: one process, nothing survives a restart. Tests and demos.
+//! - `RedisInbox` (feature `redis`): receivers and workers on several machines sharing one
+//!   Redis (6.2 or later) through a Streams consumer group; as durable as the server's
+//!   persistence (`appendonly yes`), and `maxmemory-policy noeviction` is a must. See
+//!   its module, `inbox::redis`, for the data layout and the trimming policy.
 
 use std::fmt;
 use std::future::Future;

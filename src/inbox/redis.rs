@@ -4,7 +4,10 @@
 //! Every operation is one round trip: a Lua script run with `EVALSHA` (redis-rs loads it on the
 //! first `NOSCRIPT`) over a redis-rs [`ConnectionManager`], which pipelines concurrent calls
 //! over one connection and reconnects in the background. A script runs atomically, so each
-//! state change (stream, consumer group, entry hash and indexes) is all or nothing.
+//! state change (stream, consumer group, entry hash and indexes) is all or nothing. Concurrent
+//! puts (a busy receiver) and concurrent acks (a worker's handlers) are sent together, up to
+//! 64 puts or 256 acks per script call: each call takes what queued while the previous ones
+//! were in flight, so nothing waits for a batch to fill.
 //!
 //! # Data layout
 //!
@@ -12,32 +15,40 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P q` | stream, consumer group `workers` | one message `{e: <entry id>}` per entry waiting or leased: `XADD` on put, `XREADGROUP` to lease, `XAUTOCLAIM` to take over an expired lease, `XACK` + `XDEL` when the attempt ends |
+//! | `P q` | stream, consumer group `workers` | one message `{e: <entry id>}` per attempt: `XADD` on put (and on release, due retry, replay), `XREADGROUP` to lease, `XAUTOCLAIM` to take over an expired lease, `XACK` when the attempt ends |
 //! | `P e:<id>` | hash | the entry: `ns`, `v` (vendor), `k` (dedupe key), `sid` (signed delivery id), `h` (headers, JSON), `b` (body bytes, exact), `r` (received at, ns), `st` (state), `a` (attempts), `err` (last error, cut to [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN)), `tok` (lease token), `c` (consumer), `due`, `na`, `sx` (its message in `P q`), `dx` (its message in `P dead`) |
 //! | `P k:<dedupe key>` | string | the entry id holding the key: the dedupe check of `put` |
 //! | `P dead` | stream | one message `{e, ns, k, a, err}` per dead letter; `XREAD` it for alerts |
 //! | `P s:<state>` | sorted sets | entry ids per state, scored by received-at: `list` and `stats` |
 //! | `P due` | sorted set | retrying entries by due time; `lease` moves due ones back to `P q` |
 //! | `P t:done` | sorted set | done entries by when they were done: `purge` |
-//! | `P seq`, `P ml`, `P cur` | strings | id counter, shortest recent lease, `XAUTOCLAIM` cursor |
+//! | `P seq`, `P ml`, `P tk`, `P cur` | strings | id counter, shortest recent lease, takeover-scan throttle, `XAUTOCLAIM` cursor |
 //!
 //! Entry ids are a counter, zero-padded to 12 digits (`000000000042`) so that text order is
 //! put order.
 //!
 //! # Trimming policy: nothing unhandled is ever trimmed
 //!
-//! The work stream `P q` is never trimmed by length or age (no `MAXLEN`/`MINID`): the script
-//! that ends an attempt (ack, fail, release) `XACK`s and `XDEL`s that attempt's message in the
-//! same atomic step, so the stream holds exactly the entries waiting or leased and stays as
-//! small as the backlog. Dead letters stay in `P dead` until replayed or purged; done entries
-//! stay (and keep deduplicating) until [`purge`](Inbox::purge) deletes them. Nothing else
-//! deletes an entry.
+//! The work stream `P q` is never trimmed by length (no `MAXLEN`), and never past a message
+//! that was not handled: each `lease` ends with `XTRIM MINID` at the oldest message still in
+//! the group's pending list (a live lease), or, with none pending, just past the last message
+//! delivered. Every message below that id was delivered and acknowledged: its attempt ended
+//! (ack, fail, release) and its entry lives on in its hash. Messages not yet delivered are
+//! above the group's last-delivered id and are never trimmed. So the stream holds the backlog
+//! from the oldest live lease on, plus at most the handled messages behind that lease.
+//!
+//! Entries themselves (their hashes) are never trimmed: done ones stay, and keep
+//! deduplicating, until [`purge`](Inbox::purge) deletes them; dead letters stay in `P dead`
+//! until replayed or purged. Nothing else deletes an entry.
 //!
 //! # Leases and takeover
 //!
-//! `lease` runs three bounded steps in one script: `XAUTOCLAIM` entries whose lease ran out
-//! (their worker died), move due retries back onto the stream, then `XREADGROUP` new
-//! messages. Each leased entry gets a fresh [`LeaseToken`](super::LeaseToken), stored in its
+//! `lease` runs four bounded steps in one script: `XAUTOCLAIM` entries whose lease ran out
+//! (their worker died), move due retries back onto the stream, `XREADGROUP` new messages, and
+//! trim. The takeover scan runs at most once per quarter of the shortest recent lease (and at
+//! least once a second) for the whole inbox, so an expired lease is taken over at most that
+//! long after it ends; an entry still leased for longer than the scanning worker's lease is
+//! handed back to its holder untouched (`XCLAIM … IDLE`). Each leased entry gets a fresh [`LeaseToken`](super::LeaseToken), stored in its
 //! hash; `ack`, `fail` and `release` check it in the script (`XACK` alone does not check who
 //! holds a message), so a stale worker's late call returns `false` and changes nothing.
 //! Lease ends, retry due times and purge ages run on the Redis server's clock (`TIME`), so
