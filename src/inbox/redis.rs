@@ -48,7 +48,7 @@
 //! trim. The takeover scan runs at most once per quarter of the shortest recent lease (and at
 //! least once a second) for the whole inbox, so an expired lease is taken over at most that
 //! long after it ends; an entry still leased for longer than the scanning worker's lease is
-//! handed back to its holder untouched (`XCLAIM … IDLE`). Each leased entry gets a fresh [`LeaseToken`](super::LeaseToken), stored in its
+//! handed back to its holder untouched (`XCLAIM … IDLE`). Each leased entry gets a fresh [`LeaseToken`], stored in its
 //! hash; `ack`, `fail` and `release` check it in the script (`XACK` alone does not check who
 //! holds a message), so a stale worker's late call returns `false` and changes nothing.
 //! Lease ends, retry due times and purge ages run on the Redis server's clock (`TIME`), so
