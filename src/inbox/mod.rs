@@ -35,6 +35,9 @@
 //! # Which backend
 //!
 //! - [`MemoryInbox`]: one process, nothing survives a restart. Tests and demos.
+//! - `SqliteInbox` (feature `sqlite`): one machine, nothing to run beside the service; the
+//!   durable default. Several processes on that machine may share the file.
+//! - `PostgresInbox` (feature `postgres`): the service already runs Postgres; several machines.
 //! - `RedisInbox` (feature `redis`): receivers and workers on several machines sharing one
 //!   Redis (6.2 or later) through a Streams consumer group; as durable as the server's
 //!   persistence (`appendonly yes`), and `maxmemory-policy noeviction` is a must. See
@@ -54,19 +57,19 @@ use crate::Error;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
-#[cfg(feature = "redis")]
-pub mod redis;
 
 pub use self::memory::MemoryInbox;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresInbox;
-#[cfg(feature = "sqlite")]
-pub use self::sqlite::{SqliteInbox, SqliteOptions, Synchronous};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisInbox;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{SqliteInbox, SqliteOptions, Synchronous};
 
 /// The future every [`Inbox`] method returns.
 pub type InboxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

@@ -3,8 +3,8 @@
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod suite;
