@@ -1,13 +1,16 @@
-//! A webhook receiver for every supported vendor, on axum.
+//! A webhook receiver for every supported vendor, on axum, safe to deploy once its secrets
+//! are set.
 //!
 //! ```text
 //! cargo run --example receiver --features axum
+//! PORT=8080 SAM_SECRET=... cargo run --example receiver --features axum   # on a platform
 //! ```
 //!
-//! Listens on `127.0.0.1:3000` (override with `CHATHOOKS_ADDR=0.0.0.0:8080` or `PORT=8080`)
-//! and serves one route per vendor, each with its own [`Receiver`]:
+//! Listens on `127.0.0.1:3000`; `CHATHOOKS_ADDR=host:port` (host names resolve:
+//! `localhost:3006`) or `PORT=8080` (all interfaces, the hosting-platform convention) change
+//! it. One route per vendor, each with its own [`Receiver`]:
 //!
-//! | route | scheme | secret from env (demo default) |
+//! | route | scheme | secret from env (public demo default) |
 //! |---|---|---|
 //! | `POST /webhooks/sam` | HMAC-SHA256 `X-Sam-Signature` | `SAM_SECRET` (`sam-demo-secret-0123456789`) |
 //! | `POST /webhooks/saleassist` | static token header | `SALEASSIST_HEADER` (`X-SaleAssist-Token`), `SALEASSIST_TOKEN` (`saleassist-demo-token-0123456789`) |
@@ -15,16 +18,31 @@
 //! | `POST /webhooks/buzzi` | HMAC-SHA256 `X-Webhook-Signature` | `BUZZI_SECRET` (`buzzi-demo-secret-0123456789`) |
 //! | `POST /webhooks/conversalabs` | HMAC-SHA256 `X-Chatwoot-Signature` + timestamp | `CONVERSALABS_SECRET` (`conversalabs-demo-secret-0123456789`) |
 //! | `POST /webhooks/standard` | Standard Webhooks v1 | `STANDARD_WEBHOOKS_SECRET` (`whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD`) |
+//! | `GET /healthz` | health check (`ok`) | |
+//! | `GET /demo` | fresh signed demo deliveries, while demo secrets are in use | |
 //!
-//! The demo defaults are public: set real secrets before exposing this anywhere. On startup it
-//! prints ready-to-paste `curl` commands that send correctly signed deliveries; each verified
-//! event is printed typed and normalised. Send the same command twice to see deduplication.
+//! Safety: the demo secrets are public. Every route still on one gets a loud warning at
+//! startup, and the receiver refuses to listen on a non-loopback address while any route is
+//! on one, unless `--allow-demo-secrets` (or `CHATHOOKS_ALLOW_DEMO_SECRETS=1`) says so. Signed
+//! `curl` commands are printed only for routes on demo secrets; configured routes are listed
+//! by name, never with their secret.
+//!
+//! Logging: one line per delivery on stderr (accepted / duplicate / rejected with the status
+//! and the reason; never secrets or bodies), filtered by `RUST_LOG` (default `info`). Events
+//! are printed in full only for routes on demo secrets (`CHATHOOKS_PRINT_EVENTS=1` for all).
+//!
+//! Slow clients: every webhook request must arrive within `CHATHOOKS_BODY_TIMEOUT` seconds
+//! (default 10; tower-http's `RequestBodyTimeoutLayer` between body frames and `TimeoutLayer`
+//! for the whole request, answered 408), so stalled uploads cannot hold memory.
 
+use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::http::StatusCode;
-use axum::routing::post;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use chathooks::integrations::axum::{Webhook, WebhookLayer};
 use chathooks::platform::{
@@ -32,90 +50,150 @@ use chathooks::platform::{
     salesmartly::SaleSmartlyEvent, sam::SamEvent, standard::StandardEvent, VendorEvent,
 };
 use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token};
-use chathooks::{Error, Receiver, Secret};
+use chathooks::{Error, Receiver};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-// Both examples (and the tests that start them in one binary) load this file.
+// Both examples (and the tests that load them) share this file.
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/demo.rs"]
-mod demo;
-pub use demo::{demos, Config};
+pub mod demo;
+#[allow(unused_imports)] // used by the tests that load this file
+pub use demo::{demos, Config, Exit};
 
-/// Print the delivery, then answer 200 (the claim completes).
-async fn handle<E: VendorEvent + std::fmt::Debug>(hook: Webhook<E>) -> StatusCode {
-    demo::print_delivery(&hook);
-    StatusCode::OK
+/// One vendor route: the receiver is the route's state (found by the extractor via
+/// `FromRef`); the handler prints the event when asked to, then answers 200, which completes
+/// the claim.
+fn route<E: VendorEvent + std::fmt::Debug>(receiver: Receiver<E>, print: bool) -> MethodRouter {
+    post(move |hook: Webhook<E>| async move {
+        if print {
+            demo::print_delivery(&hook);
+        }
+        StatusCode::OK
+    })
+    .with_state(Arc::new(receiver))
 }
 
-fn route<E: VendorEvent + std::fmt::Debug>(receiver: Receiver<E>) -> axum::routing::MethodRouter {
-    // The state of each route is its own `Arc<Receiver<E>>`, found by the extractor via `FromRef`.
-    post(handle::<E>).with_state(Arc::new(receiver))
-}
-
-/// The router: one receiver per vendor route, all behind one `WebhookLayer`.
-pub fn router(c: &Config) -> Result<Router, Error> {
-    Ok(Router::new()
+/// The router: one receiver per vendor route behind one `WebhookLayer` and the request
+/// timeouts, plus `/healthz` and `/demo`. `addr` is where it listens (for the demo commands).
+pub fn router(c: &Config, addr: SocketAddr) -> Result<Router, Error> {
+    let saleassist = Token::new(c.saleassist_header.clone(), &c.saleassist_token.value)?;
+    let webhooks = Router::new()
         .route(
             "/webhooks/sam",
             route(
-                Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(&c.sam_secret)?)).build(),
+                Receiver::<SamEvent>::builder(HmacSha256::sam(&c.sam_secret.value)?).build(),
+                c.print_event("sam"),
             ),
         )
         .route(
             "/webhooks/saleassist",
             route(
-                Receiver::<SaleAssistEvent>::builder(Token::new(
-                    c.saleassist_header.clone(),
-                    &c.saleassist_token,
-                )?)
-                // SaleAssist's own documentation sample is not valid JSON; repair is reported.
-                .repair(true)
-                .build(),
+                Receiver::<SaleAssistEvent>::builder(saleassist)
+                    // SaleAssist's own documentation sample is not valid JSON; repair is reported.
+                    .repair(true)
+                    .build(),
+                c.print_event("saleassist"),
             ),
         )
         .route(
             "/webhooks/salesmartly",
             route(
-                Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(&c.salesmartly_secret)?)
-                    .build(),
+                Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(
+                    &c.salesmartly_secret.value,
+                )?)
+                .build(),
+                c.print_event("salesmartly"),
             ),
         )
         .route(
             "/webhooks/buzzi",
             route(
-                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(Secret::raw(&c.buzzi_secret)?))
-                    .build(),
+                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(&c.buzzi_secret.value)?).build(),
+                c.print_event("buzzi"),
             ),
         )
         .route(
             "/webhooks/conversalabs",
             route(
-                Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(Secret::raw(
-                    &c.conversalabs_secret,
-                )?))
+                Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(
+                    &c.conversalabs_secret.value,
+                )?)
                 .build(),
+                c.print_event("conversalabs"),
             ),
         )
         .route(
             "/webhooks/standard",
             route(
-                Receiver::<StandardEvent>::builder(StandardWebhooks::new(&c.standard_secret)?)
-                    .build(),
+                Receiver::<StandardEvent>::builder(StandardWebhooks::new(
+                    &c.standard_secret.value,
+                )?)
+                .build(),
+                c.print_event("standard"),
             ),
         )
-        .layer(WebhookLayer::new()))
+        .layer(WebhookLayer::new())
+        // A body must keep arriving (no gap over the timeout) and the whole request must be
+        // done within it: a stalled upload is cut off with 408 instead of holding memory.
+        .layer(RequestBodyTimeoutLayer::new(c.body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            c.body_timeout,
+        ));
+    let config = c.clone();
+    Ok(webhooks.route("/healthz", get(|| async { "ok\n" })).route(
+        "/demo",
+        get(move || async move {
+            // Signed when asked, so the timestamped ones are fresh.
+            match demo::demo_text(&config, addr, SystemTime::now()) {
+                Ok(text) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+                }
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            }
+        }),
+    ))
+}
+
+/// Ctrl-C or SIGTERM (what container platforms send): stop accepting, finish what is running.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run() -> Result<(), Exit> {
+    let config = Config::from_env(std::env::args().skip(1))?;
+    config.check_safe()?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| config.bind_error(&e))?;
+    let addr = listener.local_addr().map_err(|e| config.bind_error(&e))?;
+    let app = router(&config, addr).map_err(|e| Exit::Config(e.to_string()))?;
+    config.announce("axum", addr);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| Exit::Config(format!("the server stopped: {e}")))
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env();
-    let app = router(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    let addr = listener.local_addr()?;
-    println!("chathooks receiver (axum) listening on http://{addr}/webhooks/{{sam,saleassist,salesmartly,buzzi,conversalabs,standard}}");
-    println!("Try a signed delivery (send it twice: the second is answered 200 as a duplicate, the handler does not run):\n");
-    for demo in demos(&config, SystemTime::now())? {
-        println!("# {}\n{}\n", demo.vendor, demo.curl(addr));
+async fn main() -> ExitCode {
+    demo::init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => demo::report(e),
     }
-    axum::serve(listener, app).await?;
-    Ok(())
 }

@@ -159,7 +159,7 @@ fn recording_router(c: &Config, log: &Log) -> Router {
         .route(
             "/webhooks/sam",
             route(
-                Receiver::<SamEvent>::builder(HmacSha256::sam(raw(&c.sam_secret))).build(),
+                Receiver::<SamEvent>::builder(HmacSha256::sam(raw(&c.sam_secret.value))).build(),
                 log,
             ),
         )
@@ -167,7 +167,7 @@ fn recording_router(c: &Config, log: &Log) -> Router {
             "/webhooks/saleassist",
             route(
                 Receiver::<SaleAssistEvent>::builder(
-                    Token::new(c.saleassist_header.clone(), &c.saleassist_token).unwrap(),
+                    Token::new(c.saleassist_header.clone(), &c.saleassist_token.value).unwrap(),
                 )
                 .repair(true)
                 .build(),
@@ -178,7 +178,7 @@ fn recording_router(c: &Config, log: &Log) -> Router {
             "/webhooks/salesmartly",
             route(
                 Receiver::<SaleSmartlyEvent>::builder(
-                    SaleSmartly::new(&c.salesmartly_secret).unwrap(),
+                    SaleSmartly::new(&c.salesmartly_secret.value).unwrap(),
                 )
                 .build(),
                 log,
@@ -187,16 +187,17 @@ fn recording_router(c: &Config, log: &Log) -> Router {
         .route(
             "/webhooks/buzzi",
             route(
-                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(raw(&c.buzzi_secret))).build(),
+                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(raw(&c.buzzi_secret.value)))
+                    .build(),
                 log,
             ),
         )
         .route(
             "/webhooks/conversalabs",
             route(
-                Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(raw(
-                    &c.conversalabs_secret
-                )))
+                Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(raw(&c
+                    .conversalabs_secret
+                    .value)))
                 .build(),
                 log,
             ),
@@ -205,7 +206,7 @@ fn recording_router(c: &Config, log: &Log) -> Router {
             "/webhooks/standard",
             route(
                 Receiver::<StandardEvent>::builder(
-                    StandardWebhooks::new(&c.standard_secret).unwrap(),
+                    StandardWebhooks::new(&c.standard_secret.value).unwrap(),
                 )
                 .build(),
                 log,
@@ -241,7 +242,7 @@ fn path(vendor: Vendor) -> &'static str {
 fn signing(c: &Config, vendor: Vendor) -> Signing {
     let secret = match vendor {
         Vendor::SaleAssist => {
-            return Signing::token(&c.saleassist_header, &c.saleassist_token).unwrap()
+            return Signing::token(&c.saleassist_header, &c.saleassist_token.value).unwrap()
         }
         Vendor::Sam => &c.sam_secret,
         Vendor::SaleSmartly => &c.salesmartly_secret,
@@ -250,7 +251,7 @@ fn signing(c: &Config, vendor: Vendor) -> Signing {
         Vendor::StandardWebhooks => &c.standard_secret,
         other => panic!("no secret for {other}"),
     };
-    Signing::for_vendor(vendor, &[secret]).unwrap()
+    Signing::for_vendor(vendor, &[secret.value.as_str()]).unwrap()
 }
 
 fn endpoint(addr: SocketAddr, c: &Config, vendor: Vendor) -> Endpoint {
@@ -331,7 +332,8 @@ fn unix(t: SystemTime) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_of_every_vendor_round_trips_through_the_receiver_example() {
     let config = Config::demo();
-    let example = serve(receiver_example::router(&config).unwrap()).await;
+    let example =
+        serve(receiver_example::router(&config, "127.0.0.1:3000".parse().unwrap()).unwrap()).await;
     let log = Log::default();
     let recording = serve(recording_router(&config, &log)).await;
     // The receivers check timestamps against the system clock, so the sender uses it too. No
