@@ -8,6 +8,7 @@
 //!
 //! Options:
 //! - `--vendor NAME`   sam, saleassist, salesmartly, buzzi, conversalabs, standard
+//!   (`standard_webhooks` is accepted too)
 //! - `--event NAME`    the vendor's event name (`--list` shows them); default: every event
 //! - `--url URL`       where to POST
 //! - `--secret TEXT`   signing secret (repeat to sign with several, as during rotation);
@@ -18,12 +19,39 @@
 //! - `--timeout SECS`  per-attempt timeout (default 15)
 //! - `--retries`       retry on the full Standard Webhooks schedule (default: one attempt)
 //! - `--public-only`   refuse loopback/private addresses and plain http (the library default)
-//! - `--print`         print the body instead of sending
+//! - `--print`         print each request (signed headers, query, body) instead of sending
+//! - `--list`          the vendors and their events
+//! - `-h`, `--help`    this text (exit status 0)
+//!
+//! Each answer is reported as `delivered`, `duplicate` (the receiver answered 2xx saying it
+//! had processed the delivery already) or `rejected` with the status and the receiver's reason.
+//! Exit status: 0 when every delivery was accepted (duplicates included), 1 otherwise, 2 for
+//! bad arguments.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chathooks::sender::{samples, Endpoint, Message, RetryPolicy, Sender, Signing};
+use std::time::SystemTime;
+
+use chathooks::event::Vendor;
+use chathooks::sender::{samples, Endpoint, Message, Outcome, RetryPolicy, Sender, Sign, Signing};
+
+const USAGE: &str = "\
+usage: send --vendor NAME --url URL [--event NAME] [--secret TEXT]... [--seed N] [--count N]
+            [--header K:V]... [--timeout SECS] [--retries] [--public-only] [--print]
+       send --list
+
+  --vendor NAME   sam, saleassist, salesmartly, buzzi, conversalabs, standard
+  --event NAME    the vendor's event (see --list); default: every event
+  --url URL       where to POST (not needed with --print)
+  --secret TEXT   signing secret, repeatable (rotation); default: the receiver example's
+                  public demo secret for the vendor
+  --seed N        which sample (default 1); --count N: N deliveries per event (max 10000)
+  --header K:V    extra header, repeatable
+  --timeout SECS  per-attempt timeout (default 15); --retries: full retry schedule
+  --public-only   refuse loopback/private addresses and plain http
+  --print         print each signed request (headers, query, body) instead of sending
+";
 
 struct Args {
     vendor: Option<String>,
@@ -80,7 +108,7 @@ fn parse_args() -> Result<Args, String> {
             "--public-only" => a.public_only = true,
             "--print" => a.print = true,
             "--list" => a.list = true,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Err("--help".into()),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -91,15 +119,12 @@ fn parse_args() -> Result<Args, String> {
 async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        Err(e) if e == "--help" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: send --vendor NAME [--event NAME] --url URL --secret TEXT [--seed N] \
-                 [--count N] [--header K:V] [--timeout SECS] [--retries] [--public-only] \
-                 [--print] | --list"
-            );
+            eprintln!("error: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -116,12 +141,14 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<bool, String> {
     if args.list {
         for v in samples::VENDORS {
-            println!("{v}: {}", samples::events(v).join(", "));
+            println!("{}: {}", vendor_name(v), samples::events(v).join(", "));
         }
         return Ok(true);
     }
-    let vendor_name = args.vendor.as_deref().ok_or("--vendor is required")?;
-    let vendor = samples::vendor(vendor_name).ok_or(format!("unknown vendor `{vendor_name}`"))?;
+    let name = args.vendor.as_deref().ok_or("--vendor is required")?;
+    let vendor = samples::vendor(name).ok_or(format!(
+        "unknown vendor `{name}` (sam, saleassist, salesmartly, buzzi, conversalabs, standard)"
+    ))?;
     let events: Vec<String> = match &args.event {
         Some(e) => vec![e.clone()],
         None => samples::events(vendor)
@@ -135,14 +162,6 @@ async fn run(args: Args) -> Result<bool, String> {
             bodies.push(samples::generate(vendor, event, seed).map_err(|e| e.to_string())?);
         }
     }
-    if args.print {
-        for s in &bodies {
-            println!("{}", String::from_utf8_lossy(&s.body));
-        }
-        return Ok(true);
-    }
-
-    let url = args.url.as_deref().ok_or("--url is required")?;
     let mut secrets: Vec<&str> = args.secrets.iter().map(String::as_str).collect();
     if secrets.is_empty() {
         let demo = demo_secret(vendor);
@@ -150,6 +169,32 @@ async fn run(args: Args) -> Result<bool, String> {
         secrets.push(demo);
     }
     let signing = Signing::for_vendor(vendor, &secrets).map_err(|e| e.to_string())?;
+    if args.print {
+        // What would go on the wire, signed now: headers (the signature ones and --header),
+        // the query the scheme appends, then the body.
+        for s in &bodies {
+            let message = Message::new(s.body.clone());
+            let sig = signing
+                .sign(message.id(), SystemTime::now(), message.body())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "POST {}{}",
+                args.url.as_deref().unwrap_or(""),
+                query(&sig.query)
+            );
+            println!("content-type: application/json");
+            for (k, v) in &sig.headers {
+                println!("{k}: {}", v.to_str().unwrap_or("<not text>"));
+            }
+            for (k, v) in &args.headers {
+                println!("{k}: {v}");
+            }
+            println!("\n{}\n", String::from_utf8_lossy(&s.body));
+        }
+        return Ok(true);
+    }
+
+    let url = args.url.as_deref().ok_or("--url is required")?;
     let mut endpoint = Endpoint::new(url, signing).map_err(|e| e.to_string())?;
     for (k, v) in &args.headers {
         endpoint = endpoint.header(k, v).map_err(|e| e.to_string())?;
@@ -191,20 +236,74 @@ async fn run(args: Args) -> Result<bool, String> {
         .collect();
     let total = jobs.len();
     let results = sender.deliver_all(jobs, 16).await;
-    let delivered = results.iter().filter(|d| d.is_delivered()).count();
-    for d in results.iter().filter(|d| !d.is_delivered()) {
-        eprintln!("{}: {:?}", d.message_id, d.outcome);
+    let (mut delivered, mut duplicates, mut failed) = (0, 0, 0);
+    for d in &results {
+        let last = d.attempts.last();
+        let reason = last
+            .map(|a| a.response_excerpt.trim())
+            .filter(|r| !r.is_empty())
+            .unwrap_or("no reason given");
+        match &d.outcome {
+            // The receiver answers a redelivery of a processed delivery 2xx, saying so.
+            Outcome::Delivered { status } if reason.contains("duplicate") => {
+                duplicates += 1;
+                println!("{}: duplicate (HTTP {status}): {reason}", d.message_id);
+            }
+            Outcome::Delivered { status } => {
+                delivered += 1;
+                println!("{}: delivered (HTTP {status})", d.message_id);
+            }
+            Outcome::Rejected { status } => {
+                failed += 1;
+                println!("{}: rejected (HTTP {status}): {reason}", d.message_id);
+            }
+            Outcome::Gone => {
+                failed += 1;
+                println!(
+                    "{}: rejected (HTTP 410, endpoint gone): {reason}",
+                    d.message_id
+                );
+            }
+            other => {
+                failed += 1;
+                let status = last.and_then(|a| a.status).map(|s| format!("HTTP {s}: "));
+                println!(
+                    "{}: failed ({}{other:?}): {}",
+                    d.message_id,
+                    status.unwrap_or_default(),
+                    last.and_then(|a| a.error.as_ref())
+                        .map_or(reason.to_owned(), |e| e.to_string())
+                );
+            }
+        }
     }
     println!(
-        "{delivered}/{total} delivered to {}",
+        "{delivered} delivered, {duplicates} duplicate, {failed} failed of {total} to {}",
         endpoint.url_for_logs()
     );
-    Ok(delivered == total)
+    Ok(failed == 0)
+}
+
+/// `?k=v&…` for the scheme's query parameters (SaleSmartly), or nothing.
+fn query(pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("?{}", joined.join("&"))
+}
+
+/// The vendor's name on the command line: `standard` for Standard Webhooks, as in the receiver
+/// example's routes.
+fn vendor_name(v: Vendor) -> &'static str {
+    match v {
+        Vendor::StandardWebhooks => "standard",
+        other => other.as_str(),
+    }
 }
 
 /// The `receiver` example's documented demo defaults, so the two examples work together as-is.
-fn demo_secret(vendor: chathooks::event::Vendor) -> &'static str {
-    use chathooks::event::Vendor;
+fn demo_secret(vendor: Vendor) -> &'static str {
     match vendor {
         Vendor::Sam => "sam-demo-secret-0123456789",
         Vendor::SaleAssist => "saleassist-demo-token-0123456789",

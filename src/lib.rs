@@ -184,6 +184,28 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ### Logs: one line per delivery
+//!
+//! The receiver emits one `tracing` event per delivery, inside a `webhook{vendor=…}` span:
+//! `accepted` (INFO, with the event name and dedupe key), `duplicate of a completed delivery`
+//! (INFO) or `rejected` (WARN, with the HTTP status and the reason). They never hold a
+//! secret, a signature or the body. Nothing is printed until the service installs a
+//! subscriber; with `tracing-subscriber` (features `fmt`, `env-filter`), `RUST_LOG` picks the
+//! level:
+//!
+//! ```ignore
+//! tracing_subscriber::fmt()
+//!     .with_env_filter(
+//!         tracing_subscriber::EnvFilter::try_from_default_env()
+//!             .unwrap_or_else(|_| "info".into()),
+//!     )
+//!     .init();
+//! // INFO webhook{vendor=sam}: accepted event=lead.captured key=… latency_us=412
+//! // WARN webhook{vendor=sam}: rejected status=401 error=no signature in `X-Sam-Signature` matches
+//! ```
+//!
+//! `RUST_LOG=warn` keeps only the rejections; the examples do exactly this.
+//!
 //! ### Key rotation
 //!
 //! Every verifier takes several secrets (and every signature header several signatures); any
@@ -268,6 +290,15 @@
 //! - **Bounded.** Body size, JSON depth (serde_json's 128), repair input (1 MiB), signature
 //!   header length, the in-memory store and every retry loop have limits.
 //!
+//! ## Deploying
+//!
+//! Forward the body byte for byte through proxies and TLS terminators (signatures cover the
+//! exact bytes; leave `Content-Encoding` and the bytes as the sender made them, or decode both
+//! together), put a body-read timeout in front of the receiver (tower-http's
+//! `RequestBodyTimeoutLayer`/`TimeoutLayer`, actix-web's `client_request_timeout`), give the
+//! platform a health-check route outside the webhook middleware, and share a Redis or
+//! Postgres store (or the inbox) between replicas. `examples/receiver.rs` does all of it.
+//!
 //! ## Versioning and MSRV
 //!
 //! The minimum supported Rust version is 1.89 (actix-web 4 needs it; the rest builds on 1.88).
@@ -316,6 +347,10 @@ pub mod worker;
 pub mod vendor {
     pub use crate::platform::*;
 }
+
+/// The `http` crate (1.x), re-exported so code using chathooks needs no `http = "1"` line of
+/// its own: `chathooks::http::HeaderMap`, `chathooks::http::StatusCode`.
+pub use http;
 
 pub use crate::error::{Error, ParseError};
 pub use crate::event::Event;

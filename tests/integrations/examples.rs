@@ -234,8 +234,19 @@ fn features() -> String {
     macro_rules! on {
         ($($name:literal),*) => {$(if cfg!(feature = $name) { f.push($name) })*};
     }
-    on!("ed25519", "redis", "axum", "tower", "actix", "sender", "metrics");
+    on!("ed25519", "redis", "postgres", "axum", "tower", "actix", "sender", "metrics");
     f.join(",")
+}
+
+/// `--all-features` when every known feature is on (what CI and the README run: new features
+/// are then included too), else the list.
+fn feature_args() -> Vec<String> {
+    let list = features();
+    if list.split(',').count() == 8 {
+        vec!["--all-features".into()]
+    } else {
+        vec!["--features".into(), list]
+    }
 }
 
 /// The example's binary, built (or found up to date) once per test binary. `cargo test`
@@ -250,16 +261,10 @@ fn example(name: &'static str) -> PathBuf {
     if !built.contains(&name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "--example",
-            name,
-            "--features",
-            &features(),
-        ])
-        .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+        cmd.args(["build", "--quiet", "--example", name])
+            .args(feature_args())
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
         if let Some(target) = profile_dir.parent() {
             cmd.arg("--target-dir").arg(target);
         }
@@ -273,11 +278,13 @@ fn example(name: &'static str) -> PathBuf {
     bin
 }
 
-/// A running example: its output lines (stdout and stderr interleaved as they arrive).
+/// A running example: its output lines (stdout and stderr interleaved as they arrive), and
+/// its stdout alone (where order within the stream matters).
 struct Running {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<(bool, String)>,
     seen: Vec<String>,
+    stdout: Vec<String>,
 }
 
 impl Running {
@@ -294,14 +301,17 @@ impl Running {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("example starts");
         let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
+        for (is_stdout, out) in [
+            (
+                true,
+                Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            ),
+            (false, Box::new(child.stderr.take().unwrap())),
         ] {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
+                    if tx.send((is_stdout, line)).is_err() {
                         break;
                     }
                 }
@@ -311,17 +321,29 @@ impl Running {
             child,
             lines,
             seen: Vec::new(),
+            stdout: Vec::new(),
         }
     }
 
-    /// Read lines until one contains `needle` (or the output ends, or 30 s pass).
+    fn record(&mut self, (is_stdout, line): (bool, String)) -> String {
+        if is_stdout {
+            self.stdout.push(line.clone());
+        }
+        self.seen.push(line.clone());
+        line
+    }
+
+    /// The first line so far, or to come, that contains `needle` (30 s at most).
     fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
+                Ok(item) => {
+                    let line = self.record(item);
                     if line.contains(needle) {
                         return line;
                     }
@@ -331,14 +353,14 @@ impl Running {
         }
     }
 
-    /// Everything printed within `wait` from now.
+    /// Everything printed so far and within `wait` from now.
     fn drain(&mut self, wait: Duration) -> &[String] {
         let deadline = Instant::now() + wait;
-        while let Ok(line) = self
+        while let Ok(item) = self
             .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            self.seen.push(line);
+            self.record(item);
         }
         &self.seen
     }
@@ -364,8 +386,9 @@ impl Running {
             assert!(Instant::now() < deadline, "example did not exit");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let rest: Vec<String> = self.lines.iter().collect();
-        self.seen.extend(rest);
+        while let Ok(item) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.record(item);
+        }
         (status, self.seen.join("\n"))
     }
 }
@@ -549,14 +572,15 @@ fn demo_secrets_warn_per_route_and_print_working_commands() {
                 )),
                 "{name}: {vendor}\n{out}"
             );
+            let stdout = run.stdout.join("\n");
             assert!(
-                out.contains(&format!("# {vendor}\ncurl ")),
-                "{name}: {vendor}\n{out}"
+                stdout.contains(&format!("# {vendor}\ncurl ")),
+                "{name}: {vendor}\n{stdout}"
             );
         }
         assert!(!out.contains("WARNING: /webhooks/sam"), "{name}:\n{out}");
         assert!(
-            !out.contains("# sam\n"),
+            !out.contains("# sam"),
             "{name}: a command for a configured route:\n{out}"
         );
         assert!(!out.contains(REAL[0].1), "{name}:\n{out}");
@@ -725,4 +749,84 @@ fn stalled_uploads_are_cut_off() {
         );
         assert_eq!(get(addr, "/healthz").0, 200, "{name}");
     }
+}
+
+/// `examples/send.rs` as a test tool against the receiver binary: delivered, then duplicate;
+/// a rejection shows the receiver's reason; `--print` shows the signed headers with the body;
+/// `--help` exits 0; the vendor is `standard` (alias `standard_webhooks`).
+#[cfg(all(feature = "sender", feature = "axum"))]
+#[test]
+fn send_reports_duplicates_and_reasons() {
+    let mut run = Running::start("receiver", &[("CHATHOOKS_ADDR", "127.0.0.1:0")], &[]);
+    let addr = run.addr();
+    let send = |args: &[&str]| {
+        let out = Command::new(example("send")).args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let url = format!("http://{addr}/webhooks/sam");
+    let args = [
+        "--vendor",
+        "sam",
+        "--event",
+        "lead.captured",
+        "--url",
+        &url,
+        "--seed",
+        "7",
+    ];
+    let (code, out) = send(&args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(": delivered (HTTP 200)")
+            && out.contains("1 delivered, 0 duplicate, 0 failed"),
+        "{out}"
+    );
+    let (code, out) = send(&args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(": duplicate (HTTP 200)") && out.contains("0 delivered, 1 duplicate"),
+        "{out}"
+    );
+    let mut wrong = args.to_vec();
+    wrong.extend(["--secret", "not-the-receivers-secret"]);
+    let (code, out) = send(&wrong);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("rejected (HTTP 401): no signature in `X-Sam-Signature` matches"),
+        "{out}"
+    );
+
+    for vendor in ["standard", "standard_webhooks"] {
+        let (code, out) = send(&["--vendor", vendor, "--event", "lead.captured", "--print"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("webhook-signature: v1,") && out.contains("webhook-id: "),
+            "{out}"
+        );
+        assert!(out.contains("\"lead.captured\""), "{out}");
+    }
+    let (code, out) = send(&["--vendor", "salesmartly", "--event", "add_user", "--print"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("?timestamp=") && out.contains("&signature="),
+        "{out}"
+    );
+    let (code, out) = send(&["--list"]);
+    assert!(
+        code == Some(0) && out.contains("\nstandard: ") && !out.contains("standard_webhooks"),
+        "{out}"
+    );
+    let (code, out) = send(&["--help"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("--secret TEXT]...") && !out.contains("required"),
+        "{out}"
+    );
+    let (code, _) = send(&["--bogus"]);
+    assert_eq!(code, Some(2));
 }
