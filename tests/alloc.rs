@@ -104,3 +104,102 @@ fn hmac_sha256_success_path_does_not_allocate() {
         assert_eq!(n, 0, "allocations on the success path of {v:?}");
     }
 }
+
+/// Poll a future that needs no I/O (the memory store's) to completion without a runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// A fresh delivery through `Receiver` (verify, parse, key, claim, complete with the in-memory
+/// store) allocates what the parsed event holds plus two: the dedupe key (one shared string,
+/// held by the claim and the handler's copy alike) and one of:
+/// - Sam: its event id (`"<event>:<data.id>@<timestamp>"`, built from the payload);
+/// - Standard Webhooks: the delivery id handed to the handler (`Delivery::delivery_id`).
+///
+/// Claim and completion themselves allocate nothing (no boxed store futures for
+/// `MemoryStore`, no key copies). With feature `metrics`, each of the three stage timings
+/// (verify, parse, dedupe) builds its label set: three more, even with no recorder installed.
+#[test]
+fn receiver_fresh_path_allocates_the_event_the_key_and_one_id() {
+    use chathooks::platform::sam::SamEvent;
+    use chathooks::platform::standard::StandardEvent;
+    use chathooks::{MemoryStore, Received, Receiver};
+
+    const METRICS: usize = if cfg!(feature = "metrics") { 3 } else { 0 };
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let sam_body = include_str!("fixtures/sam/lead_captured.json");
+    let sam = HmacSha256::sam(Secret::raw("bench-secret-0123456789abcdef").unwrap());
+    let receiver = Receiver::<SamEvent>::builder(sam.clone())
+        .store(MemoryStore::new(1000))
+        .build();
+    // Warm up (thread-locals, lazily built statics), on another delivery.
+    let warm = sam_body.replace("lead_2bd4e0", "lead_warm");
+    let h = sam.sign(now, warm.as_bytes());
+    let Received::Fresh(d) =
+        block_on(receiver.receive_at(&Inbound::new(&h, warm.as_bytes()), now)).unwrap()
+    else {
+        panic!("fresh")
+    };
+    block_on(d.complete()).unwrap();
+
+    let (parse_only, _) = allocations(|| SamEvent::from_slice(sam_body.as_bytes()).unwrap());
+    let h = sam.sign(now, sam_body.as_bytes());
+    let inbound = Inbound::new(&h, sam_body.as_bytes());
+    let (n, delivery) = allocations(|| block_on(receiver.receive_at(&inbound, now)).unwrap());
+    let Received::Fresh(delivery) = delivery else {
+        panic!("fresh")
+    };
+    let (completing, done) = allocations(|| block_on(delivery.complete()));
+    done.unwrap();
+    assert_eq!(
+        n,
+        parse_only + 2 + METRICS,
+        "Sam: event ({parse_only}) + key + event id"
+    );
+    assert_eq!(completing, 0, "completing a memory claim");
+
+    let std_body =
+        br#"{"type":"contact.created","timestamp":"2023-11-14T22:13:20Z","data":{"id":7}}"#;
+    let standard = StandardWebhooks::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+    let receiver = Receiver::<StandardEvent>::builder(standard.clone())
+        .store(MemoryStore::new(1000))
+        .build();
+    let headers = |id: &str| {
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", id.parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert(
+            "webhook-signature",
+            standard.sign(id, now, std_body).parse().unwrap(),
+        );
+        h
+    };
+    let warm = headers("msg_warm");
+    let Received::Fresh(d) =
+        block_on(receiver.receive_at(&Inbound::new(&warm, std_body), now)).unwrap()
+    else {
+        panic!("fresh")
+    };
+    block_on(d.complete()).unwrap();
+    let (parse_only, _) = allocations(|| StandardEvent::from_slice(std_body).unwrap());
+    let h = headers("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W");
+    let inbound = Inbound::new(&h, std_body);
+    let (n, delivery) = allocations(|| block_on(receiver.receive_at(&inbound, now)).unwrap());
+    let Received::Fresh(delivery) = delivery else {
+        panic!("fresh")
+    };
+    let (completing, done) = allocations(|| block_on(delivery.complete()));
+    done.unwrap();
+    assert_eq!(
+        n,
+        parse_only + 2 + METRICS,
+        "Standard: event ({parse_only}) + key + delivery id"
+    );
+    assert_eq!(completing, 0, "completing a memory claim");
+}

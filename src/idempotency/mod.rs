@@ -133,8 +133,9 @@ pub enum ClaimOutcome {
 /// Errors are [`Error::StoreUnavailable`] (answer 503): a store that cannot answer must never
 /// report a key as free or as done.
 ///
-/// The trait is object-safe; receivers hold an `Arc<dyn IdempotencyStore>`.
-pub trait IdempotencyStore: Send + Sync + 'static {
+/// The trait is object-safe; receivers hold an `Arc<dyn IdempotencyStore>`. (`Any` lets
+/// [`Dedupe`] recognise the in-memory store and call it without boxing a future per call.)
+pub trait IdempotencyStore: std::any::Any + Send + Sync + 'static {
     /// Claim `key` for `lease`, unless it is done or held by someone else.
     fn claim<'a>(
         &'a self,

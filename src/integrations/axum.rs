@@ -101,7 +101,7 @@ where
         let (mut parts, body) = req.into_parts();
         // The body extractor only needs the body and extensions (DefaultBodyLimit lives there).
         let headers = std::mem::take(&mut parts.headers);
-        let uri = parts.uri.clone();
+        let uri = std::mem::take(&mut parts.uri);
         let limited = Body::new(http_body_util::Limited::new(body, limit));
         let bytes = Bytes::from_request(Request::from_parts(parts, limited), state)
             .await
