@@ -188,6 +188,15 @@ pub fn dedupe_id(verified: &Verified<'_>, event_id: Option<&str>) -> String {
     format!("sha256:{}", hex::encode(verified.signed_content_sha256()))
 }
 
+/// Deserialize `T` from JSON bytes in one pass, without tracking the path (serde_json's depth
+/// limit on). Errors name no path: parsers that use it re-run [`from_json`] on failure.
+pub(crate) fn from_json_untracked<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = T::deserialize(&mut de).map_err(ParseError::from)?;
+    de.end().map_err(ParseError::from)?;
+    Ok(value)
+}
+
 /// Deserialize `T` from JSON bytes with serde_json's depth limit on and the path of any bad field
 /// (of a syntax error too, also inside members `T` keeps raw or skips: see [`path::precise`]).
 pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {

@@ -57,7 +57,7 @@ use crate::event::{
 use crate::lenient::de::{open_struct, JsonStr, Key, Plain, StrNum, Ts, I64};
 use crate::lenient::Timestamp;
 use crate::platform::lookup::{self, Flat};
-use crate::platform::{from_json, VendorEvent};
+use crate::platform::{from_json, from_json_untracked, VendorEvent};
 use crate::ParseError;
 
 /// A SaleSmartly webhook delivery.
@@ -476,7 +476,21 @@ impl<'de> Deserialize<'de> for Envelope {
     }
 }
 
-fn parse_data<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, ParseError> {
+/// Decode JSON bytes: in one pass without path tracking (`TRACKED = false`, the fast path), or
+/// with serde_path_to_error (`true`), which only runs to name the path of a failure.
+fn decode<T: serde::de::DeserializeOwned, const TRACKED: bool>(
+    bytes: &[u8],
+) -> Result<T, ParseError> {
+    if TRACKED {
+        from_json(bytes)
+    } else {
+        from_json_untracked(bytes)
+    }
+}
+
+fn parse_data<T: serde::de::DeserializeOwned, const TRACKED: bool>(
+    raw: &RawValue,
+) -> Result<T, ParseError> {
     let prefix = |mut e: ParseError| {
         e.path = if e.path == "." {
             "data".to_owned()
@@ -489,9 +503,9 @@ fn parse_data<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, Parse
     if text.starts_with('"') {
         // `data` sent as a string holding JSON.
         let inner: String = serde_json::from_str(text).map_err(|e| prefix(e.into()))?;
-        from_json(inner.as_bytes()).map_err(prefix)
+        decode::<T, TRACKED>(inner.as_bytes()).map_err(prefix)
     } else {
-        from_json(text.as_bytes()).map_err(prefix)
+        decode::<T, TRACKED>(text.as_bytes()).map_err(prefix)
     }
 }
 
@@ -499,7 +513,18 @@ impl SaleSmartlyEvent {
     /// Parse a verified SaleSmartly body. Errors name the JSON path of the bad field
     /// (`data.sequence_id`), also when `data` was a string holding JSON.
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
-        let env: Envelope = from_json(body)?;
+        // serde_path_to_error's tracking costs on every value; run it only to explain a failure
+        // (same `Deserialize` impls, so a success is the same event either way).
+        Self::from_slice_with::<false>(body).or_else(|_| Self::from_slice_tracked(body))
+    }
+
+    /// The path-tracking parse: what [`from_slice`](Self::from_slice) returns on failure.
+    pub(crate) fn from_slice_tracked(body: &[u8]) -> Result<Self, ParseError> {
+        Self::from_slice_with::<true>(body)
+    }
+
+    fn from_slice_with<const TRACKED: bool>(body: &[u8]) -> Result<Self, ParseError> {
+        let env: Envelope = decode::<_, TRACKED>(body)?;
         let name = env
             .event
             .ok_or_else(|| ParseError::new("event", "missing field `event`"))?;
@@ -509,9 +534,11 @@ impl SaleSmartlyEvent {
                 .ok_or_else(|| ParseError::new("data", "missing field `data`"))
         };
         Ok(match name.as_str() {
-            "message" => SaleSmartlyEvent::Message(Box::new(parse_data(data()?)?)),
-            "add_user" => SaleSmartlyEvent::AddUser(Box::new(parse_data(data()?)?)),
-            "update_user" => SaleSmartlyEvent::UpdateUser(Box::new(parse_data(data()?)?)),
+            "message" => SaleSmartlyEvent::Message(Box::new(parse_data::<_, TRACKED>(data()?)?)),
+            "add_user" => SaleSmartlyEvent::AddUser(Box::new(parse_data::<_, TRACKED>(data()?)?)),
+            "update_user" => {
+                SaleSmartlyEvent::UpdateUser(Box::new(parse_data::<_, TRACKED>(data()?)?))
+            }
             _ => {
                 // Only the signed values: unsigned top-level keys must not reach a handler.
                 let event = serde_json::to_string(&name).map_err(ParseError::from)?;
@@ -737,5 +764,106 @@ impl VendorEvent for SaleSmartlyEvent {
 
     fn normalize(&self) -> Event {
         SaleSmartlyEvent::normalize(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The untracked parse and the path-tracking one agree: same event, or the same error.
+    fn same_as_reference(body: &str) {
+        let fast = SaleSmartlyEvent::from_slice(body.as_bytes());
+        let reference = SaleSmartlyEvent::from_slice_tracked(body.as_bytes());
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn fast_parse_matches_the_reference_on_every_fixture() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/salesmartly");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                same_as_reference(&std::fs::read_to_string(&path).unwrap());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "fixtures found: {seen}");
+    }
+
+    #[test]
+    fn fast_parse_matches_the_reference_on_edge_cases() {
+        for body in [
+            r#"{"data":{"msg":"hi","sequence_id":1},"event":"message"}"#,
+            r#"{"event":"add_user","data":"{\"name\":\"A\",\"labels\":\"[]\"}"}"#,
+            r#"{"event":"add_user","data":{"labels":"[{\"id\":1,"}}"#,
+            r#"{"event":"add_user","data":{"custom_field":"{\"a\":[1,2]}","channel":"x"}}"#,
+            r#"{"event":"update_user","data":{"sys_user_id":"7","ad_referral":""}}"#,
+            r#"{"event":"message","data":{"send_time":{"bad":1}}}"#,
+            r#"{"event":"message"}"#,
+            r#"{"data":{}}"#,
+            r#"{"event":"other.thing","data":{"x":1},"unsigned":2}"#,
+            r#"{"event":"message","data":{"msg":"a"}} x"#,
+            r#"{"event":"message","data":{"msg":"a"}"#,
+            r#"[]"#,
+        ] {
+            same_as_reference(body);
+        }
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("12".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"1695787977126000\"".to_owned()),
+            Just(r#""[{\"id\":36577,\"label_name\":\"3\"}]""#.to_owned()),
+            Just(r#""{\"custom_field1\":36577}""#.to_owned()),
+            Just(r#""{\"ad_id\":1""#.to_owned()),
+            Just("[1,2]".to_owned()),
+            Just("{\"id\":1}".to_owned()),
+            Just("true".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn fast_parse_matches_the_reference(
+            event in prop_oneof![
+                Just("\"message\""), Just("\"add_user\""), Just("\"update_user\""),
+                Just("\"other\""), Just("3"), Just("null"),
+            ],
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("msg"), Just("msg_type"), Just("sequence_id"), Just("chat_session_id"),
+                    Just("channel"), Just("sender_type"), Just("send_time"), Just("labels"),
+                    Just("custom_field"), Just("ad_referral"), Just("sys_user_id"),
+                    Just("name"), Just("other"),
+                ], value()),
+                0..6,
+            ),
+            data_as_string in any::<bool>(),
+        ) {
+            let data = format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let data = if data_as_string {
+                serde_json::to_string(&data).unwrap()
+            } else {
+                data
+            };
+            same_as_reference(&format!(r#"{{"event":{event},"data":{data}}}"#));
+        }
     }
 }
