@@ -509,13 +509,94 @@ fn parse_data<T: serde::de::DeserializeOwned, const TRACKED: bool>(
     }
 }
 
+/// One pass for the usual order (`event` before `data`, each once, a known event): `data` is
+/// read straight into the type the name selects instead of being scanned as raw JSON first and
+/// parsed again. `Ok(None)` (another order, a repeated key, an unknown event, no `data`) and
+/// `Err` send the caller to the two-pass parse, which decides and explains.
+fn one_pass(body: &[u8]) -> Result<Option<SaleSmartlyEvent>, serde_json::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<SaleSmartlyEvent>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object with `event` and `data`")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut event: Option<Option<String>> = None;
+            let mut found = None;
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                match key.as_str() {
+                    "event" if event.is_some() => return Ok(None),
+                    "event" => event = Some(map.next_value::<StrNum>()?.0),
+                    "data" => {
+                        let (Some(Some(name)), None) = (&event, &found) else {
+                            return Ok(None);
+                        };
+                        found = Some(match name.as_str() {
+                            "message" => SaleSmartlyEvent::Message(Box::new(
+                                map.next_value_seed(Data::new())?,
+                            )),
+                            "add_user" => SaleSmartlyEvent::AddUser(Box::new(
+                                map.next_value_seed(Data::new())?,
+                            )),
+                            "update_user" => SaleSmartlyEvent::UpdateUser(Box::new(
+                                map.next_value_seed(Data::new())?,
+                            )),
+                            _ => return Ok(None),
+                        });
+                    }
+                    _ => {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let found = (&mut json).deserialize_map(V)?;
+    json.end()?;
+    Ok(found)
+}
+
+/// `data` as an object, or as a string holding JSON (what [`parse_data`] reads).
+struct Data<T>(std::marker::PhantomData<T>);
+
+impl<T> Data<T> {
+    fn new() -> Self {
+        Data(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> de::DeserializeSeed<'de> for Data<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Data<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`data`: an object or a string holding JSON")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        from_json_untracked(v.as_bytes()).map_err(|e| E::custom(e.message))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
 impl SaleSmartlyEvent {
     /// Parse a verified SaleSmartly body. Errors name the JSON path of the bad field
     /// (`data.sequence_id`), also when `data` was a string holding JSON.
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
         // serde_path_to_error's tracking costs on every value; run it only to explain a failure
         // (same `Deserialize` impls, so a success is the same event either way).
-        Self::from_slice_with::<false>(body).or_else(|_| Self::from_slice_tracked(body))
+        match one_pass(body) {
+            Ok(Some(event)) => Ok(event),
+            _ => Self::from_slice_with::<false>(body).or_else(|_| Self::from_slice_tracked(body)),
+        }
     }
 
     /// The path-tracking parse: what [`from_slice`](Self::from_slice) returns on failure.
@@ -812,6 +893,15 @@ mod tests {
             r#"{"event":"message","data":{"msg":"a"}} x"#,
             r#"{"event":"message","data":{"msg":"a"}"#,
             r#"[]"#,
+            r#"{"event":"add_user","data":{"name":"a"},"event":"message"}"#,
+            r#"{"event":"add_user","data":{"name":"a"},"data":{"name":"b"}}"#,
+            r#"{"event":"add_user","event":"update_user","data":{"name":"a"}}"#,
+            r#"{"data":{"name":"a"},"event":"add_user"}"#,
+            r#"{"event":null,"data":{"name":"a"}}"#,
+            r#"{"event":"add_user","data":null}"#,
+            r#"{"event":"add_user","data":7}"#,
+            r#"{"event":"add_user","data":"{\"name\":1"}"#,
+            r#"{"event":"message","x":[1,{"y":2}],"data":"{\"msg\":\"hi\",\"channel\":\"2\"}"}"#,
         ] {
             same_as_reference(body);
         }
