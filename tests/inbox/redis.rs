@@ -652,3 +652,87 @@ async fn redis_down_is_store_unavailable_then_the_same_inbox_recovers() {
         PutOutcome::Duplicate(_)
     ));
 }
+
+/// A `Worker` on a `RedisInbox` keeps going through a Redis outage: while the server is
+/// down its leases fail (it backs off), and when the server is back (with what its
+/// append-only file kept) it handles everything that was stored, each entry done.
+#[cfg(feature = "worker")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_backs_off_while_redis_is_down_and_resumes_when_it_returns() {
+    use std::sync::Mutex;
+
+    use chathooks::idempotency::IdempotencyKey;
+    use chathooks::receiver::RawBody;
+    use chathooks::worker::{Job, Worker};
+
+    let Some((port, dir)) = own_server_setup("inbox-worker-outage") else {
+        return;
+    };
+    let mut server = Server::start(port, dir);
+    let inbox = RedisInbox::connect(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+        .with_op_timeout(Duration::from_millis(500));
+    let n = 300;
+    for i in 0..n {
+        let key = IdempotencyKey::new("raw", &format!("outage-{i}")).unwrap();
+        let e = NewEntry::new("raw", "standard", key, format!("{i}").into_bytes());
+        assert!(inbox.put(e).await.unwrap().is_accepted());
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let worker = Worker::new(inbox.clone())
+        .route_raw("raw", move |job: Job<RawBody>| {
+            let s = s.clone();
+            async move {
+                // Slow enough that the outage lands in the middle of the run.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                s.lock().unwrap().push(job.event().0.clone());
+                Ok::<(), String>(())
+            }
+        })
+        .concurrency(4)
+        .batch(4)
+        .lease(Duration::from_secs(2))
+        .idle_poll(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(500));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async {
+        let _ = stop_rx.await;
+    }));
+    let started = Instant::now();
+    while seen.lock().unwrap().len() < n / 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "worker never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let at_kill = seen.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.restart();
+    let started = Instant::now();
+    loop {
+        let s = inbox.stats().await;
+        if matches!(s, Ok(s) if s.done == n as u64) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "not everything handled after the restart: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(());
+    let report = run.await.unwrap();
+    eprintln!("worker through the outage: {report:?}; {at_kill} handled before the kill");
+    assert!(
+        report.inbox_errors > 0,
+        "the worker saw the outage: {report:?}"
+    );
+    let seen = seen.lock().unwrap();
+    let distinct: HashSet<_> = seen.iter().collect();
+    assert_eq!(distinct.len(), n, "every stored entry handled");
+    assert!(at_kill < n, "the outage came mid-run");
+}
