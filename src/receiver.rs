@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 use crate::event::{Event, Vendor};
 use crate::idempotency::{Claim, Dedupe, IdSource, IdempotencyKey, IdempotencyStore, MemoryStore};
+use crate::inbox::{Inbox, NewEntry, PutOutcome};
 use crate::lenient::{self, Fix};
 use crate::metrics::{self, Stage};
 use crate::platform::VendorEvent;
@@ -60,6 +61,87 @@ use crate::{Error, Inbound, ParseError, Verified, Verifier};
 
 /// Default body limit: 1 MiB. Webhook payloads are usually under 20 KB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Headers an inbox entry keeps besides the body: content type and the delivery id and
+/// timestamp headers (never signatures or tokens).
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "webhook-id",
+    "webhook-timestamp",
+    "svix-id",
+    "svix-timestamp",
+];
+
+/// What an inbox route answers once the delivery is stored: status 200 and a small JSON body
+/// by default, configurable per receiver ([`ReceiverBuilder::inbox_response`]).
+///
+/// ```
+/// use chathooks::event::Vendor;
+/// use chathooks::receiver::InboxResponse;
+/// assert_eq!(&InboxResponse::for_vendor(Vendor::Sam).body()[..], br#"{"ok":true}"#);
+/// // SaleSmartly receivers conventionally answer this:
+/// assert_eq!(
+///     &InboxResponse::for_vendor(Vendor::SaleSmartly).body()[..],
+///     br#"{"code":0,"msg":"Success"}"#
+/// );
+/// let custom = InboxResponse::json(r#"{"received":true}"#).with_status(http::StatusCode::ACCEPTED);
+/// assert_eq!(custom.status(), 202);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxResponse {
+    status: http::StatusCode,
+    content_type: &'static str,
+    body: bytes::Bytes,
+}
+
+impl InboxResponse {
+    /// 200 with this JSON body.
+    pub fn json(body: impl Into<bytes::Bytes>) -> Self {
+        InboxResponse {
+            status: http::StatusCode::OK,
+            content_type: "application/json",
+            body: body.into(),
+        }
+    }
+
+    /// 200 with this plain-text body.
+    pub fn text(body: impl Into<bytes::Bytes>) -> Self {
+        InboxResponse {
+            content_type: "text/plain; charset=utf-8",
+            ..Self::json(body)
+        }
+    }
+
+    /// The vendor's conventional answer: `{"code":0,"msg":"Success"}` for SaleSmartly,
+    /// `{"ok":true}` for the others.
+    pub fn for_vendor(vendor: Vendor) -> Self {
+        match vendor {
+            Vendor::SaleSmartly => Self::json(&br#"{"code":0,"msg":"Success"}"#[..]),
+            _ => Self::json(&br#"{"ok":true}"#[..]),
+        }
+    }
+
+    /// Answer with `status` instead (keep it 2xx: senders retry anything else).
+    pub fn with_status(mut self, status: http::StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// The `Content-Type`.
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+
+    /// The body.
+    pub fn body(&self) -> &bytes::Bytes {
+        &self.body
+    }
+}
 
 /// What a [`Receiver`] turns the verified body into.
 ///
@@ -162,6 +244,8 @@ pub struct Receiver<T> {
     dedupe: Dedupe,
     body_limit: usize,
     repair: bool,
+    inbox: Option<Arc<dyn Inbox>>,
+    inbox_response: InboxResponse,
     _payload: PhantomData<fn() -> T>,
 }
 
@@ -173,6 +257,7 @@ impl<T> fmt::Debug for Receiver<T> {
             .field("dedupe", &self.dedupe)
             .field("body_limit", &self.body_limit)
             .field("repair", &self.repair)
+            .field("inbox", &self.inbox.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +271,8 @@ pub struct ReceiverBuilder<T> {
     dedupe: Option<Dedupe>,
     body_limit: usize,
     repair: bool,
+    inbox: Option<Arc<dyn Inbox>>,
+    inbox_response: Option<InboxResponse>,
     _payload: PhantomData<fn() -> T>,
 }
 
@@ -211,8 +298,114 @@ impl<T: Payload> Receiver<T> {
             dedupe: None,
             body_limit: DEFAULT_BODY_LIMIT,
             repair: false,
+            inbox: None,
+            inbox_response: None,
             _payload: PhantomData,
         }
+    }
+
+    /// The inbox this receiver puts deliveries into, if it was built with one.
+    pub fn inbox(&self) -> Option<&Arc<dyn Inbox>> {
+        self.inbox.as_ref()
+    }
+
+    /// What the adapters' inbox routes answer once a delivery is stored (or recognised as a
+    /// duplicate).
+    pub fn inbox_response(&self) -> &InboxResponse {
+        &self.inbox_response
+    }
+
+    /// Inbox mode: verify `inbound` and store it in the receiver's [inbox](ReceiverBuilder::inbox)
+    /// against the system clock. See [`accept_at`](Self::accept_at).
+    pub async fn accept(&self, inbound: &Inbound<'_>) -> Result<PutOutcome, Error> {
+        self.accept_at(inbound, SystemTime::now()).await
+    }
+
+    /// Inbox mode: verify `inbound` as of `now`, compute its dedupe key exactly as
+    /// [`receive_at`](Self::receive_at) does, and [`put`](Inbox::put) it (atomic with dedupe).
+    /// Answer the sender 2xx on `Ok` (both [`PutOutcome::Accepted`] and
+    /// [`PutOutcome::Duplicate`]): the entry is stored; workers parse and handle it.
+    ///
+    /// The body is parsed here only when the signature covers no delivery id, because the key
+    /// then comes from the payload's event id: a body that cannot yield a key is refused (422,
+    /// naming the bad field), as in [`receive_at`](Self::receive_at). Errors: the verify
+    /// errors (400/401), 413 over the body limit, 503 with `Retry-After` when the inbox is
+    /// unavailable (nothing was stored), and [`Error::Config`] without an inbox.
+    pub async fn accept_at(
+        &self,
+        inbound: &Inbound<'_>,
+        now: SystemTime,
+    ) -> Result<PutOutcome, Error> {
+        let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
+        let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
+        let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
+        let result = self
+            .store(inbound, now, &span)
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        match &result {
+            Ok(PutOutcome::Accepted(id)) => {
+                tracing::info!(entry_id = %id, latency_us = latency_us(), "stored in the inbox")
+            }
+            Ok(PutOutcome::Duplicate(id)) => tracing::info!(
+                entry_id = %id,
+                latency_us = latency_us(),
+                "duplicate of a stored delivery"
+            ),
+            Err(e) => tracing::warn!(
+                status = e.status().as_u16(), error = %e,
+                latency_us = latency_us(), "rejected"),
+        }
+        result
+    }
+
+    async fn store(
+        &self,
+        inbound: &Inbound<'_>,
+        now: SystemTime,
+        span: &tracing::Span,
+    ) -> Result<PutOutcome, Error> {
+        let Some(inbox) = &self.inbox else {
+            return Err(Error::Config(
+                "Receiver::accept needs an inbox: ReceiverBuilder::inbox".into(),
+            ));
+        };
+        if inbound.body().len() > self.body_limit {
+            return Err(Error::BodyTooLarge {
+                limit: self.body_limit,
+            });
+        }
+        let verified = self.verifier.verify_at(inbound, now)?;
+        if let Some(id) = verified
+            .signed_delivery_id()
+            .or(verified.unsigned_delivery_id())
+        {
+            span.record("delivery_id", id);
+        }
+        let key = match verified.signed_delivery_id() {
+            Some(id) if !id.is_empty() => IdempotencyKey::new(&self.namespace, id)?,
+            _ => {
+                let (event, _) = self.parse(verified.body())?;
+                self.key(&verified, &event)?
+            }
+        };
+        let mut entry = NewEntry::new(
+            self.namespace.as_ref(),
+            self.vendor.as_str(),
+            key,
+            bytes::Bytes::copy_from_slice(verified.body()),
+        )
+        .with_received_at(now);
+        if let Some(id) = verified.signed_delivery_id() {
+            entry = entry.with_signed_delivery_id(id);
+        }
+        for name in KEPT_HEADERS {
+            if let Some(value) = inbound.header_str(name) {
+                entry = entry.with_header(*name, value);
+            }
+        }
+        inbox.put(entry).await
     }
 
     /// The body limit in bytes; adapters use it to stop reading early.
@@ -430,6 +623,26 @@ impl<T: Payload> ReceiverBuilder<T> {
         self
     }
 
+    /// Inbox mode: [`Receiver::accept`] stores each verified delivery in `inbox` (atomic with
+    /// dedupe: the inbox is the dedupe store in this mode) instead of handing it to a handler,
+    /// and the adapters' inbox routes answer the sender at once. Workers
+    /// ([`Worker`](crate::worker::Worker), feature `worker`) handle the entries later.
+    pub fn inbox(self, inbox: impl Inbox) -> Self {
+        self.inbox_arc(Arc::new(inbox))
+    }
+
+    /// [`inbox`](Self::inbox) with a shared `Arc<dyn Inbox>`.
+    pub fn inbox_arc(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// What inbox routes answer on success (default [`InboxResponse::for_vendor`]).
+    pub fn inbox_response(mut self, response: InboxResponse) -> Self {
+        self.inbox_response = Some(response);
+        self
+    }
+
     /// Override the vendor reported in logs; the dedupe namespace becomes the vendor's name.
     pub fn vendor(mut self, vendor: Vendor) -> Self {
         self.vendor = vendor;
@@ -464,6 +677,10 @@ impl<T: Payload> ReceiverBuilder<T> {
                 .unwrap_or_else(|| Dedupe::new(MemoryStore::default())),
             body_limit: self.body_limit,
             repair: self.repair,
+            inbox: self.inbox,
+            inbox_response: self
+                .inbox_response
+                .unwrap_or_else(|| InboxResponse::for_vendor(self.vendor)),
             _payload: PhantomData,
         }
     }

@@ -246,3 +246,86 @@ where
         })
     }
 }
+
+/// Inbox mode: a POST route that needs no handler (see the axum adapter's `inbox_route` for
+/// the answers). It reads the body with the same limits as [`Webhook`], calls
+/// [`Receiver::accept`] and answers at once with the receiver's
+/// [`InboxResponse`](crate::receiver::InboxResponse). No [`WebhookMiddleware`] is needed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use actix_web::App;
+/// use chathooks::inbox::MemoryInbox;
+/// use chathooks::integrations::actix::inbox_route;
+/// use chathooks::platform::sam::SamEvent;
+/// use chathooks::verify::HmacSha256;
+/// use chathooks::{Receiver, Secret};
+/// # fn main() -> Result<(), chathooks::Error> {
+/// let inbox = Arc::new(MemoryInbox::new());
+/// let sam = Arc::new(
+///     Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789")?))
+///         .inbox(inbox.clone())
+///         .build(),
+/// );
+/// let _app = App::new().route("/webhooks/sam", inbox_route(sam));
+/// # Ok(()) }
+/// ```
+pub fn inbox_route<T: Payload>(receiver: std::sync::Arc<Receiver<T>>) -> actix_web::Route {
+    web::post().to(move |req: HttpRequest, payload: web::Payload| {
+        let receiver = receiver.clone();
+        async move {
+            match accept(&receiver, &req, payload.into_inner()).await {
+                Ok(()) => {
+                    let r = receiver.inbox_response();
+                    HttpResponse::build(to_actix_status(r.status()))
+                        .content_type(r.content_type())
+                        .body(r.body().clone())
+                }
+                Err(rejection) => rejection.error_response(),
+            }
+        }
+    })
+}
+
+async fn accept<T: Payload>(
+    receiver: &Receiver<T>,
+    req: &HttpRequest,
+    payload: dev::Payload,
+) -> Result<(), WebhookRejection> {
+    let limit = receiver.body_limit();
+    let declared = declared_length(
+        req.headers()
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.as_bytes()),
+    );
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(WebhookRejection::too_large(receiver.vendor(), limit));
+    }
+    let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
+        inner: payload,
+        remaining: limit,
+    });
+    let mut limited = dev::Payload::from(stream);
+    let bytes: Bytes = web::Bytes::from_request(req, &mut limited)
+        .await
+        .map_err(|err| {
+            let status = to_http_status(err.as_response_error().status_code());
+            if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+                WebhookRejection::body_for(
+                    receiver.vendor(),
+                    status,
+                    "body exceeds the limit".into(),
+                )
+            } else {
+                WebhookRejection::body(status, err.to_string())
+            }
+        })?;
+    let headers = to_http_headers(req.headers());
+    let query = req.query_string();
+    let inbound = Inbound::new(&headers, &bytes).with_query((!query.is_empty()).then_some(query));
+    receiver
+        .accept(&inbound)
+        .await
+        .map(|_| ())
+        .map_err(WebhookRejection::error)
+}

@@ -190,3 +190,83 @@ where
         })
     }
 }
+
+/// Inbox mode: a POST route that needs no handler. It reads the body (with the same limits as
+/// [`Webhook`]), calls [`Receiver::accept`] (verify → key → put into the receiver's inbox) and
+/// answers at once: the receiver's [`InboxResponse`](crate::receiver::InboxResponse) (200
+/// `{"ok":true}` by default, SaleSmartly's `{"code":0,"msg":"Success"}`) for a stored delivery
+/// and for a duplicate of one; otherwise the crate's status table (401, 413, 422 for a body
+/// that cannot yield a dedupe key, 503 with `Retry-After` when the inbox is unavailable).
+/// No [`WebhookLayer`] is needed: nothing is claimed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::Router;
+/// use chathooks::inbox::MemoryInbox;
+/// use chathooks::integrations::axum::inbox_route;
+/// use chathooks::platform::sam::SamEvent;
+/// use chathooks::verify::HmacSha256;
+/// use chathooks::{Receiver, Secret};
+/// # fn main() -> Result<(), chathooks::Error> {
+/// let inbox = Arc::new(MemoryInbox::new());
+/// let sam = Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789")?))
+///     .inbox(inbox.clone())
+///     .build();
+/// let app: Router = Router::new().route("/webhooks/sam", inbox_route(Arc::new(sam)));
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
+pub fn inbox_route<T: Payload, S: Clone + Send + Sync + 'static>(
+    receiver: Arc<Receiver<T>>,
+) -> ::axum::routing::MethodRouter<S> {
+    ::axum::routing::post(move |req: Request| {
+        let receiver = receiver.clone();
+        async move {
+            match accept(&receiver, req).await {
+                Ok(()) => {
+                    let r = receiver.inbox_response();
+                    let mut response = Response::new(Body::from(r.body().clone()));
+                    *response.status_mut() = r.status();
+                    response.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static(r.content_type()),
+                    );
+                    response
+                }
+                Err(rejection) => rejection.into_response(),
+            }
+        }
+    })
+}
+
+async fn accept<T: Payload>(receiver: &Receiver<T>, req: Request) -> Result<(), WebhookRejection> {
+    let limit = receiver.body_limit();
+    let declared = declared_length(req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(WebhookRejection::too_large(receiver.vendor(), limit));
+    }
+    let (mut parts, body) = req.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let uri = parts.uri.clone();
+    let limited = Body::new(http_body_util::Limited::new(body, limit));
+    let bytes = Bytes::from_request(Request::from_parts(parts, limited), &())
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                WebhookRejection::body_for(
+                    receiver.vendor(),
+                    status,
+                    "body exceeds the limit".into(),
+                )
+            } else {
+                WebhookRejection::body(status, rejection.body_text())
+            }
+        })?;
+    let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
+    receiver
+        .accept(&inbound)
+        .await
+        .map(|_| ())
+        .map_err(WebhookRejection::error)
+}

@@ -1,5 +1,9 @@
 //! Inboxes: one behaviour suite (`suite.rs`) run against every backend.
 
+#[cfg(all(feature = "sqlite", feature = "axum", feature = "sender"))]
+mod crash;
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod http;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

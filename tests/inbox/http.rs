@@ -1,0 +1,253 @@
+//! Inbox routes over real HTTP on 127.0.0.1, for the axum and the actix-web adapter: stored
+//! deliveries answered 200 with the configured body (SaleSmartly's convention included),
+//! duplicates stored once, 401/413/422 storing nothing, 503 + Retry-After when the inbox is
+//! full, and the stored bytes exactly as sent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use chathooks::inbox::{Inbox, ListFilter, MemoryInbox};
+use chathooks::platform::salesmartly::SaleSmartlyEvent;
+use chathooks::platform::sam::SamEvent;
+use chathooks::platform::standard::StandardEvent;
+use chathooks::receiver::InboxResponse;
+use chathooks::verify::{HmacSha256, SaleSmartly, StandardWebhooks};
+use chathooks::{Receiver, Secret};
+
+const STANDARD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const SAM_SECRET: &str = "sam-inbox-test-secret-0123456789";
+const SALESMARTLY_KEY: &str = "salesmartly-inbox-test-key-0123";
+const LIMIT: usize = 8 * 1024;
+
+struct Receivers {
+    standard: Arc<Receiver<StandardEvent>>,
+    sam: Arc<Receiver<SamEvent>>,
+    salesmartly: Arc<Receiver<SaleSmartlyEvent>>,
+    custom: Arc<Receiver<StandardEvent>>,
+}
+
+fn receivers(inbox: Arc<dyn Inbox>) -> Receivers {
+    Receivers {
+        standard: Arc::new(
+            Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+                .inbox_arc(inbox.clone())
+                .body_limit(LIMIT)
+                .build(),
+        ),
+        sam: Arc::new(
+            Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap()))
+                .inbox_arc(inbox.clone())
+                .build(),
+        ),
+        salesmartly: Arc::new(
+            Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(SALESMARTLY_KEY).unwrap())
+                .inbox_arc(inbox.clone())
+                .build(),
+        ),
+        custom: Arc::new(
+            Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+                .namespace("standard:custom")
+                .inbox_arc(inbox)
+                .inbox_response(
+                    InboxResponse::text("thanks").with_status(http::StatusCode::ACCEPTED),
+                )
+                .build(),
+        ),
+    }
+}
+
+#[cfg(feature = "axum")]
+async fn axum_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
+    use chathooks::integrations::axum::inbox_route;
+    let r = receivers(inbox);
+    let app: axum::Router = axum::Router::new()
+        .route("/standard", inbox_route(r.standard))
+        .route("/sam", inbox_route(r.sam))
+        .route("/salesmartly", inbox_route(r.salesmartly))
+        .route("/custom", inbox_route(r.custom));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[cfg(feature = "actix")]
+async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
+    use chathooks::integrations::actix::inbox_route;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let r = receivers(inbox.clone());
+                actix_web::App::new()
+                    .route("/standard", inbox_route(r.standard))
+                    .route("/sam", inbox_route(r.sam))
+                    .route("/salesmartly", inbox_route(r.salesmartly))
+                    .route("/custom", inbox_route(r.custom))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            let _ = server.run().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+async fn post(addr: SocketAddr, path: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(format!("http://{addr}{path}"))
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    Answer {
+        status: resp.status().as_u16(),
+        retry_after: header("retry-after"),
+        content_type: header("content-type"),
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
+}
+
+fn standard_headers(id: &str, body: &[u8], good: bool) -> Vec<(String, String)> {
+    let now = SystemTime::now();
+    let secret = if good {
+        STANDARD_SECRET
+    } else {
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    };
+    let v = StandardWebhooks::new(secret).unwrap();
+    vec![
+        ("webhook-id".into(), id.into()),
+        (
+            "webhook-timestamp".into(),
+            now.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string(),
+        ),
+        ("webhook-signature".into(), v.sign(id, now, body)),
+        ("content-type".into(), "application/json".into()),
+    ]
+}
+
+const STANDARD_BODY: &[u8] =
+    br#"{"type":"contact.created","timestamp":"2023-11-14T22:13:20Z","data":{"name":"Zo\u00eb"}}"#;
+
+async fn scenarios(addr: SocketAddr, inbox: Arc<dyn Inbox>) {
+    // Stored: 200, the default JSON body, the bytes kept exactly.
+    let h = standard_headers("msg_inbox_1", STANDARD_BODY, true);
+    let a = post(addr, "/standard", &h, STANDARD_BODY).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, br#"{"ok":true}"#);
+    assert_eq!(a.content_type.as_deref(), Some("application/json"));
+    let stored = inbox.list(&ListFilter::all()).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(&stored[0].body[..], STANDARD_BODY);
+    assert_eq!(stored[0].namespace, "standard_webhooks");
+    assert_eq!(stored[0].signed_delivery_id.as_deref(), Some("msg_inbox_1"));
+    assert_eq!(stored[0].header("webhook-id"), Some("msg_inbox_1"));
+    assert!(
+        stored[0].header("webhook-signature").is_none(),
+        "signatures are not kept"
+    );
+    // The sender's retry: 200 again, nothing new stored.
+    let again = post(addr, "/standard", &h, STANDARD_BODY).await;
+    assert_eq!(
+        (again.status, again.body),
+        (200, br#"{"ok":true}"#.to_vec())
+    );
+    assert_eq!(inbox.list(&ListFilter::all()).await.unwrap().len(), 1);
+    // Wrong signature: 401, nothing stored.
+    let bad = standard_headers("msg_inbox_2", STANDARD_BODY, false);
+    assert_eq!(
+        post(addr, "/standard", &bad, STANDARD_BODY).await.status,
+        401
+    );
+    // Over the body limit: 413.
+    let big = vec![b' '; LIMIT + 1];
+    let h = standard_headers("msg_inbox_3", &big, true);
+    assert_eq!(post(addr, "/standard", &h, &big).await.status, 413);
+    // Sam signs no delivery id: the key comes from the payload, so a body that does not parse
+    // cannot yield one: 422 naming the problem, nothing stored.
+    let broken = br#"{"event":"lead.captured","data":"#;
+    let sam = HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap()).sign(SystemTime::now(), broken);
+    let sam_headers: Vec<_> = sam
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let a = post(addr, "/sam", &sam_headers, broken).await;
+    assert_eq!(a.status, 422, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(inbox.list(&ListFilter::all()).await.unwrap().len(), 1);
+    // SaleSmartly: its conventional answer.
+    let body = std::fs::read("tests/fixtures/salesmartly/message_email.json").unwrap();
+    let query = SaleSmartly::new(SALESMARTLY_KEY)
+        .unwrap()
+        .sign(&body, SystemTime::now())
+        .unwrap();
+    let json = [("content-type".to_string(), "application/json".to_string())];
+    let a = post(addr, &format!("/salesmartly?{query}"), &json, &body).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.body, br#"{"code":0,"msg":"Success"}"#);
+    // A configured answer, and the receiver's namespace on the entry.
+    let h = standard_headers("msg_inbox_4", STANDARD_BODY, true);
+    let a = post(addr, "/custom", &h, STANDARD_BODY).await;
+    assert_eq!((a.status, a.body), (202, b"thanks".to_vec()));
+    let custom = inbox
+        .list(&ListFilter::all().namespace("standard:custom"))
+        .await
+        .unwrap();
+    assert_eq!(custom.len(), 1);
+    assert_eq!(inbox.list(&ListFilter::all()).await.unwrap().len(), 3);
+}
+
+/// An inbox that holds one entry, already full: every new put is refused.
+async fn full_inbox() -> Arc<dyn Inbox> {
+    let inbox = MemoryInbox::with_limits(1, 1 << 20);
+    let key = chathooks::IdempotencyKey::new("x", "filler").unwrap();
+    inbox
+        .put(chathooks::inbox::NewEntry::new("x", "x", key, &b"{}"[..]))
+        .await
+        .unwrap();
+    Arc::new(inbox)
+}
+
+async fn unavailable(addr: SocketAddr) {
+    let h = standard_headers("msg_full", STANDARD_BODY, true);
+    let a = post(addr, "/standard", &h, STANDARD_BODY).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(a.retry_after.as_deref(), Some("5"));
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_inbox_route() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    scenarios(axum_server(inbox.clone()).await, inbox).await;
+    unavailable(axum_server(full_inbox().await).await).await;
+}
+
+#[cfg(feature = "actix")]
+#[tokio::test]
+async fn actix_inbox_route() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    scenarios(actix_server(inbox.clone()).await, inbox).await;
+    unavailable(actix_server(full_inbox().await).await).await;
+}
