@@ -112,7 +112,7 @@ fn router(c: &Config, inbox: &Arc<dyn Inbox>) -> Result<Router, Error> {
         .route(
             "/webhooks/sam",
             route(
-                Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(&c.sam_secret)?))
+                Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw(&c.sam_secret.value)?))
                     .inbox_arc(i())
                     .build(),
             ),
@@ -122,7 +122,7 @@ fn router(c: &Config, inbox: &Arc<dyn Inbox>) -> Result<Router, Error> {
             route(
                 Receiver::<SaleAssistEvent>::builder(Token::new(
                     c.saleassist_header.clone(),
-                    &c.saleassist_token,
+                    &c.saleassist_token.value,
                 )?)
                 .repair(true)
                 .inbox_arc(i())
@@ -132,24 +132,28 @@ fn router(c: &Config, inbox: &Arc<dyn Inbox>) -> Result<Router, Error> {
         .route(
             "/webhooks/salesmartly",
             route(
-                Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(&c.salesmartly_secret)?)
-                    .inbox_arc(i())
-                    .build(),
+                Receiver::<SaleSmartlyEvent>::builder(SaleSmartly::new(
+                    &c.salesmartly_secret.value,
+                )?)
+                .inbox_arc(i())
+                .build(),
             ),
         )
         .route(
             "/webhooks/buzzi",
             route(
-                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(Secret::raw(&c.buzzi_secret)?))
-                    .inbox_arc(i())
-                    .build(),
+                Receiver::<BuzziEvent>::builder(HmacSha256::buzzi(Secret::raw(
+                    &c.buzzi_secret.value,
+                )?))
+                .inbox_arc(i())
+                .build(),
             ),
         )
         .route(
             "/webhooks/conversalabs",
             route(
                 Receiver::<ConversaLabsEvent>::builder(HmacSha256::conversalabs(Secret::raw(
-                    &c.conversalabs_secret,
+                    &c.conversalabs_secret.value,
                 )?))
                 .inbox_arc(i())
                 .build(),
@@ -158,9 +162,11 @@ fn router(c: &Config, inbox: &Arc<dyn Inbox>) -> Result<Router, Error> {
         .route(
             "/webhooks/standard",
             route(
-                Receiver::<StandardEvent>::builder(StandardWebhooks::new(&c.standard_secret)?)
-                    .inbox_arc(i())
-                    .build(),
+                Receiver::<StandardEvent>::builder(StandardWebhooks::new(
+                    &c.standard_secret.value,
+                )?)
+                .inbox_arc(i())
+                .build(),
             ),
         ))
 }
@@ -207,12 +213,14 @@ async fn stop_signal() {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args().map_err(|e| format!("{e}\nusage: inbox [--role all|receiver|worker] [--sqlite PATH] [--addr HOST:PORT] [--concurrency N]"))?;
     let inbox = open_inbox(&args)?;
-    let config = Config::from_env();
+    let config = Config::from_env(std::iter::empty()).map_err(|e| e.to_string())?;
     let work = (args.role != "receiver").then(|| {
         let w = worker(inbox.clone(), args.concurrency);
         tokio::spawn(w.run(stop_signal()))
     });
     if args.role != "worker" {
+        // Public demo secrets only on loopback (see the receiver example).
+        config.check_safe().map_err(|e| e.to_string())?;
         let app = router(&config, &inbox)?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
