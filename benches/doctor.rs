@@ -4,8 +4,10 @@
 //! - `matched-standard`: a Standard Webhooks delivery (found in the main pass).
 //! - `no-match-all-variants`: a JSON body with every kind of header doctor looks at (Standard
 //!   Webhooks, a timestamp, an id, Stripe, a prefixed hex signature) and a secret that decodes
-//!   as base64 and hex too, none of which match: every layout with every key decoding, the
-//!   newline variants, the seven JSON re-serialisations and the other-length checks all run.
+//!   as base64 and hex too, none of which match: every layout with every key decoding and the
+//!   newline variants (the whole matching search).
+//! - `no-match-with-near-misses`: the same, plus the near-miss diagnostics that only run when
+//!   nothing matched: the JSON re-serialisations (six apply here) and the other-length checks.
 //!
 //! Run: `cargo bench --features cli --bench doctor -- --warm-up-time 1 --measurement-time 3`.
 //! Read the results as ratios to `raw-hmac-sha256-1mib` in the same run.
@@ -74,11 +76,12 @@ fn bench(c: &mut Criterion) {
         ],
         body.clone(),
     );
-    let opts = |secret: &str| Options {
+    let opts = |secret: &str, near_misses: bool| Options {
         secrets: vec![secret.to_owned()],
         public_keys: Vec::new(),
         at: ts,
         tolerance: 300,
+        near_misses,
     };
     // Decodes as raw, base64 and hex: three keys.
     let tricky = "00112233445566778899aabbccddeeff";
@@ -93,15 +96,22 @@ fn bench(c: &mut Criterion) {
             black_box(m.finalize().into_bytes())
         })
     });
-    let o = opts(SECRET);
+    let o = opts(SECRET, true);
     g.bench_function("matched-standard-1mib", |b| {
         b.iter(|| {
             let r = diagnose(black_box(&matched), &o).unwrap();
             assert!(r.matched);
         })
     });
-    let o = opts(tricky);
+    let o = opts(tricky, false);
     g.bench_function("no-match-all-variants-1mib", |b| {
+        b.iter(|| {
+            let r = diagnose(black_box(&no_match), &o).unwrap();
+            assert!(!r.matched);
+        })
+    });
+    let o = opts(tricky, true);
+    g.bench_function("no-match-with-near-misses-1mib", |b| {
         b.iter(|| {
             let r = diagnose(black_box(&no_match), &o).unwrap();
             assert!(!r.matched);

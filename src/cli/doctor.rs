@@ -47,8 +47,8 @@ pub const MAX_SECRETS: usize = 8;
 /// Largest decompressed body tried.
 const MAX_DECOMPRESSED: u64 = 16 * 1024 * 1024;
 
-/// What doctor is asked.
-#[derive(Debug, Clone)]
+/// What doctor is asked. `Debug` shows how many secrets and keys, never their text.
+#[derive(Clone)]
 pub struct Options {
     /// Secrets as typed (each is tried in every decoding).
     pub secrets: Vec<String>,
@@ -58,6 +58,19 @@ pub struct Options {
     pub at: u64,
     /// Tolerance of the timestamp checks, in seconds.
     pub tolerance: u64,
+    /// When nothing matches, also try re-serialised and decompressed bodies (more passes).
+    pub near_misses: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("secrets", &self.secrets.len())
+            .field("public_keys", &self.public_keys.len())
+            .field("at", &self.at)
+            .field("tolerance", &self.tolerance)
+            .finish()
+    }
 }
 
 /// How a secret's text becomes key bytes.
@@ -370,7 +383,7 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-#[derive(Debug)]
+/// Key bytes (no `Debug`: they are the secret).
 struct Key {
     bytes: Vec<u8>,
     encoding: KeyEncoding,
@@ -658,7 +671,9 @@ fn ids(capture: &Capture) -> Vec<(String, String)> {
     out
 }
 
-fn layouts(stamps: &[Stamp], ids: &[(String, String)]) -> Vec<Layout> {
+fn layouts(stamps: &[Stamp], ids: &[(String, String)], cands: &[Candidate]) -> Vec<Layout> {
+    // Slack's layout goes with its `v0=` signature prefix; without one it is not worth a pass.
+    let slack = cands.iter().any(|c| c.prefix.as_deref() == Some("v0="));
     let mut out = vec![Layout {
         content: Content::Body,
         prefix: Vec::new(),
@@ -681,12 +696,14 @@ fn layouts(stamps: &[Stamp], ids: &[(String, String)]) -> Vec<Layout> {
             stamp: Some(i),
             id_header: None,
         });
-        out.push(Layout {
-            content: Content::SlackV0,
-            prefix: format!("v0:{}:", s.text).into_bytes(),
-            stamp: Some(i),
-            id_header: None,
-        });
+        if slack {
+            out.push(Layout {
+                content: Content::SlackV0,
+                prefix: format!("v0:{}:", s.text).into_bytes(),
+                stamp: Some(i),
+                id_header: None,
+            });
+        }
         if s.source.starts_with('?') {
             continue;
         }
@@ -701,6 +718,30 @@ fn layouts(stamps: &[Stamp], ids: &[(String, String)]) -> Vec<Layout> {
     }
     out.truncate(MAX_LAYOUTS);
     out
+}
+
+/// `f` over `jobs` on up to `available_parallelism` threads (at most 8); results in job order.
+/// The passes over a large body are independent, so two cores halve the wait.
+fn parallel<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(&f).collect();
+    }
+    let chunk = jobs.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Candidates of 32 bytes that equal `mac`.
@@ -933,7 +974,7 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
     let cands = candidates(capture);
     let stamps = stamps(capture);
     let ids = ids(capture);
-    let layouts = layouts(&stamps, &ids);
+    let layouts = layouts(&stamps, &ids, &cands);
     let body = &capture.body;
     let headers = capture.header_map();
     let inbound = Inbound::new(&headers, body).with_query(capture.query.as_deref());
@@ -942,23 +983,36 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
     let mut notes = Vec::new();
 
     // 1. HMAC-SHA256, exact body and newline variants, one body pass per (key, layout).
-    let mut hits: Vec<Hit> = Vec::new();
     let sha256_cands = cands.iter().any(|c| c.bytes.len() == 32);
-    if sha256_cands {
-        for (ki, key) in keys.iter().enumerate() {
-            for (li, layout) in layouts.iter().enumerate() {
-                macs += 3;
-                pass_with_newlines(&key.bytes, &layout.prefix, body, &cands, |cand, variant| {
-                    hits.push(Hit {
-                        key: ki,
-                        layout: li,
-                        cand,
-                        variant,
-                    })
-                });
-            }
-        }
-    }
+    let jobs: Vec<(usize, usize)> = if sha256_cands {
+        (0..keys.len())
+            .flat_map(|k| (0..layouts.len()).map(move |l| (k, l)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    macs += jobs.len() * 3;
+    let hits: Vec<Hit> = parallel(&jobs, |&(ki, li)| {
+        let mut hits = Vec::new();
+        pass_with_newlines(
+            &keys[ki].bytes,
+            &layouts[li].prefix,
+            body,
+            &cands,
+            |cand, variant| {
+                hits.push(Hit {
+                    key: ki,
+                    layout: li,
+                    cand,
+                    variant,
+                })
+            },
+        );
+        hits
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let mut findings: Vec<Finding> = hits
         .iter()
         .filter_map(|h| hmac_finding(h, &keys, &cands, &layouts, &stamps))
@@ -1103,29 +1157,31 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
                 }
             }
         }
-        let mut found = None;
-        'outer: for (variant, bytes) in &variants {
-            for (ki, key) in keys.iter().enumerate() {
-                for (li, layout) in layouts.iter().enumerate() {
-                    macs += 1;
-                    let mac = mac_with::<HmacSha>(&key.bytes, &layout.prefix, bytes);
-                    let mut hit = Vec::new();
-                    compare(&mac, &cands, &mut hit);
-                    for cand in hit {
-                        let h = Hit {
-                            key: ki,
-                            layout: li,
-                            cand,
-                            variant: *variant,
-                        };
-                        if let Some(f) = hmac_finding(&h, &keys, &cands, &layouts, &stamps) {
-                            found = Some(f);
-                            break 'outer;
-                        }
-                    }
-                }
-            }
+        if !opts.near_misses {
+            variants.clear();
         }
+        let (nk, nl) = (keys.len(), layouts.len());
+        let jobs: Vec<(usize, usize, usize)> = (0..variants.len())
+            .flat_map(|v| (0..nk).flat_map(move |k| (0..nl).map(move |l| (v, k, l))))
+            .collect();
+        macs += jobs.len();
+        let found = parallel(&jobs, |&(vi, ki, li)| {
+            let (variant, bytes) = &variants[vi];
+            let mac = mac_with::<HmacSha>(&keys[ki].bytes, &layouts[li].prefix, bytes);
+            let mut hit = Vec::new();
+            compare(&mac, &cands, &mut hit);
+            hit.into_iter()
+                .map(|cand| Hit {
+                    key: ki,
+                    layout: li,
+                    cand,
+                    variant: *variant,
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .find_map(|h| hmac_finding(&h, &keys, &cands, &layouts, &stamps));
         report.macs = macs;
         if let Some(f) = found {
             describe_body_variant(&mut report, f, capture, opts, None);

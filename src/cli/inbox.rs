@@ -10,7 +10,7 @@ use super::{Failure, Out, Outcome};
 use crate::inbox::{Entry, EntryId, EntryState, Inbox, ListFilter, ReplaySelector};
 
 /// `chathooks inbox` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct InboxArgs {
     /// A SQLite inbox file.
     #[arg(long, value_name = "PATH", global = true, group = "backend")]
@@ -28,7 +28,7 @@ pub struct InboxArgs {
     command: InboxCommand,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum InboxCommand {
     /// Counts per state and the age of the oldest pending entry.
     Stats,
@@ -65,6 +65,8 @@ enum InboxCommand {
         older_than: Duration,
     },
 }
+
+super::opaque_debug!(InboxArgs);
 
 /// `7d`, `12h`, `30m`, `90s` (or bare seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

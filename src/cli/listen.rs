@@ -27,7 +27,7 @@ const MAX_SEEN: usize = 10_000;
 const DUPLICATE_BODY: &str = "duplicate delivery, already processed\n";
 
 /// `chathooks listen` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ListenArgs {
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "HOST:PORT")]
@@ -52,6 +52,8 @@ pub struct ListenArgs {
     #[arg(long, value_name = "N")]
     max_requests: Option<u64>,
 }
+
+super::opaque_debug!(ListenArgs, ReplayArgs);
 
 struct ListenState {
     out: Out,
@@ -414,7 +416,7 @@ async fn handle(
 }
 
 /// `chathooks replay` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ReplayArgs {
     /// Captures to send, in order (`-` reads one from standard input).
     #[arg(value_name = "CAPTURE", required = true)]

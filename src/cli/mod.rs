@@ -25,7 +25,7 @@ Colours only on a terminal, never with NO_COLOR set. CAPTURE is a JSON capture o
 request file; `-` reads standard input.";
 
 /// Debug webhooks: find why a delivery does not verify, verify, parse, send, capture, replay.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "chathooks", version, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
     /// Print one JSON object on stdout (for scripts) instead of human output.
@@ -35,7 +35,7 @@ pub struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Try every scheme and variant on a captured request and name the verifier that matches,
     /// or explain the closest miss.
@@ -61,7 +61,7 @@ enum Command {
     Inbox(inbox::InboxArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct DoctorArgs {
     /// The secret as the dashboard shows it (repeat for several); every decoding is tried.
     #[arg(long = "secret", value_name = "S")]
@@ -79,6 +79,20 @@ struct DoctorArgs {
     #[arg(value_name = "CAPTURE")]
     capture: String,
 }
+
+/// `Debug` for argument structs that may hold secrets or credentials: the type name only.
+macro_rules! opaque_debug {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty)).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+pub(crate) use opaque_debug;
+
+opaque_debug!(Cli);
 
 /// How a command ended.
 #[derive(Debug)]
@@ -236,6 +250,7 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
         public_keys: a.public_keys,
         at: a.at.unwrap_or_else(now_secs),
         tolerance: a.tolerance,
+        near_misses: true,
     };
     let report = doctor::diagnose(&capture, &opts).map_err(Failure::Input)?;
     if out.json {
@@ -279,5 +294,32 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
         Ok(())
     } else {
         Err(Failure::Check)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let cli = Cli::try_parse_from([
+            "chathooks",
+            "listen",
+            "--vendor",
+            "sam",
+            "--secret",
+            "super-secret-value-0123",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("super-secret"));
+        let opts = doctor::Options {
+            secrets: vec!["super-secret-value-0123".into()],
+            public_keys: Vec::new(),
+            at: 0,
+            tolerance: 300,
+            near_misses: true,
+        };
+        assert!(!format!("{opts:?}").contains("super-secret"));
     }
 }

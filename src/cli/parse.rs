@@ -9,7 +9,7 @@ use crate::lenient::{self, FixKind};
 use crate::ParseError;
 
 /// `chathooks parse` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ParseArgs {
     /// sam, saleassist, salesmartly, buzzi, conversalabs or standard.
     #[arg(long, value_name = "V")]
@@ -22,6 +22,8 @@ pub struct ParseArgs {
     #[arg(value_name = "FILE")]
     file: String,
 }
+
+super::opaque_debug!(ParseArgs);
 
 /// The body of `bytes`: itself, or the body of the capture it is.
 fn body_of(bytes: Vec<u8>) -> Result<(Vec<u8>, bool), String> {

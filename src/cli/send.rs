@@ -20,7 +20,7 @@ use crate::sender::{
 const MAX_TOTAL: u64 = 100_000;
 
 /// `chathooks send` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SendArgs {
     /// sam, saleassist, salesmartly, buzzi, conversalabs or standard.
     #[arg(long, value_name = "V", required_unless_present = "list")]
@@ -64,6 +64,8 @@ pub struct SendArgs {
     #[arg(long)]
     list: bool,
 }
+
+super::opaque_debug!(SendArgs);
 
 /// The `receiver` example's documented demo secrets, so the two work together as-is.
 pub fn demo_secret(vendor: Vendor) -> &'static str {

@@ -9,7 +9,7 @@ use super::{capture, now_secs, vendors, Failure, Out, Outcome};
 use crate::Inbound;
 
 /// `chathooks verify` arguments.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct VerifyArgs {
     /// sam, saleassist, salesmartly, buzzi, conversalabs, standard, github, slack or stripe.
     #[arg(long, value_name = "V")]
@@ -30,6 +30,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "CAPTURE")]
     capture: String,
 }
+
+super::opaque_debug!(VerifyArgs);
 
 /// Run `verify`.
 pub fn run(a: VerifyArgs, out: Out) -> Outcome {
