@@ -21,6 +21,9 @@ pub struct InboxArgs {
     /// A Postgres inbox (`postgres://user@127.0.0.1/db`).
     #[arg(long, value_name = "URL", global = true, group = "backend")]
     postgres: Option<String>,
+    /// Redis: the key prefix of the inbox (default: the crate's).
+    #[arg(long, value_name = "PREFIX", global = true)]
+    prefix: Option<String>,
     /// Postgres: the schema holding the inbox tables (default: the crate's, `chathooks`).
     #[arg(long, value_name = "NAME", global = true)]
     schema: Option<String>,
@@ -95,7 +98,7 @@ async fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
         return open_sqlite(path);
     }
     if let Some(url) = &a.redis {
-        return open_redis(url);
+        return open_redis(url, a.prefix.as_deref()).await;
     }
     if let Some(url) = &a.postgres {
         return open_postgres(url, a.schema.as_deref()).await;
@@ -103,14 +106,38 @@ async fn open(a: &InboxArgs) -> Result<Box<dyn Inbox>, String> {
     Err("choose an inbox: --sqlite PATH, --redis URL or --postgres URL".into())
 }
 
+#[cfg(feature = "sqlite")]
 fn open_sqlite(path: &str) -> Result<Box<dyn Inbox>, String> {
-    let _ = path;
-    Err("this build has no SQLite inbox yet".into())
+    // Opening creates a missing file: an inspection tool must not, so a typo is an error.
+    if !std::path::Path::new(path).is_file() {
+        return Err(format!("cannot open `{path}`: no such file"));
+    }
+    let inbox =
+        crate::inbox::SqliteInbox::open(path).map_err(|e| format!("--sqlite {path}: {e}"))?;
+    Ok(Box::new(inbox))
 }
 
-fn open_redis(url: &str) -> Result<Box<dyn Inbox>, String> {
-    let _ = url;
-    Err("this build has no Redis inbox yet".into())
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(path: &str) -> Result<Box<dyn Inbox>, String> {
+    let _ = path;
+    Err("this build has no SQLite inbox: install with `--features cli,sqlite`".into())
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str, prefix: Option<&str>) -> Result<Box<dyn Inbox>, String> {
+    let mut inbox = crate::inbox::RedisInbox::connect(url)
+        .await
+        .map_err(|e| format!("--redis: {e}"))?;
+    if let Some(p) = prefix {
+        inbox = inbox.with_prefix(p);
+    }
+    Ok(Box::new(inbox))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(url: &str, prefix: Option<&str>) -> Result<Box<dyn Inbox>, String> {
+    let _ = (url, prefix);
+    Err("this build has no Redis inbox: install with `--features cli,redis`".into())
 }
 
 #[cfg(feature = "postgres")]

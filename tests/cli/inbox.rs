@@ -1,55 +1,46 @@
-//! `chathooks inbox` against a real Postgres inbox (the server at `DATABASE_URL`), on a schema
-//! of the test's own: entries are put and driven to dead and done through the library, then the
-//! binary reads and changes them.
+//! `chathooks inbox` against real inboxes — a SQLite file, the Postgres server at
+//! `DATABASE_URL` (a schema of the test's own) and the Redis server at `REDIS_URL` (a prefix
+//! of the test's own): entries are put and driven to dead and done through the library, then
+//! the binary reads and changes them.
 
 use std::time::Duration;
 
 use chathooks::idempotency::IdempotencyKey;
-use chathooks::inbox::{AfterFailure, Inbox, NewEntry};
-use chathooks::postgres::PostgresInbox;
+use chathooks::inbox::{AfterFailure, EntryId, Inbox, NewEntry};
 
-use super::run;
-use crate::postgres::service::{database_url, fresh_schema_pool, schema_name};
+use super::{run, TempDir};
 
-#[test]
-fn stats_ls_show_retry_purge_on_postgres() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let test = "cli_inbox";
-    let Some(pool) = rt.block_on(fresh_schema_pool(test)) else {
-        return;
-    };
-    let url = database_url(test).unwrap();
-    let schema = schema_name(test);
-    let inbox = PostgresInbox::new(&pool);
-    let ids = rt.block_on(async {
-        let mut ids = Vec::new();
-        for i in 0..3 {
-            let key = IdempotencyKey::new("sam", &format!("evt_{i}")).unwrap();
-            let entry = NewEntry::new("sam", "sam", key, format!("{{\"n\":{i}}}").into_bytes())
-                .with_header("x-sam-signature", "sha256=00");
-            ids.push(inbox.put(entry).await.unwrap().id().clone());
-        }
-        // One dead, one done, one pending.
-        let leases = inbox.lease(2, Duration::from_secs(30)).await.unwrap();
-        assert_eq!(leases.len(), 2);
-        assert!(inbox
-            .fail(
-                &leases[0].entry.id,
-                leases[0].token,
-                "handler said no",
-                AfterFailure::Dead
-            )
-            .await
-            .unwrap());
-        assert!(inbox
-            .ack(&leases[1].entry.id, leases[1].token)
-            .await
-            .unwrap());
-        (ids, leases[0].entry.id.clone())
-    });
-    let (_, dead_id) = ids;
+/// Three entries: one dead, one done, one pending. Returns the dead one's id.
+async fn populate(inbox: &dyn Inbox) -> EntryId {
+    for i in 0..3 {
+        let key = IdempotencyKey::new("sam", &format!("evt_{i}")).unwrap();
+        let entry = NewEntry::new("sam", "sam", key, format!("{{\"n\":{i}}}").into_bytes())
+            .with_header("x-sam-signature", "sha256=00");
+        inbox.put(entry).await.unwrap();
+    }
+    let leases = inbox.lease(2, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(leases.len(), 2);
+    assert!(inbox
+        .fail(
+            &leases[0].entry.id,
+            leases[0].token,
+            "handler said no",
+            AfterFailure::Dead
+        )
+        .await
+        .unwrap());
+    assert!(inbox
+        .ack(&leases[1].entry.id, leases[1].token)
+        .await
+        .unwrap());
+    leases[0].entry.id.clone()
+}
+
+/// The binary's view of it, with `backend` the `--sqlite …`/`--postgres …`/`--redis …` args.
+fn check(backend: &[&str], dead_id: &EntryId) {
     let args = |cmd: &[&str]| {
-        let mut a = vec!["inbox", "--json", "--postgres", &url, "--schema", &schema];
+        let mut a = vec!["inbox", "--json"];
+        a.extend_from_slice(backend);
         a.extend_from_slice(cmd);
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
@@ -57,10 +48,9 @@ fn stats_ls_show_retry_purge_on_postgres() {
         let a = args(cmd);
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
         let r = run(&refs);
-        assert_eq!(r.code, 0, "{cmd:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.code, 0, "{backend:?} {cmd:?}: {}{}", r.stdout, r.stderr);
         r.json()
     };
-
     let s = call(&["stats"]);
     assert_eq!(
         (
@@ -69,7 +59,7 @@ fn stats_ls_show_retry_purge_on_postgres() {
             s["done"].as_u64()
         ),
         (Some(1), Some(1), Some(1)),
-        "{s}"
+        "{backend:?}: {s}"
     );
 
     let ls = call(&["ls", "--state", "dead"]);
@@ -88,19 +78,74 @@ fn stats_ls_show_retry_purge_on_postgres() {
     let s = call(&["stats"]);
     assert_eq!(
         (s["pending"].as_u64(), s["dead"].as_u64()),
-        (Some(2), Some(0))
+        (Some(2), Some(0)),
+        "{backend:?}"
     );
 
-    // Nothing done is older than a week; everything done is older than zero seconds.
+    // Nothing done is older than a week; the done entry is older than one second.
     assert_eq!(call(&["purge", "--older-than", "7d"])["purged"], 0);
-    std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(call(&["purge", "--older-than", "1s"])["purged"], 1);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(
+        call(&["purge", "--older-than", "1s"])["purged"],
+        1,
+        "{backend:?}"
+    );
     assert_eq!(call(&["stats"])["done"], 0);
 
-    // An unknown id and an unmigrated schema are input errors.
     let a = args(&["show", "no-such-id"]);
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    assert_eq!(run(&refs).code, 2);
+    assert_eq!(run(&refs).code, 2, "{backend:?}: unknown id");
+}
+
+#[test]
+fn inbox_commands_on_a_sqlite_file() {
+    let dir = TempDir::new("inbox-sqlite");
+    let path = dir.path().join("inbox.sqlite");
+    let dead = {
+        let inbox = chathooks::inbox::SqliteInbox::open(&path).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(populate(&inbox))
+    };
+    check(&["--sqlite", path.to_str().unwrap()], &dead);
+    // A missing file is an input error, and is not created.
+    let missing = dir.path().join("nope.sqlite");
+    let r = run(&["inbox", "stats", "--sqlite", missing.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(!missing.exists());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn inbox_commands_on_redis() {
+    let Some(url) = crate::services::redis::url("cli_inbox_redis") else {
+        return;
+    };
+    let prefix = format!("chathooks-cli-test-{}", std::process::id());
+    let dead = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let inbox = chathooks::inbox::RedisInbox::connect(&url)
+            .await
+            .unwrap()
+            .with_prefix(prefix.clone());
+        populate(&inbox).await
+    });
+    check(&["--redis", &url, "--prefix", &prefix], &dead);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn inbox_commands_on_postgres() {
+    use crate::postgres::service::{database_url, fresh_schema_pool, schema_name};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let test = "cli_inbox";
+    let Some(pool) = rt.block_on(fresh_schema_pool(test)) else {
+        return;
+    };
+    let url = database_url(test).unwrap();
+    let schema = schema_name(test);
+    let inbox = chathooks::postgres::PostgresInbox::new(&pool);
+    let dead = rt.block_on(populate(&inbox));
+    check(&["--postgres", &url, "--schema", &schema], &dead);
     let r = run(&[
         "inbox",
         "stats",

@@ -13,7 +13,7 @@ use sha2::Sha256;
 mod capture_props;
 mod commands;
 mod doctor;
-#[cfg(feature = "postgres")]
+#[cfg(feature = "sqlite")]
 mod inbox;
 mod roundtrip;
 
