@@ -10,6 +10,11 @@ use super::{
 };
 use crate::Error;
 
+/// Longest lease [`Dedupe::with_lease`] accepts.
+const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+/// Longest window [`Dedupe::with_window`] accepts.
+const MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// A store with the lease and dedupe window to use: the dedupe stage of a receiver.
 ///
 /// Cheap to clone (the store is shared).
@@ -38,18 +43,20 @@ impl Dedupe {
 
     /// How long a claim holds its key when its worker neither completes nor releases it (a
     /// crash). Make it longer than your slowest handler: a handler still running when its lease
-    /// ends can be started a second time by a retry. Zero is treated as 1 ms.
+    /// ends can be started a second time by a retry. Zero is treated as 1 ms; more than a day
+    /// is clamped to a day (so `Duration::MAX` cannot overflow a store's clock).
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
+        self.lease = lease.min(MAX_LEASE);
         self
     }
 
     /// How long a completed key is remembered. Make it longer than the sender's retry horizon
-    /// (Sam: 24 h; Standard Webhooks: about 3 days). Zero is treated as 1 ms.
+    /// (Sam: 24 h; Standard Webhooks: about 3 days). Zero is treated as 1 ms; more than a year
+    /// is clamped to a year.
     #[must_use]
     pub fn with_window(mut self, window: Duration) -> Self {
-        self.window = window;
+        self.window = window.min(MAX_WINDOW);
         self
     }
 

@@ -125,7 +125,8 @@ impl MemoryStore {
     /// shards mean less lock contention between threads; each holds `max_keys / shards` keys.
     pub fn with_shards(max_keys: usize, shards: usize) -> Self {
         let shards = shards.clamp(1, 1024).next_power_of_two();
-        let per_shard = max_keys.div_ceil(shards).max(1);
+        // `max_keys` is configuration: `usize::MAX` must not overflow `per_shard * shards`.
+        let per_shard = max_keys.div_ceil(shards).clamp(1, usize::MAX / shards);
         let shards_vec: Vec<Mutex<Shard>> = (0..shards)
             .map(|_| {
                 Mutex::new(Shard {

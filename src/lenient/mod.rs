@@ -8,7 +8,7 @@
 mod repair;
 
 pub use self::repair::{repair, Fix, FixKind, RepairError, Repaired, MAX_REPAIR_INPUT};
-pub use self::repair::{MAX_REPAIR_DEPTH, WRAPPER_KEY};
+pub use self::repair::{MAX_REPAIR_DEPTH, MAX_REPAIR_FIXES, WRAPPER_KEY};
 
 pub mod de;
 mod timestamp;

@@ -19,6 +19,12 @@ pub const MAX_REPAIR_DEPTH: usize = 127;
 /// the body of the automation tool's capture wrapper); `"body"` is a documented placeholder.
 pub const WRAPPER_KEY: &str = "body";
 
+/// Most fixes [`repair`] makes before giving up with [`RepairError::TooManyFixes`]. A payload
+/// broken by a real sender needs a handful; input needing thousands is not a damaged document
+/// but noise (`]]]]…`, `1 1 1 …`), and keeping one [`Fix`] per input byte would cost about
+/// 50 bytes of memory per input byte.
+pub const MAX_REPAIR_FIXES: usize = 1024;
+
 /// The repaired document and the list of fixes applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -113,6 +119,12 @@ pub enum RepairError {
         /// Where the container that went too deep opens.
         offset: usize,
     },
+    /// Repairing would take more than [`MAX_REPAIR_FIXES`] fixes.
+    #[error("more than {MAX_REPAIR_FIXES} fixes needed (at byte {offset}); not repairing")]
+    TooManyFixes {
+        /// Where the fix past the limit would have applied.
+        offset: usize,
+    },
     /// The input is empty or only whitespace.
     #[error("no JSON value in the input")]
     Empty,
@@ -168,6 +180,7 @@ impl RepairError {
         match *self {
             RepairError::TooLarge | RepairError::Empty => None,
             RepairError::TooDeep { offset }
+            | RepairError::TooManyFixes { offset }
             | RepairError::UnexpectedEnd { offset }
             | RepairError::UnterminatedString { offset }
             | RepairError::InvalidEscape { offset }
@@ -216,8 +229,9 @@ impl From<RepairError> for crate::Error {
 /// - **Nothing is invented.** A missing value, key or colon, a garbage token, an invalid number,
 ///   an invalid escape or an unterminated string is a [`RepairError`], not a guess.
 /// - **Valid JSON is returned byte for byte** with an empty list of fixes.
-/// - **Bounded.** One pass over at most [`MAX_REPAIR_INPUT`] bytes, a container stack of at most
-///   [`MAX_REPAIR_DEPTH`] frames and at most one wrapper (whose insertion copies the output once),
+/// - **Bounded.** One pass over at most [`MAX_REPAIR_INPUT`] bytes, at most
+///   [`MAX_REPAIR_FIXES`] fixes (more is an error: memory stays O(input)), a container stack of
+///   at most [`MAX_REPAIR_DEPTH`] frames and at most one wrapper (whose insertion copies the output once),
 ///   so time and memory are linear in the input; it never panics.
 /// - **Ok means well-formed.** The output follows the JSON grammar (RFC 8259) and nests no deeper
 ///   than serde_json's default recursion limit allows. Like the input, it is not checked for
@@ -263,8 +277,12 @@ pub fn repair(input: &[u8]) -> Result<Repaired, RepairError> {
         top_object: None,
         top_closed_at: 0,
         wrapped: false,
+        too_many: None,
     };
     r.run()?;
+    if let Some(offset) = r.too_many {
+        return Err(RepairError::TooManyFixes { offset });
+    }
     r.fixes.sort_by_key(|f| f.offset);
     Ok(Repaired {
         bytes: r.out,
@@ -309,6 +327,8 @@ struct Repairer<'a> {
     top_object: Option<(usize, usize)>,
     top_closed_at: usize,
     wrapped: bool,
+    /// Offset of the first fix past [`MAX_REPAIR_FIXES`].
+    too_many: Option<usize>,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -339,7 +359,12 @@ impl Repairer<'_> {
     }
 
     fn fix(&mut self, offset: usize, kind: FixKind) {
-        self.fixes.push(Fix { offset, kind });
+        // Past the limit nothing more is kept (memory stays O(input)); `repair` then fails.
+        if self.fixes.len() < MAX_REPAIR_FIXES {
+            self.fixes.push(Fix { offset, kind });
+        } else if self.too_many.is_none() {
+            self.too_many = Some(offset);
+        }
     }
 
     fn run(&mut self) -> Result<(), RepairError> {

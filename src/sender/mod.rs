@@ -53,7 +53,9 @@ pub use self::delivery::{
     Attempt, AttemptCallback, AttemptError, AttemptReport, Delivery, Endpoint, Message, Outcome,
     Sender, SenderBuilder, DEFAULT_TIMEOUT, MAX_IN_FLIGHT, USER_AGENT_VALUE,
 };
-pub use self::retry::{parse_retry_after, RetryPolicy, DEFAULT_SCHEDULE, MAX_RETRIES};
+pub use self::retry::{
+    parse_retry_after, RetryPolicy, DEFAULT_SCHEDULE, MAX_RETRIES, MAX_RETRY_DELAY,
+};
 pub use self::signing::{
     Sign, Signature, Signing, CONVERSALABS_DELIVERY_HEADER, SALEASSIST_TOKEN_HEADER,
 };

@@ -63,6 +63,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Longest delay a retry schedule may hold: 30 days.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl RetryPolicy {
     /// No retries at all: one attempt.
     pub fn no_retries() -> Self {
@@ -78,6 +81,11 @@ impl RetryPolicy {
         if delays.len() > MAX_RETRIES {
             return Err(Error::Config(
                 "a retry schedule holds at most 64 delays".into(),
+            ));
+        }
+        if delays.iter().any(|d| *d > MAX_RETRY_DELAY) {
+            return Err(Error::Config(
+                "a retry delay is at most 30 days (Duration::MAX would overflow the clock)".into(),
             ));
         }
         self.schedule = delays;
@@ -107,9 +115,10 @@ impl RetryPolicy {
         self
     }
 
-    /// Longest wait a `Retry-After` header can impose (default 24 h).
+    /// Longest wait a `Retry-After` header can impose (default 24 h; at most
+    /// [`MAX_RETRY_DELAY`]).
     pub fn max_retry_after(mut self, max: Duration) -> Self {
-        self.max_retry_after = max;
+        self.max_retry_after = max.min(MAX_RETRY_DELAY);
         self
     }
 
@@ -144,7 +153,10 @@ impl RetryPolicy {
         let jittered = if self.jitter > 0.0 {
             // factor in [1 - jitter, 1 + jitter]
             let unit = rng.next_f64() * 2.0 - 1.0;
-            base.mul_f64((1.0 + unit * self.jitter).max(0.0))
+            // Checked: a huge base times 1.2 must not panic.
+            Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + unit * self.jitter).max(0.0))
+                .unwrap_or(MAX_RETRY_DELAY)
+                .min(MAX_RETRY_DELAY.saturating_mul(2))
         } else {
             base
         };

@@ -10,11 +10,13 @@ use chathooks::idempotency::{
 };
 use chathooks::Error;
 
+mod config;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod http;
 mod keys;
 mod logs;
 mod misuse;
+mod repair_bound;
 mod salesmartly_replay;
 #[cfg(feature = "sender")]
 mod sender_debug;
