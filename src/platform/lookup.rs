@@ -109,6 +109,10 @@ pub(crate) fn merge_person(c: &mut Contact, person: &Map<String, Value>) {
 }
 
 fn merge(c: &mut Contact, obj: &Map<String, Value>, with_id: bool) {
+    // Most typed records' `extra` maps are empty: skip the key lookups.
+    if obj.is_empty() {
+        return;
+    }
     if with_id && c.id.is_none() {
         c.id = super::open::scalar(obj, "id");
     }

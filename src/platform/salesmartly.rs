@@ -718,13 +718,14 @@ impl SaleSmartlyEvent {
             channel: channel.clone(),
             assignee: m.assigned_agent().map(|n| n.to_string()),
         });
-        let mut customer = m.chat_user_id.as_ref().map(|id| Contact {
-            id: Some(id.clone()),
+        let mut customer = Contact {
+            id: m.chat_user_id.clone(),
             ..Contact::default()
-        });
+        };
         if let Some(user) = &m.chat_user {
-            lookup::merge_person(customer.get_or_insert_with(Contact::default), &user.extra);
+            lookup::merge_person(&mut customer, &user.extra);
         }
+        let customer = (customer != Contact::default()).then_some(customer);
         e.contact = lookup::contact(customer, &m.extra, Flat::Nested);
         e.ids.contact = e.contact.as_ref().and_then(|c| c.id.clone());
         let media = matches!(m.msg_type, Some(MessageKind::Image | MessageKind::File));
