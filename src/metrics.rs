@@ -17,7 +17,7 @@
 //! | `chathooks_stage_duration_seconds` | histogram | `vendor`, `stage` | time spent in each [`Stage`]: `verify`, `parse`, `dedupe`, `handler`, `inbox_put` |
 //! | `chathooks_inbox_entries` | gauge | `state` | entries per inbox state (`pending`, `leased`, `retrying`, `dead`, `done`), as of the last [`record_inbox_stats`] |
 //! | `chathooks_inbox_oldest_pending_age_seconds` | gauge | — | how long the oldest pending entry has waited |
-//! | `chathooks_worker_attempts_total` | counter | `namespace`, `outcome` | handler runs by the worker: `ok`, `retry`, `dead`, `released` |
+//! | `chathooks_worker_attempts_total` | counter | `namespace`, `outcome` | handler runs by the worker: `ok`, `retry`, `dead`; leases given back at shutdown as `released` (namespace `*`). Namespaces are the worker's routes (`unrouted` for the rest) |
 //! | `chathooks_worker_retries_total` | counter | `namespace` | failed attempts scheduled for another try |
 //! | `chathooks_worker_dead_letters_total` | counter | `namespace` | entries that went to the dead letters |
 //!

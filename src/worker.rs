@@ -63,6 +63,7 @@ use tracing::Instrument;
 
 use crate::inbox::{AfterFailure, Entry, EntryId, Inbox, Lease, LeaseToken, DEFAULT_LEASE};
 use crate::lenient;
+use crate::metrics;
 use crate::receiver::{Payload, RawBody};
 use crate::Error;
 
@@ -486,6 +487,7 @@ pub struct Worker {
     idle_poll: Duration,
     max_backoff: Duration,
     shutdown_deadline: Duration,
+    stats_every: Duration,
 }
 
 impl fmt::Debug for Worker {
@@ -528,6 +530,7 @@ impl Worker {
             idle_poll: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             shutdown_deadline: Duration::from_secs(10),
+            stats_every: Duration::from_secs(10),
         }
     }
 
@@ -624,6 +627,14 @@ impl Worker {
         self
     }
 
+    /// How often the worker reads [`Inbox::stats`] into the inbox gauges of
+    /// [`metrics`](crate::metrics) (`chathooks_inbox_entries{state}`, the oldest pending
+    /// entry's age); default 10 s. Only with feature `metrics`.
+    pub fn stats_every(mut self, every: Duration) -> Self {
+        self.stats_every = every.max(Duration::from_millis(10));
+        self
+    }
+
     /// Lease and handle until `shutdown` completes; then stop leasing, let in-flight handlers
     /// finish within the [shutdown deadline](Self::shutdown_deadline), release the leases of
     /// the rest, and return what was done. Inbox outages are waited out (with backoff), never
@@ -636,8 +647,10 @@ impl Worker {
             idle_poll,
             max_backoff,
             shutdown_deadline,
+            stats_every,
         } = self;
         let inner = Arc::new(inner);
+        let gauges = spawn_gauges(Arc::clone(&inner.inbox), stats_every);
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks = JoinSet::new();
         let mut shutdown = pin!(shutdown);
@@ -710,6 +723,9 @@ impl Worker {
             // Reap finished jobs so the set stays bounded by `concurrency`.
             while tasks.try_join_next().is_some() {}
         }
+        if let Some(gauges) = gauges {
+            gauges.abort();
+        }
         // Stop: in-flight handlers get until the deadline, then their leases go back.
         let drained = tokio::time::timeout(shutdown_deadline, async {
             while tasks.join_next().await.is_some() {}
@@ -728,6 +744,7 @@ impl Worker {
         for (id, token) in left {
             if let Ok(true) = inner.inbox.release(&id, token).await {
                 inner.counters.add(|c| c.released += 1);
+                metrics::record_worker_attempt("*", metrics::WorkerOutcome::Released);
             }
         }
         inner.counters.get()
@@ -750,14 +767,22 @@ async fn run_job(inner: &Inner, lease: Lease) {
         let timeout = inner
             .timeout
             .unwrap_or_else(|| inner.lease.saturating_sub(inner.lease / 10));
-        let outcome = match inner.routes.get(entry.namespace.as_str()) {
-            Some(route) => route.run(entry, attempt, timeout, inner.repair).await,
-            None => Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
+        // Metric labels: routed namespaces only (configured, so bounded), never stored text.
+        let (label, outcome) = match inner.routes.get_key_value(entry.namespace.as_str()) {
+            Some((ns, route)) => (
+                ns.clone(),
+                route.run(entry, attempt, timeout, inner.repair).await,
+            ),
+            None => (
+                "unrouted".to_owned(),
+                Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
+            ),
         };
         match outcome {
             Outcome::Handled => match with_retries(|| inner.inbox.ack(&id, token)).await {
                 Ok(true) => {
                     inner.counters.add(|c| c.handled += 1);
+                    metrics::record_worker_attempt(&label, metrics::WorkerOutcome::Ok);
                     tracing::info!("handled");
                 }
                 Ok(false) => {
@@ -769,7 +794,7 @@ async fn run_job(inner: &Inner, lease: Lease) {
             },
             Outcome::Poison(reason) => {
                 tracing::warn!(error = %reason, "dead letter: cannot parse");
-                fail(inner, &id, token, reason, AfterFailure::Dead).await;
+                fail(inner, &id, token, reason, AfterFailure::Dead, &label).await;
             }
             Outcome::Failed(reason) => {
                 if reason.starts_with("handler panicked") {
@@ -779,7 +804,7 @@ async fn run_job(inner: &Inner, lease: Lease) {
                 let then = inner.retry.after_failure(attempt, SystemTime::now(), salt);
                 tracing::warn!(error = %reason, dead = matches!(then, AfterFailure::Dead),
                     "handler failed");
-                fail(inner, &id, token, reason, then).await;
+                fail(inner, &id, token, reason, then, &label).await;
             }
         }
     }
@@ -792,11 +817,19 @@ async fn run_job(inner: &Inner, lease: Lease) {
         .remove(&id);
 }
 
-async fn fail(inner: &Inner, id: &EntryId, token: LeaseToken, reason: String, then: AfterFailure) {
+async fn fail(
+    inner: &Inner,
+    id: &EntryId,
+    token: LeaseToken,
+    reason: String,
+    then: AfterFailure,
+    label: &str,
+) {
     match with_retries(|| inner.inbox.fail(id, token, &reason, then)).await {
         Ok(true) => {
             if then == AfterFailure::Dead {
                 inner.counters.add(|c| c.dead += 1);
+                metrics::record_worker_attempt(label, metrics::WorkerOutcome::Dead);
                 if let Some(hook) = &inner.hook {
                     if let Ok(Some(entry)) = inner.inbox.get(id).await {
                         hook.dead_letter(DeadLetter { entry, reason }).await;
@@ -804,12 +837,29 @@ async fn fail(inner: &Inner, id: &EntryId, token: LeaseToken, reason: String, th
                 }
             } else {
                 inner.counters.add(|c| c.retried += 1);
+                metrics::record_worker_attempt(label, metrics::WorkerOutcome::Retry);
             }
         }
         Ok(false) => inner.counters.add(|c| c.lost_leases += 1),
         Err(e) => tracing::warn!(error = %e,
             "recording the failure failed: the entry runs again when the lease ends"),
     }
+}
+
+/// The inbox gauges, refreshed every `every` while the worker runs (with feature `metrics`).
+fn spawn_gauges(inbox: Arc<dyn Inbox>, every: Duration) -> Option<JoinHandle<()>> {
+    if !cfg!(feature = "metrics") {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            match inbox.stats().await {
+                Ok(stats) => metrics::record_inbox_stats(&stats),
+                Err(e) => tracing::debug!(error = %e, "inbox stats unavailable for the gauges"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }))
 }
 
 /// An ack or fail that meets an unavailable inbox is tried three times in about a second; after

@@ -548,3 +548,100 @@ fn spans_carry_otel_fields_and_no_secrets() {
         assert!(!logs.contains(leak), "{leak:?} leaked:\n{logs}");
     }
 }
+
+/// The worker's counters (handled, retried, dead) and the inbox gauges, from a real run of a
+/// `Worker` on a `MemoryInbox`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_counters_and_inbox_gauges() {
+    use chathooks::inbox::{Inbox, MemoryInbox, NewEntry};
+    use chathooks::metrics::{
+        INBOX_ENTRIES, WORKER_ATTEMPTS_TOTAL, WORKER_DEAD_LETTERS_TOTAL, WORKER_RETRIES_TOTAL,
+    };
+    use chathooks::worker::{Job, RetryPolicy, Worker};
+
+    let _serial = SERIAL.lock().await;
+    let r = recorder();
+    let ns = "sam:metrics-worker";
+    let count = |name: &str, outcome: Option<&str>| match outcome {
+        Some(o) => r.counter(name, &[("namespace", ns), ("outcome", o)]),
+        None => r.counter(name, &[("namespace", ns)]),
+    };
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let put = |id: &str, body: String| {
+        let key = IdempotencyKey::new(ns, id).unwrap();
+        NewEntry::new(ns, "sam", key, body.into_bytes())
+    };
+    let lead = |id: &str| format!(r#"{{"event":"lead.captured","data":{{"id":"{id}"}}}}"#);
+    for i in 0..5 {
+        inbox
+            .put(put(&format!("ok{i}"), lead(&format!("ok{i}"))))
+            .await
+            .unwrap();
+    }
+    inbox.put(put("flaky", lead("flaky"))).await.unwrap(); // fails once, then succeeds
+    inbox.put(put("poison", lead("poison"))).await.unwrap(); // always fails: dead
+    inbox.put(put("broken", "{not json".into())).await.unwrap(); // cannot parse: dead at once
+
+    let flaky_runs = Arc::new(AtomicU64::new(0));
+    let runs = Arc::clone(&flaky_runs);
+    let worker = Worker::from_arc(Arc::clone(&inbox))
+        .route_namespace::<SamEvent, _>(ns, move |job: Job<SamEvent>| {
+            let runs = Arc::clone(&runs);
+            async move {
+                let id = job
+                    .entry()
+                    .key
+                    .as_str()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                if id == "poison" || (id == "flaky" && runs.fetch_add(1, Ordering::SeqCst) == 0) {
+                    return Err(std::io::Error::other("handler failed on purpose"));
+                }
+                Ok(())
+            }
+        })
+        .retry(
+            RetryPolicy::default()
+                .schedule(vec![Duration::from_millis(20)])
+                .unwrap()
+                .jitter(0.0)
+                .unwrap(),
+        )
+        .stats_every(Duration::from_millis(20));
+    let report = worker
+        .run(tokio::time::sleep(Duration::from_millis(1500)))
+        .await;
+    assert!(format!("{report:?}").contains("handled"), "{report:?}");
+
+    assert_eq!(
+        count(WORKER_ATTEMPTS_TOTAL, Some("ok")),
+        6,
+        "five leads and the flaky one"
+    );
+    assert_eq!(
+        count(WORKER_ATTEMPTS_TOTAL, Some("retry")),
+        2,
+        "flaky and poison once each"
+    );
+    assert_eq!(
+        count(WORKER_ATTEMPTS_TOTAL, Some("dead")),
+        2,
+        "poison and broken"
+    );
+    assert_eq!(count(WORKER_RETRIES_TOTAL, None), 2);
+    assert_eq!(count(WORKER_DEAD_LETTERS_TOTAL, None), 2);
+    // The gauges were read from the inbox after the work was done.
+    let gauge = |state: &str| {
+        let g = r.gauges.lock().unwrap();
+        g.get(&(
+            INBOX_ENTRIES.to_owned(),
+            vec![("state".to_owned(), state.to_owned())],
+        ))
+        .map(|v| f64::from_bits(v.load(Ordering::SeqCst)))
+    };
+    assert_eq!(gauge("done"), Some(6.0));
+    assert_eq!(gauge("dead"), Some(2.0));
+    assert_eq!(gauge("pending"), Some(0.0));
+}
