@@ -660,7 +660,7 @@ impl<T: Payload> ReceiverBuilder<T> {
         self
     }
 
-    /// Finish. A receiver built on [`Unverified`](crate::verify::Unverified) logs a warning
+    /// Finish. A receiver built on [`Unverified`] logs a warning
     /// here, once: it accepts forged deliveries.
     pub fn build(self) -> Receiver<T> {
         if self.unverified {

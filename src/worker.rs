@@ -628,7 +628,7 @@ impl Worker {
     }
 
     /// How often the worker reads [`Inbox::stats`] into the inbox gauges of
-    /// [`metrics`](crate::metrics) (`chathooks_inbox_entries{state}`, the oldest pending
+    /// [`metrics`] (`chathooks_inbox_entries{state}`, the oldest pending
     /// entry's age); default 10 s. Only with feature `metrics`.
     pub fn stats_every(mut self, every: Duration) -> Self {
         self.stats_every = every.max(Duration::from_millis(10));

@@ -28,7 +28,7 @@ pub struct SendArgs {
     /// The vendor's event name (`--list` shows them); default: every event of the vendor.
     #[arg(long, value_name = "NAME")]
     event: Option<String>,
-    /// Where to POST (default for `--print`: http://127.0.0.1:3000/webhooks/<vendor>).
+    /// Where to POST (default for `--print`: `http://127.0.0.1:3000/webhooks/<vendor>`).
     #[arg(long, value_name = "URL", required_unless_present_any = ["print", "list"])]
     url: Option<String>,
     /// Signing secret (repeat to sign with several, as during rotation). Default: the receiver
