@@ -7,9 +7,9 @@
 //!
 //! | operation | statement |
 //! |---|---|
-//! | put | `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, reading the holder's id in the same statement on a conflict |
+//! | put | `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, reading the holder's id in the same statement on a conflict; with [group commit](PostgresInbox::with_group_commit) (the default) concurrent puts share one `INSERT … SELECT FROM unnest(…)` |
 //! | lease | `UPDATE … FROM (SELECT id … WHERE state IN (pending, leased, retrying) AND due_at <= now() ORDER BY due_at LIMIT n FOR UPDATE SKIP LOCKED)`: a batch per statement, one fresh token per row |
-//! | ack / fail / release | `UPDATE … WHERE id = $1 AND state = 'leased' AND lease_token = $2` |
+//! | ack / fail / release | `UPDATE … WHERE id = $1 AND state = 'leased' AND lease_token = $2`; concurrent acks share one `UPDATE … FROM unnest(ids, tokens)` with group commit |
 //! | purge | `DELETE` of done/dead rows finished before the retention, 10 000 per statement |
 //!
 //! - **No sweeper.** A lease is a `due_at` in the future; the lease query treats a leased row
@@ -26,7 +26,9 @@
 //! [`Error::StoreUnavailable`]: a receiver answers 503 with `Retry-After`, and a worker backs
 //! off and tries again on the same pool, which reconnects by itself.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -37,6 +39,7 @@ use super::{
     Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
 };
 use crate::idempotency::IdempotencyKey;
+use crate::postgres::batch::{Batcher, RunBatch};
 use crate::postgres::{millis, token_bytes, PostgresPool};
 use crate::Error;
 
@@ -71,12 +74,23 @@ const COLS: &str = "e.id, e.namespace, e.vendor, e.dedupe_key, e.signed_delivery
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: PostgresPool,
-    sql: Sql,
+    sql: Arc<Sql>,
+    group_commit: bool,
+    puts: Arc<Batcher<NewEntry, PutOutcome>>,
+    acks: Arc<Batcher<(i64, [u8; 16]), bool>>,
 }
+
+/// Most puts, or acks, one group-commit statement carries.
+pub const MAX_GROUP: usize = 256;
+/// Group-commit statements of one kind (put, ack) one inbox runs at once.
+const GROUP_STATEMENTS: usize = 4;
 
 #[derive(Clone)]
 struct Sql {
     put: String,
+    put_many: String,
+    holders: String,
+    ack_many: String,
     holder: String,
     lease: String,
     ack: String,
@@ -95,6 +109,7 @@ impl fmt::Debug for PostgresInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresInbox")
             .field("pool", &self.pool)
+            .field("group_commit", &self.group_commit)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +137,28 @@ impl PostgresInbox {
                  SELECT id, false FROM {t} WHERE dedupe_key = $1 AND NOT EXISTS (SELECT 1 FROM ins)"
             ),
             holder: format!("SELECT id FROM {t} WHERE dedupe_key = $1"),
+            // Headers travel as one JSON array of names and one of values per row (arrays of
+            // arrays must be rectangular in Postgres).
+            put_many: format!(
+                "INSERT INTO {t} (dedupe_key, namespace, vendor, signed_delivery_id,
+                                  header_names, header_values, body, received_at, state, due_at)
+                 SELECT i.k, i.ns, i.v, i.sid,
+                        ARRAY(SELECT jsonb_array_elements_text(i.hn::jsonb)),
+                        ARRAY(SELECT jsonb_array_elements_text(i.hv::jsonb)),
+                        i.body, i.at, 'pending', now()
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::bytea[], $8::timestamptz[])
+                      AS i(k, ns, v, sid, hn, hv, body, at)
+                 ON CONFLICT (dedupe_key) DO NOTHING
+                 RETURNING id, dedupe_key"
+            ),
+            holders: format!("SELECT id, dedupe_key FROM {t} WHERE dedupe_key = ANY($1::text[])"),
+            ack_many: format!(
+                "UPDATE {t} AS e SET state = 'done', due_at = now(), lease_token = NULL
+                 FROM unnest($1::int8[], $2::bytea[]) AS a(id, tok)
+                 WHERE e.id = a.id AND e.state = 'leased' AND e.lease_token = a.tok
+                 RETURNING e.id, a.tok"
+            ),
             lease: format!(
                 "WITH due AS (
                     SELECT id FROM {t}
@@ -193,13 +230,168 @@ impl PostgresInbox {
         };
         PostgresInbox {
             pool: pool.clone(),
-            sql,
+            sql: Arc::new(sql),
+            group_commit: true,
+            puts: Arc::new(Batcher::new(MAX_GROUP, GROUP_STATEMENTS)),
+            acks: Arc::new(Batcher::new(MAX_GROUP, GROUP_STATEMENTS)),
         }
+    }
+
+    /// Group commit (on by default): concurrent `put`s of this inbox share one `INSERT`
+    /// statement, and concurrent `ack`s one `UPDATE`, so under load many deliveries cost one
+    /// transaction and one WAL flush. Each caller still gets its own answer only after the
+    /// statement carrying its item committed. A lone call is not delayed: a batch is whatever
+    /// arrived while the previous statement ran. Off, every call is its own statement.
+    ///
+    /// Needs a Tokio runtime with the time driver (the statements run on a task of the
+    /// runtime that made the first call).
+    #[must_use]
+    pub fn with_group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
     }
 
     /// The pool this inbox uses.
     pub fn pool(&self) -> &PostgresPool {
         &self.pool
+    }
+
+    /// Store a batch with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, then read
+    /// the holders of the keys that were already taken. Items the batch statement could not
+    /// settle (a data error in one of them, a conflicting row gone meanwhile) are put one by
+    /// one, so one bad item never fails the others.
+    async fn put_group(&self, mut items: Vec<NewEntry>) -> Vec<Result<PutOutcome, Error>> {
+        if items.len() == 1 {
+            return vec![self.put_entry(items.remove(0)).await];
+        }
+        // One lock order for every batch: two receivers' batches never deadlock on each
+        // other's keys.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| items[a].key.as_str().cmp(items[b].key.as_str()));
+        let json = |v: Vec<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "[]".into());
+        let keys: Vec<&str> = order.iter().map(|&i| items[i].key.as_str()).collect();
+        let namespaces: Vec<&str> = order.iter().map(|&i| items[i].namespace.as_str()).collect();
+        let vendors: Vec<&str> = order.iter().map(|&i| items[i].vendor.as_str()).collect();
+        let signed: Vec<Option<&str>> = order
+            .iter()
+            .map(|&i| items[i].signed_delivery_id.as_deref())
+            .collect();
+        let names: Vec<String> = order
+            .iter()
+            .map(|&i| json(items[i].headers.iter().map(|(n, _)| n.as_str()).collect()))
+            .collect();
+        let values: Vec<String> = order
+            .iter()
+            .map(|&i| json(items[i].headers.iter().map(|(_, v)| v.as_str()).collect()))
+            .collect();
+        let bodies: Vec<&[u8]> = order.iter().map(|&i| &items[i].body[..]).collect();
+        let received: Vec<SystemTime> = order.iter().map(|&i| items[i].received_at).collect();
+        let sql = &self.sql;
+        let params = (
+            &keys,
+            &namespaces,
+            &vendors,
+            &signed,
+            &names,
+            &values,
+            &bodies,
+            &received,
+        );
+        let result = self
+            .pool
+            .run("put", |client| async move {
+                let (k, ns, v, sid, hn, hv, b, at) = params;
+                let st = client.prepare_cached(&sql.put_many).await?;
+                let inserted = match client.query(&st, &[k, ns, v, sid, hn, hv, b, at]).await {
+                    Ok(rows) => rows,
+                    // A value Postgres refuses (class 22: data exception): settle one by one.
+                    Err(e) if e.code().is_some_and(|c| c.code().starts_with("22")) => {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(e),
+                };
+                let st = client.prepare_cached(&sql.holders).await?;
+                let held = client.query(&st, &[k]).await?;
+                Ok(Some((inserted, held)))
+            })
+            .await;
+        let (inserted, held) = match result {
+            Ok(Some(rows)) => rows,
+            Ok(None) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.put_entry(item).await);
+                }
+                return out;
+            }
+            Err(err) => return items.iter().map(|_| Err(copy_error(&err))).collect(),
+        };
+        let mut fresh: HashMap<&str, i64> = HashMap::with_capacity(inserted.len());
+        for row in &inserted {
+            if let (Ok(id), Ok(key)) = (row.try_get::<_, i64>(0), row.try_get::<_, &str>(1)) {
+                fresh.insert(key, id);
+            }
+        }
+        let mut holders: HashMap<&str, i64> = HashMap::with_capacity(held.len());
+        for row in &held {
+            if let (Ok(id), Ok(key)) = (row.try_get::<_, i64>(0), row.try_get::<_, &str>(1)) {
+                holders.insert(key, id);
+            }
+        }
+        let mut out: Vec<Option<Result<PutOutcome, Error>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut retry = Vec::new();
+        // In the callers' order: the first put of a key this statement inserted is the one
+        // accepted; every other put of it is a duplicate, as if they had run one after another.
+        for (i, item) in items.iter().enumerate() {
+            let key = item.key.as_str();
+            if let Some(id) = fresh.remove(key) {
+                out[i] = Some(Ok(PutOutcome::Accepted(entry_id(id))));
+            } else if let Some(id) = holders.get(key) {
+                out[i] = Some(Ok(PutOutcome::Duplicate(entry_id(*id))));
+            } else {
+                retry.push(i);
+            }
+        }
+        drop((fresh, holders));
+        let mut items: Vec<Option<NewEntry>> = items.into_iter().map(Some).collect();
+        for i in retry {
+            if let Some(item) = items[i].take() {
+                out[i] = Some(self.put_entry(item).await);
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(self.corrupt(&"a put got no answer"))))
+            .collect()
+    }
+
+    async fn ack_group(&self, items: Vec<(i64, [u8; 16])>) -> Vec<Result<bool, Error>> {
+        let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        let tokens: Vec<&[u8]> = items.iter().map(|(_, t)| &t[..]).collect();
+        let sql = &self.sql.ack_many;
+        let (ids_ref, tokens_ref) = (&ids, &tokens);
+        let result = self
+            .pool
+            .run("ack", |client| async move {
+                let st = client.prepare_cached(sql).await?;
+                client.query(&st, &[ids_ref, tokens_ref]).await
+            })
+            .await;
+        match result {
+            Ok(rows) => {
+                let mut acked: HashSet<(i64, Vec<u8>)> = rows
+                    .iter()
+                    .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+                    .collect();
+                // Each acked row answers `true` once: a second ack of the same lease in the
+                // same batch answers `false`, as it would one statement later.
+                items
+                    .iter()
+                    .map(|(id, t)| Ok(acked.remove(&(*id, t.to_vec()))))
+                    .collect()
+            }
+            Err(err) => items.iter().map(|_| Err(copy_error(&err))).collect(),
+        }
     }
 
     async fn put_entry(&self, entry: NewEntry) -> Result<PutOutcome, Error> {
@@ -482,6 +674,47 @@ impl PostgresInbox {
     }
 }
 
+impl RunBatch<NewEntry, PutOutcome> for PostgresInbox {
+    fn run(
+        &self,
+        items: Vec<NewEntry>,
+    ) -> impl std::future::Future<Output = Vec<Result<PutOutcome, Error>>> + Send {
+        self.put_group(items)
+    }
+    fn retry_after(&self) -> Duration {
+        self.pool.retry_after()
+    }
+}
+
+impl RunBatch<(i64, [u8; 16]), bool> for PostgresInbox {
+    fn run(
+        &self,
+        items: Vec<(i64, [u8; 16])>,
+    ) -> impl std::future::Future<Output = Vec<Result<bool, Error>>> + Send {
+        self.ack_group(items)
+    }
+    fn retry_after(&self) -> Duration {
+        self.pool.retry_after()
+    }
+}
+
+/// `Error` is not `Clone`: one failed statement answers each of its callers with a copy.
+fn copy_error(err: &Error) -> Error {
+    match err {
+        Error::StoreUnavailable {
+            reason,
+            retry_after,
+        } => Error::StoreUnavailable {
+            reason: reason.clone(),
+            retry_after: *retry_after,
+        },
+        other => Error::StoreUnavailable {
+            reason: other.to_string(),
+            retry_after: Duration::from_secs(1),
+        },
+    }
+}
+
 fn entry_id(id: i64) -> EntryId {
     EntryId::new(id.to_string())
 }
@@ -497,7 +730,10 @@ fn parse_id(id: &EntryId) -> Option<i64> {
 
 impl Inbox for PostgresInbox {
     fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
-        Box::pin(self.put_entry(entry))
+        if !self.group_commit {
+            return Box::pin(self.put_entry(entry));
+        }
+        Box::pin(self.puts.submit(self, entry))
     }
 
     fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
@@ -505,7 +741,15 @@ impl Inbox for PostgresInbox {
     }
 
     fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
-        Box::pin(self.settle("ack", &self.sql.ack, id, token, None))
+        if !self.group_commit {
+            return Box::pin(self.settle("ack", &self.sql.ack, id, token, None));
+        }
+        Box::pin(async move {
+            let Some(n) = parse_id(id) else {
+                return Ok(false);
+            };
+            self.acks.submit(self, (n, token_bytes(token))).await
+        })
     }
 
     fn fail<'a>(

@@ -44,8 +44,10 @@
 //!
 //! Every write is a single statement committed with the server's `synchronous_commit` (on by
 //! default): an entry the inbox reports as accepted is in the WAL on disk. Postgres commits
-//! concurrent transactions with one WAL flush ("group commit"), so concurrent receivers share
-//! fsyncs without any batching in chathooks.
+//! concurrent transactions with one WAL flush, and [`PostgresInbox`] goes further: concurrent
+//! `put`s, and concurrent `ack`s, share one statement ([`PostgresInbox::with_group_commit`], on
+//! by default), so a batch of leases is acknowledged with one commit instead of one per entry.
+//! Each caller is answered only after the statement carrying its item committed.
 //!
 //! # Connections
 //!
@@ -56,6 +58,7 @@
 //! or a private network, or put a TLS proxy in front. The URL's password is never logged or
 //! shown by `Debug`.
 
+pub(crate) mod batch;
 mod migrations;
 
 use std::fmt;

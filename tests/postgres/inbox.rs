@@ -200,3 +200,47 @@ async fn lease_is_an_index_scan_over_many_kept_rows() {
     assert_eq!(batch.len(), 100);
     eprintln!("lease(100) over {rows} rows: {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_acks_answer_each_caller_exactly_once() {
+    let Some(pool) = fresh_schema_pool("pg_inbox_grouped_acks").await else {
+        return;
+    };
+    let inbox = Arc::new(PostgresInbox::new(&pool));
+    let n = 300;
+    let puts: Vec<_> = (0..n)
+        .map(|i| {
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                let e = NewEntry::new("test", "standard", key(&format!("g{i}")), &b"{}"[..]);
+                inbox.put(e).await.unwrap()
+            })
+        })
+        .collect();
+    for p in puts {
+        assert!(p.await.unwrap().is_accepted());
+    }
+    let mut leases = Vec::new();
+    while leases.len() < n {
+        let batch = inbox.lease(100, Duration::from_secs(60)).await.unwrap();
+        assert!(!batch.is_empty());
+        leases.extend(batch);
+    }
+    // Every lease acked twice at once, plus a forged token for each: concurrent acks share
+    // statements, and still exactly one ack per lease answers true.
+    let mut tasks = Vec::new();
+    for l in &leases {
+        for token in [l.token, l.token, ClaimToken::generate()] {
+            let (inbox, id) = (inbox.clone(), l.entry.id.clone());
+            tasks.push(tokio::spawn(
+                async move { inbox.ack(&id, token).await.unwrap() },
+            ));
+        }
+    }
+    let mut trues = 0;
+    for t in tasks {
+        trues += usize::from(t.await.unwrap());
+    }
+    assert_eq!(trues, n);
+    assert_eq!(inbox.stats().await.unwrap().done, n as u64);
+}

@@ -275,6 +275,19 @@ impl Cluster {
         assert!(out.status.success(), "pg_ctl stop failed");
     }
 
+    /// `pg_ctl restart -m immediate` (every backend killed at once, then crash recovery),
+    /// waiting until it accepts connections again; returns how long that took.
+    pub fn restart_immediate(&self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let out = self.pg_ctl("restart", &["-m", "immediate"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl restart failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed()
+    }
+
     /// Start it again after [`stop_immediate`](Self::stop_immediate) (crash recovery runs).
     pub fn start_again(&self) {
         self.start_server();
