@@ -19,6 +19,7 @@
 //! | `POST /webhooks/conversalabs` | HMAC-SHA256 `X-Chatwoot-Signature` + timestamp | `CONVERSALABS_SECRET` (`conversalabs-demo-secret-0123456789`) |
 //! | `POST /webhooks/standard` | Standard Webhooks v1 | `STANDARD_WEBHOOKS_SECRET` (`whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD`) |
 //! | `GET /healthz` | health check (`ok`) | |
+//! | `GET /metrics` | Prometheus text page: `chathooks_deliveries_total{vendor,outcome,status}`, stage durations… (run with `--features axum,metrics` for the crate to record) | |
 //! | `GET /demo` | fresh signed demo deliveries, while demo secrets are in use | |
 //!
 //! Safety: the demo secrets are public. Every route still on one gets a loud warning at
@@ -141,6 +142,13 @@ pub fn router(c: &Config, addr: SocketAddr) -> Result<Router, Error> {
             c.body_timeout,
         ));
     let config = c.clone();
+    let webhooks = webhooks.route(
+        "/metrics",
+        get(|| async {
+            let page = PROMETHEUS.get().map(|p| p.render()).unwrap_or_default();
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page)
+        }),
+    );
     Ok(webhooks.route("/healthz", get(|| async { "ok\n" })).route(
         "/demo",
         get(move || async move {
@@ -174,8 +182,15 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// The Prometheus recorder `/metrics` renders (installed once, before any receiver records).
+static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
 async fn run() -> Result<(), Exit> {
     let config = Config::from_env(std::env::args().skip(1))?;
+    if let Ok(handle) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        let _ = PROMETHEUS.set(handle);
+    }
     config.check_safe()?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
