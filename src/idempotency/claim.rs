@@ -215,6 +215,8 @@ impl Claim {
     }
 }
 
+// Only the framework adapters release a claim they cannot await.
+#[cfg(any(feature = "axum", feature = "actix", feature = "tower"))]
 impl Claim {
     /// Release without waiting (for the adapters' panic path and replaced claims).
     pub(crate) fn release_detached(mut self) {

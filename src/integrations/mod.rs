@@ -209,6 +209,7 @@ impl WebhookRejection {
 
     /// The framework's body extractor failed: over its own limit (413, counted as too large), or
     /// a broken upload (not a delivery; not counted).
+    #[cfg(any(feature = "axum", feature = "actix"))]
     pub(crate) fn body_for(
         vendor: crate::event::Vendor,
         status: StatusCode,
