@@ -310,6 +310,8 @@
 #![warn(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "sender", feature = "worker"))]
+mod backoff;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;

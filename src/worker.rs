@@ -51,7 +51,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,6 +60,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
+use crate::backoff::{Backoff, Rng};
 use crate::inbox::{AfterFailure, Entry, EntryId, Inbox, Lease, LeaseToken, DEFAULT_LEASE};
 use crate::lenient;
 use crate::metrics;
@@ -69,8 +69,7 @@ use crate::Error;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Most retries a [`RetryPolicy`] holds.
-pub const MAX_RETRIES: usize = 64;
+pub use crate::backoff::{MAX_RETRIES, MAX_RETRY_DELAY};
 
 /// The default handler retry schedule: after the first attempt, retry after 1 s, 5 s, 30 s,
 /// 2 min, 10 min, 30 min, 1 h and 3 h (nine attempts over about 4 h 43 min), each ± 20 %.
@@ -103,17 +102,13 @@ pub const DEFAULT_SCHEDULE: [Duration; 8] = [
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
-    schedule: Vec<Duration>,
-    jitter: f64,
-    seed: Option<u64>,
+    backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            schedule: DEFAULT_SCHEDULE.to_vec(),
-            jitter: 0.2,
-            seed: None,
+            backoff: Backoff::new(&DEFAULT_SCHEDULE),
         }
     }
 }
@@ -122,8 +117,7 @@ impl RetryPolicy {
     /// One attempt: a failure is a dead letter at once.
     pub fn no_retries() -> Self {
         RetryPolicy {
-            schedule: Vec::new(),
-            ..Self::default()
+            backoff: Backoff::new(&[]),
         }
     }
 
@@ -150,73 +144,46 @@ impl RetryPolicy {
         Self::default().schedule(delays)
     }
 
-    /// Delays before each retry. At most [`MAX_RETRIES`].
+    /// Delays before each retry. At most [`MAX_RETRIES`], each at most [`MAX_RETRY_DELAY`].
     pub fn schedule(mut self, delays: Vec<Duration>) -> Result<Self, Error> {
-        if delays.len() > MAX_RETRIES {
-            return Err(Error::Config(
-                "a retry schedule holds at most 64 delays".into(),
-            ));
-        }
-        self.schedule = delays;
+        self.backoff.set_delays(delays)?;
         Ok(self)
     }
 
     /// Random spread applied to each delay: `0.2` (the default) waits between 80 % and 120 %
     /// of it, so entries that failed together do not all retry together. `0.0..=1.0`.
     pub fn jitter(mut self, fraction: f64) -> Result<Self, Error> {
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::Config("jitter must be within 0.0..=1.0".into()));
-        }
-        self.jitter = fraction;
+        self.backoff.set_jitter(fraction)?;
         Ok(self)
     }
 
     /// Seed the jitter so runs are reproducible.
     pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.backoff.set_seed(seed);
         self
     }
 
     /// Total attempts, the first included.
     pub fn max_attempts(&self) -> u32 {
-        self.schedule.len() as u32 + 1
+        self.backoff.max_attempts()
     }
 
     /// The configured delays.
     pub fn delays(&self) -> &[Duration] {
-        &self.schedule
+        self.backoff.delays()
     }
 
     /// What to do after the `attempts`-th failed attempt (1 = the first), at `now`.
     pub fn after_failure(&self, attempts: u32, now: SystemTime, salt: u64) -> AfterFailure {
-        let Some(base) = attempts
+        let unit = Rng::seeded(self.backoff.seed() ^ salt ^ u64::from(attempts)).next_f64();
+        let Some(delay) = attempts
             .checked_sub(1)
-            .and_then(|i| self.schedule.get(i as usize))
+            .and_then(|i| self.backoff.delay(i as usize, unit))
         else {
             return AfterFailure::Dead;
         };
-        let delay = if self.jitter > 0.0 {
-            let seed = self.seed.unwrap_or_else(fresh_seed) ^ salt ^ u64::from(attempts);
-            let unit = (splitmix(seed) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            base.mul_f64((1.0 + unit * self.jitter).max(0.0))
-        } else {
-            *base
-        };
         AfterFailure::RetryAt(now.checked_add(delay).unwrap_or(now))
     }
-}
-
-fn fresh_seed() -> u64 {
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// One delivery for a handler: the parsed payload and the entry it came from.
@@ -800,7 +767,7 @@ async fn run_job(inner: &Inner, lease: Lease) {
                 if reason.starts_with("handler panicked") {
                     inner.counters.add(|c| c.panics += 1);
                 }
-                let salt = fxhash(id.as_str());
+                let salt = fnv1a(id.as_str());
                 let then = inner.retry.after_failure(attempt, SystemTime::now(), salt);
                 tracing::warn!(error = %reason, dead = matches!(then, AfterFailure::Dead),
                     "handler failed");
@@ -881,7 +848,7 @@ where
     call().await
 }
 
-fn fxhash(s: &str) -> u64 {
+fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })

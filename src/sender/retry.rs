@@ -1,12 +1,11 @@
 //! The retry schedule and how each response is classified.
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
+use crate::backoff::Backoff;
+pub(crate) use crate::backoff::{fresh_seed, Rng};
+pub use crate::backoff::{MAX_RETRIES, MAX_RETRY_DELAY};
 use crate::Error;
-
-/// Most retries a schedule may hold (attempts = retries + 1). A bound, not a recommendation.
-pub const MAX_RETRIES: usize = 64;
 
 /// The Standard Webhooks example schedule: after the immediate first attempt, retry after 5 s,
 /// 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (75 h 35 min 5 s in total, ten attempts).
@@ -44,33 +43,26 @@ pub const DEFAULT_SCHEDULE: [Duration; 9] = [
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    schedule: Vec<Duration>,
-    jitter: f64,
+    backoff: Backoff,
     client_error_attempts: u32,
     max_retry_after: Duration,
-    seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            schedule: DEFAULT_SCHEDULE.to_vec(),
-            jitter: 0.2,
+            backoff: Backoff::new(&DEFAULT_SCHEDULE),
             client_error_attempts: 3,
             max_retry_after: Duration::from_secs(24 * 3600),
-            seed: None,
         }
     }
 }
-
-/// Longest delay a retry schedule may hold: 30 days.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl RetryPolicy {
     /// No retries at all: one attempt.
     pub fn no_retries() -> Self {
         RetryPolicy {
-            schedule: Vec::new(),
+            backoff: Backoff::new(&[]),
             ..Self::default()
         }
     }
@@ -78,33 +70,20 @@ impl RetryPolicy {
     /// Delays before each retry (the first attempt is always immediate). At most
     /// [`MAX_RETRIES`] entries.
     pub fn schedule(mut self, delays: Vec<Duration>) -> Result<Self, Error> {
-        if delays.len() > MAX_RETRIES {
-            return Err(Error::Config(
-                "a retry schedule holds at most 64 delays".into(),
-            ));
-        }
-        if delays.iter().any(|d| *d > MAX_RETRY_DELAY) {
-            return Err(Error::Config(
-                "a retry delay is at most 30 days (Duration::MAX would overflow the clock)".into(),
-            ));
-        }
-        self.schedule = delays;
+        self.backoff.set_delays(delays)?;
         Ok(self)
     }
 
     /// Random spread applied to each scheduled delay: `0.2` (the default) waits between 80 % and
     /// 120 % of it, so endpoints that failed together do not all retry together. `0.0..=1.0`.
     pub fn jitter(mut self, fraction: f64) -> Result<Self, Error> {
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::Config("jitter must be between 0.0 and 1.0".into()));
-        }
-        self.jitter = fraction;
+        self.backoff.set_jitter(fraction)?;
         Ok(self)
     }
 
     /// Seed the jitter so runs are reproducible (by default each delivery draws a fresh seed).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.backoff.set_seed(seed);
         self
     }
 
@@ -124,13 +103,12 @@ impl RetryPolicy {
 
     /// Total attempts, the first included.
     pub fn max_attempts(&self) -> u32 {
-        // Bounded by MAX_RETRIES, so this never truncates.
-        u32::try_from(self.schedule.len()).unwrap_or(u32::MAX - 1) + 1
+        self.backoff.max_attempts()
     }
 
     /// The configured delays.
     pub fn delays(&self) -> &[Duration] {
-        &self.schedule
+        self.backoff.delays()
     }
 
     pub(crate) fn client_error_limit(&self) -> u32 {
@@ -138,7 +116,7 @@ impl RetryPolicy {
     }
 
     pub(crate) fn rng(&self) -> Rng {
-        Rng(self.seed.unwrap_or_else(fresh_seed))
+        Rng::seeded(self.backoff.seed())
     }
 
     /// Wait before retry number `retry` (0 = the first retry), or `None` when the schedule is
@@ -149,17 +127,7 @@ impl RetryPolicy {
         retry_after: Option<Duration>,
         rng: &mut Rng,
     ) -> Option<Duration> {
-        let base = *self.schedule.get(retry)?;
-        let jittered = if self.jitter > 0.0 {
-            // factor in [1 - jitter, 1 + jitter]
-            let unit = rng.next_f64() * 2.0 - 1.0;
-            // Checked: a huge base times 1.2 must not panic.
-            Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + unit * self.jitter).max(0.0))
-                .unwrap_or(MAX_RETRY_DELAY)
-                .min(MAX_RETRY_DELAY.saturating_mul(2))
-        } else {
-            base
-        };
+        let jittered = self.backoff.delay(retry, rng.next_f64())?;
         Some(match retry_after {
             Some(ra) => jittered.max(ra.min(self.max_retry_after)),
             None => jittered,
@@ -206,41 +174,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         .ok()?;
     let at = SystemTime::from(at);
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// SplitMix64: tiny, fast and good enough for jitter (not for anything secret).
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn seeded(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A seed from std's per-process random hasher keys, the time and a counter: unpredictable
-/// enough for jitter and message ids without another dependency.
-pub(crate) fn fresh_seed() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    if let Ok(d) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
 }
 
 #[cfg(test)]

@@ -397,3 +397,29 @@ async fn a_locked_inbox_is_waited_out_and_work_resumes() {
     assert!(all.iter().all(|e| e.state == EntryState::Done));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The worker's schedule is validated like the sender's (one shared mechanism): a delay past
+/// 30 days is refused instead of overflowing the clock (an entry retried at once) or panicking
+/// in the jitter arithmetic.
+#[test]
+fn retry_delays_past_thirty_days_are_refused() {
+    use chathooks::worker::MAX_RETRY_DELAY;
+    assert!(RetryPolicy::default()
+        .schedule(vec![Duration::MAX])
+        .is_err());
+    assert!(RetryPolicy::default()
+        .schedule(vec![MAX_RETRY_DELAY + Duration::from_secs(1)])
+        .is_err());
+    let longest = RetryPolicy::default()
+        .schedule(vec![MAX_RETRY_DELAY])
+        .unwrap()
+        .jitter(1.0)
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    match longest.after_failure(1, now, 7) {
+        chathooks::inbox::AfterFailure::RetryAt(at) => {
+            assert!(at > now && at <= now + MAX_RETRY_DELAY * 2)
+        }
+        other => panic!("a retry was scheduled: {other:?}"),
+    }
+}
