@@ -53,7 +53,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::Bytes;
 
-use super::{declared_length, receive_into_slot, ClaimSlot};
+use super::{receive_into_slot, refuse_declared_over_limit, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
 use crate::{Inbound, Receiver};
@@ -77,44 +77,49 @@ impl<T: Payload> FromRequest for Webhook<T> {
             );
             return Box::pin(ready(Err(err)));
         };
-        let limit = receiver.body_limit();
-        let declared = declared_length(
-            req.headers()
-                .get(header::CONTENT_LENGTH)
-                .map(|v| v.as_bytes()),
-        );
-        if declared.is_some_and(|len| len > limit as u64) {
-            tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
-            return Box::pin(ready(Err(WebhookRejection::too_large(
-                receiver.vendor(),
-                limit,
-            ))));
-        }
-        let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
-            inner: payload.take(),
-            remaining: limit,
-        });
-        let mut limited = dev::Payload::from(stream);
-        // actix's own extractor: PayloadConfig (limit, content type) applies on top of ours.
-        let body = web::Bytes::from_request(req, &mut limited);
+        let body = read_body(&receiver, req, payload.take());
         let req = req.clone();
         Box::pin(async move {
-            let bytes: Bytes = body.await.map_err(|err| {
-                let status = to_http_status(err.as_response_error().status_code());
-                tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
-                if status == http::StatusCode::PAYLOAD_TOO_LARGE {
-                    WebhookRejection::body_for(receiver.vendor(), status, "body exceeds the limit".into())
-                } else {
-                    WebhookRejection::body(status, err.to_string())
-                }
-            })?;
+            let bytes = body.await?;
             let headers = to_http_headers(req.headers());
-            let query = req.query_string();
-            let inbound =
-                Inbound::new(&headers, &bytes).with_query((!query.is_empty()).then_some(query));
+            let inbound = Inbound::new(&headers, &bytes).with_query(query(&req));
             receive_into_slot(&receiver, &inbound, &slot).await
         })
     }
+}
+
+/// Read the body up to the receiver's limit: 413 from a declared `Content-Length` before
+/// reading, else actix's own `Bytes` extractor (so `PayloadConfig` applies on top of ours) over
+/// a stream cut off at the limit.
+fn read_body<T: Payload>(
+    receiver: &Receiver<T>,
+    req: &HttpRequest,
+    payload: dev::Payload,
+) -> LocalFuture<Result<Bytes, WebhookRejection>> {
+    let (vendor, limit) = (receiver.vendor(), receiver.body_limit());
+    let content_length = req.headers().get(header::CONTENT_LENGTH);
+    if let Err(rejection) =
+        refuse_declared_over_limit(vendor, limit, content_length.map(|v| v.as_bytes()))
+    {
+        return Box::pin(ready(Err(rejection)));
+    }
+    let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
+        inner: payload,
+        remaining: limit,
+    });
+    let mut limited = dev::Payload::from(stream);
+    let body = web::Bytes::from_request(req, &mut limited);
+    Box::pin(async move {
+        body.await.map_err(|err| {
+            let status = to_http_status(err.as_response_error().status_code());
+            WebhookRejection::body_for(vendor, status, || err.to_string())
+        })
+    })
+}
+
+/// The query string, `None` when empty (as `http::Uri::query` gives it to the other adapters).
+fn query(req: &HttpRequest) -> Option<&str> {
+    Some(req.query_string()).filter(|q| !q.is_empty())
 }
 
 /// actix-web 4 still uses `http` 0.2 types; the core uses `http` 1. Header names and values
@@ -292,37 +297,9 @@ async fn accept<T: Payload>(
     req: &HttpRequest,
     payload: dev::Payload,
 ) -> Result<(), WebhookRejection> {
-    let limit = receiver.body_limit();
-    let declared = declared_length(
-        req.headers()
-            .get(header::CONTENT_LENGTH)
-            .map(|v| v.as_bytes()),
-    );
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(WebhookRejection::too_large(receiver.vendor(), limit));
-    }
-    let stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>> = Box::pin(Limited {
-        inner: payload,
-        remaining: limit,
-    });
-    let mut limited = dev::Payload::from(stream);
-    let bytes: Bytes = web::Bytes::from_request(req, &mut limited)
-        .await
-        .map_err(|err| {
-            let status = to_http_status(err.as_response_error().status_code());
-            if status == http::StatusCode::PAYLOAD_TOO_LARGE {
-                WebhookRejection::body_for(
-                    receiver.vendor(),
-                    status,
-                    "body exceeds the limit".into(),
-                )
-            } else {
-                WebhookRejection::body(status, err.to_string())
-            }
-        })?;
+    let bytes = read_body(receiver, req, payload).await?;
     let headers = to_http_headers(req.headers());
-    let query = req.query_string();
-    let inbound = Inbound::new(&headers, &bytes).with_query((!query.is_empty()).then_some(query));
+    let inbound = Inbound::new(&headers, &bytes).with_query(query(req));
     receiver
         .accept(&inbound)
         .await

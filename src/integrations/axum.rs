@@ -71,7 +71,7 @@ use ::axum::response::{IntoResponse, Response};
 use http::header::CONTENT_LENGTH;
 use http::StatusCode;
 
-use super::{declared_length, receive_into_slot, ClaimSlot};
+use super::{receive_into_slot, refuse_declared_over_limit, ClaimSlot};
 pub use super::{DeliveryInfo, Webhook, WebhookRejection};
 use crate::receiver::Payload;
 use crate::{Inbound, Receiver};
@@ -91,33 +91,37 @@ where
             ));
         };
         let receiver = Arc::<Receiver<T>>::from_ref(state);
-        let limit = receiver.body_limit();
-        let declared = declared_length(req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
-        if declared.is_some_and(|len| len > limit as u64) {
-            tracing::info!(vendor = %receiver.vendor(), limit, "declared body length over the limit");
-            return Err(WebhookRejection::too_large(receiver.vendor(), limit));
-        }
-
-        let (mut parts, body) = req.into_parts();
-        // The body extractor only needs the body and extensions (DefaultBodyLimit lives there).
-        let headers = std::mem::take(&mut parts.headers);
-        let uri = std::mem::take(&mut parts.uri);
-        let limited = Body::new(http_body_util::Limited::new(body, limit));
-        let bytes = Bytes::from_request(Request::from_parts(parts, limited), state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                tracing::info!(vendor = %receiver.vendor(), status = status.as_u16(), "body not read");
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    WebhookRejection::body_for(receiver.vendor(), status, "body exceeds the limit".into())
-                } else {
-                    WebhookRejection::body(status, rejection.body_text())
-                }
-            })?;
-
+        let (headers, uri, bytes) = read_body(&receiver, req, state).await?;
         let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
         receive_into_slot(&receiver, &inbound, &slot).await
     }
+}
+
+/// Read the body up to the receiver's limit: 413 from a declared `Content-Length` before
+/// reading, else axum's own `Bytes` extractor (so `DefaultBodyLimit` applies) over a stream cut
+/// off at the limit. Returns the headers and URI the verifier needs with the bytes.
+async fn read_body<T: Payload, S: Send + Sync>(
+    receiver: &Receiver<T>,
+    req: Request,
+    state: &S,
+) -> Result<(http::HeaderMap, http::Uri, Bytes), WebhookRejection> {
+    let (vendor, limit) = (receiver.vendor(), receiver.body_limit());
+    refuse_declared_over_limit(
+        vendor,
+        limit,
+        req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()),
+    )?;
+    let (mut parts, body) = req.into_parts();
+    // The body extractor only needs the body and extensions (DefaultBodyLimit lives there).
+    let headers = std::mem::take(&mut parts.headers);
+    let uri = std::mem::take(&mut parts.uri);
+    let limited = Body::new(http_body_util::Limited::new(body, limit));
+    let bytes = Bytes::from_request(Request::from_parts(parts, limited), state)
+        .await
+        .map_err(|rejection| {
+            WebhookRejection::body_for(vendor, rejection.status(), || rejection.body_text())
+        })?;
+    Ok((headers, uri, bytes))
 }
 
 impl IntoResponse for WebhookRejection {
@@ -240,29 +244,7 @@ pub fn inbox_route<T: Payload, S: Clone + Send + Sync + 'static>(
 }
 
 async fn accept<T: Payload>(receiver: &Receiver<T>, req: Request) -> Result<(), WebhookRejection> {
-    let limit = receiver.body_limit();
-    let declared = declared_length(req.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(WebhookRejection::too_large(receiver.vendor(), limit));
-    }
-    let (mut parts, body) = req.into_parts();
-    let headers = std::mem::take(&mut parts.headers);
-    let uri = parts.uri.clone();
-    let limited = Body::new(http_body_util::Limited::new(body, limit));
-    let bytes = Bytes::from_request(Request::from_parts(parts, limited), &())
-        .await
-        .map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                WebhookRejection::body_for(
-                    receiver.vendor(),
-                    status,
-                    "body exceeds the limit".into(),
-                )
-            } else {
-                WebhookRejection::body(status, rejection.body_text())
-            }
-        })?;
+    let (headers, uri, bytes) = read_body(receiver, req, &()).await?;
     let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
     receiver
         .accept(&inbound)

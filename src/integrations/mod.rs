@@ -207,22 +207,24 @@ impl WebhookRejection {
         WebhookRejection::error(err)
     }
 
-    /// The framework's body extractor failed: over its own limit (413, counted as too large), or
-    /// a broken upload (not a delivery; not counted).
+    /// The framework's body extractor failed: over its own limit or the stream's cut-off (413,
+    /// counted as too large), or a broken upload (`reason`; not a delivery, not counted).
     #[cfg(any(feature = "axum", feature = "actix"))]
     pub(crate) fn body_for(
         vendor: crate::event::Vendor,
         status: StatusCode,
-        reason: String,
+        reason: impl FnOnce() -> String,
     ) -> Self {
+        tracing::info!(%vendor, status = status.as_u16(), "body not read");
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             crate::metrics::record_delivery(
                 vendor.as_str(),
                 crate::metrics::Outcome::TooLarge,
                 status.as_u16(),
             );
+            return Self::body(status, "body exceeds the limit".into());
         }
-        Self::body(status, reason)
+        Self::body(status, reason())
     }
 
     pub(crate) fn body(status: StatusCode, reason: String) -> Self {
@@ -436,6 +438,20 @@ impl fmt::Debug for ClaimSlot {
 }
 
 /// The declared `Content-Length`, if it is present and numeric.
-pub(crate) fn declared_length(value: Option<&[u8]>) -> Option<u64> {
+fn declared_length(value: Option<&[u8]>) -> Option<u64> {
     std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
+
+/// 413 from the head when the declared `Content-Length` (the header's bytes) is over `limit`:
+/// every adapter checks this before reading a byte of the body.
+pub(crate) fn refuse_declared_over_limit(
+    vendor: crate::event::Vendor,
+    limit: usize,
+    content_length: Option<&[u8]>,
+) -> Result<(), WebhookRejection> {
+    if declared_length(content_length).is_some_and(|len| len > limit as u64) {
+        tracing::info!(%vendor, limit, "declared body length over the limit");
+        return Err(WebhookRejection::too_large(vendor, limit));
+    }
+    Ok(())
 }

@@ -68,7 +68,7 @@ use http::header::CONTENT_LENGTH;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use super::{declared_length, receive_into_slot, ClaimSlot, Webhook, WebhookRejection};
+use super::{receive_into_slot, refuse_declared_over_limit, ClaimSlot, Webhook, WebhookRejection};
 use crate::receiver::Payload;
 use crate::{Inbound, Receiver};
 
@@ -206,12 +206,11 @@ where
 {
     let limit = receiver.body_limit();
     let vendor = receiver.vendor();
-    let too_large = || WebhookRejection::too_large(vendor, limit);
-    let declared = declared_length(headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()));
-    if declared.is_some_and(|len| len > limit as u64) {
-        tracing::info!(%vendor, limit, "declared body length over the limit");
-        return Err(too_large());
-    }
+    refuse_declared_over_limit(
+        vendor,
+        limit,
+        headers.get(CONTENT_LENGTH).map(|v| v.as_bytes()),
+    )?;
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
@@ -228,7 +227,7 @@ where
         len = len.saturating_add(data.remaining());
         if len > limit {
             tracing::info!(%vendor, limit, "body over the limit");
-            return Err(too_large());
+            return Err(WebhookRejection::too_large(vendor, limit));
         }
         // One data frame (the common case) is kept without a copy.
         match first.take() {
