@@ -141,6 +141,18 @@ impl InboxResponse {
     pub fn body(&self) -> &bytes::Bytes {
         &self.body
     }
+
+    /// This answer as an `http::Response` with any body buildable from bytes (hyper's
+    /// `Full<Bytes>`, axum's `Body`…): what the adapters' inbox routes send.
+    pub fn to_http<R: From<bytes::Bytes>>(&self) -> http::Response<R> {
+        let mut response = http::Response::new(R::from(self.body.clone()));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(self.content_type),
+        );
+        response
+    }
 }
 
 /// What a [`Receiver`] turns the verified body into.
@@ -338,12 +350,23 @@ impl<T: Payload> Receiver<T> {
     ) -> Result<PutOutcome, Error> {
         let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
         let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
-        let span = tracing::info_span!("webhook", vendor = %self.vendor, delivery_id = tracing::field::Empty);
+        let span = self.span();
         let result = self
             .store(inbound, now, &span)
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
+        // Inbox mode answers the sender itself: every outcome is counted here.
+        let (outcome, status) = match &result {
+            Ok(PutOutcome::Accepted(_)) => {
+                (metrics::Outcome::Accepted, self.inbox_response.status())
+            }
+            Ok(PutOutcome::Duplicate(_)) => {
+                (metrics::Outcome::Duplicate, self.inbox_response.status())
+            }
+            Err(e) => (metrics::Outcome::of_error(e), e.status()),
+        };
+        self.record_outcome(&span, outcome, status.as_u16());
         match &result {
             Ok(PutOutcome::Accepted(id)) => {
                 tracing::info!(entry_id = %id, latency_us = latency_us(), "stored in the inbox")
@@ -360,6 +383,65 @@ impl<T: Payload> Receiver<T> {
         result
     }
 
+    /// The per-delivery span of both modes. Field names an OpenTelemetry exporter maps as they
+    /// are; `delivery_id` only when the signature covers it (an unsigned id is the sender's
+    /// claim, recorded as such).
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "webhook",
+            vendor = self.vendor.as_str(),
+            delivery_id = tracing::field::Empty,
+            unsigned_delivery_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            "http.response.status_code" = tracing::field::Empty
+        )
+    }
+
+    fn record_outcome(&self, span: &tracing::Span, outcome: metrics::Outcome, status: u16) {
+        span.record("outcome", outcome.as_str());
+        span.record("http.response.status_code", status);
+        metrics::record_delivery(self.vendor.as_str(), outcome, status);
+    }
+
+    /// Verify `inbound` (timed as the verify stage) and record its delivery id on `span`.
+    fn verify<'a>(
+        &self,
+        inbound: &Inbound<'a>,
+        now: SystemTime,
+        span: &tracing::Span,
+    ) -> Result<Verified<'a>, Error> {
+        if inbound.body().len() > self.body_limit {
+            return Err(Error::BodyTooLarge {
+                limit: self.body_limit,
+            });
+        }
+        let started = metrics::start();
+        let verified = self.verifier.verify_at(inbound, now);
+        metrics::stage_since(self.vendor.as_str(), Stage::Verify, started);
+        let verified = verified?;
+        if let Some(id) = verified.signed_delivery_id() {
+            span.record("delivery_id", id);
+        } else if let Some(id) = verified.unsigned_delivery_id() {
+            span.record("unsigned_delivery_id", id);
+        }
+        tracing::debug!(
+            scheme = verified.scheme(),
+            key_index = verified.key_index(),
+            "verified"
+        );
+        Ok(verified)
+    }
+
+    /// The key of a delivery whose signature covers its id: known before parsing.
+    fn signed_key(&self, verified: &Verified<'_>) -> Result<Option<IdempotencyKey>, Error> {
+        match verified.signed_delivery_id() {
+            Some(id) if !id.is_empty() => {
+                IdempotencyKey::with_source(&self.namespace, IdSource::SignedDelivery, id).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn store(
         &self,
         inbound: &Inbound<'_>,
@@ -371,21 +453,11 @@ impl<T: Payload> Receiver<T> {
                 "Receiver::accept needs an inbox: ReceiverBuilder::inbox".into(),
             ));
         };
-        if inbound.body().len() > self.body_limit {
-            return Err(Error::BodyTooLarge {
-                limit: self.body_limit,
-            });
-        }
-        let verified = self.verifier.verify_at(inbound, now)?;
-        if let Some(id) = verified
-            .signed_delivery_id()
-            .or(verified.unsigned_delivery_id())
-        {
-            span.record("delivery_id", id);
-        }
-        let key = match verified.signed_delivery_id() {
-            Some(id) if !id.is_empty() => IdempotencyKey::new(&self.namespace, id)?,
-            _ => {
+        let verified = self.verify(inbound, now, span)?;
+        // The same key as `receive_at` gives, so both modes dedupe one delivery alike.
+        let key = match self.signed_key(&verified)? {
+            Some(key) => key,
+            None => {
                 let (event, _) = self.parse(verified.body())?;
                 self.key(&verified, &event)?
             }
@@ -405,7 +477,10 @@ impl<T: Payload> Receiver<T> {
                 entry = entry.with_header(*name, value);
             }
         }
-        inbox.put(entry).await
+        let started = metrics::start();
+        let put = inbox.put(entry).await;
+        metrics::stage_since(self.vendor.as_str(), Stage::InboxPut, started);
+        put
     }
 
     /// The body limit in bytes; adapters use it to stop reading early.
@@ -436,16 +511,7 @@ impl<T: Payload> Receiver<T> {
         // The latency only feeds log events: skip the clock read when nothing would log them.
         let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
         let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
-        // Field names an OpenTelemetry exporter maps as they are; `delivery_id` only when the
-        // signature covers it (an unsigned id is the sender's claim, logged as such).
-        let span = tracing::info_span!(
-            "webhook",
-            vendor = self.vendor.as_str(),
-            delivery_id = tracing::field::Empty,
-            unsigned_delivery_id = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-            "http.response.status_code" = tracing::field::Empty
-        );
+        let span = self.span();
         // `instrument`, not `span.enter()`: an entered guard held across `.await` would make
         // this future `!Send` (unusable in axum) and mis-attribute events on other tasks.
         let result = self
@@ -453,7 +519,6 @@ impl<T: Payload> Receiver<T> {
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
-        let vendor = self.vendor.as_str();
         let (outcome, status) = match &result {
             // An accepted delivery's status is the handler's: the adapters count it when they
             // answer (and the inbox mode when it stored the delivery).
@@ -461,10 +526,11 @@ impl<T: Payload> Receiver<T> {
             Ok(Received::Duplicate { .. }) => (metrics::Outcome::Duplicate, Some(200)),
             Err(e) => (metrics::Outcome::of_error(e), Some(e.status().as_u16())),
         };
-        span.record("outcome", outcome.as_str());
-        if let Some(status) = status {
-            span.record("http.response.status_code", status);
-            metrics::record_delivery(vendor, outcome, status);
+        match status {
+            Some(status) => self.record_outcome(&span, outcome, status),
+            None => {
+                span.record("outcome", outcome.as_str());
+            }
         }
         match &result {
             Ok(Received::Fresh(d)) => tracing::info!(
@@ -489,32 +555,12 @@ impl<T: Payload> Receiver<T> {
         now: SystemTime,
         span: &tracing::Span,
     ) -> Result<Received<T>, Error> {
-        if inbound.body().len() > self.body_limit {
-            return Err(Error::BodyTooLarge {
-                limit: self.body_limit,
-            });
-        }
-        let started = metrics::start();
-        let verified = self.verifier.verify_at(inbound, now);
-        metrics::stage_since(self.vendor.as_str(), Stage::Verify, started);
-        let verified = verified?;
-        if let Some(id) = verified.signed_delivery_id() {
-            span.record("delivery_id", id);
-        } else if let Some(id) = verified.unsigned_delivery_id() {
-            span.record("unsigned_delivery_id", id);
-        }
-        tracing::debug!(
-            scheme = verified.scheme(),
-            key_index = verified.key_index(),
-            "verified"
-        );
+        let verified = self.verify(inbound, now, span)?;
         // With a signed delivery id the key is known before parsing: a retry of a handled
         // delivery is answered without parsing it again. Otherwise the key may need the
         // payload's event id, so parse first.
-        let (event, repairs, claim) = match verified.signed_delivery_id() {
-            Some(id) if !id.is_empty() => {
-                let key =
-                    IdempotencyKey::with_source(&self.namespace, IdSource::SignedDelivery, id)?;
+        let (event, repairs, claim) = match self.signed_key(&verified)? {
+            Some(key) => {
                 let Some(claim) = self.claim(&key).await? else {
                     return Ok(Received::Duplicate { key });
                 };
@@ -530,7 +576,7 @@ impl<T: Payload> Receiver<T> {
                     }
                 }
             }
-            _ => {
+            None => {
                 let (event, repairs) = self.parse(verified.body())?;
                 let key = self.key(&verified, &event)?;
                 let Some(claim) = self.claim(&key).await? else {

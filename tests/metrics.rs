@@ -647,3 +647,109 @@ async fn worker_counters_and_inbox_gauges() {
     assert_eq!(gauge("dead"), Some(2.0));
     assert_eq!(gauge("pending"), Some(0.0));
 }
+
+/// Inbox mode answers the sender itself, so `Receiver::accept` counts every outcome and times
+/// the `inbox_put` stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_mode_counts_every_outcome_and_times_the_put() {
+    use chathooks::inbox::{Inbox, MemoryInbox, NewEntry};
+    use chathooks::integrations::axum::inbox_route;
+
+    let _serial = SERIAL.lock().await;
+    let r = recorder();
+    let inbox_rx = |inbox: Arc<dyn Inbox>| {
+        Arc::new(
+            Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+                .inbox_arc(inbox)
+                .build(),
+        )
+    };
+    let full = MemoryInbox::with_limits(1, 1 << 20);
+    full.put(NewEntry::new(
+        "x",
+        "x",
+        IdempotencyKey::new("x", "filler").unwrap(),
+        &b"{}"[..],
+    ))
+    .await
+    .unwrap();
+    let app: Router = Router::new()
+        .route(
+            "/inbox",
+            inbox_route(inbox_rx(Arc::new(MemoryInbox::new()))),
+        )
+        .route("/full", inbox_route(inbox_rx(Arc::new(full))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let stage = |name: &str| {
+        r.histogram_len(
+            STAGE_DURATION_SECONDS,
+            &[("vendor", "standard_webhooks"), ("stage", name)],
+        )
+    };
+    let before = [
+        deliveries("accepted", "200"),
+        deliveries("duplicate", "200"),
+        deliveries("rejected_signature", "401"),
+        deliveries("store_unavailable", "503"),
+    ];
+    let (puts, verifies) = (stage("inbox_put"), stage("verify"));
+    let c = client();
+    let now = SystemTime::now();
+    let send = |path: &str, id: &str| standard_request(&c, &format!("{url}{path}"), id, now, BODY);
+    assert_eq!(
+        send("/inbox", "msg_inbox_m1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("/inbox", "msg_inbox_m1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ts = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forged = c
+        .post(format!("{url}/inbox"))
+        .header("webhook-id", "msg_inbox_m2")
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .body(BODY.to_vec());
+    assert_eq!(forged.send().await.unwrap().status(), 401);
+    assert_eq!(
+        send("/full", "msg_inbox_m3").send().await.unwrap().status(),
+        503
+    );
+
+    let after = [
+        deliveries("accepted", "200"),
+        deliveries("duplicate", "200"),
+        deliveries("rejected_signature", "401"),
+        deliveries("store_unavailable", "503"),
+    ];
+    let delta: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(
+        delta,
+        [1, 1, 1, 1],
+        "accepted, duplicate, rejected_signature, store_unavailable"
+    );
+    assert_eq!(
+        stage("inbox_put") - puts,
+        3,
+        "every put is timed, the failed one too"
+    );
+    assert_eq!(stage("verify") - verifies, 4);
+}

@@ -227,16 +227,7 @@ pub fn inbox_route<T: Payload, S: Clone + Send + Sync + 'static>(
         let receiver = receiver.clone();
         async move {
             match accept(&receiver, req).await {
-                Ok(()) => {
-                    let r = receiver.inbox_response();
-                    let mut response = Response::new(Body::from(r.body().clone()));
-                    *response.status_mut() = r.status();
-                    response.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static(r.content_type()),
-                    );
-                    response
-                }
+                Ok(()) => receiver.inbox_response().to_http::<Body>(),
                 Err(rejection) => rejection.into_response(),
             }
         }

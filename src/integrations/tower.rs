@@ -12,6 +12,11 @@
 //! Like the axum and actix adapters, it **completes** the claim when the inner service answers
 //! 2xx and **releases** it otherwise, so the sender's retry of a failed delivery is processed.
 //!
+//! **Inbox mode**: when the receiver was built with an [inbox](crate::ReceiverBuilder::inbox),
+//! the layer puts each verified delivery there and answers the sender at once; the inner service
+//! is never called (workers handle the entries). [`InboxService`] is the same without an inner
+//! service.
+//!
 //! It depends only on `tower-service`, `tower-layer`, `http` and `http-body` 1.x. The response
 //! body type of the inner service must be buildable from [`Bytes`] (`From<Bytes>`: hyper's
 //! `Full<Bytes>`, axum's `Body`, `String`-backed bodies…) so the layer can write its own answers.
@@ -59,6 +64,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -164,6 +170,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let receiver = Arc::clone(&self.receiver);
         Box::pin(async move {
+            if receiver.inbox().is_some() {
+                return Ok(accept(&receiver, req).await);
+            }
             let (parts, body) = req.into_parts();
             let bytes = match read_body(&receiver, &parts.headers, body).await {
                 Ok(bytes) => bytes,
@@ -190,6 +199,106 @@ where
             slot.settle(status).await;
             result
         })
+    }
+}
+
+/// A service with no inner one for a [`Receiver`] in inbox mode: verify, put into the
+/// receiver's inbox and answer the sender at once (the receiver's
+/// [`InboxResponse`](crate::receiver::InboxResponse), or the rejection by the crate's table:
+/// 400/401/413/422, 503 with `Retry-After` when the inbox is unavailable). A
+/// [`ReceiverLayer`] whose receiver has an inbox answers the same way and never calls its inner
+/// service.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chathooks::inbox::MemoryInbox;
+/// use chathooks::integrations::tower::InboxService;
+/// use chathooks::platform::sam::SamEvent;
+/// use chathooks::{verify::HmacSha256, Receiver, Secret};
+///
+/// # fn main() -> Result<(), chathooks::Error> {
+/// let receiver = Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-secret")?))
+///     .inbox(MemoryInbox::new())
+///     .build();
+/// // Serve it with hyper (`TowerToHyperService`) or any tower stack; workers handle the entries.
+/// let service: InboxService<SamEvent, Full> = InboxService::new(receiver);
+/// # let _ = service;
+/// # Ok(())
+/// # }
+/// # struct Full(bytes::Bytes);
+/// # impl From<bytes::Bytes> for Full { fn from(b: bytes::Bytes) -> Self { Full(b) } }
+/// ```
+///
+/// `R` is the response body type the server wants (hyper's `Full<Bytes>`, axum's `Body`…; any
+/// `From<Bytes>`).
+pub struct InboxService<T, R> {
+    receiver: Arc<Receiver<T>>,
+    body: PhantomData<fn() -> R>,
+}
+
+impl<T, R> InboxService<T, R> {
+    /// The service for `receiver` (built with [`inbox`](crate::ReceiverBuilder::inbox)).
+    pub fn new(receiver: impl Into<Arc<Receiver<T>>>) -> Self {
+        InboxService {
+            receiver: receiver.into(),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<T, R> Clone for InboxService<T, R> {
+    fn clone(&self) -> Self {
+        InboxService {
+            receiver: Arc::clone(&self.receiver),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<T, R> fmt::Debug for InboxService<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxService").finish_non_exhaustive()
+    }
+}
+
+impl<T, B, ResBody> tower_service::Service<Request<B>> for InboxService<T, ResBody>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    ResBody: From<Bytes> + Send + 'static,
+    T: Payload + Sync,
+{
+    type Response = Response<ResBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let receiver = Arc::clone(&self.receiver);
+        Box::pin(async move { Ok(accept(&receiver, req).await) })
+    }
+}
+
+/// Inbox mode: read, verify and put `req`, and build the answer to the sender.
+async fn accept<T: Payload, B, R>(receiver: &Receiver<T>, req: Request<B>) -> Response<R>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+    R: From<Bytes>,
+{
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(receiver, &parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => return rejection.into_http(),
+    };
+    let inbound = Inbound::new(&parts.headers, &bytes).with_query(parts.uri.query());
+    match receiver.accept(&inbound).await {
+        Ok(_) => receiver.inbox_response().to_http(),
+        Err(err) => WebhookRejection::error(err).into_http(),
     }
 }
 

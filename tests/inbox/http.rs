@@ -97,6 +97,34 @@ async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+/// The tower adapter on plain hyper: `InboxService` for three routes, and for `/sam` a
+/// `ReceiverLayer` whose receiver has an inbox, so it answers itself; its inner handler counts
+/// any call it gets (there must be none).
+#[cfg(feature = "tower")]
+async fn tower_server(
+    inbox: Arc<dyn Inbox>,
+) -> (
+    SocketAddr,
+    crate::integrations::tower_server::AbortOnDrop,
+    crate::integrations::support::Hits,
+) {
+    use crate::integrations::tower_server::{boxed, route, serve};
+    use chathooks::integrations::tower::InboxService;
+    use http_body_util::Full;
+    type Svc<T> = InboxService<T, Full<bytes::Bytes>>;
+    let r = receivers(inbox);
+    let hits = crate::integrations::support::Hits::new();
+    let sam = Arc::try_unwrap(r.sam).ok().unwrap();
+    let (addr, guard) = serve(vec![
+        ("/standard", boxed(Svc::new(r.standard))),
+        ("/sam", route(sam, &hits, "sam")),
+        ("/salesmartly", boxed(Svc::new(r.salesmartly))),
+        ("/custom", boxed(Svc::new(r.custom))),
+    ])
+    .await;
+    (addr, guard, hits)
+}
+
 struct Answer {
     status: u16,
     retry_after: Option<String>,
@@ -163,6 +191,14 @@ async fn scenarios(addr: SocketAddr, inbox: Arc<dyn Inbox>) {
     assert_eq!(&stored[0].body[..], STANDARD_BODY);
     assert_eq!(stored[0].namespace, "standard_webhooks");
     assert_eq!(stored[0].signed_delivery_id.as_deref(), Some("msg_inbox_1"));
+    // The key in-request mode gives the same delivery, so both modes dedupe it alike.
+    let key = chathooks::IdempotencyKey::with_source(
+        "standard_webhooks",
+        chathooks::idempotency::IdSource::SignedDelivery,
+        "msg_inbox_1",
+    )
+    .unwrap();
+    assert_eq!(stored[0].key, key);
     assert_eq!(stored[0].header("webhook-id"), Some("msg_inbox_1"));
     assert!(
         stored[0].header("webhook-signature").is_none(),
@@ -250,4 +286,38 @@ async fn actix_inbox_route() {
     let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
     scenarios(actix_server(inbox.clone()).await, inbox).await;
     unavailable(actix_server(full_inbox().await).await).await;
+}
+
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn tower_inbox_service_and_layer() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let (addr, _guard, hits) = tower_server(inbox.clone()).await;
+    scenarios(addr, inbox.clone()).await;
+    // Sam through the layer in inbox mode: stored, answered at once, the inner service unused.
+    let body = std::fs::read("tests/fixtures/sam/lead_captured.json").unwrap();
+    let signed = HmacSha256::sam(Secret::raw(SAM_SECRET).unwrap()).sign(SystemTime::now(), &body);
+    let headers: Vec<_> = signed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let a = post(addr, "/sam", &headers, &body).await;
+    assert_eq!(
+        (a.status, a.body),
+        (200, br#"{"ok":true}"#.to_vec()),
+        "stored and answered by the layer"
+    );
+    let sam = inbox
+        .list(&ListFilter::all().namespace("sam"))
+        .await
+        .unwrap();
+    assert_eq!(sam.len(), 1);
+    assert_eq!(&sam[0].body[..], &body[..]);
+    assert_eq!(
+        hits.get("sam"),
+        0,
+        "inbox mode never calls the inner service"
+    );
+    let (full, _guard, _) = tower_server(full_inbox().await).await;
+    unavailable(full).await;
 }

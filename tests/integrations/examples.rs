@@ -830,3 +830,54 @@ fn send_reports_duplicates_and_reasons() {
     let (code, _) = send(&["--bogus"]);
     assert_eq!(code, Some(2));
 }
+
+/// `GET /metrics` on the receiver example: the Prometheus page counts what was received (the
+/// crate records only with feature `metrics`).
+#[cfg(feature = "metrics")]
+#[test]
+fn receiver_example_serves_prometheus_metrics() {
+    let mut env: Vec<(&str, &str)> = REAL.to_vec();
+    env.push(("CHATHOOKS_ADDR", "127.0.0.1:0"));
+    let mut run = Running::start("receiver", &env, &[]);
+    let addr = run.addr();
+    let body = r#"{"event":"lead.captured","data":{"id":"lead-metrics-1"}}"#;
+    let sam = chathooks::verify::HmacSha256::sam(REAL[0].1).unwrap();
+    let sig = sam.signature(SystemTime::now(), body.as_bytes());
+    assert_eq!(
+        post(addr, "/webhooks/sam", &[("x-sam-signature", &sig)], body).0,
+        200
+    );
+    let wrong = "0".repeat(64);
+    for _ in 0..2 {
+        assert_eq!(
+            post(addr, "/webhooks/sam", &[("x-sam-signature", &wrong)], body).0,
+            401
+        );
+    }
+    let (status, page) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let series = |outcome: &str, status: &str| {
+        page.lines()
+            .find(|l| {
+                l.starts_with("chathooks_deliveries_total{")
+                    && l.contains(r#"vendor="sam""#)
+                    && l.contains(&format!(r#"outcome="{outcome}""#))
+                    && l.contains(&format!(r#"status="{status}""#))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(series("accepted", "200").as_deref(), Some("1"), "{page}");
+    assert_eq!(
+        series("rejected_signature", "401").as_deref(),
+        Some("2"),
+        "{page}"
+    );
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with("chathooks_stage_duration_seconds")
+                && l.contains(r#"stage="verify""#)),
+        "{page}"
+    );
+    assert!(!page.contains(&sig), "no signature in the metrics page");
+}

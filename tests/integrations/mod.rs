@@ -7,9 +7,9 @@ mod actix_server;
 mod axum_server;
 mod examples;
 mod scenarios;
-mod support;
+pub(crate) mod support;
 #[cfg(feature = "tower")]
-mod tower_server;
+pub(crate) mod tower_server;
 
 use scenarios::Framework;
 
@@ -89,4 +89,44 @@ async fn panicking_handler_dropped_future_releases_axum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_releases_actix() {
     scenarios::panicking_handler_releases(Framework::Actix, false).await
+}
+
+/// The tower layer's 503: the store is down, the answer carries `Retry-After` and the inner
+/// service never runs (the axum and actix cases are in `hardening::http`).
+#[cfg(feature = "tower")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_down_answers_503_and_skips_the_handler_tower() {
+    use chathooks::idempotency::Dedupe;
+    use chathooks::platform::sam::SamEvent;
+    use chathooks::verify::HmacSha256;
+    use chathooks::Receiver;
+    const SECRET: &str = "sam-tower-down-secret-0123";
+    let receiver = Receiver::<SamEvent>::builder(HmacSha256::sam(SECRET).unwrap())
+        .dedupe(Dedupe::new(crate::hardening::Down))
+        .build();
+    let hits = support::Hits::new();
+    let (addr, _server) =
+        tower_server::serve(vec![("/down", tower_server::route(receiver, &hits, "sam"))]).await;
+    let body = std::fs::read("tests/fixtures/sam/lead_captured.json").unwrap();
+    let signed = HmacSha256::sam(SECRET)
+        .unwrap()
+        .sign(std::time::SystemTime::now(), &body);
+    let mut req = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/down"))
+        .body(body);
+    for (k, v) in &signed {
+        req = req.header(k.as_str(), v.to_str().unwrap());
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    assert_eq!(hits.get("sam"), 0, "the handler must not run");
 }

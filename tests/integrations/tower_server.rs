@@ -76,27 +76,45 @@ impl<T: Payload + Clone + Sync> Service<Request<VerifiedBody>> for Handler<T> {
     }
 }
 
-type Route = Box<
+/// One route of a plain-hyper server: any tower service over hyper's requests.
+pub type Route = Box<
     dyn Fn(Request<hyper::body::Incoming>) -> BoxFuture<Result<Response<Full<Bytes>>, Infallible>>
         + Send
         + Sync,
 >;
 
-fn route<T: Payload + Clone + Sync>(receiver: Receiver<T>, hits: &Hits, name: &str) -> Route {
-    let service: ReceiverService<Handler<T>, T> = ReceiverLayer::new(receiver).layer(Handler {
-        hits: hits.counter(name),
-        _t: std::marker::PhantomData,
-    });
+/// `service` as a route.
+pub fn boxed<S>(service: S) -> Route
+where
+    S: Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     Box::new(move |req| {
         let mut service = service.clone();
         Box::pin(async move { service.call(req).await })
     })
 }
 
+/// The test handler behind `receiver`'s layer, counting its runs under `hits`' `name`.
+pub fn route<T: Payload + Clone + Sync>(receiver: Receiver<T>, hits: &Hits, name: &str) -> Route {
+    let service: ReceiverService<Handler<T>, T> = ReceiverLayer::new(receiver).layer(Handler {
+        hits: hits.counter(name),
+        _t: std::marker::PhantomData,
+    });
+    boxed(service)
+}
+
 pub async fn spawn() -> Server {
     let r = Receivers::new();
     let hits = Hits::new();
-    let routes: Arc<Vec<(&'static str, Route)>> = Arc::new(vec![
+    let (addr, task) = serve(vec![
         ("/sam", route(r.sam, &hits, "sam")),
         ("/saleassist", route(r.saleassist, &hits, "saleassist")),
         (
@@ -110,7 +128,15 @@ pub async fn spawn() -> Server {
             route(r.conversalabs, &hits, "conversalabs"),
         ),
         ("/standard", route(r.standard, &hits, "standard")),
-    ]);
+    ])
+    .await;
+    Server::new(addr, hits, Box::new(task))
+}
+
+/// Serve `routes` (matched by exact path, 404 otherwise) with plain hyper on 127.0.0.1 until the
+/// guard drops.
+pub async fn serve(routes: Vec<(&'static str, Route)>) -> (std::net::SocketAddr, AbortOnDrop) {
+    let routes = Arc::new(routes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -141,10 +167,11 @@ pub async fn spawn() -> Server {
             });
         }
     });
-    Server::new(addr, hits, Box::new(AbortOnDrop(task)))
+    (addr, AbortOnDrop(task))
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Stops the server when dropped.
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
