@@ -371,20 +371,16 @@ impl ClaimSlot {
         .await
     }
 
-    fn take(&self) -> Option<Claim> {
+    /// The parked claim and its vendor, once the handler has answered (timed as the handler
+    /// stage). One lock: this runs on every fresh delivery.
+    fn take(&self) -> Option<(Claim, &'static str)> {
         let parked = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()?;
-        // The handler has answered: its time, and the delivery counted with its status.
         crate::metrics::stage_since(parked.vendor, crate::metrics::Stage::Handler, parked.since);
-        Some(parked.claim)
-    }
-
-    fn vendor(&self) -> Option<&'static str> {
-        let parked = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        parked.as_ref().map(|p| p.vendor)
+        Some((parked.claim, parked.vendor))
     }
 
     /// Complete the parked claim when `status` is 2xx, release it otherwise.
@@ -393,15 +389,10 @@ impl ClaimSlot {
     /// sender is told so; the claim falls back to its drop path (released, or freed when its
     /// lease ends) and the failure is logged.
     pub(crate) async fn settle(&self, status: StatusCode) {
-        let vendor = self.vendor();
-        let Some(claim) = self.take() else { return };
-        if let Some(vendor) = vendor {
-            crate::metrics::record_delivery(
-                vendor,
-                crate::metrics::Outcome::Accepted,
-                status.as_u16(),
-            );
-        }
+        let Some((claim, vendor)) = self.take() else {
+            return;
+        };
+        crate::metrics::record_delivery(vendor, crate::metrics::Outcome::Accepted, status.as_u16());
         // The key is only copied for the log lines below, and only when something may log them.
         let key = tracing::level_enabled!(tracing::Level::WARN).then(|| claim.key().clone());
         let key = key.as_ref().map_or("", IdempotencyKey::as_str);

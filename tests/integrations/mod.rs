@@ -13,46 +13,32 @@ pub(crate) mod tower_server;
 
 use scenarios::Framework;
 
+/// One test module per scenario, one test per framework listed (each behind its feature).
+macro_rules! on {
+    (@one [$($fw:ident $variant:ident $feature:literal),*] $name:ident) => {
+        mod $name {$(
+            #[cfg(feature = $feature)]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $fw() {
+                super::scenarios::$name(super::Framework::$variant).await
+            }
+        )*}
+    };
+    ($fws:tt $($name:ident),* $(,)?) => {$( on!(@one $fws $name); )*};
+}
+
+/// The scenarios of the axum and actix-web extractors only.
 macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[cfg(feature = "axum")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn axum() {
-                super::scenarios::$name(super::Framework::Axum).await
-            }
-            #[cfg(feature = "actix")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn actix() {
-                super::scenarios::$name(super::Framework::Actix).await
-            }
-        }
-    )*};
+    ($($name:ident),* $(,)?) => { on!([axum Axum "axum", actix Actix "actix"] $($name),*); };
 }
 
 on_both!(framework_limit_is_honoured, missing_middleware_fails_loudly);
 
 /// The scenarios that hold for every adapter, the tower layer on plain hyper included.
 macro_rules! on_all {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[cfg(feature = "axum")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn axum() {
-                super::scenarios::$name(super::Framework::Axum).await
-            }
-            #[cfg(feature = "actix")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn actix() {
-                super::scenarios::$name(super::Framework::Actix).await
-            }
-            #[cfg(feature = "tower")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn tower() {
-                super::scenarios::$name(super::Framework::Tower).await
-            }
-        }
-    )*};
+    ($($name:ident),* $(,)?) => {
+        on!([axum Axum "axum", actix Actix "actix", tower Tower "tower"] $($name),*);
+    };
 }
 
 on_all!(
