@@ -43,6 +43,21 @@ fn series(key: &Key) -> Series {
     (key.name().to_owned(), labels)
 }
 
+/// The cell of `key`'s series in `map`, created on first use.
+fn cell<T: Default>(map: &Mutex<BTreeMap<Series, Arc<T>>>, key: &Key) -> Arc<T> {
+    Arc::clone(map.lock().unwrap().entry(series(key)).or_default())
+}
+
+/// The series of `name` with `labels` (in any order).
+fn wanted(name: &str, labels: &[(&str, &str)]) -> Series {
+    let mut want: Vec<_> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    want.sort();
+    (name.to_owned(), want)
+}
+
 struct CounterCell(Arc<AtomicU64>);
 impl metrics::CounterFn for CounterCell {
     fn increment(&self, value: u64) {
@@ -72,34 +87,13 @@ impl Recorder for TestRecorder {
     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let cell = self
-            .counters
-            .lock()
-            .unwrap()
-            .entry(series(key))
-            .or_default()
-            .clone();
-        Counter::from_arc(Arc::new(CounterCell(cell)))
+        Counter::from_arc(Arc::new(CounterCell(cell(&self.counters, key))))
     }
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let cell = self
-            .gauges
-            .lock()
-            .unwrap()
-            .entry(series(key))
-            .or_default()
-            .clone();
-        Gauge::from_arc(Arc::new(GaugeCell(cell)))
+        Gauge::from_arc(Arc::new(GaugeCell(cell(&self.gauges, key))))
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let cell = self
-            .histograms
-            .lock()
-            .unwrap()
-            .entry(series(key))
-            .or_default()
-            .clone();
-        Histogram::from_arc(Arc::new(HistogramCell(cell)))
+        Histogram::from_arc(Arc::new(HistogramCell(cell(&self.histograms, key))))
     }
 }
 
@@ -114,27 +108,17 @@ fn recorder() -> &'static TestRecorder {
 
 impl TestRecorder {
     fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let mut want: Vec<_> = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        want.sort();
         self.counters
             .lock()
             .unwrap()
-            .get(&(name.to_owned(), want))
+            .get(&wanted(name, labels))
             .map_or(0, |c| c.load(Ordering::SeqCst))
     }
     fn histogram_len(&self, name: &str, labels: &[(&str, &str)]) -> usize {
-        let mut want: Vec<_> = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        want.sort();
         self.histograms
             .lock()
             .unwrap()
-            .get(&(name.to_owned(), want))
+            .get(&wanted(name, labels))
             .map_or(0, |h| h.lock().unwrap().len())
     }
     fn series_of(&self, name: &str) -> BTreeSet<Vec<(String, String)>> {
