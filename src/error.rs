@@ -106,6 +106,23 @@ pub enum Error {
         limit: usize,
     },
 
+    /// `Content-Encoding` names a coding the receiver does not decode (`br`, `zstd`, an unknown
+    /// one, a list of codings), or gzip/deflate in a build without the `compression` feature.
+    /// Nothing was verified: a signature is never checked against compressed bytes (see
+    /// [`encoding`](crate::encoding)). HTTP 415.
+    #[error("unsupported `Content-Encoding`: {0}")]
+    UnsupportedEncoding(&'static str),
+
+    /// The body does not decode as the gzip or deflate stream its `Content-Encoding` declares
+    /// (truncated, corrupt, a bad checksum, bytes after the stream). HTTP 400.
+    #[error("body is not valid {coding}: {reason}")]
+    InvalidEncoding {
+        /// The declared coding: `"gzip"` or `"deflate"`.
+        coding: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// The body was verified but does not parse as this vendor's payload. HTTP 422; the message
     /// names the JSON path of the bad field.
     #[error(transparent)]
@@ -138,12 +155,14 @@ impl Error {
             | Error::InvalidHeader { .. }
             | Error::MissingQueryParam(_)
             | Error::InvalidQueryParam { .. }
-            | Error::InvalidTimestamp { .. } => StatusCode::BAD_REQUEST,
+            | Error::InvalidTimestamp { .. }
+            | Error::InvalidEncoding { .. } => StatusCode::BAD_REQUEST,
             Error::TimestampTooOld { .. }
             | Error::TimestampInFuture { .. }
             | Error::SignatureMismatch(_)
             | Error::TokenMismatch(_) => StatusCode::UNAUTHORIZED,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Parse(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::InFlight { .. } => StatusCode::CONFLICT,
             Error::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,11 +181,14 @@ impl Error {
     }
 
     /// `true` for failures of the verify stage (400/401): the delivery cannot be trusted.
+    /// (A body that does not decode, [`Error::InvalidEncoding`], is 400 too but never reached
+    /// the verifier.)
     pub fn is_verification(&self) -> bool {
-        matches!(
-            self.status(),
-            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
-        )
+        !matches!(self, Error::InvalidEncoding { .. })
+            && matches!(
+                self.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
+            )
     }
 }
 

@@ -62,6 +62,18 @@ impl<'a> Inbound<'a> {
         }
     }
 
+    /// The same delivery with another body (the decoded one, for a compressed body).
+    pub(crate) fn with_body<'b>(&self, body: &'b [u8]) -> Inbound<'b>
+    where
+        'a: 'b,
+    {
+        Inbound {
+            headers: self.headers,
+            query: self.query,
+            body,
+        }
+    }
+
     /// All headers.
     pub fn headers(&self) -> &'a HeaderMap {
         self.headers

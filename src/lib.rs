@@ -206,6 +206,13 @@
 //!
 //! `RUST_LOG=warn` keeps only the rejections; the examples do exactly this.
 //!
+//! A flood of forged requests does not become a flood of lines: each receiver logs at most 5
+//! `rejected` lines per reason (bad signature, missing header, stale timestamp, 413, …) every
+//! 10 s, and the first line of the next window says how many it left out:
+//! `rejected (995 similar suppressed in the last 10 s)`. The state is one counter per reason,
+//! and the windows follow the `now` the receiver is called with. Metrics (feature `metrics`)
+//! still count every rejection.
+//!
 //! ### Key rotation
 //!
 //! Every verifier takes several secrets (and every signature header several signatures); any
@@ -247,8 +254,10 @@
 //! | outcome | status |
 //! |---|---|
 //! | missing/malformed signature headers or timestamp | 400 |
+//! | `Content-Encoding: gzip`/`deflate` body that does not decode (truncated, corrupt) | 400 |
 //! | signature mismatch, stale or future timestamp, wrong token | 401 |
-//! | body over limit | 413 |
+//! | body over limit (as sent, or once decoded) | 413 |
+//! | `Content-Encoding` other than gzip, deflate or identity (`br`, `zstd`, a list) | 415 |
 //! | body verified but unparseable for the vendor | 422 (body says where: path of the bad field) |
 //! | duplicate of a completed delivery | 200 (handler not run) |
 //! | duplicate still in flight | 409 with `Retry-After` |
@@ -267,7 +276,10 @@
 //! | `metrics` | counters and histograms through the `metrics` facade ([`metrics`]) |
 //! | `sender` | reference sender: signing, delivery with retries, SSRF guard, sample events |
 //!
-//! None is on by default.
+//! | `compression` (**on by default**) | decode `Content-Encoding: gzip`/`deflate` bodies before verification, bounded by the body limit ([`encoding`]) |
+//!
+//! Only `compression` is on by default (`default-features = false` turns it off: compressed
+//! bodies are then refused with 415).
 //!
 //! ## Security model
 //!
@@ -280,8 +292,14 @@
 //! - **Replay window.** Schemes with a timestamp check it in both directions (default 300 s,
 //!   configurable) with checked arithmetic; the dedupe stage remembers completed deliveries for
 //!   72 h by default, longer than every vendor's retry horizon.
-//! - **Secrets never leak.** [`Secret`] has a redacted `Debug`, no `Display`, and is zeroised on
-//!   drop; errors name the header that was wrong, never the expected signature.
+//! - **Secrets never leak.** [`Secret`] has a redacted `Debug`, no `Display`, and its own bytes
+//!   are zeroised on drop (clones included); errors name the header that was wrong, never the
+//!   expected signature. Copies the crate cannot wipe without `unsafe` code, above all the
+//!   HMAC/MD5 hasher states derived from the key while a signature is computed, are listed in
+//!   [`secret`](crate::secret#what-is-and-is-not-wiped).
+//! - **Compressed bodies.** `gzip` and `deflate` are decoded before verification, the limit
+//!   applying to the decoded bytes (a zip bomb is 413 and costs at most the limit); any other
+//!   coding is 415; nothing is ever verified against compressed bytes ([`encoding`]).
 //! - **What is inferred.** Only Standard Webhooks, GitHub, Slack and Stripe document their
 //!   schemes completely. Sam, Buzzi and ConversaLabs document little or nothing of theirs and
 //!   SaleSmartly leaves the signed bytes open: those presets pick the most likely scheme, say so
@@ -294,10 +312,56 @@
 //!
 //! Forward the body byte for byte through proxies and TLS terminators (signatures cover the
 //! exact bytes; leave `Content-Encoding` and the bytes as the sender made them, or decode both
-//! together), put a body-read timeout in front of the receiver (tower-http's
-//! `RequestBodyTimeoutLayer`/`TimeoutLayer`, actix-web's `client_request_timeout`), give the
-//! platform a health-check route outside the webhook middleware, and share a Redis or
-//! Postgres store (or the inbox) between replicas. `examples/receiver.rs` does all of it.
+//! together), give the platform a health-check route outside the webhook middleware, and share
+//! a Redis or Postgres store (or the inbox) between replicas. `examples/receiver.rs` does all
+//! of it.
+//!
+//! ### Put a body-read timeout in front of the receiver
+//!
+//! The receiver bounds how *much* it reads (the body limit), not how *long*: a sender (or an
+//! attacker) that opens 40 uploads and then stalls would hold their connections and buffers
+//! for as long as the server lets it. Bound the time in the server, in front of the webhook
+//! routes; the examples use 10 s (`CHATHOOKS_BODY_TIMEOUT`). On axum (tower-http, feature
+//! `timeout`):
+//!
+//! ```ignore
+//! use std::time::Duration;
+//! use axum::http::StatusCode;
+//! use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+//!
+//! let app = app
+//!     .layer(WebhookLayer::new())
+//!     // a gap of more than 10 s between body frames fails the read (408)…
+//!     .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(10)))
+//!     // …and the whole request, body included, must be answered within 10 s.
+//!     .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(10)));
+//! ```
+//!
+//! On actix-web, `HttpServer::client_request_timeout` bounds the request head, and a timeout
+//! around the webhook scope bounds the body (see `examples/actix_receiver.rs`):
+//!
+//! ```ignore
+//! HttpServer::new(move || {
+//!     App::new().service(
+//!         web::scope("/webhooks")
+//!             .wrap(WebhookMiddleware::new())
+//!             .wrap_fn(|req, srv| {
+//!                 let call = srv.call(req);
+//!                 async move {
+//!                     match actix_web::rt::time::timeout(Duration::from_secs(10), call).await {
+//!                         Ok(response) => response,
+//!                         Err(_) => Err(actix_web::error::ErrorRequestTimeout("body too slow")),
+//!                     }
+//!                 }
+//!             }),
+//!             // … routes
+//!     )
+//! })
+//! .client_request_timeout(Duration::from_secs(10))
+//! ```
+//!
+//! With plain hyper and the tower layer, wrap the service in the same tower-http layers (or
+//! `tokio::time::timeout` around each request) and set hyper's `header_read_timeout`.
 //!
 //! ## Versioning and MSRV
 //!
@@ -315,6 +379,7 @@ mod backoff;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+pub mod encoding;
 pub mod error;
 pub mod event;
 pub mod idempotency;
@@ -333,6 +398,7 @@ pub mod platform;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 pub mod receiver;
+mod rejection_log;
 pub mod secret;
 #[cfg(feature = "sender")]
 pub mod sender;

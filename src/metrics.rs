@@ -81,6 +81,8 @@ pub enum Outcome {
     RejectedParse,
     /// Body over the limit (413).
     TooLarge,
+    /// A `Content-Encoding` that is not decoded (415) or a body that does not decode (400).
+    RejectedEncoding,
     /// The same delivery is being processed right now (409).
     InFlight,
     /// The idempotency store or inbox did not answer (503).
@@ -99,6 +101,7 @@ impl Outcome {
             Outcome::RejectedTimestamp => "rejected_timestamp",
             Outcome::RejectedParse => "rejected_parse",
             Outcome::TooLarge => "too_large",
+            Outcome::RejectedEncoding => "rejected_encoding",
             Outcome::InFlight => "in_flight",
             Outcome::StoreUnavailable => "store_unavailable",
             Outcome::Error => "error",
@@ -112,6 +115,9 @@ impl Outcome {
             | Error::TimestampTooOld { .. }
             | Error::TimestampInFuture { .. } => Outcome::RejectedTimestamp,
             Error::BodyTooLarge { .. } => Outcome::TooLarge,
+            Error::UnsupportedEncoding(_) | Error::InvalidEncoding { .. } => {
+                Outcome::RejectedEncoding
+            }
             Error::Parse(_) => Outcome::RejectedParse,
             Error::InFlight { .. } => Outcome::InFlight,
             Error::StoreUnavailable { .. } => Outcome::StoreUnavailable,

@@ -258,6 +258,7 @@ pub struct Receiver<T> {
     repair: bool,
     inbox: Option<Arc<dyn Inbox>>,
     inbox_response: InboxResponse,
+    rejections: crate::rejection_log::RejectionLog,
     _payload: PhantomData<fn() -> T>,
 }
 
@@ -376,9 +377,7 @@ impl<T: Payload> Receiver<T> {
                 latency_us = latency_us(),
                 "duplicate of a stored delivery"
             ),
-            Err(e) => tracing::warn!(
-                status = e.status().as_u16(), error = %e,
-                latency_us = latency_us(), "rejected"),
+            Err(e) => self.rejections.warn(e, now, latency_us()),
         }
         result
     }
@@ -453,6 +452,8 @@ impl<T: Payload> Receiver<T> {
                 "Receiver::accept needs an inbox: ReceiverBuilder::inbox".into(),
             ));
         };
+        let decoded = self.decoded(inbound)?;
+        let inbound = &inbound.with_body(&decoded);
         let verified = self.verify(inbound, now, span)?;
         // The same key as `receive_at` gives, so both modes dedupe one delivery alike.
         let key = match self.signed_key(&verified)? {
@@ -481,6 +482,17 @@ impl<T: Payload> Receiver<T> {
         let put = inbox.put(entry).await;
         metrics::stage_since(self.vendor.as_str(), Stage::InboxPut, started);
         put
+    }
+
+    /// The body the verifier sees: over the limit as sent is 413; a compressed one is decoded
+    /// with the limit on the decoded bytes (see [`encoding`](crate::encoding)).
+    fn decoded<'b>(&self, inbound: &Inbound<'b>) -> Result<Cow<'b, [u8]>, Error> {
+        if inbound.body().len() > self.body_limit {
+            return Err(Error::BodyTooLarge {
+                limit: self.body_limit,
+            });
+        }
+        crate::encoding::decode_body(inbound.headers(), inbound.body(), self.body_limit)
     }
 
     /// The body limit in bytes; adapters use it to stop reading early.
@@ -542,9 +554,7 @@ impl<T: Payload> Receiver<T> {
                 latency_us = latency_us(),
                 "duplicate of a completed delivery"
             ),
-            Err(e) => tracing::warn!(
-                status = e.status().as_u16(), error = %e,
-                latency_us = latency_us(), "rejected"),
+            Err(e) => self.rejections.warn(e, now, latency_us()),
         }
         result
     }
@@ -555,6 +565,8 @@ impl<T: Payload> Receiver<T> {
         now: SystemTime,
         span: &tracing::Span,
     ) -> Result<Received<T>, Error> {
+        let decoded = self.decoded(inbound)?;
+        let inbound = &inbound.with_body(&decoded);
         let verified = self.verify(inbound, now, span)?;
         // With a signed delivery id the key is known before parsing: a retry of a handled
         // delivery is answered without parsing it again. Otherwise the key may need the
@@ -727,6 +739,7 @@ impl<T: Payload> ReceiverBuilder<T> {
             inbox_response: self
                 .inbox_response
                 .unwrap_or_else(|| InboxResponse::for_vendor(self.vendor)),
+            rejections: Default::default(),
             _payload: PhantomData,
         }
     }

@@ -1,4 +1,38 @@
 //! [`Secret`]: key material that never shows up in `Debug`, logs or errors, and is zeroised on drop.
+//!
+//! # What is and is not wiped
+//!
+//! The crate forbids `unsafe` code, so it wipes what it owns and can reach, and says plainly
+//! what it cannot.
+//!
+//! **Wiped when dropped** (`zeroize`):
+//! - every [`Secret`]'s bytes, and every clone of it (verifiers and senders that keep several
+//!   keys for rotation hold clones; each is wiped on its own drop). A `Secret` is built once
+//!   and never grows, so no reallocation leaves a stale copy behind;
+//! - the text of a secret handed over as a `String` (see [`SecretInput`]), once decoded;
+//! - the SHA-256 digests [`Token`](crate::verify::Token) keeps of its accepted values (they are
+//!   `Secret`s too);
+//! - Ed25519 secret keys and seeds (feature `ed25519`): the decoded `whsk_` bytes, and
+//!   `ed25519-dalek`'s `SigningKey`, which zeroises itself.
+//!
+//! **Not wiped**:
+//! - **keyed hasher states.** Each signature check computes its HMAC-SHA256 with a fresh
+//!   `hmac::Hmac<Sha256>` (none is cached or cloned between requests or keys). While it runs,
+//!   that state holds the SHA-256 chaining values after absorbing `key ⊕ ipad` and
+//!   `key ⊕ opad`, which are as good as the key for computing MACs, plus the padded key block
+//!   (and, for keys over 64 bytes, the key's digest). SaleSmartly's MD5 state absorbs the
+//!   secret itself. `hmac` 0.12, `sha2` 0.10 and `md-5` 0.10 do not zeroise these states and
+//!   they cannot be wiped from outside without `unsafe`; they live on the verifying thread's
+//!   stack for the duration of one check and are overwritten by later use of the stack, not
+//!   kept. The same holds for the expected MAC (32 bytes on the stack) that a check compares
+//!   against;
+//! - memory the crate does not own: a `&str` you pass to [`Secret::raw`] or a verifier (your
+//!   copy; wipe it yourself if it matters), environment variables and command-line arguments
+//!   read by the CLI and the examples, and the sender's outgoing token or signature headers
+//!   (`http::HeaderValue`s, marked sensitive so they stay out of `Debug`, and the copies
+//!   `reqwest`/`hyper` make while sending);
+//! - anything the operating system copies: swap, core dumps, hibernation files. The crate does
+//!   not `mlock`; disable core dumps and swap where this matters.
 
 use std::fmt;
 
@@ -22,7 +56,8 @@ pub const MAX_SECRET_LEN: usize = 4096;
 /// Key material for a verifier or sender.
 ///
 /// - `Debug` prints `Secret([redacted; N bytes])` and nothing else; there is no `Display`.
-/// - The bytes are wiped from memory when the secret is dropped.
+/// - The bytes are wiped from memory when the secret is dropped (see the
+///   [module docs](self#what-is-and-is-not-wiped) for the copies that are not).
 /// - Constructors say how the text is encoded; each scheme documents which one it expects.
 ///
 /// ```

@@ -14,21 +14,43 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed on this thread, and the highest value since reset.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + delta);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        track(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        track(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// The most memory `f` held at once on this thread, beyond what was live before it.
+#[cfg(feature = "compression")]
+fn peak_bytes<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(before));
+    let r = f();
+    ((PEAK.with(Cell::get) - before).max(0) as usize, r)
 }
 
 #[global_allocator]
@@ -202,4 +224,34 @@ fn receiver_fresh_path_allocates_the_event_the_key_and_one_id() {
         "Standard: event ({parse_only}) + key + delivery id"
     );
     assert_eq!(completing, 0, "completing a memory claim");
+}
+
+/// A zip bomb (10 MiB of zeros, about 10 KB gzipped) against a 1 MiB limit: 413, and the
+/// receiver never holds more than the limit (plus the decoder's own state) at once.
+#[cfg(feature = "compression")]
+#[test]
+fn a_zip_bomb_costs_at_most_the_limit_in_memory() {
+    use std::io::Write;
+    const LIMIT: usize = 1024 * 1024;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&vec![0u8; 10 * 1024 * 1024]).unwrap();
+    let bomb = e.finish().unwrap();
+    assert!(bomb.len() < 20 * 1024);
+    let receiver = chathooks::Receiver::<chathooks::receiver::RawBody>::builder(
+        HmacSha256::sam("sam-test-secret-0123456789").unwrap(),
+    )
+    .body_limit(LIMIT)
+    .build();
+    let mut h = http::HeaderMap::new();
+    h.insert("content-encoding", "gzip".parse().unwrap());
+    h.insert("x-sam-signature", "00".repeat(32).parse().unwrap());
+    let inbound = Inbound::new(&h, &bomb);
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let (peak, result) = peak_bytes(|| block_on(receiver.receive_at(&inbound, now)));
+    assert_eq!(result.unwrap_err().status(), 413);
+    assert!(peak >= LIMIT / 2, "decoding did run: {peak} bytes");
+    assert!(
+        peak <= LIMIT + 128 * 1024,
+        "peak {peak} bytes for a {LIMIT}-byte limit"
+    );
 }

@@ -737,3 +737,48 @@ async fn inbox_mode_counts_every_outcome_and_times_the_put() {
     );
     assert_eq!(stage("verify") - verifies, 4);
 }
+
+/// A forged flood is logged a few lines at a time (the receiver's WARN lines are rate-limited)
+/// but counted in full; compressed bodies that are refused are counted by their own outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_flood_is_counted_in_full() {
+    let _serial = SERIAL.lock().await;
+    let base = serve().await;
+    let c = client();
+    let url = format!("{base}/standard");
+    let now = SystemTime::now();
+    let forged = deliveries("rejected_signature", "401");
+    let encoding = deliveries("rejected_encoding", "415");
+    for i in 0..1000 {
+        let ts = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let res = c
+            .post(&url)
+            .header("webhook-id", format!("msg_forged_{i}"))
+            .header("webhook-timestamp", ts.to_string())
+            .header(
+                "webhook-signature",
+                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .body(BODY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    assert_eq!(deliveries("rejected_signature", "401") - forged, 1000);
+    #[cfg(feature = "compression")]
+    for _ in 0..3 {
+        let res = standard_request(&c, &url, "msg_br", now, BODY)
+            .header("content-encoding", "br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 415);
+    }
+    #[cfg(feature = "compression")]
+    assert_eq!(deliveries("rejected_encoding", "415") - encoding, 3);
+    let _ = encoding;
+}

@@ -36,7 +36,10 @@
 //! - Answers 413 when `Content-Length` exceeds [`Receiver::body_limit`] without reading the
 //!   body; otherwise reads it with actix's own `Bytes` extractor, so
 //!   [`PayloadConfig`](actix_web::web::PayloadConfig) applies (its default limit is 256 KiB),
-//!   through a stream cut off at the receiver's limit.
+//!   through a stream cut off at the receiver's limit. A body with `Content-Encoding` is read
+//!   as sent instead (actix-web's own decompression, on with its default features, would
+//!   decode it outside the receiver's limit) and decoded by the receiver
+//!   ([`encoding`](crate::encoding)); `PayloadConfig` does not apply to it.
 //! - Verifies, parses and claims; [`WebhookRejection`] implements
 //!   [`ResponseError`] with the crate's statuses (duplicate: 200,
 //!   handler not run; in flight: 409 with `Retry-After`).
@@ -107,6 +110,9 @@ fn read_body<T: Payload>(
         inner: payload,
         remaining: limit,
     });
+    if req.headers().contains_key(header::CONTENT_ENCODING) {
+        return Box::pin(read_encoded(vendor, stream));
+    }
     let mut limited = dev::Payload::from(stream);
     let body = web::Bytes::from_request(req, &mut limited);
     Box::pin(async move {
@@ -115,6 +121,31 @@ fn read_body<T: Payload>(
             WebhookRejection::body_for(vendor, status, || err.to_string())
         })
     })
+}
+
+/// A compressed body, read as sent (up to the limit) for the receiver to decode under its own
+/// limit. actix-web's `Bytes` extractor would decode gzip, br and zstd itself when its
+/// `compress-*` features are on (they are by default), bounded only by `PayloadConfig` and with
+/// `Content-Encoding` left in place, so the receiver would decode twice. `PayloadConfig` does
+/// not apply to these bodies; the receiver's limit bounds both the sent and the decoded bytes.
+async fn read_encoded(
+    vendor: crate::event::Vendor,
+    stream: Pin<Box<dyn futures_core::Stream<Item = PayloadItem>>>,
+) -> Result<Bytes, WebhookRejection> {
+    let mut stream = stream;
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        match chunk {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(err) => {
+                let status = to_http_status(ResponseError::status_code(&err));
+                return Err(WebhookRejection::body_for(vendor, status, || {
+                    err.to_string()
+                }));
+            }
+        }
+    }
+    Ok(body.freeze())
 }
 
 /// The query string, `None` when empty (as `http::Uri::query` gives it to the other adapters).

@@ -6,7 +6,8 @@
 //!    `PayloadConfig` still apply), after refusing a `Content-Length` over the receiver's
 //!    [`body_limit`](crate::Receiver::body_limit) and with the stream cut off at that limit, so an
 //!    over-limit body is answered 413 without being read to the end;
-//! 2. [`receive`](crate::Receiver::receive) it: verify → parse → claim;
+//! 2. [`receive`](crate::Receiver::receive) it: decode a gzip/deflate body under the same
+//!    limit ([`encoding`](crate::encoding); other codings 415), verify → parse → claim;
 //! 3. hand the handler a [`Webhook<T>`] (the typed event plus [`DeliveryInfo`]), or answer
 //!    with a [`WebhookRejection`] whose status follows the crate's table (a duplicate of a
 //!    completed delivery is a "rejection" that answers **200** without running the handler);
@@ -445,4 +446,33 @@ pub(crate) fn refuse_declared_over_limit(
         return Err(WebhookRejection::too_large(vendor, limit));
     }
     Ok(())
+}
+
+/// A compressed body decoded for a service that gets the body after the receiver (the tower
+/// layer's `VerifiedBody` must be the bytes the signature covered), with `Content-Encoding`
+/// removed and `Content-Length` set to match so the receiver does not decode it again. A body
+/// that does not decode is passed on as sent: the receiver refuses it (415/400/413) and logs
+/// and counts it like any rejection.
+#[cfg(feature = "tower")]
+pub(crate) fn decoded_for_inner<T: crate::receiver::Payload>(
+    headers: &mut http::HeaderMap,
+    bytes: bytes::Bytes,
+    receiver: &crate::Receiver<T>,
+) -> bytes::Bytes {
+    if !headers.contains_key(http::header::CONTENT_ENCODING) {
+        return bytes;
+    }
+    match crate::encoding::decode_body(headers, &bytes, receiver.body_limit()) {
+        Ok(std::borrow::Cow::Owned(decoded)) => {
+            headers.remove(http::header::CONTENT_ENCODING);
+            headers.insert(http::header::CONTENT_LENGTH, decoded.len().into());
+            bytes::Bytes::from(decoded)
+        }
+        // `identity` (or an empty header) is no coding at all: nothing left to say.
+        Ok(std::borrow::Cow::Borrowed(_)) => {
+            headers.remove(http::header::CONTENT_ENCODING);
+            bytes
+        }
+        Err(_) => bytes,
+    }
 }

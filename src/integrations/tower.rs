@@ -173,9 +173,9 @@ where
             if receiver.inbox().is_some() {
                 return Ok(accept(&receiver, req).await);
             }
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
             let bytes = match read_body(&receiver, &parts.headers, body).await {
-                Ok(bytes) => bytes,
+                Ok(bytes) => super::decoded_for_inner(&mut parts.headers, bytes, &receiver),
                 Err(rejection) => return Ok(rejection.into_http()),
             };
             let slot = ClaimSlot::default();

@@ -26,6 +26,10 @@
 //! | SaleSmartly ([`SaleSmartly`]) | `event` and `data` (and the `timestamp` parameter only when the timestamped layout matched) | the envelope: other top-level keys, whitespace and key order outside `data`, escapes in `event`, `data` as object vs string; the timestamp under the untimestamped layout |
 //! | SaleAssist ([`Token`]) | nothing: the token proves the sender knew it | the whole body and every header; anyone who saw one request can send any body |
 //!
+//! A compressed body (`Content-Encoding: gzip`/`deflate`) is verified over its decoded bytes:
+//! every scheme above signs the payload before any HTTP compression
+//! ([`encoding`](crate::encoding); a [`Receiver`](crate::Receiver) decodes it first).
+//!
 //! The later stages follow this table: dedupe keys come from signed content only
 //! ([`Verified::signed_delivery_id`], [`Verified::signed_content_sha256`]), and parsers of
 //! partly signed bodies (SaleSmartly) read only the signed parts. Where nothing signs a

@@ -10,10 +10,13 @@ use chathooks::idempotency::{
 };
 use chathooks::Error;
 
+#[cfg(all(feature = "axum", feature = "actix", feature = "compression"))]
+mod compressed;
 mod config;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod http;
 mod keys;
+mod log_flood;
 mod logs;
 mod misuse;
 mod repair_bound;
