@@ -1,5 +1,5 @@
 //! Compressed bodies over real HTTP on 127.0.0.1, on axum, actix-web and the tower layer (plain
-//! hyper), for the handler route and the inbox route: gzip and deflate bodies are decoded, then
+//! hyper), for the handler route and the inbox route of each: gzip and deflate bodies are decoded, then
 //! verified against the decoded bytes and parsed; a zip bomb is 413; a coding that is not
 //! decoded is 415; a broken stream is 400. Never a verify against compressed bytes.
 
@@ -367,8 +367,10 @@ mod tower_app {
         }
     }
 
-    pub async fn spawn(seen: Seen) -> SocketAddr {
-        let service = ReceiverLayer::new(receiver()).layer(Handler(seen));
+    pub async fn spawn(seen: Seen, inbox: Arc<MemoryInbox>) -> SocketAddr {
+        let service = ReceiverLayer::new(receiver()).layer(Handler(seen.clone()));
+        // With an inbox the layer stores and answers itself; the handler never runs.
+        let inboxed = ReceiverLayer::new(inbox_receiver(inbox)).layer(Handler(seen));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -376,11 +378,17 @@ mod tower_app {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let service = service.clone();
+                let (service, inboxed) = (service.clone(), inboxed.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let mut service = service.clone();
-                        async move { service.call(req).await }
+                    let service = hyper::service::service_fn(move |req: Request<_>| {
+                        let (mut service, mut inboxed) = (service.clone(), inboxed.clone());
+                        async move {
+                            if req.uri().path() == "/inbox" {
+                                inboxed.call(req).await
+                            } else {
+                                service.call(req).await
+                            }
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -416,8 +424,11 @@ async fn actix_decodes_gzip_and_deflate_and_refuses_the_rest() {
 #[cfg(feature = "tower")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tower_decodes_gzip_and_deflate_and_refuses_the_rest() {
-    let seen = Seen::default();
-    let addr = tower_app::spawn(seen.clone()).await;
-    cases(&format!("http://{addr}"), "/hook", "tower", &mut |_, _| {}).await;
+    let (seen, inbox) = (Seen::default(), Arc::new(MemoryInbox::new()));
+    let addr = tower_app::spawn(seen.clone(), inbox.clone()).await;
+    let base = format!("http://{addr}");
+    cases(&base, "/hook", "tower", &mut |_, _| {}).await;
     check_handled(&seen, true);
+    check_inbox(&base, "tower", &inbox).await;
+    assert!(seen.take().is_empty(), "the inbox route runs no handler");
 }
