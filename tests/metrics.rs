@@ -222,6 +222,25 @@ fn standard_request(
         .body(body.to_vec())
 }
 
+/// A Standard Webhooks delivery with a well-formed signature that does not match (401).
+fn forged_request(
+    c: &reqwest::Client,
+    url: &str,
+    id: &str,
+    at: SystemTime,
+    body: &'static [u8],
+) -> reqwest::RequestBuilder {
+    let ts = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    c.post(url)
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .body(body)
+}
+
 /// The tests read shared counters: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -310,21 +329,7 @@ async fn every_outcome_and_stage_is_counted() {
     assert_eq!(deliveries("accepted", "500"), 1);
 
     // wrong signature (401) and missing signature header (400)
-    let res = c
-        .post(&url)
-        .header("webhook-id", "msg_m3")
-        .header(
-            "webhook-timestamp",
-            now.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                .to_string(),
-        )
-        .header(
-            "webhook-signature",
-            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .body(BODY)
+    let res = forged_request(&c, &url, "msg_m3", now, BODY)
         .send()
         .await
         .unwrap();
@@ -699,19 +704,7 @@ async fn inbox_mode_counts_every_outcome_and_times_the_put() {
             .status(),
         200
     );
-    let ts = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let forged = c
-        .post(format!("{url}/inbox"))
-        .header("webhook-id", "msg_inbox_m2")
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .body(BODY.to_vec());
+    let forged = forged_request(&c, &format!("{url}/inbox"), "msg_inbox_m2", now, BODY);
     assert_eq!(forged.send().await.unwrap().status(), 401);
     assert_eq!(
         send("/full", "msg_inbox_m3").send().await.unwrap().status(),
@@ -750,19 +743,7 @@ async fn a_forged_flood_is_counted_in_full() {
     let forged = deliveries("rejected_signature", "401");
     let encoding = deliveries("rejected_encoding", "415");
     for i in 0..1000 {
-        let ts = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let res = c
-            .post(&url)
-            .header("webhook-id", format!("msg_forged_{i}"))
-            .header("webhook-timestamp", ts.to_string())
-            .header(
-                "webhook-signature",
-                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            )
-            .body(BODY)
+        let res = forged_request(&c, &url, &format!("msg_forged_{i}"), now, BODY)
             .send()
             .await
             .unwrap();
