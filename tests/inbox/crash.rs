@@ -326,6 +326,12 @@ async fn sqlite_loses_nothing_across_sigkill() {
 /// (each worker its own consumer in the group), on a prefix of this run's own. Entries a killed
 /// worker held come back to the others through `XAUTOCLAIM` once their lease ends (5 s here,
 /// so the run does not wait out the default 30 s).
+///
+/// Uncapped runs by hand (10 000 deliveries + 1 000 duplicates, load average 12–15): 10 000
+/// acknowledged, 10 000 handled, 15 and 2 repeated handler runs, 12 worker and 2 receiver
+/// kills, 76 s and 115 s. Under `CI=true` (4 000): 4 000 of 4 000, 0–7 repeats, 16–50 s.
+/// Broken on purpose (the example's handler answering Ok before it recorded the delivery,
+/// i.e. ack before handling), it failed with 39 of 4 000 acknowledged deliveries lost.
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_three_workers_lose_nothing_across_sigkill() {
@@ -347,19 +353,20 @@ async fn redis_three_workers_lose_nothing_across_sigkill() {
     let report = crash_test(&args, 3).await;
     assert_eq!(report.handled, report.acknowledged);
     assert!(report.worker_kills >= 5 && report.receiver_kills >= 2);
-    // Leave the shared server as it was: this run's keys only.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Leave the shared server as it was, best effort (a busy server may time the scan out):
+    // this run's keys only.
+    let Ok(client) = redis::Client::open(url.as_str()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut conn)
         .await
-        .unwrap();
+        .unwrap_or_default();
     for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("DEL")
-            .arg(chunk)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
     }
 }
