@@ -224,6 +224,22 @@ pub(crate) fn fixtures(vendor: &str, at_least: usize) -> Vec<String> {
     bodies
 }
 
+/// A fast parse checked alone against its reference: both succeed with the same event, or
+/// both fail (the error texts may differ: only the reference names the path).
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn fast_agrees<T: std::fmt::Debug>(
+    fast: &Result<T, ParseError>,
+    reference: &Result<T, ParseError>,
+    body: &str,
+) {
+    match (fast, reference) {
+        (Ok(f), Ok(r)) => assert_eq!(format!("{f:?}"), format!("{r:?}"), "body: {body}"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("fast pass {fast:?} but reference {reference:?}; body: {body}"),
+    }
+}
+
 pub mod buzzi;
 pub mod conversalabs;
 pub(crate) mod lookup;
