@@ -36,7 +36,7 @@ use std::fmt;
 use std::future::ready;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{ceil_millis, ClaimOutcome, ClaimToken, IdempotencyKey, IdempotencyStore, StoreFuture};
 use crate::Error;
@@ -105,7 +105,12 @@ pub struct MemoryStore {
     max_keys: usize,
     hasher: RandomState,
     epoch: Instant,
+    /// An injected clock ([`MemoryStore::with_clock`]) and its reading when it was injected;
+    /// `None` reads the monotonic clock.
+    clock: Option<(Clock, SystemTime)>,
 }
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -142,7 +147,19 @@ impl MemoryStore {
             max_keys: per_shard * shards,
             hasher: RandomState::new(),
             epoch: Instant::now(),
+            clock: None,
         }
+    }
+
+    /// Read the time from `clock` instead of the monotonic clock (tests that move time:
+    /// leases and the dedupe window then end when `clock` says so, without sleeping). A clock
+    /// that goes backwards reads as the time it was injected. Call it before the store is
+    /// used: entries already held keep deadlines from the old clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        let start = clock();
+        self.clock = Some((Arc::new(clock), start));
+        self
     }
 
     /// The bound on the number of keys (rounded up to a multiple of the shard count).
@@ -331,7 +348,11 @@ impl MemoryStore {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        let elapsed = match &self.clock {
+            None => self.epoch.elapsed(),
+            Some((clock, start)) => clock().duration_since(*start).unwrap_or_default(),
+        };
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     }
 }
 

@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use chathooks::idempotency::{ClaimOutcome, Dedupe, IdempotencyStore, MemoryStore};
 
-use super::suite::behaviour_suite;
+use super::suite::{behaviour_suite, Time};
 use super::support::{claimed, fresh_key, now};
 
-async fn make(_test: &str) -> Option<Arc<dyn IdempotencyStore>> {
-    Some(Arc::new(MemoryStore::default()))
+/// The memory store on a clock the suite moves: leases and windows end to the millisecond,
+/// without sleeping.
+async fn make(_test: &str) -> Option<(Arc<dyn IdempotencyStore>, Time)> {
+    let (time, clock) = Time::manual();
+    Some((Arc::new(MemoryStore::default().with_clock(clock)), time))
 }
 
-behaviour_suite!(make);
+behaviour_suite!(clocked make);
 
 #[test]
 fn guard_dropped_by_a_panicking_thread_releases_without_a_runtime() {
