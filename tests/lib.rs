@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module below is one area of the crate.
 
+mod audit;
 #[cfg(feature = "cli")]
 mod cli;
 mod fuzz_corpus;

@@ -78,8 +78,10 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// A signature scheme that can check one delivery.
 ///
-/// Implementations must be cheap to call concurrently (`&self`, `Send + Sync`) and must not
-/// allocate on the success path of the built-in schemes' hot loop.
+/// Implementations must be cheap to call concurrently (`&self`, `Send + Sync`). The built-in
+/// schemes allocate nothing on their success path (rotated secrets included), except
+/// [`SaleSmartly`] when `data` is sent as a JSON string (it decodes the string to hash what is
+/// signed); `tests/alloc.rs` measures each.
 pub trait Verifier: Send + Sync {
     /// Verify `inbound` as of `now`.
     fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error>;
