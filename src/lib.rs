@@ -58,6 +58,7 @@
 //!     SamEvent::LeadCaptured(lead) => assert_eq!(lead.data.email.as_deref(), Some("ana@example.com")),
 //!     other => println!("not handled: {}", other.name()),
 //! }
+//! # assert!(matches!(SamEvent::from_slice(body)?, SamEvent::LeadCaptured(_)), "the arm above ran");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -19,6 +19,7 @@ async fn handle<T: Payload>(
     hook: Webhook<T>,
 ) -> HttpResponse {
     assert!(!hook.info.key.as_str().is_empty());
+    super::support::gate(req.headers().get("x-test-gate").map(|v| v.as_bytes())).await;
     if let Some(ms) = req.headers().get("x-test-sleep-ms") {
         let ms: u64 = ms.to_str().unwrap().parse().unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(ms)).await;

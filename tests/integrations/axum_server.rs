@@ -40,6 +40,7 @@ async fn handle<T: Payload>(
     hook: Webhook<T>,
 ) -> StatusCode {
     assert!(!hook.info.key.as_str().is_empty());
+    super::support::gate(headers.get("x-test-gate").map(|v| v.as_bytes())).await;
     if let Some(ms) = headers.get("x-test-sleep-ms") {
         let ms: u64 = ms.to_str().unwrap().parse().unwrap();
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -47,6 +47,7 @@ on_all!(
     missing_headers,
     stale_timestamp,
     oversized_body,
+    body_at_the_limit,
     malformed_json,
     repair,
     failure_then_redelivery,

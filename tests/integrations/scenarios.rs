@@ -56,13 +56,23 @@ pub async fn valid_then_duplicate(fw: Framework) {
 pub async fn bad_signature(fw: Framework) {
     let srv = spawn(fw).await;
     for v in ALL {
-        let d = v.sign(&v.fixture(), SystemTime::now(), false, "msg_bad");
+        let now = SystemTime::now();
+        let d = v.sign(&v.fixture(), now, false, "msg_bad");
         let (status, body, _) = srv.send(&d).await;
         assert_eq!(status, 401, "{v:?}: {body}");
         assert!(
             !body.contains("secret"),
             "{v:?} reason leaks nothing: {body}"
         );
+        // Nor any configured secret or token, nor the signature that would have matched (the
+        // expected MAC), nor the one sent.
+        let good = v.sign(&v.fixture(), now, true, "msg_bad");
+        for needle in super::support::secrets_and_signatures(&[&good, &d]) {
+            assert!(
+                !body.contains(&needle),
+                "{v:?} reason leaks {needle:?}: {body}"
+            );
+        }
         assert_eq!(srv.hits.get(v.name()), 0);
     }
 }
@@ -175,35 +185,42 @@ pub async fn failure_then_redelivery(fw: Framework) {
     }
 }
 
+/// Fifty copies of one delivery at once: exactly one runs the handler, held at a gate until
+/// the other 49 have their answers, which must all be 409 + `Retry-After` (a sleep in the
+/// handler instead let a slow machine turn copies into 200 duplicates, or a fast one into
+/// nothing to see); once the handler finishes, a copy is a 200 duplicate.
 pub async fn concurrent_copies(fw: Framework) {
+    use super::support::Gate;
     let srv = std::sync::Arc::new(spawn(fw).await);
     for v in ALL {
-        let d = v.valid("msg_concurrent").header("x-test-sleep-ms", "300");
-        let tasks: Vec<_> = (0..50)
-            .map(|_| {
-                let (srv, d) = (srv.clone(), d.clone());
-                tokio::spawn(async move { srv.send(&d).await })
-            })
-            .collect();
-        let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
-        for t in tasks {
-            let (status, body, retry) = t.await.unwrap();
-            assert!(status == 200 || status == 409, "{v:?}: {status} {body}");
-            if status == 409 {
-                let secs: u64 = retry.expect("409 carries Retry-After").parse().unwrap();
-                assert!(secs >= 1);
-            }
-            *by_status.entry(status).or_default() += 1;
+        let name = format!("concurrent-{fw:?}-{v:?}-{}", std::process::id());
+        let gate = Gate::named(&name);
+        let d = v.valid("msg_concurrent").header("x-test-gate", &name);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let (srv, d) = (srv.clone(), d.clone());
+            tasks.spawn(async move { srv.send(&d).await });
+        }
+        gate.until_entered(1).await;
+        for _ in 0..49 {
+            let (status, body, retry) = tasks.join_next().await.unwrap().unwrap();
+            assert_eq!(status, 409, "{v:?}: {body}");
+            let secs: u64 = retry.expect("409 carries Retry-After").parse().unwrap();
+            assert!(secs >= 1);
         }
         assert_eq!(
-            srv.hits.get(v.name()),
+            gate.entered.load(std::sync::atomic::Ordering::SeqCst),
             1,
-            "{v:?} ran exactly once: {by_status:?}"
+            "{v:?}"
         );
-        assert!(
-            by_status.get(&409).copied().unwrap_or(0) > 0,
-            "{v:?}: {by_status:?}"
-        );
+        gate.open();
+        let (status, body, _) = tasks.join_next().await.unwrap().unwrap();
+        assert_eq!(status, 200, "{v:?} the copy that ran: {body}");
+        assert_eq!(srv.hits.get(v.name()), 1, "{v:?} ran exactly once");
+        let (status, body, _) = srv.send(&d).await;
+        assert_eq!(status, 200, "{v:?} duplicate: {body}");
+        assert!(body.contains("duplicate"), "{v:?}: {body}");
+        assert_eq!(srv.hits.get(v.name()), 1, "{v:?}");
     }
 }
 
@@ -232,4 +249,65 @@ pub async fn missing_middleware_fails_loudly(fw: Framework) {
         assert!(body.contains("add Webhook"), "{body}");
     }
     assert_eq!(srv.hits.get("standard"), 0);
+}
+
+/// Test audit: the limit is exact. A body of exactly `LIMIT` bytes is handled; `LIMIT + 1`
+/// bytes get 413 (declared with `content-length`, or chunked with no length), every byte
+/// written, and the handler never runs. (The older oversized test's `sent < LIMIT` held by
+/// construction: a limit off by a few kilobytes passed it.)
+pub async fn body_at_the_limit(fw: Framework) {
+    let srv = spawn(fw).await;
+    for v in ALL {
+        let mut body = v.fixture();
+        assert!(body.len() < LIMIT);
+        // Trailing JSON whitespace: still the same payload, signed as sent.
+        body.resize(LIMIT, b' ');
+        let d = v.sign(&body, SystemTime::now(), true, "msg_at_limit");
+        let (status, text, _) = srv.send(&d).await;
+        assert_eq!(status, 200, "{v:?} exactly LIMIT bytes: {text}");
+        assert_eq!(srv.hits.get(v.name()), 1, "{v:?}");
+
+        body.push(b' ');
+        let d = v.sign(&body, SystemTime::now(), true, "msg_over_limit");
+        let (status, text, _) = srv.send(&d).await;
+        assert_eq!(status, 413, "{v:?} LIMIT + 1 bytes, content-length: {text}");
+        let addr = srv.addr;
+        let line = tokio::task::spawn_blocking(move || chunked_exactly(addr, &d))
+            .await
+            .unwrap();
+        assert!(
+            line.contains(" 413 "),
+            "{v:?} LIMIT + 1 bytes, chunked: {line:?}"
+        );
+        assert_eq!(
+            srv.hits.get(v.name()),
+            1,
+            "{v:?}: no handler over the limit"
+        );
+    }
+}
+
+/// Send `d` with `transfer-encoding: chunked` (no declared length), the whole body and the
+/// terminating chunk; returns the status line.
+fn chunked_exactly(addr: std::net::SocketAddr, d: &super::support::Delivery) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("POST {} HTTP/1.1\r\nhost: {addr}\r\n", d.path).into_bytes();
+    for (k, v) in &d.headers {
+        req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    for chunk in d.body.chunks(4096) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer 413 and close before reading it all; the answer is read anyway.
+    let _ = s.write_all(&req);
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or_default().to_owned()
 }

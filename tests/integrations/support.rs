@@ -80,6 +80,44 @@ impl Delivery {
     }
 }
 
+/// Every secret and token the test servers are configured with (raw text, and the key part of
+/// the `whsec_` ones), and every signature or token value carried by `deliveries` (headers
+/// and SaleSmartly's query `signature`): what no answer or log may ever contain.
+pub fn secrets_and_signatures(deliveries: &[&Delivery]) -> Vec<String> {
+    let mut out: Vec<String> = [
+        SAM_SECRET,
+        SALEASSIST_TOKEN,
+        SALESMARTLY_SECRET,
+        BUZZI_SECRET,
+        CONVERSALABS_SECRET,
+        STANDARD_SECRET,
+        WRONG_SECRET,
+        WRONG_STANDARD,
+    ]
+    .iter()
+    .flat_map(|s| [s.to_string(), s.trim_start_matches("whsec_").to_owned()])
+    .collect();
+    for d in deliveries {
+        for (k, v) in &d.headers {
+            let k = k.to_ascii_lowercase();
+            if k.contains("signature") || k.contains("token") {
+                out.push(v.clone());
+                // The bare MAC too, without any `sha256=`/`v1,` prefix.
+                out.extend(
+                    v.split([',', '=', ' '])
+                        .filter(|p| p.len() >= 16)
+                        .map(str::to_owned),
+                );
+            }
+        }
+        if let Some((_, sig)) = d.path.split_once("signature=") {
+            out.push(sig.split('&').next().unwrap_or_default().to_owned());
+        }
+    }
+    out.retain(|s| s.len() >= 8);
+    out
+}
+
 impl Vendor {
     pub fn name(self) -> &'static str {
         match self {
@@ -289,6 +327,59 @@ impl Hits {
     }
     pub fn get(&self, route: &str) -> usize {
         self.0[route].load(Ordering::SeqCst)
+    }
+}
+
+/// A gate a test handler can wait at (`x-test-gate: NAME`): the handler counts itself in and
+/// waits until the test opens it, so "the handler is still running" is a fact the test
+/// controls, not a sleep that a slow machine may outlast.
+pub struct Gate {
+    pub entered: AtomicUsize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    /// The gate named `name` (created closed on first use).
+    pub fn named(name: &str) -> Arc<Gate> {
+        static GATES: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Arc<Gate>>>> =
+            std::sync::LazyLock::new(Default::default);
+        let mut gates = GATES.lock().unwrap();
+        Arc::clone(gates.entry(name.to_owned()).or_insert_with(|| {
+            Arc::new(Gate {
+                entered: AtomicUsize::new(0),
+                open: tokio::sync::watch::channel(false).0,
+            })
+        }))
+    }
+
+    /// Count in, then wait until the gate is open (any runtime: actix has its own).
+    pub async fn pass(&self) {
+        let mut open = self.open.subscribe();
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let _ = open.wait_for(|o| *o).await;
+    }
+
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Wait (bounded) until `n` handlers are inside.
+    pub async fn until_entered(&self, n: usize) {
+        let start = std::time::Instant::now();
+        while self.entered.load(Ordering::SeqCst) < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no handler reached the gate"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Wait at the gate the request names in `x-test-gate`, if any.
+pub async fn gate(value: Option<&[u8]>) {
+    if let Some(name) = value {
+        Gate::named(std::str::from_utf8(name).unwrap()).pass().await;
     }
 }
 

@@ -60,6 +60,7 @@ impl<T: Payload + Clone + Sync> Service<Request<VerifiedBody>> for Handler<T> {
                 !req.body().bytes().is_empty(),
                 "the verified body is passed on"
             );
+            super::support::gate(req.headers().get("x-test-gate").map(|v| v.as_bytes())).await;
             if let Some(ms) = req.headers().get("x-test-sleep-ms") {
                 let ms: u64 = ms.to_str().unwrap().parse().unwrap();
                 tokio::time::sleep(Duration::from_millis(ms)).await;
