@@ -52,11 +52,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
@@ -68,6 +69,9 @@ use crate::receiver::{Payload, RawBody};
 use crate::Error;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Longest wait for more free handler slots before a lease call (see [`Worker::run`]).
+const LINGER: Duration = Duration::from_millis(2);
 
 pub use crate::backoff::{MAX_RETRIES, MAX_RETRY_DELAY};
 
@@ -342,19 +346,59 @@ impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
                 entry,
                 attempt,
             };
-            // Its own task, so a panic is caught (as a JoinError) and counted as a failure,
-            // and a timeout or shutdown can abort it.
-            let task = AbortOnDrop(tokio::spawn(handler.call(job).in_current_span()));
-            match tokio::time::timeout(timeout, task.join()).await {
+            // Run in this job's task (no second spawn per job): a panic, in the handler's
+            // call or in its future, is caught and counted as a failure, and a timeout drops
+            // (cancels) the future.
+            let run = CatchUnwind(Some(Box::new(move || handler.call(job))), None);
+            match tokio::time::timeout(timeout, run).await {
                 Err(_) => Outcome::Failed(format!(
                     "handler timed out after {:.1} s (the lease)",
                     timeout.as_secs_f64()
                 )),
                 Ok(Ok(Ok(()))) => Outcome::Handled,
                 Ok(Ok(Err(e))) => Outcome::Failed(e),
-                Ok(Err(join)) => Outcome::Failed(panic_message(join)),
+                Ok(Err(payload)) => Outcome::Failed(panic_message(payload)),
             }
         })
+    }
+}
+
+type PanicPayload = Box<dyn std::any::Any + Send>;
+type Start = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), String>> + Send>;
+
+/// A handler's call, then its future, with panics caught at every step (what `tokio::spawn`
+/// would give, without a task per job).
+struct CatchUnwind(
+    Option<Start>,
+    Option<BoxFuture<'static, Result<(), String>>>,
+);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<(), String>, PanicPayload>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(start) = this.0.take() {
+                this.1 = Some(start());
+            }
+            match this.1.as_mut() {
+                Some(fut) => fut.as_mut().poll(cx),
+                None => Poll::Ready(Err("handler polled after it finished".into())),
+            }
+        }));
+        match step {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => {
+                this.1 = None;
+                Poll::Ready(Ok(r))
+            }
+            Err(payload) => {
+                // Never poll a future that panicked again.
+                this.1 = None;
+                Poll::Ready(Err(payload))
+            }
+        }
     }
 }
 
@@ -372,32 +416,13 @@ fn parse<T: Payload>(body: &[u8], repair: bool) -> Result<T, Error> {
     }
 }
 
-fn panic_message(join: tokio::task::JoinError) -> String {
-    if !join.is_panic() {
-        return "handler task cancelled".into();
-    }
-    let payload = join.into_panic();
+fn panic_message(payload: PanicPayload) -> String {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".into());
     format!("handler panicked: {msg}")
-}
-
-/// Aborts the task when dropped (a timed-out or cancelled job must not run on detached).
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> AbortOnDrop<T> {
-    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// What a [`Worker::run`] did, returned when it stops.
@@ -541,7 +566,9 @@ impl Worker {
     }
 
     /// Most entries leased per call (default 64, at least 1); never more than the free
-    /// handler slots.
+    /// handler slots. One lease call is one round trip whatever its size, so while handlers
+    /// run the worker waits (at most 2 ms) for half a batch of slots to be free before it
+    /// leases again, rather than leasing for each slot as it frees.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -618,25 +645,41 @@ impl Worker {
         } = self;
         let inner = Arc::new(inner);
         let gauges = spawn_gauges(Arc::clone(&inner.inbox), stats_every);
-        let slots = Arc::new(Semaphore::new(concurrency));
-        let mut tasks = JoinSet::new();
+        // Each job is one task; the set's size is the number of busy handler slots.
+        let mut tasks: JoinSet<()> = JoinSet::new();
         let mut shutdown = pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
         let lease_for = inner.lease;
-        loop {
-            // Wait for a free slot, then lease as many entries as there are free slots.
-            let first = tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            let want = (slots.available_permits() + 1).min(batch);
+        // A lease call is one round trip (one statement, one script) whatever its size, so
+        // the worker leases for many free slots at once: it waits (up to LINGER) until at
+        // least half a batch of slots is free before leasing again, instead of one call per
+        // freed slot. Nothing is leased that has no slot to run in.
+        let low_water = (batch.min(concurrency) / 2).max(1);
+        'run: loop {
+            while tasks.try_join_next().is_some() {}
+            if tasks.len() >= concurrency {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => break 'run,
+                    _ = tasks.join_next() => continue 'run,
+                }
+            }
+            if concurrency - tasks.len() < low_water && !tasks.is_empty() {
+                let linger = tokio::time::sleep(LINGER);
+                tokio::pin!(linger);
+                while concurrency - tasks.len() < low_water && !tasks.is_empty() {
+                    tokio::select! {
+                        biased;
+                        _ = &mut shutdown => break 'run,
+                        _ = &mut linger => break,
+                        _ = tasks.join_next() => {}
+                    }
+                }
+            }
+            let want = (concurrency - tasks.len()).min(batch);
             let leased = tokio::select! {
                 biased;
-                _ = &mut shutdown => break,
+                _ = &mut shutdown => break 'run,
                 r = inner.inbox.lease(want, lease_for) => r,
             };
             let leases = match leased {
@@ -650,45 +693,35 @@ impl Worker {
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
                         "inbox unavailable while leasing; backing off");
                     backoff = (backoff * 2).min(max_backoff);
-                    drop(first);
                     tokio::select! {
                         biased;
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(wait) => continue,
+                        _ = &mut shutdown => break 'run,
+                        _ = tokio::time::sleep(wait) => continue 'run,
                     }
                 }
             };
             if leases.is_empty() {
-                drop(first);
+                // Nothing due. Jobs finishing meanwhile are reaped on the next turn.
                 tokio::select! {
                     biased;
-                    _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(idle_poll) => continue,
+                    _ = &mut shutdown => break 'run,
+                    _ = tokio::time::sleep(idle_poll) => continue 'run,
                 }
             }
-            let mut first = Some(first);
-            for lease in leases {
-                // `want` never exceeds the free slots, so this does not wait.
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => match slots.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                };
-                inner
+            {
+                let mut in_flight = inner
                     .in_flight
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(lease.entry.id.clone(), lease.token);
-                let inner = inner.clone();
-                tasks.spawn(async move {
-                    run_job(&inner, lease).await;
-                    drop(permit);
-                });
+                    .unwrap_or_else(PoisonError::into_inner);
+                for lease in &leases {
+                    in_flight.insert(lease.entry.id.clone(), lease.token);
+                }
             }
-            // Reap finished jobs so the set stays bounded by `concurrency`.
-            while tasks.try_join_next().is_some() {}
+            // `want` never exceeds the free slots, so the set stays within `concurrency`.
+            for lease in leases {
+                let inner = inner.clone();
+                tasks.spawn(async move { run_job(&inner, lease).await });
+            }
         }
         if let Some(gauges) = gauges {
             gauges.abort();

@@ -423,3 +423,98 @@ fn retry_delays_past_thirty_days_are_refused() {
         other => panic!("a retry was scheduled: {other:?}"),
     }
 }
+
+/// Every backend under a busy worker: leases in batches, acks queued and sent together (one
+/// statement, one script call, one transaction for many). A batch that lost an entry, handed
+/// one to two handlers, or acknowledged one twice or not at all fails here.
+mod every_backend_exactly_once {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const N: usize = 3000;
+
+    async fn exactly_once(inbox: Arc<dyn Inbox>) {
+        let mut ids = Vec::with_capacity(N);
+        for start in (0..N).step_by(100) {
+            let puts = (start..(start + 100).min(N)).map(|i| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    let key = IdempotencyKey::new("once", &format!("d{i}")).unwrap();
+                    let e = NewEntry::new("once", "standard", key, BODY)
+                        .with_signed_delivery_id(format!("d{i}"));
+                    inbox.put(e).await.unwrap().id().clone()
+                })
+            });
+            for p in puts.collect::<Vec<_>>() {
+                ids.push(p.await.unwrap());
+            }
+        }
+        let seen = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+        let s = seen.clone();
+        let worker = Worker::from_arc(inbox.clone())
+            .route_raw("once", move |job: Job<RawBody>| {
+                *s.lock()
+                    .unwrap()
+                    .entry(job.delivery_id().to_owned())
+                    .or_default() += 1;
+                async { Ok::<(), String>(()) }
+            })
+            .concurrency(48)
+            .batch(64)
+            .idle_poll(Duration::from_millis(5));
+        let report = run_until(worker, inbox.clone(), N as u64, 0).await;
+        assert_eq!(report.handled, N as u64, "{report:?}");
+        assert_eq!(report.lost_leases, 0, "{report:?}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), N, "every entry reached a handler");
+        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(twice.is_empty(), "handled more than once: {twice:?}");
+        for id in &ids {
+            let e = inbox.get(id).await.unwrap().unwrap();
+            assert_eq!((e.state, e.attempts), (EntryState::Done, 0), "{id}");
+        }
+        let stats = inbox.stats().await.unwrap();
+        assert_eq!((stats.done, stats.leased, stats.pending), (N as u64, 0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory() {
+        exactly_once(Arc::new(MemoryInbox::new())).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = crate::inbox::sqlite::TempDir::new("worker-once");
+        let inbox = chathooks::inbox::SqliteInbox::open(dir.file("inbox.sqlite")).unwrap();
+        exactly_once(Arc::new(inbox)).await;
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis() {
+        let Some(url) = crate::services::redis::url("worker_exactly_once") else {
+            return;
+        };
+        let prefix = format!(
+            "chathooks-test:worker-once:{}:",
+            &chathooks::idempotency::ClaimToken::generate().to_hex()[..12]
+        );
+        let inbox = chathooks::inbox::RedisInbox::connect(&url)
+            .await
+            .unwrap()
+            .with_prefix(prefix);
+        exactly_once(Arc::new(inbox)).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(pool) = crate::postgres::service::fresh_schema_pool("worker_exactly_once").await
+        else {
+            return;
+        };
+        exactly_once(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
+    }
+}
