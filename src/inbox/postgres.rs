@@ -310,6 +310,10 @@ impl PostgresInbox {
                     }
                     Err(e) => return Err(e),
                 };
+                // Every key new (the usual case): no holder to read, one statement per batch.
+                if inserted.len() == k.len() {
+                    return Ok(Some((inserted, Vec::new())));
+                }
                 let st = client.prepare_cached(&sql.holders).await?;
                 let held = client.query(&st, &[k]).await?;
                 Ok(Some((inserted, held)))
