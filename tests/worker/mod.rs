@@ -466,10 +466,12 @@ mod every_backend_exactly_once {
         let report = run_until(worker, inbox.clone(), N as u64, 0).await;
         assert_eq!(report.handled, N as u64, "{report:?}");
         assert_eq!(report.lost_leases, 0, "{report:?}");
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), N, "every entry reached a handler");
-        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).collect();
-        assert!(twice.is_empty(), "handled more than once: {twice:?}");
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), N, "every entry reached a handler");
+            let twice: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).collect();
+            assert!(twice.is_empty(), "handled more than once: {twice:?}");
+        }
         for id in &ids {
             let e = inbox.get(id).await.unwrap().unwrap();
             assert_eq!((e.state, e.attempts), (EntryState::Done, 0), "{id}");
