@@ -12,7 +12,7 @@
 //! Like the axum and actix adapters, it **completes** the claim when the inner service answers
 //! 2xx and **releases** it otherwise, so the sender's retry of a failed delivery is processed.
 //!
-//! **Inbox mode**: when the receiver was built with an [inbox](crate::ReceiverBuilder::inbox),
+//! **Inbox mode**: when the receiver was built with an [inbox](crate::receiver::ReceiverBuilder::inbox),
 //! the layer puts each verified delivery there and answers the sender at once; the inner service
 //! is never called (workers handle the entries). [`InboxService`] is the same without an inner
 //! service.
@@ -217,7 +217,7 @@ where
 /// use chathooks::{verify::HmacSha256, Receiver, Secret};
 ///
 /// # fn main() -> Result<(), chathooks::Error> {
-/// let receiver = Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-secret")?))
+/// let receiver = Receiver::<SamEvent>::builder(HmacSha256::sam(Secret::raw("sam-signing-secret-from-the-dashboard")?))
 ///     .inbox(MemoryInbox::new())
 ///     .build();
 /// // Serve it with hyper (`TowerToHyperService`) or any tower stack; workers handle the entries.
@@ -237,7 +237,7 @@ pub struct InboxService<T, R> {
 }
 
 impl<T, R> InboxService<T, R> {
-    /// The service for `receiver` (built with [`inbox`](crate::ReceiverBuilder::inbox)).
+    /// The service for `receiver` (built with [`inbox`](crate::receiver::ReceiverBuilder::inbox)).
     pub fn new(receiver: impl Into<Arc<Receiver<T>>>) -> Self {
         InboxService {
             receiver: receiver.into(),
