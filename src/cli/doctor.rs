@@ -27,9 +27,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::{Sha256, Sha384, Sha512};
+use sha2::{Sha384, Sha512};
 
 use super::capture::Capture;
+
+mod json_style;
+mod passes;
 use crate::verify::{HmacSha256, SaleSmartly, SaleSmartlyLayout, SignatureEncoding, SignedContent};
 use crate::verify::{StandardWebhooks, Token, Verifier};
 use crate::{Inbound, Secret};
@@ -420,6 +423,13 @@ struct Layout {
     id_header: Option<String>,
 }
 
+/// A body variant tried when nothing matched.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    Decompressed,
+    Style(Style),
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Hit {
     key: usize,
@@ -427,8 +437,6 @@ struct Hit {
     cand: usize,
     variant: BodyVariant,
 }
-
-type HmacSha = Hmac<Sha256>;
 
 /// Key bytes for every decoding of every secret, without duplicates.
 fn keys(secrets: &[String]) -> Vec<Key> {
@@ -720,81 +728,6 @@ fn layouts(stamps: &[Stamp], ids: &[(String, String)], cands: &[Candidate]) -> V
     out
 }
 
-/// `f` over `jobs` on up to `available_parallelism` threads (at most 8); results in job order.
-/// The passes over a large body are independent, so two cores halve the wait.
-fn parallel<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(jobs.len());
-    if threads <= 1 {
-        return jobs.iter().map(&f).collect();
-    }
-    let chunk = jobs.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
-
-/// Candidates of 32 bytes that equal `mac`.
-fn compare(mac: &[u8], cands: &[Candidate], out: &mut Vec<usize>) {
-    use subtle::ConstantTimeEq;
-    for (i, c) in cands.iter().enumerate() {
-        if c.bytes.len() == mac.len() && bool::from(c.bytes.as_slice().ct_eq(mac)) {
-            out.push(i);
-        }
-    }
-}
-
-/// One pass over the body for (key, layout), finishing the exact body and both newline variants.
-fn pass_with_newlines(
-    key: &[u8],
-    prefix: &[u8],
-    body: &[u8],
-    cands: &[Candidate],
-    mut on_hit: impl FnMut(usize, BodyVariant),
-) {
-    let mut m = <HmacSha as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(prefix);
-    let cut = if body.ends_with(b"\r\n") {
-        Some(body.len() - 2)
-    } else if body.ends_with(b"\n") {
-        Some(body.len() - 1)
-    } else {
-        None
-    };
-    let mut hits = Vec::new();
-    if let Some(cut) = cut {
-        m.update(&body[..cut]);
-        let stripped = m.clone().finalize().into_bytes();
-        compare(&stripped, cands, &mut hits);
-        for h in hits.drain(..) {
-            on_hit(h, BodyVariant::NewlineRemoved);
-        }
-        m.update(&body[cut..]);
-    } else {
-        m.update(body);
-    }
-    let mut plus = m.clone();
-    plus.update(b"\n");
-    compare(&plus.finalize().into_bytes(), cands, &mut hits);
-    for h in hits.drain(..) {
-        on_hit(h, BodyVariant::NewlineAdded);
-    }
-    compare(&m.finalize().into_bytes(), cands, &mut hits);
-    for h in hits.drain(..) {
-        on_hit(h, BodyVariant::Exact);
-    }
-}
-
 fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], prefix: &[u8], body: &[u8]) -> Vec<u8> {
     let mut m = <M as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(prefix);
@@ -804,137 +737,10 @@ fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], prefix: &[u8], body: &[u
 
 /// Re-serialise JSON `body` in `style`; `None` when it is not JSON or nothing changes.
 pub fn restyle(body: &[u8], style: Style) -> Option<Vec<u8>> {
-    if style == Style::SortedCompact {
-        let v: Value = serde_json::from_slice(body).ok()?;
-        let mut out = Vec::with_capacity(body.len());
-        write_sorted(&v, &mut out);
-        return (out != body).then_some(out);
-    }
-    // Validate first: the token rewriter below assumes well-formed input.
-    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
-    let (item_sep, key_sep, indent, ascii): (&[u8], &[u8], usize, bool) = match style {
-        Style::Compact => (b",", b":", 0, false),
-        Style::CompactAscii => (b",", b":", 0, true),
-        Style::Python => (b", ", b": ", 0, true),
-        Style::Spaced => (b", ", b": ", 0, false),
-        Style::Pretty2 => (b",", b": ", 2, false),
-        Style::Pretty4 => (b",", b": ", 4, false),
-        Style::SortedCompact => unreachable!("handled above"),
-    };
+    let text = json_style::json_text(body)?;
     let mut out = Vec::with_capacity(body.len() + body.len() / 8);
-    let newline = |out: &mut Vec<u8>, depth: usize| {
-        if indent > 0 {
-            out.push(b'\n');
-            out.extend(std::iter::repeat_n(b' ', depth * indent));
-        }
-    };
-    let mut depth = 0usize;
-    let mut i = 0;
-    let text = std::str::from_utf8(body).ok()?;
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'"' => {
-                // Copy the string, escaping non-ASCII if asked.
-                out.push(b'"');
-                i += 1;
-                while i < bytes.len() {
-                    let c = bytes[i];
-                    if c == b'\\' {
-                        out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
-                        i += 2;
-                        continue;
-                    }
-                    if c == b'"' {
-                        out.push(b'"');
-                        i += 1;
-                        break;
-                    }
-                    if ascii && c >= 0x80 {
-                        let ch = text[i..].chars().next()?;
-                        let mut units = [0u16; 2];
-                        for u in ch.encode_utf16(&mut units) {
-                            write!(VecWriter(&mut out), "\\u{u:04x}").ok()?;
-                        }
-                        i += ch.len_utf8();
-                        continue;
-                    }
-                    out.push(c);
-                    i += 1;
-                }
-                continue;
-            }
-            b' ' | b'\t' | b'\n' | b'\r' => {}
-            b'{' | b'[' => {
-                let close = if b == b'{' { b'}' } else { b']' };
-                let next = bytes[i + 1..]
-                    .iter()
-                    .position(|c| !c.is_ascii_whitespace())
-                    .map(|p| i + 1 + p);
-                out.push(b);
-                if let Some(n) = next.filter(|&n| bytes[n] == close) {
-                    out.push(close);
-                    i = n + 1;
-                    continue;
-                }
-                depth += 1;
-                newline(&mut out, depth);
-            }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(b);
-            }
-            b',' => {
-                out.extend_from_slice(item_sep);
-                newline(&mut out, depth);
-            }
-            b':' => out.extend_from_slice(key_sep),
-            _ => out.push(b),
-        }
-        i += 1;
-    }
+    json_style::write_style(text, style, &mut out)?;
     (out != body).then_some(out)
-}
-
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
-fn write_sorted(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
-                out.push(b':');
-                write_sorted(&map[k], out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_sorted(item, out);
-            }
-            out.push(b']');
-        }
-        other => out.extend_from_slice(other.to_string().as_bytes()),
-    }
 }
 
 fn decompress(capture: &Capture) -> Option<(Compression, Vec<u8>)> {
@@ -982,37 +788,42 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
     let mut macs = 0usize;
     let mut notes = Vec::new();
 
-    // 1. HMAC-SHA256, exact body and newline variants, one body pass per (key, layout).
+    // 1. HMAC-SHA256, exact body and newline variants: one body pass per (key, distinct
+    // prefix), each MAC compared with every candidate, hits listed per (key, layout).
     let sha256_cands = cands.iter().any(|c| c.bytes.len() == 32);
-    let jobs: Vec<(usize, usize)> = if sha256_cands {
-        (0..keys.len())
-            .flat_map(|k| (0..layouts.len()).map(move |l| (k, l)))
-            .collect()
+    let (prefixes, prefix_of) = passes::distinct(layouts.iter().map(|l| l.prefix.as_slice()));
+    let bases = if sha256_cands {
+        passes::Bases::new(keys.iter().map(|k| k.bytes.as_slice()), &prefixes)
     } else {
-        Vec::new()
+        passes::Bases::new(std::iter::empty(), &prefixes)
     };
-    macs += jobs.len() * 3;
-    let hits: Vec<Hit> = parallel(&jobs, |&(ki, li)| {
-        let mut hits = Vec::new();
-        pass_with_newlines(
-            &keys[ki].bytes,
-            &layouts[li].prefix,
-            body,
-            &cands,
-            |cand, variant| {
-                hits.push(Hit {
-                    key: ki,
-                    layout: li,
-                    cand,
-                    variant,
-                })
-            },
-        );
-        hits
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    let jobs: Vec<usize> = (0..bases.len()).collect();
+    let main = passes::parallel(&jobs, |&i| passes::pass_with_newlines(bases.state(i), body));
+    macs += main.iter().map(passes::NewlineMacs::count).sum::<usize>();
+    let mut hits: Vec<Hit> = Vec::new();
+    if !main.is_empty() {
+        let mut found = Vec::new();
+        for ki in 0..keys.len() {
+            for (li, &pi) in prefix_of.iter().enumerate() {
+                let m = &main[bases.at(ki, pi)];
+                let finished = [
+                    (m.stripped.as_ref(), BodyVariant::NewlineRemoved),
+                    (Some(&m.added), BodyVariant::NewlineAdded),
+                    (Some(&m.exact), BodyVariant::Exact),
+                ];
+                for (mac, variant) in finished {
+                    let Some(mac) = mac else { continue };
+                    passes::compare(mac, &cands, &mut found);
+                    hits.extend(found.drain(..).map(|cand| Hit {
+                        key: ki,
+                        layout: li,
+                        cand,
+                        variant,
+                    }));
+                }
+            }
+        }
+    }
     let mut findings: Vec<Finding> = hits
         .iter()
         .filter_map(|h| hmac_finding(h, &keys, &cands, &layouts, &stamps))
@@ -1143,45 +954,72 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
         // Only newline variants matched (found for free in the main pass).
         describe_body_variant(&mut report, f, capture, opts, None);
     } else {
-        // 5. Near misses that need more passes: re-serialised or decompressed bodies.
-        let mut variants: Vec<(BodyVariant, Vec<u8>)> = Vec::new();
-        if let Some((c, bytes)) = decompress(capture) {
-            variants.push((BodyVariant::Decompressed(c), bytes));
+        // 5. Near misses that need more passes: re-serialised or decompressed bodies, each
+        // written once and fed to every (key, prefix) state as it is produced.
+        let mut jobs: Vec<Variant> = Vec::new();
+        let text = (opts.near_misses && bases.len() > 0)
+            .then(|| json_style::json_text(body))
+            .flatten();
+        if opts.near_misses && bases.len() > 0 {
+            jobs.push(Variant::Decompressed);
         }
-        if sha256_cands {
+        if let Some(text) = text {
+            // Without non-ASCII bytes the escaping styles write what their UTF-8 twins write.
+            let ascii = text.is_ascii();
+            // The sorted style parses the whole body: start it first.
+            jobs.insert(0, Variant::Style(Style::SortedCompact));
             for style in Style::ALL {
-                if let Some(b) = restyle(body, style) {
-                    if !variants.iter().any(|(_, v)| *v == b) {
-                        variants.push((BodyVariant::Restyled(style), b));
+                let twin = matches!(style, Style::Spaced | Style::CompactAscii);
+                if style != Style::SortedCompact && !(ascii && twin) {
+                    jobs.push(Variant::Style(style));
+                }
+            }
+        }
+        let mut results = passes::parallel(&jobs, |job| match *job {
+            Variant::Decompressed => decompress(capture).and_then(|(c, bytes)| {
+                let mut feed = bases.feed(body);
+                json_style::Sink::put(&mut feed, &bytes);
+                Some((BodyVariant::Decompressed(c), feed.finish()?))
+            }),
+            Variant::Style(style) => {
+                let mut feed = bases.feed(body);
+                json_style::write_style(text?, style, &mut feed)?;
+                Some((BodyVariant::Restyled(style), feed.finish()?))
+            }
+        });
+        // Report in the documented order: decompressed first, then `Style::ALL`.
+        results.sort_by_key(|r| match r {
+            Some((BodyVariant::Restyled(style), _)) => {
+                1 + Style::ALL.iter().position(|s| s == style).unwrap_or(0)
+            }
+            _ => 0,
+        });
+        macs += results
+            .iter()
+            .flatten()
+            .map(|(_, m)| m.len())
+            .sum::<usize>();
+        let mut found_at = Vec::new();
+        let mut found = None;
+        'search: for (variant, variant_macs) in results.iter().flatten() {
+            for ki in 0..keys.len() {
+                for (li, &pi) in prefix_of.iter().enumerate() {
+                    passes::compare(&variant_macs[bases.at(ki, pi)], &cands, &mut found_at);
+                    for cand in found_at.drain(..) {
+                        let hit = Hit {
+                            key: ki,
+                            layout: li,
+                            cand,
+                            variant: *variant,
+                        };
+                        found = hmac_finding(&hit, &keys, &cands, &layouts, &stamps);
+                        if found.is_some() {
+                            break 'search;
+                        }
                     }
                 }
             }
         }
-        if !opts.near_misses {
-            variants.clear();
-        }
-        let (nk, nl) = (keys.len(), layouts.len());
-        let jobs: Vec<(usize, usize, usize)> = (0..variants.len())
-            .flat_map(|v| (0..nk).flat_map(move |k| (0..nl).map(move |l| (v, k, l))))
-            .collect();
-        macs += jobs.len();
-        let found = parallel(&jobs, |&(vi, ki, li)| {
-            let (variant, bytes) = &variants[vi];
-            let mac = mac_with::<HmacSha>(&keys[ki].bytes, &layouts[li].prefix, bytes);
-            let mut hit = Vec::new();
-            compare(&mac, &cands, &mut hit);
-            hit.into_iter()
-                .map(|cand| Hit {
-                    key: ki,
-                    layout: li,
-                    cand,
-                    variant: *variant,
-                })
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .find_map(|h| hmac_finding(&h, &keys, &cands, &layouts, &stamps));
         report.macs = macs;
         if let Some(f) = found {
             describe_body_variant(&mut report, f, capture, opts, None);
@@ -1754,25 +1592,39 @@ fn other_lengths(
         .filter(|c| c.bytes.len() != 32 && c.signature_like && !has_sha256(c))
         .collect();
     let first = odd.first()?;
+    // One MAC per (length, key, distinct prefix), however many candidates share that length.
+    let timestamped = layouts
+        .iter()
+        .filter(|l| matches!(l.content, Content::Body | Content::TimestampBody));
+    let (prefixes, _) = passes::distinct(timestamped.map(|l| l.prefix.as_slice()));
+    let mut cache: Vec<((usize, usize, usize), Vec<u8>)> = Vec::new();
     for c in &odd {
-        let algorithm = algorithm_of(c.bytes.len());
-        for key in keys {
-            for layout in layouts
-                .iter()
-                .filter(|l| matches!(l.content, Content::Body | Content::TimestampBody))
-            {
-                *macs += 1;
-                let mac = match c.bytes.len() {
-                    20 => mac_with::<Hmac<sha1::Sha1>>(&key.bytes, &layout.prefix, body),
-                    48 => mac_with::<Hmac<Sha384>>(&key.bytes, &layout.prefix, body),
-                    64 => mac_with::<Hmac<Sha512>>(&key.bytes, &layout.prefix, body),
-                    16 => mac_with::<Hmac<md5::Md5>>(&key.bytes, &layout.prefix, body),
-                    _ => continue,
+        let len = c.bytes.len();
+        if !matches!(len, 16 | 20 | 48 | 64) {
+            continue;
+        }
+        for ki in 0..keys.len() {
+            for pi in 0..prefixes.len() {
+                let id = (len, ki, pi);
+                let mac = match cache.iter().position(|(k, _)| *k == id) {
+                    Some(i) => &cache[i].1,
+                    None => {
+                        *macs += 1;
+                        let (key, prefix) = (keys[ki].bytes.as_slice(), prefixes[pi]);
+                        let mac = match len {
+                            20 => mac_with::<Hmac<sha1::Sha1>>(key, prefix, body),
+                            48 => mac_with::<Hmac<Sha384>>(key, prefix, body),
+                            64 => mac_with::<Hmac<Sha512>>(key, prefix, body),
+                            _ => mac_with::<Hmac<md5::Md5>>(key, prefix, body),
+                        };
+                        cache.push((id, mac));
+                        &cache[cache.len() - 1].1
+                    }
                 };
-                if mac == c.bytes {
+                if *mac == c.bytes {
                     return Some(NearMiss::SignatureLength {
-                        bytes: c.bytes.len(),
-                        algorithm,
+                        bytes: len,
+                        algorithm: algorithm_of(len),
                         confirmed: true,
                     });
                 }

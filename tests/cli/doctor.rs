@@ -506,3 +506,214 @@ fn nothing_matches_with_a_wrong_secret() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["signed_content"], "body");
 }
+
+/// Decodes raw, as base64 and as hex: three keys, as the search builds them.
+const TRICKY: &str = "00112233445566778899aabbccddeeff";
+
+/// The key bytes of `TRICKY` in each decoding doctor reports.
+fn tricky_keys() -> [(&'static str, Vec<u8>); 3] {
+    [
+        ("raw", TRICKY.as_bytes().to_vec()),
+        ("base64", chathooks_b64_decode(TRICKY)),
+        ("hex", hex::decode(TRICKY).unwrap()),
+    ]
+}
+
+/// Every layout with every key decoding, from one set of headers in which several layouts
+/// sign the same bytes (`{ts}.` for the timestamp header and for Stripe's `t=`): doctor hashes
+/// each (key, prefix) once and must still name the layout and the key that signed.
+#[test]
+fn finds_each_layout_with_each_key_among_shared_prefixes() {
+    let dir = TempDir::new("doctor-shared");
+    let ts = TS.to_string();
+    let ms = (TS * 1000 + 123).to_string();
+    let wrong = hex(&[7u8; 32]);
+    for (enc, key) in tricky_keys() {
+        let mac = |parts: &[&[u8]]| hmac256(&key, parts);
+        let cases: [(&str, String, String, &str, &str); 6] = [
+            ("body", hex(&mac(&[BODY])), wrong.clone(), "body", ""),
+            (
+                "timestamp.body",
+                format!("sha256={}", hex(&mac(&[ts.as_bytes(), b".", BODY]))),
+                wrong.clone(),
+                "timestamp.body",
+                "X-Timestamp",
+            ),
+            (
+                "milliseconds",
+                hex(&mac(&[ms.as_bytes(), b".", BODY])),
+                wrong.clone(),
+                "timestamp.body",
+                "X-Sent-At",
+            ),
+            (
+                "id.timestamp.body",
+                b64(&mac(&[b"evt_9.", ts.as_bytes(), b".", BODY])),
+                wrong.clone(),
+                "id.timestamp.body",
+                "X-Timestamp",
+            ),
+            (
+                "slack",
+                format!("v0={}", hex(&mac(&[b"v0:", ts.as_bytes(), b":", BODY]))),
+                wrong.clone(),
+                "slack-v0",
+                "X-Timestamp",
+            ),
+            (
+                "stripe",
+                wrong.clone(),
+                hex(&mac(&[ts.as_bytes(), b".", BODY])),
+                "stripe",
+                "Stripe-Signature",
+            ),
+        ];
+        for (case, x_sig, stripe_sig, content, ts_header) in cases {
+            let stripe = format!("t={ts},v1={stripe_sig}");
+            let headers = [
+                ("X-Event-Id", "evt_9"),
+                ("X-Timestamp", ts.as_str()),
+                ("X-Sent-At", ms.as_str()),
+                ("Stripe-Signature", stripe.as_str()),
+                ("X-Signature", x_sig.as_str()),
+            ];
+            let (code, v) = doctor(&dir, &capture(&headers, None, BODY), &["--secret", TRICKY]);
+            let case = format!("{enc} key, {case}");
+            assert_eq!(code, 0, "{case}: {v:#}");
+            assert_eq!(v["matched"], true, "{case}");
+            assert_eq!(v["secret_encoding"], enc, "{case}: {v:#}");
+            assert_eq!(v["signed_content"], content, "{case}: {v:#}");
+            let want_header = if content == "stripe" {
+                "Stripe-Signature"
+            } else {
+                "X-Signature"
+            };
+            assert_eq!(v["header"], want_header, "{case}");
+            if ts_header.is_empty() {
+                assert_eq!(v["timestamp_header"], Value::Null, "{case}");
+            } else {
+                assert_eq!(v["timestamp_header"], ts_header, "{case}: {v:#}");
+            }
+            if content == "id.timestamp.body" {
+                assert_eq!(v["id_header"], "X-Event-Id", "{case}");
+            }
+        }
+    }
+}
+
+/// One item of the large JSON body, in the style its separators and indentation give.
+fn item(n: usize, text: &str, sep: (&str, &str), indent: Option<usize>) -> String {
+    let (item_sep, key_sep) = sep;
+    match indent {
+        None => format!(
+            r#"{{"type"{key_sep}"message.created"{item_sep}"data"{key_sep}{{"text"{key_sep}"{text}"{item_sep}"n"{key_sep}{n}}}}}"#
+        ),
+        Some(w) => {
+            let (a, b, c) = (" ".repeat(w), " ".repeat(2 * w), " ".repeat(3 * w));
+            format!(
+                "{a}{{\n{b}\"type\": \"message.created\",\n{b}\"data\": {{\n{c}\"text\": \"{text}\",\n{c}\"n\": {n}\n{b}}}\n{a}}}"
+            )
+        }
+    }
+}
+
+/// About 120 KB of JSON (several of the writer's 32 KiB chunks), item texts from `text(n)`.
+fn large_body(
+    text: impl Fn(usize) -> &'static str,
+    sep: (&str, &str),
+    indent: Option<usize>,
+) -> Vec<u8> {
+    let items: Vec<String> = (0..2000).map(|n| item(n, text(n), sep, indent)).collect();
+    match indent {
+        None => format!("[{}]", items.join(sep.0)),
+        Some(_) => format!("[\n{}\n]", items.join(",\n")),
+    }
+    .into_bytes()
+}
+
+/// The same large body in each JSON style doctor knows, signed over the body or over
+/// `{ts}.{body}`, with each key decoding in turn: the restyled bodies are written and hashed in
+/// chunks, once for all (key, prefix) states, and each must still be found and named.
+#[test]
+fn finds_every_json_style_of_a_large_body() {
+    let dir = TempDir::new("doctor-styles");
+    let ts = TS.to_string();
+    let utf8 = |_| "h\u{e9}llo";
+    let escaped = |_| "h\\u00e9llo";
+    // Captured with spaces everywhere: no style writes it this way.
+    let captured = large_body(utf8, (" , ", " : "), None);
+    let sorted = {
+        let items: Vec<String> = (0..2000)
+            .map(|n| format!(r#"{{"data":{{"n":{n},"text":"héllo"}},"type":"message.created"}}"#))
+            .collect();
+        format!("[{}]", items.join(",")).into_bytes()
+    };
+    let styles: [(&str, Vec<u8>); 7] = [
+        ("compact", large_body(utf8, (",", ":"), None)),
+        ("python", large_body(escaped, (", ", ": "), None)),
+        ("spaced", large_body(utf8, (", ", ": "), None)),
+        ("compactascii", large_body(escaped, (",", ":"), None)),
+        ("pretty2", large_body(utf8, (",", ": "), Some(2))),
+        ("pretty4", large_body(utf8, (",", ": "), Some(4))),
+        ("sortedcompact", sorted),
+    ];
+    let keys = tricky_keys();
+    for (i, (style, signed)) in styles.iter().enumerate() {
+        let (enc, key) = &keys[i % 3];
+        let timestamped = i % 2 == 1;
+        let mac = if timestamped {
+            hmac256(key, &[ts.as_bytes(), b".", signed])
+        } else {
+            hmac256(key, &[signed])
+        };
+        let sig = hex(&mac);
+        let headers = [("X-Timestamp", ts.as_str()), ("X-Signature", sig.as_str())];
+        let (code, v) = doctor(
+            &dir,
+            &capture(&headers, None, &captured),
+            &["--secret", TRICKY],
+        );
+        assert_eq!(code, 1, "{style}: {v:#}");
+        assert_eq!(v["near_miss"], "body-differs", "{style}: {v:#}");
+        assert_eq!(v["body_variant"], "re-serialised-json", "{style}");
+        assert_eq!(v["json_style"], *style, "{style}");
+        assert_eq!(v["secret_encoding"], *enc, "{style}");
+        let content = if timestamped {
+            "timestamp.body"
+        } else {
+            "body"
+        };
+        assert_eq!(v["signed_content"], content, "{style}");
+    }
+}
+
+/// A restyled body that equals the captured one for most of its length: hashing starts at the
+/// first difference, from the captured bytes (late in the body, or past its end).
+#[test]
+fn finds_a_json_style_that_differs_late_or_only_at_the_end() {
+    let dir = TempDir::new("doctor-late");
+    let last = |n: usize| if n == 1999 { "h\u{e9}llo" } else { "hello" };
+    let last_escaped = |n: usize| if n == 1999 { "h\\u00e9llo" } else { "hello" };
+    // Captured compact with one non-ASCII character near the end; signed with it escaped.
+    let captured = large_body(last, (",", ":"), None);
+    let signed = large_body(last_escaped, (",", ":"), None);
+    // Captured compact plus trailing spaces; signed without them (the compact style is a strict
+    // prefix of the capture).
+    let plain = large_body(|_| "hello", (",", ":"), None);
+    let mut padded = plain.clone();
+    padded.extend_from_slice(b"   ");
+    for (case, captured, signed, style) in [
+        ("late", captured, signed, "compactascii"),
+        ("prefix", padded, plain, "compact"),
+    ] {
+        let sig = hex(&hmac256(SECRET.as_bytes(), &[&signed]));
+        let (code, v) = doctor(
+            &dir,
+            &capture(&[("X-Signature", &sig)], None, &captured),
+            &["--secret", SECRET],
+        );
+        assert_eq!(code, 1, "{case}: {v:#}");
+        assert_eq!(v["body_variant"], "re-serialised-json", "{case}: {v:#}");
+        assert_eq!(v["json_style"], style, "{case}");
+    }
+}
