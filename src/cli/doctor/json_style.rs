@@ -2,6 +2,11 @@
 //! [`Sink`] so that a restyled 1 MiB body is hashed while it is produced (the chunk stays in
 //! cache for every keyed state) instead of being materialised per style.
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+#[cfg(test)]
 use serde_json::Value;
 
 use super::Style;
@@ -37,8 +42,8 @@ pub(super) fn write_style(text: &str, style: Style, sink: &mut impl Sink) -> Opt
         sink,
     };
     if style == Style::SortedCompact {
-        let v: Value = serde_json::from_str(text).ok()?;
-        write_sorted(&v, &mut out)?;
+        let v: &RawValue = serde_json::from_str(text).ok()?;
+        write_sorted(v, &mut out)?;
     } else {
         write_tokens(text, style, &mut out)?;
     }
@@ -166,27 +171,38 @@ fn write_tokens<S: Sink>(text: &str, style: Style, out: &mut Out<'_, S>) -> Opti
     Some(())
 }
 
-/// Compact, keys sorted by their bytes; strings and numbers as serde_json writes them.
-fn write_sorted<S: Sink>(v: &Value, out: &mut Out<'_, S>) -> Option<()> {
+/// Compact, keys sorted by their bytes; strings and numbers as serde_json writes a parsed
+/// value. Written from the text, object by object, instead of building a `serde_json::Value`
+/// of the whole body (parsing and dropping one was a fifth of doctor's near-miss time). The
+/// nesting is at most serde_json's recursion limit (the text was checked by [`json_text`]).
+fn write_sorted<S: Sink>(v: &RawValue, out: &mut Out<'_, S>) -> Option<()> {
     out.spill();
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let raw = v.get();
+    match raw.as_bytes().first()? {
+        b'{' => {
+            let Members(mut members) = serde_json::from_str(raw).ok()?;
+            // Stable: of equal keys the last one stays last, and wins as in a map.
+            members.sort_by(|a, b| a.0.cmp(&b.0));
             out.buf.push(b'{');
-            for (i, (k, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (i, (key, item)) in members.iter().enumerate() {
+                if members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
                     out.buf.push(b',');
                 }
-                serde_json::to_writer(&mut out.buf, k).ok()?;
+                first = false;
+                serde_json::to_writer(&mut out.buf, key.as_ref()).ok()?;
                 out.buf.push(b':');
                 write_sorted(item, out)?;
             }
             out.buf.push(b'}');
         }
-        Value::Array(items) => {
+        b'[' => {
+            let items: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
             out.buf.push(b'[');
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 if i > 0 {
                     out.buf.push(b',');
                 }
@@ -194,7 +210,128 @@ fn write_sorted<S: Sink>(v: &Value, out: &mut Out<'_, S>) -> Option<()> {
             }
             out.buf.push(b']');
         }
-        other => serde_json::to_writer(&mut out.buf, other).ok()?,
+        // Without escapes serde_json writes a string back as it was.
+        b'"' if !raw.contains('\\') => out.buf.extend_from_slice(raw.as_bytes()),
+        b'"' => {
+            let text: String = serde_json::from_str(raw).ok()?;
+            serde_json::to_writer(&mut out.buf, &text).ok()?;
+        }
+        b't' | b'f' | b'n' => out.buf.extend_from_slice(raw.as_bytes()),
+        _ => {
+            let n: serde_json::Number = serde_json::from_str(raw).ok()?;
+            serde_json::to_writer(&mut out.buf, &n).ok()?;
+        }
     }
     Some(())
+}
+
+/// An object's members in written order: the key unescaped (borrowed when it has no escapes)
+/// and the value's raw text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer this replaced: through a whole `Value`.
+    fn sorted_via_value(text: &str) -> Vec<u8> {
+        fn write(v: &Value, out: &mut Vec<u8>) {
+            match v {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push(b'{');
+                    for (i, k) in keys.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
+                        out.push(b':');
+                        write(&map[k], out);
+                    }
+                    out.push(b'}');
+                }
+                Value::Array(items) => {
+                    out.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write(item, out);
+                    }
+                    out.push(b']');
+                }
+                other => out.extend_from_slice(other.to_string().as_bytes()),
+            }
+        }
+        let mut out = Vec::new();
+        write(&serde_json::from_str(text).unwrap(), &mut out);
+        out
+    }
+
+    #[test]
+    fn sorted_from_the_text_equals_sorted_through_a_value() {
+        for text in [
+            r#" {"b": 1, "a": ["\u00e9", {}], "c": {"d": null, "C": true}} "#,
+            r#"{"k": 1, "k": 2, "j": "x", "k": 3}"#,
+            r#"{"n": [1.50, 1e3, -0, 12345678901234567890, -5, 0.1, 2E-3]}"#,
+            r#"{"s": "a\/b \"q\" \t \ud83d\ude00 \u0001", "\u0062": "esc key", "a": "é"}"#,
+            r#"[[], {}, [{}], "x", false, null, {"z": {"y": {"x": [1, {"b": 0, "a": 1}]}}}]"#,
+            "42",
+            r#""plain""#,
+        ] {
+            let mut out = Vec::new();
+            let checked = json_text(text.as_bytes()).expect("valid JSON");
+            write_style(checked, Style::SortedCompact, &mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(sorted_via_value(text)).unwrap(),
+                "{text}"
+            );
+        }
+    }
 }

@@ -70,6 +70,10 @@ impl Bases {
         self.states.len()
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
     /// Index of (key, distinct prefix).
     pub(super) fn at(&self, key: usize, prefix: usize) -> usize {
         key * self.prefixes + prefix
@@ -226,4 +230,85 @@ pub(super) fn parallel<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync)
     });
     done.sort_unstable_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn direct(key: &[u8], parts: &[&[u8]]) -> Mac32 {
+        let mut m = <HmacSha as Mac>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        finish(m)
+    }
+
+    const KEYS: [&[u8]; 2] = [b"first key", b"a second, longer key"];
+    const PREFIXES: [&[u8]; 3] = [b"", b"1764000000.", b"evt_1.1764000000."];
+
+    #[test]
+    fn a_feed_gives_the_macs_of_the_variant_hashed_whole() {
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let bases = Bases::new(KEYS.into_iter(), &PREFIXES);
+        let mut early = body.clone();
+        early[0] ^= 1;
+        let mut late = body.clone();
+        late[70_000] ^= 1;
+        let mut longer = body.clone();
+        longer.extend_from_slice(b"tail");
+        let variants = [early, late, body[..50_000].to_vec(), longer];
+        for (vi, variant) in variants.iter().enumerate() {
+            for chunk in [32 * 1024, 4096, 7] {
+                let mut feed = bases.feed(&body);
+                for c in variant.chunks(chunk) {
+                    feed.put(c);
+                }
+                let macs = feed.finish().expect("the variant differs from the body");
+                for (ki, key) in KEYS.iter().enumerate() {
+                    for (pi, prefix) in PREFIXES.iter().enumerate() {
+                        assert_eq!(
+                            macs[bases.at(ki, pi)],
+                            direct(key, &[prefix, variant]),
+                            "variant {vi}, chunk {chunk}, key {ki}, prefix {pi}"
+                        );
+                    }
+                }
+            }
+        }
+        let mut same = bases.feed(&body);
+        for c in body.chunks(4096) {
+            same.put(c);
+        }
+        assert!(same.finish().is_none(), "the body itself costs no MAC");
+    }
+
+    #[test]
+    fn one_pass_finishes_the_newline_variants() {
+        let bases = Bases::new(KEYS.into_iter(), &PREFIXES);
+        for body in [&b"{\"a\":1}"[..], b"{\"a\":1}\n", b"{\"a\":1}\r\n", b""] {
+            for (ki, key) in KEYS.iter().enumerate() {
+                for (pi, prefix) in PREFIXES.iter().enumerate() {
+                    let m = pass_with_newlines(bases.state(bases.at(ki, pi)), body);
+                    assert_eq!(m.exact, direct(key, &[prefix, body]));
+                    assert_eq!(m.added, direct(key, &[prefix, body, b"\n"]));
+                    let cut = body
+                        .strip_suffix(b"\r\n")
+                        .or_else(|| body.strip_suffix(b"\n"));
+                    assert_eq!(m.stripped, cut.map(|c| direct(key, &[prefix, c])));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_keeps_job_order() {
+        let jobs: Vec<u64> = (0..40).collect();
+        let out = parallel(&jobs, |&j| {
+            // Uneven costs, so threads finish out of order.
+            std::thread::sleep(std::time::Duration::from_micros((40 - j) * 50));
+            j * 2
+        });
+        assert_eq!(out, jobs.iter().map(|j| j * 2).collect::<Vec<_>>());
+    }
 }
