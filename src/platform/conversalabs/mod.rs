@@ -69,7 +69,7 @@ use std::borrow::Cow;
 
 use std::fmt;
 
-use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -714,9 +714,19 @@ impl ConversaLabsEvent {
         })
     }
 
-    /// The fast parse; `Ok(None)` for an unknown event without a name (the caller keeps the
-    /// body), an unknown event with a name is returned whole.
+    /// The fast parse, without path tracking: the one pass, or the members pass where the one
+    /// pass declines. `Ok(None)` for an unknown event without a name (the caller keeps the
+    /// body); an unknown event with a name is returned whole.
     fn from_slice_fast(body: &[u8]) -> Result<Option<Self>, serde_json::Error> {
+        match Self::from_one_pass(body) {
+            Err(e) if parse::declined(&e) => Self::from_members_pass(body),
+            found => found,
+        }
+    }
+
+    /// The members pass: every top-level member read as a raw slice, then parsed from it once
+    /// the layout is known (what the one pass falls back to).
+    fn from_members_pass(body: &[u8]) -> Result<Option<Self>, serde_json::Error> {
         use ConversaLabsEvent as C;
         let mut json = serde_json::Deserializer::from_slice(body);
         let Members(members) = Members::deserialize(&mut json)?;
@@ -744,6 +754,7 @@ impl ConversaLabsEvent {
 }
 
 mod normalize;
+mod parse;
 #[allow(unused_imports)]
 use self::normalize::*;
 

@@ -12,6 +12,46 @@ fn same_as_reference(body: &str) {
     );
 }
 
+/// `fast` (one of the untracked passes, run alone) against the reference parse: both accept
+/// or both reject, and agree on what they accept.
+fn agrees(pass: &str, body: &str, fast: Result<Option<ConversaLabsEvent>, serde_json::Error>) {
+    let reference = ConversaLabsEvent::from_slice_tracked(body.as_bytes());
+    // `Ok(None)`: an unknown event without a name, which `from_slice` keeps whole.
+    let fast = fast.map(|found| {
+        found.unwrap_or_else(|| ConversaLabsEvent::Unknown {
+            name: String::new(),
+            raw: open::raw_body(body.as_bytes()).expect("the fast pass accepted it"),
+        })
+    });
+    assert_eq!(
+        fast.is_ok(),
+        reference.is_ok(),
+        "{pass}: {:?} vs reference {:?}, body: {body}",
+        fast.as_ref().err(),
+        reference.as_ref().err()
+    );
+    if let (Ok(fast), Ok(reference)) = (fast, reference) {
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{reference:?}"),
+            "{pass}, body: {body}"
+        );
+    }
+}
+
+/// Every untracked pass alone, without the tracked fallback: the fast parse `from_slice` uses
+/// (one pass, members pass where it declines), the one pass itself (unless it declines) and the
+/// members pass itself.
+fn passes_agree(body: &str) {
+    let bytes = body.as_bytes();
+    agrees("fast", body, ConversaLabsEvent::from_slice_fast(bytes));
+    match ConversaLabsEvent::from_one_pass(bytes) {
+        Err(e) if parse::declined(&e) => {}
+        one => agrees("one pass", body, one),
+    }
+    agrees("members", body, ConversaLabsEvent::from_members_pass(bytes));
+}
+
 #[test]
 fn fast_parse_matches_the_reference_on_edge_cases() {
     for body in [
@@ -46,8 +86,37 @@ fn fast_parse_matches_the_reference_on_edge_cases() {
         r#"{"event":"message_created","data":{"id":"1"}"#,
         "  {\"event\":\"x.y\",\"a\":1}\n",
         "  {\"a\":1}\n",
+        // The one pass's layout bet: a nested or escaped `data` (declines), `data` after a
+        // record member, before it, or never.
+        r#"{"event":"message_created","content_attributes":{"data":1},"content":"x"}"#,
+        r#"{"event":"message_created","content":"x","d\u0061ta":{"content":"y"}}"#,
+        r#"{"event":"message_created","content":"x","d\u0061ta":null,"k":1}"#,
+        r#"{"event":"message_created","content":"\"data\"","id":3}"#,
+        r#"{"event":"message_created","content":"hi","data":{"content":"x"}}"#,
+        r#"{"content":"hi","event":"message_created","data":null}"#,
+        r#"{"event":"message_created","data":{"content":"x"},"content":"hi","k":[1]}"#,
+        r#"{"data":{"content":"x"},"id":5,"event":"message_created","account":{"id":2}}"#,
+        r#"{"event":"message_created","data":{"content":"x"},"id":5,"id":6}"#,
+        r#"{"event":"contact_created","created_at":"2026-06-27T16:10:02Z","name":"n","type":"contact"}"#,
+        // A later, higher-ranked name key than the one that chose the type.
+        r#"{"type":"contact","event":"contact_created","name":"n"}"#,
+        r#"{"type":"message_created","event":"message.created","content":"c"}"#,
+        r#"{"type":"message_created","event":"conversation_created","id":1}"#,
+        r#"{"type":"x.new","event":"message_created"}"#,
+        r#"{"type":"x.new","event":null,"event_type":"y"}"#,
+        r#"{"event_type":"x.new","type":7}"#,
+        r#"{"type":"x.new","event":5}"#,
+        r#"{"event":"message_created","sender":{"id":1},"sender":{"id":2},"private":"yes"}"#,
+        r#"{"event":"message_created","content":"a","content":"b"}"#,
+        r#"{"event":"message_created","account":{"id":1},"inbox":"in_7","account_id":null}"#,
+        r#"{"event":"payment_paid","data":{"value":"149.90"},"account":{"id":9,"id":10},"z":1e400}"#,
+        r#"{"event":"payment_paid","data":{"value":"149.90"},"z":{"a":1e400}}"#,
+        r#"{"event":"message_created","conversation":{"id":1e400}}"#,
+        r#"{"event":"message_created","created_at":{"x":1}}"#,
+        r#"{"event":"message_created","data":{},"timestamp":"yesterday"}"#,
     ] {
         same_as_reference(body);
+        passes_agree(body);
     }
 }
 
@@ -58,9 +127,11 @@ fn fixtures_match_the_reference() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         same_as_reference(&body);
-        // The fast parse itself reads every fixture: no silent fallback.
-        let fast = ConversaLabsEvent::from_slice_fast(body.as_bytes());
-        assert!(fast.is_ok(), "fast parse failed on {body}");
+        passes_agree(&body);
+        // The one pass itself reads every fixture: no silent fallback to the members pass or
+        // to the reference.
+        let one = ConversaLabsEvent::from_one_pass(body.as_bytes());
+        assert!(matches!(one, Ok(Some(_))), "one pass: {one:?} on {body}");
         n += 1;
     }
     assert!(n > 10, "only {n} fixtures");
@@ -84,6 +155,8 @@ fn value() -> impl Strategy<Value = String> {
         Just("\"conversation_created\"".to_owned()),
         Just("\"payment.paid\"".to_owned()),
         Just("\"other\"".to_owned()),
+        Just("{\"id\":1,\"id\":2}".to_owned()),
+        Just("{\"content\":\"c\",\"sender\":{\"type\":\"user\"}}".to_owned()),
     ]
 }
 
@@ -96,8 +169,9 @@ proptest! {
                 Just("account"), Just("inbox_id"), Just("timestamp"), Just("id"),
                 Just("content"), Just("status"), Just("private"), Just("other"),
                 Just("contact"), Just("sender"), Just("conversation"),
+                Just("created_at"), Just("delivery_id"), Just("inbox"),
             ], value()),
-            0..7,
+            0..8,
         )
     ) {
         let body = format!(
@@ -109,5 +183,6 @@ proptest! {
                 .join(",")
         );
         same_as_reference(&body);
+        passes_agree(&body);
     }
 }
