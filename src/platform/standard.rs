@@ -183,17 +183,17 @@ impl VendorEvent for StandardEvent {
             .unwrap_or_else(|| EventKind::Other(self.event_type.clone()));
         let mut ev = Event::new(Vendor::StandardWebhooks, kind, self.event_type.clone());
         ev.occurred_at = self.timestamp.as_ref().and_then(|t| t.instant);
-        let data: Option<Map<String, Value>> = self
+        let data = self
             .data
             .as_ref()
-            .and_then(|r| serde_json::from_str(r.get()).ok());
-        if let Some(d) = data {
-            let first = |keys: &[&str]| keys.iter().find_map(|k| open::scalar(&d, k));
-            ev.ids.conversation = first(&["conversation_id", "conversationId"]);
-            ev.ids.contact = first(&["contact_id", "customer_id", "contactId", "customerId"]);
-            ev.ids.message = first(&["message_id", "messageId"]);
-            ev.ids.tenant = first(&["tenant_id", "account_id", "tenantId", "accountId"]);
-            ev.ids.widget = first(&["widget_id", "inbox_id", "widgetId", "inboxId"]);
+            .and_then(|r| serde_json::from_str::<DataView>(r.get()).ok());
+        if let Some(DataView { mut ids, record: d }) = data {
+            let mut first = |slot: IdSlot| ids[slot as usize].iter_mut().find_map(Option::take);
+            ev.ids.conversation = first(IdSlot::Conversation);
+            ev.ids.contact = first(IdSlot::Contact);
+            ev.ids.message = first(IdSlot::Message);
+            ev.ids.tenant = first(IdSlot::Tenant);
+            ev.ids.widget = first(IdSlot::Widget);
             // A payment's or deal's own `name` is not a person's; nor, unknown, an event's.
             let flat = match ev.kind {
                 EventKind::PaymentConfirmed | EventKind::DealStageChanged | EventKind::Other(_) => {
@@ -214,6 +214,124 @@ impl VendorEvent for StandardEvent {
             }
         }
         ev
+    }
+}
+
+/// The id slots `normalize()` fills from `data`, and the keys of each in preference order.
+#[derive(Clone, Copy)]
+enum IdSlot {
+    Conversation,
+    Contact,
+    Message,
+    Tenant,
+    Widget,
+}
+
+const ID_KEYS: [&[&str]; 5] = [
+    &["conversation_id", "conversationId"],
+    &["contact_id", "customer_id", "contactId", "customerId"],
+    &["message_id", "messageId"],
+    &["tenant_id", "account_id", "tenantId", "accountId"],
+    &["widget_id", "inbox_id", "widgetId", "inboxId"],
+];
+
+/// What `normalize()` reads from `data`, parsed from the raw JSON in one pass: each id key's
+/// value as text (what [`open::scalar`] makes of it), and the members the contact and message
+/// lookup reads ([`lookup::reads`]). Every other member is skipped without being built, so a
+/// large `data` (a transcript, a cart) costs a scan, not a `Value` tree.
+struct DataView {
+    /// `ids[slot][i]`: the text of `ID_KEYS[slot][i]`.
+    ids: [[Option<String>; 4]; 5],
+    record: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for DataView {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DataView;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataView, A::Error> {
+                let mut view = DataView {
+                    ids: Default::default(),
+                    record: Map::new(),
+                };
+                while let Some(key) = map.next_key::<de::Key<'de>>()? {
+                    let k = key.as_str();
+                    let slot = ID_KEYS.iter().enumerate().find_map(|(slot, keys)| {
+                        keys.iter().position(|x| *x == k).map(|i| (slot, i))
+                    });
+                    if let Some((slot, i)) = slot {
+                        // A repeated key: the last one counts, as in a `Map`.
+                        view.ids[slot][i] = map.next_value::<ScalarText>()?.0;
+                    } else if lookup::reads(k) {
+                        let value = map.next_value::<Value>()?;
+                        view.record.insert(key.into_string(), value);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(view)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A value as [`open::scalar`] reads it from a `Value`: non-empty text, a number's or a
+/// boolean's text; `None` for anything else (which is read and dropped).
+struct ScalarText(Option<String>);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScalarText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ScalarText, E> {
+                Ok(ScalarText((!v.is_empty()).then(|| v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ScalarText, E> {
+                Ok(ScalarText((!v.is_empty()).then_some(v)))
+            }
+            // Numbers as `Value::Number` prints them (floats the way serde_json writes them).
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ScalarText, E> {
+                Ok(ScalarText(Some(serde_json::Number::from(v).to_string())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ScalarText, E> {
+                Ok(ScalarText(Some(serde_json::Number::from(v).to_string())))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ScalarText, E> {
+                Ok(ScalarText(
+                    serde_json::Number::from_f64(v).map(|n| n.to_string()),
+                ))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ScalarText, E> {
+                Ok(ScalarText(Some(v.to_string())))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<ScalarText, E> {
+                Ok(ScalarText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ScalarText, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ScalarText(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ScalarText, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(ScalarText(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -273,6 +391,137 @@ mod tests {
                 StandardEvent::from_slice_fast(body.as_bytes()).is_ok(),
                 "{body}"
             );
+        }
+    }
+
+    /// `normalize()` as it was before [`DataView`], reading `data` through a whole `Map`: the
+    /// reference the view is checked against.
+    fn normalize_with_map(e: &StandardEvent) -> Event {
+        let mut ev = e.normalize();
+        ev.ids = Default::default();
+        ev.contact = None;
+        ev.message = None;
+        let data: Option<Map<String, Value>> = e
+            .data
+            .as_ref()
+            .and_then(|r| serde_json::from_str(r.get()).ok());
+        if let Some(d) = data {
+            let first = |keys: &[&str]| keys.iter().find_map(|k| open::scalar(&d, k));
+            ev.ids.conversation = first(&["conversation_id", "conversationId"]);
+            ev.ids.contact = first(&["contact_id", "customer_id", "contactId", "customerId"]);
+            ev.ids.message = first(&["message_id", "messageId"]);
+            ev.ids.tenant = first(&["tenant_id", "account_id", "tenantId", "accountId"]);
+            ev.ids.widget = first(&["widget_id", "inbox_id", "widgetId", "inboxId"]);
+            let flat = match ev.kind {
+                EventKind::PaymentConfirmed | EventKind::DealStageChanged | EventKind::Other(_) => {
+                    Flat::Nested
+                }
+                _ => Flat::Person,
+            };
+            let base = ev.ids.contact.clone().map(|id| Contact {
+                id: Some(id),
+                ..Contact::default()
+            });
+            ev.contact = lookup::contact(base, &d, flat);
+            ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
+            if let Some(mut m) = lookup::message_in(&d) {
+                m.id = ev.ids.message.clone().or(m.id);
+                ev.ids.message = m.id.clone();
+                ev.message = Some(m);
+            }
+        }
+        ev
+    }
+
+    fn same_normalize_as_with_map(body: &str) {
+        let Ok(e) = StandardEvent::from_slice(body.as_bytes()) else {
+            return;
+        };
+        assert_eq!(
+            format!("{:?}", e.normalize()),
+            format!("{:?}", normalize_with_map(&e)),
+            "body: {body}"
+        );
+    }
+
+    #[test]
+    fn data_view_normalizes_as_the_whole_map_did() {
+        for body in crate::platform::fixtures("standard", 5) {
+            same_normalize_as_with_map(&body);
+        }
+        for body in [
+            r#"{"type":"lead.captured","data":{"contact_id":"","customer_id":7,"contactId":"x"}}"#,
+            r#"{"type":"lead.captured","data":{"contact_id":"a","contact_id":{"x":1}}}"#,
+            r#"{"type":"lead.captured","data":{"tenant_id":1.5e300,"inbox_id":true,"message_id":[1]}}"#,
+            r#"{"type":"lead.captured","data":{"message_id":-0.0,"widget_id":1e21,"messageId":3}}"#,
+            r#"{"type":"lead.captured","data":{"name":"n","email":["a","b"],"lead":{"id":3}}}"#,
+            r#"{"type":"message.received","data":{"message":{"id":5,"text":"t"},"text":" "}}"#,
+            r#"{"type":"x","data":[1,2]}"#,
+            r#"{"type":"x","data":"text"}"#,
+            r#"{"type":"x","data":null}"#,
+        ] {
+            same_normalize_as_with_map(body);
+        }
+    }
+
+    fn data_member() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                Just("conversation_id"),
+                Just("conversationId"),
+                Just("contact_id"),
+                Just("customer_id"),
+                Just("customerId"),
+                Just("message_id"),
+                Just("tenant_id"),
+                Just("accountId"),
+                Just("inbox_id"),
+                Just("widget_id"),
+                Just("id"),
+                Just("name"),
+                Just("first_name"),
+                Just("last_name"),
+                Just("email"),
+                Just("phones"),
+                Just("company"),
+                Just("lead"),
+                Just("visitor"),
+                Just("person"),
+                Just("text"),
+                Just("body"),
+                Just("message"),
+                Just("other"),
+            ],
+            prop_oneof![
+                Just("null"),
+                Just("\"\""),
+                Just("\"v\""),
+                Just("\" x \""),
+                Just("0"),
+                Just("-7"),
+                Just("2.5"),
+                Just("1e21"),
+                Just("18446744073709551615"),
+                Just("true"),
+                Just("[\"a\",{\"value\":\"b\"}]"),
+                Just("{\"name\":\"n\",\"type\":\"user\"}"),
+                Just("{\"id\":4,\"email\":\"e\",\"text\":\"t\"}"),
+            ],
+        )
+            .prop_map(|(k, v)| format!("\"{k}\":{v}"))
+    }
+
+    proptest! {
+        #[test]
+        fn data_view_normalizes_as_the_whole_map_did_on_generated_data(
+            kind in prop_oneof![
+                Just("lead.captured"), Just("message.received"), Just("payment.paid"),
+                Just("x.y"),
+            ],
+            members in proptest::collection::vec(data_member(), 0..8),
+        ) {
+            let body = format!(r#"{{"type":"{kind}","data":{{{}}}}}"#, members.join(","));
+            same_normalize_as_with_map(&body);
         }
     }
 
