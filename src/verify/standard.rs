@@ -8,9 +8,11 @@
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use http::HeaderName;
 use subtle::ConstantTimeEq;
 
 use super::encoding::{base64_exact, BASE64};
+use super::hmac::KeyedSecret;
 use super::timestamp;
 use super::{Verified, Verifier, DEFAULT_TOLERANCE};
 use crate::error::Name;
@@ -72,7 +74,7 @@ const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct StandardWebhooks {
-    secrets: Vec<Secret>,
+    secrets: Vec<KeyedSecret>,
     tolerance: Duration,
     #[cfg(feature = "ed25519")]
     public_keys: Vec<ed25519_dalek::VerifyingKey>,
@@ -88,7 +90,7 @@ impl StandardWebhooks {
     /// A verifier for one already-parsed secret (the same as [`new`](Self::new) with a `Secret`).
     pub fn with_secret(secret: Secret) -> Self {
         StandardWebhooks {
-            secrets: vec![secret],
+            secrets: vec![KeyedSecret::new(secret)],
             tolerance: DEFAULT_TOLERANCE,
             #[cfg(feature = "ed25519")]
             public_keys: Vec::new(),
@@ -101,7 +103,7 @@ impl StandardWebhooks {
     pub fn add_secret<S: SecretInput>(self, secret: S) -> S::Output<Self> {
         secret.resolve(Secret::standard, |secret| {
             let mut v = self;
-            v.secrets.push(secret);
+            v.secrets.push(KeyedSecret::new(secret));
             v
         })
     }
@@ -176,17 +178,21 @@ impl StandardWebhooks {
         out
     }
 
+    /// The header's text, under its name or its Svix alias. The names are pre-parsed
+    /// `HeaderName`s: looking a header up by `&str` parses and lowercases the name on every
+    /// call, three times per delivery.
     fn header<'a>(
         inbound: &Inbound<'a>,
-        primary: &'static str,
-        alias: &'static str,
+        primary: (&'static str, HeaderName),
+        alias: HeaderName,
     ) -> Result<&'a str, Error> {
-        let value = inbound
-            .header(primary)
-            .or_else(|| inbound.header(alias))
-            .ok_or(Error::MissingHeader(Name::Borrowed(primary)))?;
+        let headers = inbound.headers();
+        let value = headers
+            .get(&primary.1)
+            .or_else(|| headers.get(&alias))
+            .ok_or(Error::MissingHeader(Name::Borrowed(primary.0)))?;
         value.to_str().map_err(|_| Error::InvalidHeader {
-            name: Name::Borrowed(primary),
+            name: Name::Borrowed(primary.0),
             reason: "not visible ASCII",
         })
     }
@@ -194,9 +200,21 @@ impl StandardWebhooks {
 
 impl Verifier for StandardWebhooks {
     fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error> {
-        let id = Self::header(inbound, HEADER_ID, SVIX_HEADER_ID)?;
-        let ts_text = Self::header(inbound, HEADER_TIMESTAMP, SVIX_HEADER_TIMESTAMP)?;
-        let sigs = Self::header(inbound, HEADER_SIGNATURE, SVIX_HEADER_SIGNATURE)?;
+        let id = Self::header(
+            inbound,
+            (HEADER_ID, HeaderName::from_static(HEADER_ID)),
+            HeaderName::from_static(SVIX_HEADER_ID),
+        )?;
+        let ts_text = Self::header(
+            inbound,
+            (HEADER_TIMESTAMP, HeaderName::from_static(HEADER_TIMESTAMP)),
+            HeaderName::from_static(SVIX_HEADER_TIMESTAMP),
+        )?;
+        let sigs = Self::header(
+            inbound,
+            (HEADER_SIGNATURE, HeaderName::from_static(HEADER_SIGNATURE)),
+            HeaderName::from_static(SVIX_HEADER_SIGNATURE),
+        )?;
         if id.is_empty() || id.len() > MAX_ID_LEN {
             return Err(Error::InvalidHeader {
                 name: Name::Borrowed(HEADER_ID),
@@ -211,12 +229,13 @@ impl Verifier for StandardWebhooks {
         }
         let ts = timestamp::parse_seconds(ts_text, &Name::Borrowed(HEADER_TIMESTAMP))?;
         // Format first (400), then authenticity (401): tolerance, then the signatures.
-        self.check_shape(sigs)?;
+        let v1 = V1Candidates::decode(sigs, !self.secrets.is_empty());
+        self.check_shape(sigs, &v1)?;
         timestamp::check_tolerance(ts, now, self.tolerance)?;
 
         let body = inbound.body();
         let matched = self
-            .match_v1(id, ts_text, body, sigs)
+            .match_v1(id, ts_text, body, sigs, &v1)
             .or_else(|| self.match_v1a(id, ts_text, body, sigs));
         match matched {
             Some(key_index) => Ok(Verified::new(
@@ -240,17 +259,19 @@ impl StandardWebhooks {
     /// bytes of base64 when it has secrets, `v1a,` with 64 when it has public keys. Entries of
     /// other versions are skipped (the specification says to ignore them), but a header with
     /// nothing checkable cannot be authentic under any key.
-    fn check_shape(&self, sigs: &str) -> Result<(), Error> {
-        let checkable = sigs.split(' ').any(|entry| match entry.split_once(',') {
-            Some(("v1", sig)) => {
-                !self.secrets.is_empty() && base64_exact::<32>(sig.as_bytes()).is_some()
-            }
-            #[cfg(feature = "ed25519")]
-            Some(("v1a", sig)) => {
-                !self.public_keys.is_empty() && base64_exact::<64>(sig.as_bytes()).is_some()
-            }
-            _ => false,
-        });
+    fn check_shape(&self, sigs: &str, v1: &V1Candidates) -> Result<(), Error> {
+        #[cfg(feature = "ed25519")]
+        let checkable = v1.any()
+            || (!self.public_keys.is_empty()
+                && sigs.split(' ').any(|entry| match entry.split_once(',') {
+                    Some(("v1a", sig)) => base64_exact::<64>(sig.as_bytes()).is_some(),
+                    _ => false,
+                }));
+        #[cfg(not(feature = "ed25519"))]
+        let checkable = {
+            let _ = sigs;
+            v1.any()
+        };
         if checkable {
             return Ok(());
         }
@@ -269,14 +290,26 @@ impl StandardWebhooks {
     }
 
     /// Index of the secret whose HMAC matches any `v1` entry.
-    fn match_v1(&self, id: &str, ts: &str, body: &[u8], sigs: &str) -> Option<usize> {
-        // Decode candidates lazily per secret: headers hold one or two entries in practice, and
-        // computing each secret's MAC once keeps the cost at one HMAC per secret.
+    fn match_v1(
+        &self,
+        id: &str,
+        ts: &str,
+        body: &[u8],
+        sigs: &str,
+        v1: &V1Candidates,
+    ) -> Option<usize> {
+        // Each secret's MAC once, compared with every candidate: one HMAC per secret.
         for (index, secret) in self.secrets.iter().enumerate() {
             let expected = mac(secret, id.as_bytes(), ts.as_bytes(), body);
             let mut hit = subtle::Choice::from(0u8);
-            for candidate in sigs.split(' ').filter_map(|e| e.strip_prefix("v1,")) {
-                if let Some(sig) = base64_exact::<32>(candidate.as_bytes()) {
+            if v1.more {
+                for candidate in v1_entries(sigs) {
+                    if let Some(sig) = base64_exact::<32>(candidate.as_bytes()) {
+                        hit |= sig.ct_eq(&expected);
+                    }
+                }
+            } else {
+                for sig in &v1.sigs[..v1.len] {
                     hit |= sig.ct_eq(&expected);
                 }
             }
@@ -328,8 +361,55 @@ impl StandardWebhooks {
     }
 }
 
-fn mac(secret: &Secret, id: &[u8], ts: &[u8], body: &[u8]) -> [u8; 32] {
-    super::hmac::hmac_sha256(secret.expose(), &[id, b".", ts, b".", body])
+/// The signatures of the `v1,` entries of a header.
+fn v1_entries(sigs: &str) -> impl Iterator<Item = &str> {
+    sigs.split(' ').filter_map(|e| e.strip_prefix("v1,"))
+}
+
+/// How many decoded `v1` signatures [`V1Candidates`] keeps: a header holds one, or two during
+/// a key rotation.
+const DECODED: usize = 4;
+
+/// The `v1` signatures of a header, each decoded once: the shape check asks whether there is
+/// one, and the comparison with each secret's MAC reuses them (decoding the base64 twice cost
+/// about as much as the rest of the header handling).
+struct V1Candidates {
+    sigs: [[u8; 32]; DECODED],
+    len: usize,
+    /// More than [`DECODED`] entries decoded: compare by decoding every entry again.
+    more: bool,
+}
+
+impl V1Candidates {
+    /// The decoded `v1` entries of `sigs`; none when the verifier has no secret to check them.
+    fn decode(sigs: &str, wanted: bool) -> Self {
+        let mut out = V1Candidates {
+            sigs: [[0; 32]; DECODED],
+            len: 0,
+            more: false,
+        };
+        if !wanted {
+            return out;
+        }
+        for sig in v1_entries(sigs).filter_map(|c| base64_exact::<32>(c.as_bytes())) {
+            if out.len == DECODED {
+                out.more = true;
+                break;
+            }
+            out.sigs[out.len] = sig;
+            out.len += 1;
+        }
+        out
+    }
+
+    /// Whether any `v1` entry holds a 32-byte signature.
+    fn any(&self) -> bool {
+        self.len > 0
+    }
+}
+
+fn mac(secret: &KeyedSecret, id: &[u8], ts: &[u8], body: &[u8]) -> [u8; 32] {
+    secret.mac(&[id, b".", ts, b".", body])
 }
 
 #[cfg(feature = "ed25519")]
