@@ -246,6 +246,10 @@ enum Found {
 /// chose the type; never returned to callers (the reference parse runs instead).
 const NAME_OVERRIDDEN: &str = "a later `event` overrides `type`";
 
+/// Prefixed to a failure after `type` chose the envelope: the caller defers to the reference
+/// when the body has an `event` key, which may name another envelope or none.
+const MAYBE_OVERRIDDEN: &str = "failed under a name from `type`: ";
+
 impl<'de> Visitor<'de> for EventSeed {
     type Value = Found;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -271,7 +275,12 @@ impl<'de> Visitor<'de> for EventSeed {
         };
         macro_rules! known {
             ($variant:ident) => {{
-                let env = envelope_rest(early, map)?;
+                // A name from `type` may still be overridden by a later `event`, and then the
+                // reference reads another envelope, or none: a failure here defers to it.
+                let env = envelope_rest(early, map).map_err(|e| match rank {
+                    0 => e,
+                    _ => A::Error::custom(format_args!("{MAYBE_OVERRIDDEN}{e}")),
+                })?;
                 if env.name() != name {
                     return Err(A::Error::custom(NAME_OVERRIDDEN));
                 }

@@ -41,6 +41,12 @@ impl BuzziEvent {
         {
             Ok(found) => found,
             Err(e) if e.to_string().starts_with(NAME_OVERRIDDEN) => return Ok(None),
+            Err(e)
+                if e.to_string().starts_with(MAYBE_OVERRIDDEN)
+                    && memchr::memmem::find(body, b"\"event\"").is_some() =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(Some(match found {
