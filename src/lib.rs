@@ -296,7 +296,8 @@
 //! - **Secrets never leak.** [`Secret`] has a redacted `Debug`, no `Display`, and its own bytes
 //!   are zeroised on drop (clones included); errors name the header that was wrong, never the
 //!   expected signature. Copies the crate cannot wipe without `unsafe` code, above all the
-//!   HMAC/MD5 hasher states derived from the key while a signature is computed, are listed in
+//!   HMAC/MD5 hasher states derived from the key (per check, and the keyed state a
+//!   `StandardWebhooks` verifier keeps per secret), are listed in
 //!   [`secret`](crate::secret#what-is-and-is-not-wiped).
 //! - **Compressed bodies.** `gzip` and `deflate` are decoded before verification, the limit
 //!   applying to the decoded bytes (a zip bomb is 413 and costs at most the limit); any other

@@ -16,16 +16,20 @@
 //!   `ed25519-dalek`'s `SigningKey`, which zeroises itself.
 //!
 //! **Not wiped**:
-//! - **keyed hasher states.** Each signature check computes its HMAC-SHA256 with a fresh
-//!   `hmac::Hmac<Sha256>` (none is cached or cloned between requests or keys). While it runs,
-//!   that state holds the SHA-256 chaining values after absorbing `key ⊕ ipad` and
-//!   `key ⊕ opad`, which are as good as the key for computing MACs, plus the padded key block
-//!   (and, for keys over 64 bytes, the key's digest). SaleSmartly's MD5 state absorbs the
-//!   secret itself. `hmac` 0.12, `sha2` 0.10 and `md-5` 0.10 do not zeroise these states and
-//!   they cannot be wiped from outside without `unsafe`; they live on the verifying thread's
-//!   stack for the duration of one check and are overwritten by later use of the stack, not
-//!   kept. The same holds for the expected MAC (32 bytes on the stack) that a check compares
-//!   against;
+//! - **keyed hasher states.** An HMAC-SHA256 state holds the SHA-256 chaining values after
+//!   absorbing `key ⊕ ipad` and `key ⊕ opad`, which are as good as the key for computing MACs,
+//!   plus the padded key block (and, for keys over 64 bytes, the key's digest). SaleSmartly's
+//!   MD5 state absorbs the secret itself. `hmac` 0.12, `sha2` 0.10 and `md-5` 0.10 do not
+//!   zeroise these states and they cannot be wiped from outside without `unsafe`. Two kinds
+//!   exist:
+//!   - [`StandardWebhooks`](crate::verify::StandardWebhooks) keys one state per secret when it
+//!     is built and keeps it, beside the secret, for the verifier's lifetime (each check starts
+//!     from a copy, which saves two SHA-256 blocks per check). When the verifier is dropped the
+//!     secret is wiped but that heap copy of the keyed state is freed without being wiped;
+//!   - every other check (the HMAC presets, SaleSmartly, the sender, the CLI) keys a fresh state
+//!     per check; it lives on the verifying thread's stack for that check and is overwritten by
+//!     later use of the stack, not kept. So does the copy a `StandardWebhooks` check works on,
+//!     and the expected MAC (32 bytes on the stack) every check compares against;
 //! - memory the crate does not own: a `&str` you pass to [`Secret::raw`] or a verifier (your
 //!   copy; wipe it yourself if it matters), environment variables and command-line arguments
 //!   read by the CLI and the examples, and the sender's outgoing token or signature headers
