@@ -118,7 +118,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let template_out = args.next().unwrap_or_else(|| "obs_template.json".into());
     let metrics = args.next().as_deref() == Some("--metrics");
     let prometheus = if metrics {
-        Some(metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?)
+        Some(
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        chathooks::metrics::STAGE_DURATION_SECONDS.into(),
+                    ),
+                    chathooks::metrics::STAGE_DURATION_BUCKETS,
+                )?
+                .install_recorder()?,
+        )
     } else {
         None
     };

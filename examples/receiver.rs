@@ -188,7 +188,14 @@ static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHa
 
 async fn run() -> Result<(), Exit> {
     let config = Config::from_env(std::env::args().skip(1))?;
-    if let Ok(handle) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+    // Bucketed histograms: cheap to record (summaries cost far more per delivery).
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().set_buckets_for_metric(
+        metrics_exporter_prometheus::Matcher::Full(
+            chathooks::metrics::STAGE_DURATION_SECONDS.into(),
+        ),
+        chathooks::metrics::STAGE_DURATION_BUCKETS,
+    );
+    if let Ok(handle) = prometheus.and_then(|p| p.install_recorder()) {
         let _ = PROMETHEUS.set(handle);
     }
     config.check_safe()?;

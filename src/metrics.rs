@@ -44,6 +44,29 @@ use std::time::Duration;
 use crate::inbox::InboxStats;
 use crate::Error;
 
+/// Bucket boundaries (seconds) suited to [`STAGE_DURATION_SECONDS`]: 10 µs to 10 s.
+///
+/// Give them to the recorder so the stage durations are recorded as bucketed histograms,
+/// which cost a few atomic adds per sample. Without buckets, `metrics-exporter-prometheus`
+/// records summaries, and their quantile sketches cost far more per delivery (see
+/// BENCHMARKS.md):
+///
+/// ```
+/// # #[cfg(any())] {
+/// metrics_exporter_prometheus::PrometheusBuilder::new()
+///     .set_buckets_for_metric(
+///         metrics_exporter_prometheus::Matcher::Full(chathooks::metrics::STAGE_DURATION_SECONDS.into()),
+///         chathooks::metrics::STAGE_DURATION_BUCKETS,
+///     )?
+///     .install_recorder()?;
+/// # }
+/// assert!(chathooks::metrics::STAGE_DURATION_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+/// ```
+pub const STAGE_DURATION_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Name of the deliveries counter.
 pub const DELIVERIES_TOTAL: &str = "chathooks_deliveries_total";
 /// Name of the unknown-events counter.
