@@ -14,6 +14,7 @@
 #   benches/obs_load.sh                     # 3 rounds x 5 s, 32 connections
 #   DURATION=10s ROUNDS=5 benches/obs_load.sh
 #   QUICK=1 PROFILE=debug benches/obs_load.sh   # CI's test mode
+#   SERVER=/tmp/old_obs_bench_server benches/obs_load.sh   # measure a saved build (A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/load_lib.sh
@@ -27,9 +28,14 @@ OFF=127.0.0.1:3993 # +1: plain hyper
 ON=127.0.0.1:3991
 TEMPLATE="$HL_WORK/template.json"
 
-hl_build obs_bench_server
-hl_start off "$HL_BIN/obs_bench_server" "$OFF" "$TEMPLATE"
-hl_start on "$HL_BIN/obs_bench_server" "$ON" "$HL_WORK/t2.json" --metrics
+if [ -z "${SERVER:-}" ]; then
+  hl_build obs_bench_server
+  SERVER=$HL_BIN/obs_bench_server
+else
+  hl_build # the load generator only
+fi
+hl_start off "$SERVER" "$OFF" "$TEMPLATE"
+hl_start on "$SERVER" "$ON" "$HL_WORK/t2.json" --metrics
 sign=$(hl_var off SIGN)
 hyper="127.0.0.1:$(( ${OFF##*:} + 1 ))"
 

@@ -131,6 +131,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    // As a service does (`install_recorder` leaves it to the caller): drain the histograms'
+    // samples every 5 s, so they do not pile up between scrapes.
+    if let Some(handle) = prometheus.clone() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let template =
         FIXTURE
             .trim_end()

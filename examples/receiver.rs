@@ -196,6 +196,15 @@ async fn run() -> Result<(), Exit> {
         chathooks::metrics::STAGE_DURATION_BUCKETS,
     );
     if let Ok(handle) = prometheus.and_then(|p| p.install_recorder()) {
+        // `install_recorder` leaves upkeep to us: without it, histogram samples pile up
+        // between scrapes (memory grows with traffic when nobody scrapes).
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        });
         let _ = PROMETHEUS.set(handle);
     }
     config.check_safe()?;

@@ -21,6 +21,11 @@
 //! | `chathooks_worker_retries_total` | counter | `namespace` | failed attempts scheduled for another try |
 //! | `chathooks_worker_dead_letters_total` | counter | `namespace` | entries that went to the dead letters |
 //!
+//! Each thread keeps the handles of the per-delivery series it registered with the
+//! process-wide recorder, so a delivery pays a few atomic adds rather than a registry lookup
+//! per series; with a thread-local recorder (`metrics::with_local_recorder`, in tests) every
+//! call goes to that recorder as usual.
+//!
 //! Useful alerts: a rise of `outcome="rejected_signature"` for one vendor (a rotated or wrong
 //! secret), any `store_unavailable`, `chathooks_unknown_events_total` increasing (a vendor
 //! started sending an event you do not handle), `chathooks_inbox_oldest_pending_age_seconds`
@@ -34,6 +39,9 @@
 //! assert_eq!(Outcome::RejectedSignature.as_str(), "rejected_signature");
 //! assert_eq!(Stage::InboxPut.as_str(), "inbox_put");
 //! ```
+
+#[cfg(feature = "metrics")]
+mod handles;
 
 #[cfg(feature = "metrics")]
 use std::collections::{HashMap, HashSet};
@@ -205,32 +213,11 @@ impl WorkerOutcome {
     }
 }
 
-/// HTTP status as a `'static` label value: the statuses this crate answers with, else `"other"`.
-#[cfg(feature = "metrics")]
-fn status_label(status: u16) -> &'static str {
-    match status {
-        200 => "200",
-        202 => "202",
-        204 => "204",
-        400 => "400",
-        401 => "401",
-        409 => "409",
-        413 => "413",
-        415 => "415",
-        422 => "422",
-        500 => "500",
-        503 => "503",
-        _ => "other",
-    }
-}
-
 /// Count one answered delivery.
 pub fn record_delivery(vendor: &'static str, outcome: Outcome, status: u16) {
     #[cfg(feature = "metrics")]
     {
-        ::metrics::counter!(DELIVERIES_TOTAL,
-            "vendor" => vendor, "outcome" => outcome.as_str(), "status" => status_label(status))
-        .increment(1);
+        handles::count_delivery(vendor, outcome, status);
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (vendor, outcome, status);
@@ -245,8 +232,7 @@ pub fn record_rejection(vendor: &'static str, error: &Error) {
 pub fn record_stage(vendor: &'static str, stage: Stage, took: Duration) {
     #[cfg(feature = "metrics")]
     {
-        ::metrics::histogram!(STAGE_DURATION_SECONDS, "vendor" => vendor, "stage" => stage.as_str())
-            .record(took.as_secs_f64());
+        handles::record_stage(vendor, stage, took.as_secs_f64());
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (vendor, stage, took);
