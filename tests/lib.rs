@@ -26,6 +26,7 @@ mod roundtrip;
 #[cfg(feature = "sender")]
 mod sender;
 mod services;
+mod support;
 mod verify;
 #[cfg(feature = "worker")]
 mod worker;

@@ -20,6 +20,9 @@ use chathooks::verify::{HmacSha256, StandardWebhooks};
 use chathooks::{Error, IdempotencyStore, Receiver, Secret};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
+#[path = "support/logs.rs"]
+mod logs;
+
 const STANDARD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const SAM_SECRET: &str = "sam-metrics-test-secret-0123456789";
 
@@ -465,60 +468,36 @@ async fn labels_stay_bounded_under_a_thousand_event_ids() {
 /// delivery id, outcome, status) and never a secret, a signature or a body.
 #[test]
 fn spans_carry_otel_fields_and_no_secrets() {
-    use std::io::Write;
     // Its deliveries count in the same series the other tests read.
     let _serial = SERIAL.blocking_lock();
 
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let body: &[u8] = br#"{"type":"lead.captured","data":{"email":"span-marker@example.com"}}"#;
     let signer = StandardWebhooks::new(STANDARD_SECRET).unwrap();
     let signature = signer.sign("msg_span", at, body);
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let receiver =
-                Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
-                    .build();
-            let mut h = http::HeaderMap::new();
-            h.insert("webhook-id", "msg_span".parse().unwrap());
-            h.insert("webhook-timestamp", "1700000000".parse().unwrap());
-            h.insert("webhook-signature", signature.parse().unwrap());
-            let inbound = chathooks::Inbound::new(&h, body);
-            match receiver.receive_at(&inbound, at).await.unwrap() {
-                chathooks::Received::Fresh(d) => d.complete().await.unwrap(),
-                other => panic!("fresh expected: {other:?}"),
-            };
-            let _ = receiver.receive_at(&inbound, at).await.unwrap(); // duplicate
-            h.insert(
-                "webhook-signature",
-                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-                    .parse()
-                    .unwrap(),
-            );
-            let inbound = chathooks::Inbound::new(&h, body);
-            assert!(receiver.receive_at(&inbound, at).await.is_err());
-        });
+    let ((), logs) = logs::capture_logs(|| async {
+        let receiver =
+            Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap())
+                .build();
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", "msg_span".parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert("webhook-signature", signature.parse().unwrap());
+        let inbound = chathooks::Inbound::new(&h, body);
+        match receiver.receive_at(&inbound, at).await.unwrap() {
+            chathooks::Received::Fresh(d) => d.complete().await.unwrap(),
+            other => panic!("fresh expected: {other:?}"),
+        };
+        let _ = receiver.receive_at(&inbound, at).await.unwrap(); // duplicate
+        h.insert(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+                .parse()
+                .unwrap(),
+        );
+        let inbound = chathooks::Inbound::new(&h, body);
+        assert!(receiver.receive_at(&inbound, at).await.is_err());
     });
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     for field in [
         "vendor=\"standard_webhooks\"",
         "delivery_id=\"msg_span\"",

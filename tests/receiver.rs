@@ -114,66 +114,39 @@ async fn namespaces_keep_endpoints_sharing_a_store_apart() {
 /// signature or the body.
 #[test]
 fn logs_never_contain_secrets_signatures_or_bodies() {
-    use std::io::Write;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
     let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     let body: &[u8] = br#"{"type":"lead.captured","data":{"email":"body-marker@example.com"}}"#;
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let signature = StandardWebhooks::new(secret)
         .unwrap()
         .sign("msg_log", now, body);
-    tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let receiver =
-                Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
-            let mut h = http::HeaderMap::new();
-            h.insert("webhook-id", "msg_log".parse().unwrap());
-            h.insert("webhook-timestamp", "1700000000".parse().unwrap());
-            h.insert("webhook-signature", signature.parse().unwrap());
-            let Received::Fresh(d) = receiver
-                .receive_at(&Inbound::new(&h, body), now)
-                .await
-                .unwrap()
-            else {
-                panic!("fresh")
-            };
-            d.complete().await.unwrap();
-            // A rejected delivery (bad signature) logs too.
-            h.insert(
-                "webhook-signature",
-                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-                    .parse()
-                    .unwrap(),
-            );
-            assert!(receiver
-                .receive_at(&Inbound::new(&h, body), now)
-                .await
-                .is_err());
-        });
+    let ((), logs) = crate::support::logs::capture_logs(|| async {
+        let receiver =
+            Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", "msg_log".parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert("webhook-signature", signature.parse().unwrap());
+        let Received::Fresh(d) = receiver
+            .receive_at(&Inbound::new(&h, body), now)
+            .await
+            .unwrap()
+        else {
+            panic!("fresh")
+        };
+        d.complete().await.unwrap();
+        // A rejected delivery (bad signature) logs too.
+        h.insert(
+            "webhook-signature",
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+                .parse()
+                .unwrap(),
+        );
+        assert!(receiver
+            .receive_at(&Inbound::new(&h, body), now)
+            .await
+            .is_err());
     });
-    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     for stage in [
         "verified", "parsed", "claimed", "accepted", "rejected", "msg_log",
     ] {

@@ -310,41 +310,17 @@ async fn a_handler_outliving_its_timeout_is_stopped_and_retried() {
 
 #[test]
 fn the_handler_span_carries_the_delivery_id() {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        rt.block_on(async {
-            let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
-            inbox.put(standard("msg_span_42")).await.unwrap();
-            let worker = Worker::from_arc(inbox.clone()).route::<StandardEvent, _>(
-                |_job: Job<StandardEvent>| async {
-                    tracing::info!("inside the handler");
-                    Ok::<(), String>(())
-                },
-            );
-            run_until(worker, inbox, 1, 0).await;
-        })
+    let ((), out) = crate::support::logs::capture_logs(|| async {
+        let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+        inbox.put(standard("msg_span_42")).await.unwrap();
+        let worker = Worker::from_arc(inbox.clone()).route::<StandardEvent, _>(
+            |_job: Job<StandardEvent>| async {
+                tracing::info!("inside the handler");
+                Ok::<(), String>(())
+            },
+        );
+        run_until(worker, inbox, 1, 0).await;
     });
-    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     let line = out
         .lines()
         .find(|l| l.contains("inside the handler"))
