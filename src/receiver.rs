@@ -409,11 +409,7 @@ impl<T: Payload> Receiver<T> {
         now: SystemTime,
         span: &tracing::Span,
     ) -> Result<Verified<'a>, Error> {
-        if inbound.body().len() > self.body_limit {
-            return Err(Error::BodyTooLarge {
-                limit: self.body_limit,
-            });
-        }
+        // `inbound` carries the body from `decoded`, already held to the limit.
         let started = metrics::start();
         let verified = self.verifier.verify_at(inbound, now);
         metrics::stage_since(self.vendor.as_str(), Stage::Verify, started);

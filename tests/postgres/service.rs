@@ -276,7 +276,9 @@ impl Cluster {
     }
 
     /// `pg_ctl restart -m immediate` (every backend killed at once, then crash recovery),
-    /// waiting until it accepts connections again; returns how long that took.
+    /// waiting until it accepts connections again; returns how long that took. (Used by the
+    /// crash test, which needs axum.)
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub fn restart_immediate(&self) -> std::time::Duration {
         let started = std::time::Instant::now();
         let out = self.pg_ctl("restart", &["-m", "immediate"]);
