@@ -2,9 +2,8 @@
 //! `tests/services/redis.rs`), and an outage test against
 //! a redis-server this test starts, kills and restarts itself.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use chathooks::Error;
 
 use super::suite::behaviour_suite;
 use super::support::{claimed, fresh_key, loud, redis_url};
+use crate::services::redis::Server;
 
 async fn make(test: &str) -> Option<Arc<dyn IdempotencyStore>> {
     let url = redis_url(test)?;
@@ -71,59 +71,6 @@ async fn keys_live_under_the_prefix_with_the_documented_values() {
         .await
         .unwrap();
     assert!(pttl > 3_500_000 && pttl <= 3_600_000, "{pttl}");
-}
-
-/// A redis-server child process on a fixed loopback port, killed when dropped.
-struct Server {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(port: u16) -> Server {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is on PATH (run `source .ci/services.sh`)");
-        let server = Server {
-            port,
-            child: Some(child),
-        };
-        let start = Instant::now();
-        while !server.pings() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn pings(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 fn redis_server_available() -> bool {

@@ -3,10 +3,7 @@
 //! batches, and an outage against a redis-server this test starts, kills and restarts.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +17,7 @@ use redis::aio::MultiplexedConnection;
 
 use super::suite::{accepted, entry, fresh_key, inbox_suite};
 use crate::services::redis::url as redis_url;
+use crate::services::redis::Server;
 use crate::services::{free_port, in_ci, installed, loud};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -487,80 +485,6 @@ async fn consumer_names_are_validated_and_idle_empty_consumers_pruned() {
     );
 }
 
-/// A redis-server child on a loopback port with an append-only file in its own directory, so
-/// that what it acknowledged survives a kill and restart; killed when dropped.
-struct Server {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(port: u16, dir: PathBuf) -> Server {
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is on PATH (run `source .ci/services.sh`)");
-        let server = Server {
-            port,
-            dir,
-            child: Some(child),
-        };
-        let start = Instant::now();
-        while !server.pings() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn pings(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    /// SIGKILL: no shutdown save, only what the append-only file already holds survives.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        let dir = self.dir.clone();
-        *self = Server::start(self.port, dir);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A free loopback port and a fresh data directory, or `None` (loudly) without redis-server.
 fn own_server_setup(test: &str) -> Option<(u16, PathBuf)> {
     if !installed("redis-server") {
@@ -593,7 +517,7 @@ async fn redis_down_is_store_unavailable_then_the_same_inbox_recovers() {
     let Some((port, dir)) = own_server_setup("inbox-outage") else {
         return;
     };
-    let mut server = Server::start(port, dir);
+    let mut server = Server::durable(port, dir);
     let inbox = RedisInbox::connect(&format!("redis://127.0.0.1:{port}/"))
         .await
         .unwrap()
@@ -668,7 +592,7 @@ async fn a_worker_backs_off_while_redis_is_down_and_resumes_when_it_returns() {
     let Some((port, dir)) = own_server_setup("inbox-worker-outage") else {
         return;
     };
-    let mut server = Server::start(port, dir);
+    let mut server = Server::durable(port, dir);
     let inbox = RedisInbox::connect(&format!("redis://127.0.0.1:{port}/"))
         .await
         .unwrap()

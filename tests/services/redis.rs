@@ -93,3 +93,82 @@ fn pings(port: u16) -> bool {
     let mut buf = [0u8; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
+
+/// A `redis-server` child of a test's own on a loopback port (outage and crash tests kill and
+/// restart it), killed when dropped.
+pub struct Server {
+    port: u16,
+    /// With an append-only file here (removed on drop), so that what the server acknowledged
+    /// survives a kill and restart; `None`: no persistence.
+    dir: Option<std::path::PathBuf>,
+    child: Option<std::process::Child>,
+}
+
+impl Server {
+    /// No persistence.
+    pub fn start(port: u16) -> Server {
+        Server::spawn(port, None)
+    }
+
+    /// An append-only file in `dir`, fsynced on every write.
+    pub fn durable(port: u16, dir: std::path::PathBuf) -> Server {
+        std::fs::create_dir_all(&dir).unwrap();
+        Server::spawn(port, Some(dir))
+    }
+
+    fn spawn(port: u16, dir: Option<std::path::PathBuf>) -> Server {
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", ""]);
+        match &dir {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir),
+            None => cmd.args(["--appendonly", "no"]),
+        };
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is on PATH (run `source .ci/services.sh`)");
+        let server = Server {
+            port,
+            dir,
+            child: Some(child),
+        };
+        let start = Instant::now();
+        while !pings(port) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// SIGKILL: no shutdown save; with [`durable`](Self::durable), only what the append-only
+    /// file already holds survives.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kill it and start it again on the same port (and directory).
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = Server::spawn(self.port, self.dir.take());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
