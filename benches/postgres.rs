@@ -2,12 +2,14 @@
 //!
 //! - **claims/s**: `PostgresStore::claim` of fresh keys (one single-row `INSERT … ON CONFLICT`
 //!   each) from 32 concurrent tasks, against `pgbench` running a comparable single-row insert
-//!   (a random text primary key, a 16-byte token, a timestamp) with 32 clients;
+//!   (a random text primary key, a 16-byte token, a timestamp) with 32 clients; `ROUNDS`
+//!   (default 2) alternations of the two, each with its own ratio;
 //! - **puts/s**: `PostgresInbox::put` of 1 KiB bodies from 32 concurrent tasks;
 //! - **handled/s**: workers draining a preloaded inbox with a no-op handler: `lease` batches
 //!   of 100, then `ack` each entry;
 //!
-//! puts and handled/s each without and with group commit (`with_group_commit`).
+//! puts and handled/s each without and with group commit (`with_group_commit`), and handled/s
+//! once more with one `ack_many` per leased batch (what `Worker` sends).
 //!
 //! ```sh
 //! source .ci/services.sh   # or any DATABASE_URL you may write to
@@ -129,6 +131,7 @@ async fn main() {
     let workers: usize = env_or("WORKERS", 4);
     let batch: usize = env_or("BATCH", 100);
     let preload: u64 = env_or("PRELOAD", 50_000);
+    let rounds: usize = env_or("ROUNDS", 2);
 
     exec(&url, &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")).await;
     exec(
@@ -148,21 +151,26 @@ async fn main() {
         .unwrap();
     pool.migrate().await.unwrap();
 
-    // 1. claims/s against pgbench's single-row insert (same table shape, same indexes).
+    // 1. claims/s against pgbench's single-row insert (same table shape, same indexes),
+    //    alternated so that both see the same machine.
     let store = Arc::new(PostgresStore::new(&pool));
-    let s = store.clone();
-    let claims = rate(conc, secs, move |i| {
-        let s = s.clone();
-        async move {
-            let k = key(i);
-            match s.claim(&k, Duration::from_secs(30)).await {
-                Ok(ClaimOutcome::Claimed(_)) => {}
-                other => panic!("claim: {other:?}"),
+    let mut claim_rounds = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let s = store.clone();
+        let claims = rate(conc, secs, move |i| {
+            let s = s.clone();
+            async move {
+                let k = key(i);
+                match s.claim(&k, Duration::from_secs(30)).await {
+                    Ok(ClaimOutcome::Claimed(_)) => {}
+                    other => panic!("claim: {other:?}"),
+                }
             }
-        }
-    })
-    .await;
-    let pg = pgbench(&url, conc, secs.round().max(1.0) as u64);
+        })
+        .await;
+        let pg = pgbench(&url, conc, secs.round().max(1.0) as u64);
+        claim_rounds.push((claims, pg));
+    }
 
     // 2. puts/s and 3. handled/s, each without and with group commit.
     let mut results = Vec::new();
@@ -173,15 +181,20 @@ async fn main() {
         let (handled, rate) = drain_rate(&url, &inbox, tag, preload, workers, batch, secs).await;
         results.push((group, puts, handled, rate));
     }
+    let inbox = Arc::new(PostgresInbox::new(&pool));
+    let many = drain_rate_many(&url, &inbox, preload, workers, batch, secs).await;
 
     println!("postgres bench ({secs} s per run, {conc} concurrent tasks, {workers} workers x batch {batch}):");
-    println!("  PostgresStore::claim          {claims:>9.0} claims/s");
-    match pg {
-        Some(tps) => println!(
-            "  pgbench single-row insert     {tps:>9.0} tps   -> claims at {:.0} % of pgbench",
-            100.0 * claims / tps
-        ),
-        None => println!("  pgbench: not run (pgbench not installed or failed)"),
+    for (round, (claims, pg)) in claim_rounds.iter().enumerate() {
+        println!("  round {}:", round + 1);
+        println!("    PostgresStore::claim        {claims:>9.0} claims/s");
+        match pg {
+            Some(tps) => println!(
+                "    pgbench single-row insert   {tps:>9.0} tps   -> claims at {:.0} % of pgbench",
+                100.0 * claims / tps
+            ),
+            None => println!("    pgbench: not run (pgbench not installed or failed)"),
+        }
     }
     for (group, puts, handled, rate) in results {
         let mode = if group {
@@ -193,6 +206,9 @@ async fn main() {
         println!("    PostgresInbox::put (1 KiB)  {puts:>9.0} puts/s");
         println!("    worker lease+ack (no-op)    {rate:>9.0} handled/s  ({handled} handled)");
     }
+    let (handled, rate) = many;
+    println!("  group commit, one ack_many per leased batch:");
+    println!("    worker lease+ack_many       {rate:>9.0} handled/s  ({handled} handled)");
 
     exec(&url, &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")).await;
     exec(&url, "DROP TABLE IF EXISTS chathooks_pgbench_insert").await;
@@ -222,18 +238,7 @@ async fn drain_rate(
     batch: usize,
     secs: f64,
 ) -> (u64, f64) {
-    exec(
-        url,
-        &format!(
-            "INSERT INTO {SCHEMA}.chathooks_inbox (dedupe_key, namespace, vendor, header_names,
-                 header_values, body, received_at, state, due_at)
-             SELECT 'bench/key:pre-{tag}-' || g, 'bench', 'standard', '{{}}', '{{}}',
-                    convert_to(repeat('x', 1024), 'UTF8'), now(), 'pending', now()
-             FROM generate_series(1, {preload}) AS g;
-             ANALYZE {SCHEMA}.chathooks_inbox;"
-        ),
-    )
-    .await;
+    preload_rows(url, tag, preload).await;
     let handled = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs * 2.0);
@@ -262,6 +267,57 @@ async fn drain_rate(
     }
     let n = handled.load(Ordering::Relaxed);
     (n, n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// As [`drain_rate`], acknowledging each leased batch with one `ack_many`.
+async fn drain_rate_many(
+    url: &str,
+    inbox: &Arc<PostgresInbox>,
+    preload: u64,
+    workers: usize,
+    batch: usize,
+    secs: f64,
+) -> (u64, f64) {
+    preload_rows(url, "m", preload).await;
+    let handled = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs * 2.0);
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (inbox, handled) = (inbox.clone(), handled.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let leases = inbox.lease(batch, Duration::from_secs(60)).await.unwrap();
+                    if leases.is_empty() {
+                        return;
+                    }
+                    let acks: Vec<_> = leases.iter().map(|l| (l.entry.id.clone(), l.token)).collect();
+                    assert!(inbox.ack_many(&acks).await.unwrap().iter().all(|ok| *ok));
+                    handled.fetch_add(leases.len() as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = handled.load(Ordering::Relaxed);
+    (n, n as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn preload_rows(url: &str, tag: &str, preload: u64) {
+    exec(
+        url,
+        &format!(
+            "INSERT INTO {SCHEMA}.chathooks_inbox (dedupe_key, namespace, vendor, header_names,
+                 header_values, body, received_at, state, due_at)
+             SELECT 'bench/key:pre-{tag}-' || g, 'bench', 'standard', '{{}}', '{{}}',
+                    convert_to(repeat('x', 1024), 'UTF8'), now(), 'pending', now()
+             FROM generate_series(1, {preload}) AS g;
+             ANALYZE {SCHEMA}.chathooks_inbox;"
+        ),
+    )
+    .await;
 }
 
 /// Await every future of `futs` concurrently (a tiny `join_all`, to need no extra crate).

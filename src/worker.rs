@@ -47,6 +47,12 @@
 //! (a timeout, counted as a failure), since another worker may take the entry over. A crash
 //! leaves the lease to expire; the entry is then handled again. Make handlers idempotent on
 //! [`Job::delivery_id`].
+//!
+//! Acknowledgements are batched: a handler that returned `Ok` hands its entry to the worker's
+//! acker, which acknowledges what finished meanwhile with one [`Inbox::ack_many`] (at most 256
+//! per call, two calls at a time) instead of one round trip per entry. The job keeps its
+//! handler slot until its ack is answered, so at most [`concurrency`](Worker::concurrency)
+//! entries are running or waiting for an ack: what a crash can make run again.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,7 +64,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::backoff::{Backoff, Rng};
@@ -72,6 +80,14 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Longest wait for more free handler slots before a lease call (see [`Worker::run`]).
 const LINGER: Duration = Duration::from_millis(2);
+
+/// Most entries one [`Inbox::ack_many`] call of the worker carries.
+const ACK_BATCH: usize = 256;
+/// `ack_many` calls one worker keeps in flight at once.
+const ACKS_IN_FLIGHT: usize = 2;
+/// Least time the acknowledgements of finished handlers get at shutdown, even when the
+/// shutdown deadline has passed (about what an ack's own retries take).
+const ACK_GRACE: Duration = Duration::from_secs(2);
 
 pub use crate::backoff::{MAX_RETRIES, MAX_RETRY_DELAY};
 
@@ -645,6 +661,12 @@ impl Worker {
         } = self;
         let inner = Arc::new(inner);
         let gauges = spawn_gauges(Arc::clone(&inner.inbox), stats_every);
+        // Finished handlers hand their entry to the acker, which acknowledges what finished
+        // together (one `ack_many` per batch) instead of one round trip per entry. A job keeps
+        // its slot until its ack is answered, so a crash repeats at most `concurrency`
+        // entries (those running or waiting for their ack).
+        let (acks, ack_rx) = mpsc::channel::<Finished>(concurrency);
+        let mut acker = tokio::spawn(ack_loop(Arc::clone(&inner), ack_rx));
         // Each job is one task; the set's size is the number of busy handler slots.
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut shutdown = pin!(shutdown);
@@ -719,21 +741,34 @@ impl Worker {
             }
             // `want` never exceeds the free slots, so the set stays within `concurrency`.
             for lease in leases {
-                let inner = inner.clone();
-                tasks.spawn(async move { run_job(&inner, lease).await });
+                let (inner, acks) = (inner.clone(), acks.clone());
+                tasks.spawn(async move { run_job(&inner, &acks, lease).await });
             }
         }
         if let Some(gauges) = gauges {
             gauges.abort();
         }
         // Stop: in-flight handlers get until the deadline, then their leases go back.
-        let drained = tokio::time::timeout(shutdown_deadline, async {
+        let deadline = Instant::now() + shutdown_deadline;
+        let drained = tokio::time::timeout_at(deadline, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
+        }
+        // Every job is over: the acker ends once it has sent what they handed it (given at
+        // least ACK_GRACE, the work is done already). Entries it could not acknowledge in
+        // time stay in `in_flight` and are released below.
+        drop(acks);
+        let ack_deadline = deadline.max(Instant::now() + ACK_GRACE);
+        if tokio::time::timeout_at(ack_deadline, &mut acker)
+            .await
+            .is_err()
+        {
+            acker.abort();
+            let _ = acker.await;
         }
         let left: Vec<_> = inner
             .in_flight
@@ -751,7 +786,7 @@ impl Worker {
     }
 }
 
-async fn run_job(inner: &Inner, lease: Lease) {
+async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
     let Lease { entry, token, .. } = lease;
     let id = entry.id.clone();
     let attempt = entry.attempts.saturating_add(1);
@@ -779,19 +814,25 @@ async fn run_job(inner: &Inner, lease: Lease) {
             ),
         };
         match outcome {
-            Outcome::Handled => match with_retries(|| inner.inbox.ack(&id, token)).await {
-                Ok(true) => {
-                    inner.counters.add(|c| c.handled += 1);
-                    metrics::record_worker_attempt(&label, metrics::WorkerOutcome::Ok);
-                    tracing::info!("handled");
+            Outcome::Handled => {
+                let (settled, answered) = oneshot::channel();
+                let done = Finished {
+                    lease: (id.clone(), token),
+                    label,
+                    span: tracing::Span::current(),
+                    settled,
+                };
+                // The acker removes the entry from `in_flight` once its ack is answered, then
+                // drops `settled`: this job's slot frees only then.
+                match acks.send(done).await {
+                    Ok(()) => {
+                        let _ = answered.await;
+                    }
+                    // The acker is gone (it only stops after the jobs): ack it here.
+                    Err(mpsc::error::SendError(done)) => ack_batch(inner, vec![done]).await,
                 }
-                Ok(false) => {
-                    inner.counters.add(|c| c.lost_leases += 1);
-                    tracing::warn!("handled, but the lease was lost: it may run again");
-                }
-                Err(e) => tracing::warn!(error = %e,
-                    "handled, but the ack failed: it runs again when the lease ends"),
-            },
+                return;
+            }
             Outcome::Poison(reason) => {
                 tracing::warn!(error = %reason, "dead letter: cannot parse");
                 fail(inner, &id, token, reason, AfterFailure::Dead, &label).await;
@@ -807,14 +848,96 @@ async fn run_job(inner: &Inner, lease: Lease) {
                 fail(inner, &id, token, reason, then, &label).await;
             }
         }
+        inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     }
     .instrument(span)
     .await;
-    inner
+}
+
+/// A handled entry waiting for its ack.
+struct Finished {
+    lease: (EntryId, LeaseToken),
+    /// The route's metric label.
+    label: String,
+    /// The job's span, so that the ack's log lines carry the delivery id.
+    span: tracing::Span,
+    /// Dropped once the ack is answered and counted: the job waiting on it ends then.
+    settled: oneshot::Sender<()>,
+}
+
+/// Acknowledge what finished handlers hand over, many per [`Inbox::ack_many`] call: each
+/// call takes what queued while the previous ones ran (at most [`ACK_BATCH`]), with at most
+/// [`ACKS_IN_FLIGHT`] calls at once. Ends once every sender is gone and all is sent.
+async fn ack_loop(inner: Arc<Inner>, mut rx: mpsc::Receiver<Finished>) {
+    let mut calls = JoinSet::new();
+    while let Some(first) = rx.recv().await {
+        while calls.len() >= ACKS_IN_FLIGHT {
+            calls.join_next().await;
+        }
+        let mut batch = vec![first];
+        while batch.len() < ACK_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let inner = Arc::clone(&inner);
+        calls.spawn(async move { ack_batch(&inner, batch).await });
+    }
+    while calls.join_next().await.is_some() {}
+}
+
+async fn ack_batch(inner: &Inner, batch: Vec<Finished>) {
+    let (leases, rest): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|f| (f.lease, (f.label, f.span, f.settled)))
+        .unzip();
+    let answers = match with_retries(|| inner.inbox.ack_many(&leases)).await {
+        Ok(answers) if answers.len() == leases.len() => Ok(answers),
+        Ok(answers) => Err(Error::StoreUnavailable {
+            reason: format!(
+                "the inbox answered {} of {} acks",
+                answers.len(),
+                leases.len()
+            ),
+            retry_after: Duration::from_secs(1),
+        }),
+        Err(e) => Err(e),
+    };
+    let (mut handled, mut lost) = (0, 0);
+    for (i, (label, span, _)) in rest.iter().enumerate() {
+        span.in_scope(|| match &answers {
+            Ok(answers) if answers[i] => {
+                handled += 1;
+                metrics::record_worker_attempt(label, metrics::WorkerOutcome::Ok);
+                tracing::info!("handled");
+            }
+            Ok(_) => {
+                lost += 1;
+                tracing::warn!("handled, but the lease was lost: it may run again");
+            }
+            Err(e) => tracing::warn!(error = %e,
+                "handled, but the ack failed: it runs again when the lease ends"),
+        });
+    }
+    inner.counters.add(|c| {
+        c.handled += handled;
+        c.lost_leases += lost;
+    });
+    let mut in_flight = inner
         .in_flight
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&id);
+        .unwrap_or_else(PoisonError::into_inner);
+    for (id, _) in &leases {
+        in_flight.remove(id);
+    }
+    // Only now do the jobs end (`settled` dropped with `rest`), once all is counted.
+    drop(in_flight);
+    drop(rest);
 }
 
 async fn fail(
@@ -864,9 +987,9 @@ fn spawn_gauges(inbox: Arc<dyn Inbox>, every: Duration) -> Option<JoinHandle<()>
 
 /// An ack or fail that meets an unavailable inbox is tried three times in about a second; after
 /// that the lease's expiry brings the entry back (at least once, never lost).
-async fn with_retries<'a, F>(mut call: F) -> Result<bool, Error>
+async fn with_retries<'a, T, F>(mut call: F) -> Result<T, Error>
 where
-    F: FnMut() -> crate::inbox::InboxFuture<'a, bool>,
+    F: FnMut() -> crate::inbox::InboxFuture<'a, T>,
 {
     let mut wait = Duration::from_millis(100);
     for _ in 0..2 {

@@ -501,6 +501,29 @@ pub trait Inbox: Send + Sync + 'static {
     /// ended and the entry may be someone else's now); nothing changed.
     fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool>;
 
+    /// [`ack`](Self::ack) each `(id, token)` of `leases`: one answer per lease, in order, each
+    /// what `ack` would have answered had they run one after another (so a lease listed twice
+    /// answers `true` once). A worker acknowledges the entries its handlers finished together
+    /// through this; the SQLite, Postgres and Redis backends do it in one request (one
+    /// transaction, one statement, one script call) instead of one per entry.
+    ///
+    /// The provided implementation calls `ack` for each lease in turn, so an implementation
+    /// written before this method existed keeps working unchanged. On an error the call gives
+    /// no answers: some of the leases may have been acknowledged and the others not (an entry
+    /// not acknowledged is leased again once its lease ends, as after any lost ack).
+    fn ack_many<'a>(
+        &'a self,
+        leases: &'a [(EntryId, LeaseToken)],
+    ) -> InboxFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(leases.len());
+            for (id, token) in leases {
+                out.push(self.ack(id, *token).await?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Count a failed attempt if `token` still holds the lease: `attempts + 1`, `last_error`
     /// kept (cut by [`truncate_error`]), then retry at the given time or dead.
     fn fail<'a>(
@@ -534,6 +557,27 @@ pub trait Inbox: Send + Sync + 'static {
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64>;
 }
 
+/// `Error` is not `Clone`: a batch (one statement, one script call) that failed as a whole
+/// answers each of its callers with a copy of its error. A `StoreUnavailable` is copied as it
+/// is; anything else becomes `StoreUnavailable` ("`context`: error", `retry_after`), since
+/// the callers' own operations did not get an answer.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) fn copy_unavailable(err: &Error, context: &str, retry_after: Duration) -> Error {
+    match err {
+        Error::StoreUnavailable {
+            reason,
+            retry_after: theirs,
+        } => Error::StoreUnavailable {
+            reason: reason.clone(),
+            retry_after: *theirs,
+        },
+        other => Error::StoreUnavailable {
+            reason: format!("{context}: {other}"),
+            retry_after,
+        },
+    }
+}
+
 macro_rules! forward_inbox {
     ($($ty:ty),*) => {$(
         impl<I: Inbox + ?Sized> Inbox for $ty {
@@ -545,6 +589,12 @@ macro_rules! forward_inbox {
             }
             fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
                 (**self).ack(id, token)
+            }
+            fn ack_many<'a>(
+                &'a self,
+                leases: &'a [(EntryId, LeaseToken)],
+            ) -> InboxFuture<'a, Vec<bool>> {
+                (**self).ack_many(leases)
             }
             fn fail<'a>(
                 &'a self,
@@ -590,6 +640,37 @@ mod tests {
         let cut = truncate_error(&long);
         assert!(cut.len() <= MAX_ERROR_LEN && cut.len() >= MAX_ERROR_LEN - 1);
         assert!(long.starts_with(cut));
+    }
+
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    #[test]
+    fn copies_keep_store_errors_and_wrap_the_others() {
+        let down = Error::StoreUnavailable {
+            reason: "connection refused".into(),
+            retry_after: Duration::from_secs(7),
+        };
+        match copy_unavailable(&down, "redis inbox", Duration::from_secs(1)) {
+            Error::StoreUnavailable {
+                reason,
+                retry_after,
+            } => {
+                assert_eq!(reason, "connection refused");
+                assert_eq!(retry_after, Duration::from_secs(7));
+            }
+            other => panic!("{other:?}"),
+        }
+        let config = Error::Config("bad headers".into());
+        match copy_unavailable(&config, "postgres inbox", Duration::from_secs(3)) {
+            Error::StoreUnavailable {
+                reason,
+                retry_after,
+            } => {
+                assert!(reason.starts_with("postgres inbox: "), "{reason}");
+                assert!(reason.contains("bad headers"), "{reason}");
+                assert_eq!(retry_after, Duration::from_secs(3));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | put | `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, reading the holder's id in the same statement on a conflict; with [group commit](PostgresInbox::with_group_commit) (the default) concurrent puts share one `INSERT … SELECT FROM unnest(…)` |
 //! | lease | `UPDATE … FROM (SELECT id … WHERE state IN (pending, leased, retrying) AND due_at <= now() ORDER BY due_at LIMIT n FOR UPDATE SKIP LOCKED)`: a batch per statement, one fresh token per row |
-//! | ack / fail / release | `UPDATE … WHERE id = $1 AND state = 'leased' AND lease_token = $2`; concurrent acks share one `UPDATE … FROM unnest(ids, tokens)` with group commit |
+//! | ack / fail / release | `UPDATE … WHERE id = $1 AND state = 'leased' AND lease_token = $2`; concurrent acks share one `UPDATE … FROM unnest(ids, tokens)` with group commit, and `ack_many` is one such statement per 256 leases |
 //! | purge | `DELETE` of done/dead rows finished before the retention, 10 000 per statement |
 //!
 //! - **No sweeper.** A lease is a `due_at` in the future; the lease query treats a leased row
@@ -35,7 +35,7 @@ use bytes::Bytes;
 use tokio_postgres::Row;
 
 use super::{
-    truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
+    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
     Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
 };
 use crate::idempotency::IdempotencyKey;
@@ -328,7 +328,7 @@ impl PostgresInbox {
                 }
                 return out;
             }
-            Err(err) => return items.iter().map(|_| Err(copy_error(&err))).collect(),
+            Err(err) => return self.copies(&err, items.len()),
         };
         let mut fresh: HashMap<&str, i64> = HashMap::with_capacity(inserted.len());
         for row in &inserted {
@@ -394,7 +394,7 @@ impl PostgresInbox {
                     .map(|(id, t)| Ok(acked.remove(&(*id, t.to_vec()))))
                     .collect()
             }
-            Err(err) => items.iter().map(|_| Err(copy_error(&err))).collect(),
+            Err(err) => self.copies(&err, items.len()),
         }
     }
 
@@ -670,6 +670,14 @@ impl PostgresInbox {
         })
     }
 
+    /// One copy of `err` for each of the `n` callers of a failed statement.
+    fn copies<T>(&self, err: &Error, n: usize) -> Vec<Result<T, Error>> {
+        let retry_after = self.pool.retry_after();
+        (0..n)
+            .map(|_| Err(copy_unavailable(err, "postgres inbox", retry_after)))
+            .collect()
+    }
+
     fn corrupt(&self, detail: &dyn fmt::Display) -> Error {
         Error::StoreUnavailable {
             reason: format!("postgres inbox: unreadable row: {detail}"),
@@ -699,23 +707,6 @@ impl RunBatch<(i64, [u8; 16]), bool> for PostgresInbox {
     }
     fn retry_after(&self) -> Duration {
         self.pool.retry_after()
-    }
-}
-
-/// `Error` is not `Clone`: one failed statement answers each of its callers with a copy.
-fn copy_error(err: &Error) -> Error {
-    match err {
-        Error::StoreUnavailable {
-            reason,
-            retry_after,
-        } => Error::StoreUnavailable {
-            reason: reason.clone(),
-            retry_after: *retry_after,
-        },
-        other => Error::StoreUnavailable {
-            reason: other.to_string(),
-            retry_after: Duration::from_secs(1),
-        },
     }
 }
 
@@ -753,6 +744,29 @@ impl Inbox for PostgresInbox {
                 return Ok(false);
             };
             self.acks.submit(self, (n, token_bytes(token))).await
+        })
+    }
+
+    fn ack_many<'a>(
+        &'a self,
+        leases: &'a [(EntryId, LeaseToken)],
+    ) -> InboxFuture<'a, Vec<bool>> {
+        // Already a batch: one `UPDATE … FROM unnest(ids, tokens)` per MAX_GROUP leases,
+        // whether or not group commit is on (it is one statement either way).
+        Box::pin(async move {
+            let mut out = vec![false; leases.len()];
+            let parsed: Vec<(usize, (i64, [u8; 16]))> = leases
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (id, token))| Some((i, (parse_id(id)?, token_bytes(*token)))))
+                .collect();
+            for chunk in parsed.chunks(MAX_GROUP) {
+                let items = chunk.iter().map(|(_, item)| *item).collect();
+                for ((i, _), answer) in chunk.iter().zip(self.ack_group(items).await) {
+                    out[*i] = answer?;
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -7,7 +7,8 @@
 //! state change (stream, consumer group, entry hash and indexes) is all or nothing. Concurrent
 //! puts (a busy receiver) and concurrent acks (a worker's handlers) are sent together, up to
 //! 64 puts or 256 acks per script call: each call takes what queued while the previous ones
-//! were in flight, so nothing waits for a batch to fill.
+//! were in flight, so nothing waits for a batch to fill. [`Inbox::ack_many`] (what the worker
+//! sends) is one script call per 256 leases.
 //!
 //! # Data layout
 //!
@@ -82,7 +83,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, ScriptInvocation, Value};
 
 use super::{
-    truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
+    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
     Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
 };
 use crate::idempotency::redis::unavailable;
@@ -615,10 +616,10 @@ impl Core {
     }
 
     /// One script call acknowledging `leases` (one answer each, in order).
-    async fn ack_many(&self, leases: Vec<(EntryId, LeaseToken)>) -> Result<Vec<bool>, Error> {
+    async fn ack_many(&self, leases: &[(EntryId, LeaseToken)]) -> Result<Vec<bool>, Error> {
         let mut inv = self.scripts.ack.prepare_invoke();
         inv.arg(&self.prefix).arg(ns_string(SystemTime::now()));
-        for (id, token) in &leases {
+        for (id, token) in leases {
             inv.arg(id.as_str()).arg(token.to_hex());
         }
         let reply =
@@ -697,6 +698,7 @@ impl<T: Send + 'static, R: Send + 'static> Queue<T, R> {
                     batch.push(item);
                 }
                 let (flush, core) = (flush.clone(), core.clone());
+                let core_retry_after = core.retry_after;
                 spawner.spawn(async move {
                     let (items, replies): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
                     match flush(core, items).await {
@@ -707,7 +709,11 @@ impl<T: Send + 'static, R: Send + 'static> Queue<T, R> {
                         }
                         Err(err) => {
                             for reply in replies {
-                                let _ = reply.send(Err(copy_error(&err)));
+                                let _ = reply.send(Err(copy_unavailable(
+                                    &err,
+                                    "redis inbox",
+                                    core_retry_after,
+                                )));
                             }
                         }
                     }
@@ -732,22 +738,6 @@ impl<T: Send + 'static, R: Send + 'static> Queue<T, R> {
         tokio::time::timeout(core.op_timeout, wait)
             .await
             .unwrap_or_else(|_| Err(core.timed_out(op)))
-    }
-}
-
-fn copy_error(err: &Error) -> Error {
-    match err {
-        Error::StoreUnavailable {
-            reason,
-            retry_after,
-        } => Error::StoreUnavailable {
-            reason: reason.clone(),
-            retry_after: *retry_after,
-        },
-        other => Error::StoreUnavailable {
-            reason: format!("redis inbox: {other}"),
-            retry_after: DEFAULT_RETRY_AFTER,
-        },
     }
 }
 
@@ -896,7 +886,9 @@ impl RedisInbox {
             .get_or_init(|| {
                 Queue::start(
                     self.core.clone(),
-                    |core: Core, leases| async move { core.ack_many(leases).await },
+                    |core: Core, leases: Vec<(EntryId, LeaseToken)>| async move {
+                        core.ack_many(&leases).await
+                    },
                     ACK_BATCH,
                     usize::MAX,
                     |_| 0,
@@ -1088,8 +1080,23 @@ impl Inbox for RedisInbox {
         Box::pin(async move {
             match self.ack_queue() {
                 Some(queue) => queue.call(&self.core, "ack", (id.clone(), token)).await,
-                None => Ok(self.core.ack_many(vec![(id.clone(), token)]).await? == [true]),
+                None => Ok(self.core.ack_many(&[(id.clone(), token)]).await? == [true]),
             }
+        })
+    }
+
+    fn ack_many<'a>(
+        &'a self,
+        leases: &'a [(EntryId, LeaseToken)],
+    ) -> InboxFuture<'a, Vec<bool>> {
+        // The caller already gathered the batch: straight to the script, one call per
+        // ACK_BATCH leases, without the queue's per-ack hand-offs.
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(leases.len());
+            for chunk in leases.chunks(ACK_BATCH) {
+                out.extend(self.core.ack_many(chunk).await?);
+            }
+            Ok(out)
         })
     }
 

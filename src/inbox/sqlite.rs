@@ -430,6 +430,8 @@ enum Op {
     Put(Box<NewEntry>),
     Lease(usize, Duration),
     Ack(i64, LeaseToken),
+    /// Many acks in one request (`None`: an id this inbox never hands out).
+    AckMany(Vec<Option<(i64, LeaseToken)>>),
     Fail(i64, LeaseToken, String, AfterFailure),
     Release(i64, LeaseToken),
     Get(i64),
@@ -443,6 +445,7 @@ enum Reply {
     Put(PutOutcome),
     Leases(Vec<Lease>),
     Bool(bool),
+    Bools(Vec<bool>),
     Entry(Option<Entry>),
     Entries(Vec<Entry>),
     Stats(InboxStats),
@@ -452,7 +455,10 @@ enum Reply {
 impl Op {
     /// Whether the request runs more than one writing statement.
     fn writes_several(&self) -> bool {
-        matches!(self, Op::Lease(..) | Op::Replay(ReplaySelector::Ids(_)))
+        matches!(
+            self,
+            Op::Lease(..) | Op::AckMany(_) | Op::Replay(ReplaySelector::Ids(_))
+        )
     }
 }
 
@@ -466,6 +472,9 @@ struct Writer {
     clock: Clock,
     max_batch: usize,
 }
+
+const ACK_SQL: &str = "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 \
+                       WHERE id = ?2 AND state = 'leased' AND token = ?3";
 
 const COLUMNS: &str = "id, namespace, vendor, key, signed_delivery_id, headers, body, \
                        received_ms, state, attempts, last_error, due_ms";
@@ -649,13 +658,25 @@ impl Writer {
                 Reply::Leases(leases)
             }
             Op::Ack(id, token) => Reply::Bool(
-                conn.prepare_cached(
-                    "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 \
-                     WHERE id = ?2 AND state = 'leased' AND token = ?3",
-                )?
-                .execute(params![now, id, token.to_hex()])?
+                conn.prepare_cached(ACK_SQL)?
+                    .execute(params![now, id, token.to_hex()])?
                     == 1,
             ),
+            Op::AckMany(leases) => {
+                // One request (inside the writer's transaction) for the whole batch: the
+                // statement is prepared once, and the writer wakes once, not per ack.
+                let mut stmt = conn.prepare_cached(ACK_SQL)?;
+                let mut out = Vec::with_capacity(leases.len());
+                for lease in leases {
+                    out.push(match lease {
+                        Some((id, token)) => {
+                            stmt.execute(params![now, id, token.to_hex()])? == 1
+                        }
+                        None => false,
+                    });
+                }
+                Reply::Bools(out)
+            }
             Op::Fail(id, token, error, then) => {
                 let (state, due) = match then {
                     AfterFailure::RetryAt(at) => ("retrying", to_ms(*at)),
@@ -877,6 +898,35 @@ impl Inbox for SqliteInbox {
                 return Ok(false);
             };
             self.call(Op::Ack(id, token), unpack_bool).await
+        })
+    }
+
+    fn ack_many<'a>(
+        &'a self,
+        leases: &'a [(EntryId, LeaseToken)],
+    ) -> InboxFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            if leases.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut out = Vec::with_capacity(leases.len());
+            // At most MAX_ROWS acks per request, so one request never holds the writer long.
+            for chunk in leases.chunks(MAX_ROWS) {
+                let op = Op::AckMany(
+                    chunk
+                        .iter()
+                        .map(|(id, token)| parse_id(id).map(|id| (id, *token)))
+                        .collect(),
+                );
+                out.extend(
+                    self.call(op, |r| match r {
+                        Reply::Bools(b) => Some(b),
+                        _ => None,
+                    })
+                    .await?,
+                );
+            }
+            Ok(out)
         })
     }
 

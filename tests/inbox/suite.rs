@@ -31,6 +31,7 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, body_headers_and_metadata_are_kept_exactly);
         inbox_suite!(@one $make, lease_then_ack_is_done_for_good);
         inbox_suite!(@one $make, lease_respects_max_and_hands_each_entry_once);
+        inbox_suite!(@one $make, ack_many_answers_each_lease_as_ack_would);
         inbox_suite!(@one $make, expired_lease_is_taken_over_and_the_stale_token_is_refused);
         inbox_suite!(@one $make, fail_retries_at_the_scheduled_time_then_dies);
         inbox_suite!(@one $make, release_makes_the_entry_due_again_without_an_attempt);
@@ -309,6 +310,45 @@ pub async fn lease_respects_max_and_hands_each_entry_once(inbox: Arc<dyn Inbox>)
     assert_eq!(seen, more.into_iter().collect::<HashSet<_>>());
 }
 
+pub async fn ack_many_answers_each_lease_as_ack_would(inbox: Arc<dyn Inbox>) {
+    assert!(inbox.ack_many(&[]).await.unwrap().is_empty());
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(accepted(&*inbox, entry(&format!("many{i}"), Duration::ZERO)).await);
+    }
+    let leases = inbox.lease(10, LONG).await.unwrap();
+    assert_eq!(leases.len(), 4);
+    let token = |id: &EntryId| leases.iter().find(|l| &l.entry.id == id).unwrap().token;
+    let batch = vec![
+        (ids[0].clone(), token(&ids[0])),
+        // Someone else's token: refused, the entry stays leased.
+        (ids[1].clone(), ClaimToken::generate()),
+        (ids[2].clone(), token(&ids[2])),
+        // The same lease twice in one batch: acknowledged once.
+        (ids[0].clone(), token(&ids[0])),
+        (EntryId::new("not-an-id"), token(&ids[3])),
+        (EntryId::new("999999999"), token(&ids[3])),
+    ];
+    assert_eq!(
+        inbox.ack_many(&batch).await.unwrap(),
+        [true, false, true, false, false, false]
+    );
+    assert_eq!(get(&*inbox, &ids[0]).await.state, EntryState::Done);
+    assert_eq!(get(&*inbox, &ids[1]).await.state, EntryState::Leased);
+    assert_eq!(get(&*inbox, &ids[2]).await.state, EntryState::Done);
+    assert_eq!(get(&*inbox, &ids[3]).await.state, EntryState::Leased);
+    // A spent token stays spent; the held ones still work.
+    let again = [
+        (ids[2].clone(), token(&ids[2])),
+        (ids[1].clone(), token(&ids[1])),
+        (ids[3].clone(), token(&ids[3])),
+    ];
+    assert_eq!(inbox.ack_many(&again).await.unwrap(), [false, true, true]);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.leased, stats.done), (0, 4));
+    nothing_due(&*inbox).await;
+}
+
 pub async fn expired_lease_is_taken_over_and_the_stale_token_is_refused(inbox: Arc<dyn Inbox>) {
     let short = Duration::from_secs(1);
     let id = accepted(&*inbox, entry("expiry", Duration::ZERO)).await;
@@ -324,6 +364,10 @@ pub async fn expired_lease_is_taken_over_and_the_stale_token_is_refused(inbox: A
     );
     // The first worker comes back late: nothing it does counts.
     assert!(!inbox.ack(&id, first.token).await.unwrap());
+    assert_eq!(
+        inbox.ack_many(&[(id.clone(), first.token)]).await.unwrap(),
+        [false]
+    );
     assert!(!inbox
         .fail(&id, first.token, "late", AfterFailure::Dead)
         .await

@@ -374,6 +374,108 @@ async fn a_locked_inbox_is_waited_out_and_work_resumes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An inbox over a `MemoryInbox` counting how the worker acknowledges: through `ack_many`
+/// batches (here the provided one, as any inbox written before it existed has), never one
+/// `ack` call of its own per entry.
+mod acks_in_batches {
+    use std::sync::atomic::AtomicU64;
+
+    use chathooks::inbox::{
+        AfterFailure, Entry, EntryId, InboxFuture, InboxStats, Lease, LeaseToken, PutOutcome,
+        ReplaySelector,
+    };
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryInbox,
+        acks: AtomicU64,
+        ack_calls: AtomicU64,
+        acked: AtomicU64,
+    }
+
+    impl Inbox for Counting {
+        fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome> {
+            self.inner.put(entry)
+        }
+        fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
+            self.inner.lease(max, lease)
+        }
+        fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+            self.acks.fetch_add(1, Ordering::SeqCst);
+            self.inner.ack(id, token)
+        }
+        fn ack_many<'a>(
+            &'a self,
+            leases: &'a [(EntryId, LeaseToken)],
+        ) -> InboxFuture<'a, Vec<bool>> {
+            self.ack_calls.fetch_add(1, Ordering::SeqCst);
+            self.acked.fetch_add(leases.len() as u64, Ordering::SeqCst);
+            // MemoryInbox keeps the provided `ack_many`: one `ack` per lease.
+            self.inner.ack_many(leases)
+        }
+        fn fail<'a>(
+            &'a self,
+            id: &'a EntryId,
+            token: LeaseToken,
+            error: &'a str,
+            then: AfterFailure,
+        ) -> InboxFuture<'a, bool> {
+            self.inner.fail(id, token, error, then)
+        }
+        fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+            self.inner.release(id, token)
+        }
+        fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
+            self.inner.get(id)
+        }
+        fn list<'a>(&'a self, filter: &'a ListFilter) -> InboxFuture<'a, Vec<Entry>> {
+            self.inner.list(filter)
+        }
+        fn stats(&self) -> InboxFuture<'_, InboxStats> {
+            self.inner.stats()
+        }
+        fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
+            self.inner.replay(selector)
+        }
+        fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
+            self.inner.purge(older_than)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_worker_acks_finished_entries_together() {
+        let counting = Arc::new(Counting::default());
+        let inbox: Arc<dyn Inbox> = counting.clone();
+        const N: u64 = 2000;
+        for i in 0..N {
+            inbox.put(standard(&format!("many_{i}"))).await.unwrap();
+        }
+        let worker = Worker::from_arc(inbox.clone())
+            .route::<StandardEvent, _>(|_job: Job<StandardEvent>| async {
+                // A little work, so that several handlers finish while an ack call runs.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<(), String>(())
+            })
+            .concurrency(64)
+            .batch(64);
+        let report = run_until(worker, inbox.clone(), N, 0).await;
+        assert_eq!((report.handled, report.lost_leases), (N, 0), "{report:?}");
+        let (calls, acked) = (
+            counting.ack_calls.load(Ordering::SeqCst),
+            counting.acked.load(Ordering::SeqCst),
+        );
+        assert_eq!(acked, N, "each entry acknowledged once, through ack_many");
+        // Through the provided ack_many (MemoryInbox's), one `ack` per entry, and no other.
+        assert_eq!(counting.acks.load(Ordering::SeqCst), N);
+        assert!(
+            calls * 4 <= N,
+            "{calls} ack_many calls for {N} entries: acks are not batched"
+        );
+    }
+}
+
 /// The worker's schedule is validated like the sender's (one shared mechanism): a delay past
 /// 30 days is refused instead of overflowing the clock (an entry retried at once) or panicking
 /// in the jitter arithmetic.
