@@ -153,7 +153,10 @@ async fn main() {
                     }
                     // The no-op handler, then the batch's acks in one call, as the Worker
                     // sends them.
-                    let acks: Vec<_> = leases.iter().map(|l| (l.entry.id.clone(), l.token)).collect();
+                    let acks: Vec<_> = leases
+                        .iter()
+                        .map(|l| (l.entry.id.clone(), l.token))
+                        .collect();
                     let answers = inbox.ack_many(&acks).await.unwrap();
                     handled += answers.into_iter().filter(|ok| *ok).count();
                 }

@@ -291,7 +291,10 @@ async fn drain_rate_many(
                     if leases.is_empty() {
                         return;
                     }
-                    let acks: Vec<_> = leases.iter().map(|l| (l.entry.id.clone(), l.token)).collect();
+                    let acks: Vec<_> = leases
+                        .iter()
+                        .map(|l| (l.entry.id.clone(), l.token))
+                        .collect();
                     assert!(inbox.ack_many(&acks).await.unwrap().iter().all(|ok| *ok));
                     handled.fetch_add(leases.len() as u64, Ordering::Relaxed);
                 }

@@ -511,10 +511,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// written before this method existed keeps working unchanged. On an error the call gives
     /// no answers: some of the leases may have been acknowledged and the others not (an entry
     /// not acknowledged is leased again once its lease ends, as after any lost ack).
-    fn ack_many<'a>(
-        &'a self,
-        leases: &'a [(EntryId, LeaseToken)],
-    ) -> InboxFuture<'a, Vec<bool>> {
+    fn ack_many<'a>(&'a self, leases: &'a [(EntryId, LeaseToken)]) -> InboxFuture<'a, Vec<bool>> {
         Box::pin(async move {
             let mut out = Vec::with_capacity(leases.len());
             for (id, token) in leases {

@@ -35,8 +35,8 @@ use bytes::Bytes;
 use tokio_postgres::Row;
 
 use super::{
-    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
-    Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture,
+    InboxStats, Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
 };
 use crate::idempotency::IdempotencyKey;
 use crate::postgres::batch::{Batcher, RunBatch};
@@ -747,10 +747,7 @@ impl Inbox for PostgresInbox {
         })
     }
 
-    fn ack_many<'a>(
-        &'a self,
-        leases: &'a [(EntryId, LeaseToken)],
-    ) -> InboxFuture<'a, Vec<bool>> {
+    fn ack_many<'a>(&'a self, leases: &'a [(EntryId, LeaseToken)]) -> InboxFuture<'a, Vec<bool>> {
         // Already a batch: one `UPDATE … FROM unnest(ids, tokens)` per MAX_GROUP leases,
         // whether or not group commit is on (it is one statement either way).
         Box::pin(async move {

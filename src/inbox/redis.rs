@@ -83,8 +83,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, ScriptInvocation, Value};
 
 use super::{
-    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
-    Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+    copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture,
+    InboxStats, Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
 };
 use crate::idempotency::redis::unavailable;
 use crate::idempotency::{ceil_millis, ClaimToken, IdempotencyKey};
@@ -1085,10 +1085,7 @@ impl Inbox for RedisInbox {
         })
     }
 
-    fn ack_many<'a>(
-        &'a self,
-        leases: &'a [(EntryId, LeaseToken)],
-    ) -> InboxFuture<'a, Vec<bool>> {
+    fn ack_many<'a>(&'a self, leases: &'a [(EntryId, LeaseToken)]) -> InboxFuture<'a, Vec<bool>> {
         // The caller already gathered the batch: straight to the script, one call per
         // ACK_BATCH leases, without the queue's per-ack hand-offs.
         Box::pin(async move {

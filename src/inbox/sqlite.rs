@@ -669,9 +669,7 @@ impl Writer {
                 let mut out = Vec::with_capacity(leases.len());
                 for lease in leases {
                     out.push(match lease {
-                        Some((id, token)) => {
-                            stmt.execute(params![now, id, token.to_hex()])? == 1
-                        }
+                        Some((id, token)) => stmt.execute(params![now, id, token.to_hex()])? == 1,
                         None => false,
                     });
                 }
@@ -901,10 +899,7 @@ impl Inbox for SqliteInbox {
         })
     }
 
-    fn ack_many<'a>(
-        &'a self,
-        leases: &'a [(EntryId, LeaseToken)],
-    ) -> InboxFuture<'a, Vec<bool>> {
+    fn ack_many<'a>(&'a self, leases: &'a [(EntryId, LeaseToken)]) -> InboxFuture<'a, Vec<bool>> {
         Box::pin(async move {
             if leases.is_empty() {
                 return Ok(Vec::new());
