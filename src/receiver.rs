@@ -63,13 +63,14 @@ use crate::{Error, Inbound, ParseError, Verified, Verifier};
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Headers an inbox entry keeps besides the body: content type and the delivery id and
-/// timestamp headers (never signatures or tokens).
-const KEPT_HEADERS: &[&str] = &[
-    "content-type",
-    "webhook-id",
-    "webhook-timestamp",
-    "svix-id",
-    "svix-timestamp",
+/// timestamp headers (never signatures or tokens). Parsed once: a lookup by `HeaderName` does
+/// not parse and lowercase the name on every request.
+static KEPT_HEADERS: [http::HeaderName; 5] = [
+    http::header::CONTENT_TYPE,
+    http::HeaderName::from_static("webhook-id"),
+    http::HeaderName::from_static("webhook-timestamp"),
+    http::HeaderName::from_static("svix-id"),
+    http::HeaderName::from_static("svix-timestamp"),
 ];
 
 /// What an inbox route answers once the delivery is stored: status 200 and a small JSON body
@@ -349,11 +350,32 @@ impl<T: Payload> Receiver<T> {
         inbound: &Inbound<'_>,
         now: SystemTime,
     ) -> Result<PutOutcome, Error> {
+        self.accept_owned_at(inbound, None, now).await
+    }
+
+    /// [`accept`](Self::accept) for an adapter that holds the body as [`Bytes`](bytes::Bytes):
+    /// `inbound`'s body must be `body`'s bytes. The entry then shares that buffer instead of
+    /// copying it (unless the body was compressed: the entry keeps the decoded bytes).
+    pub(crate) async fn accept_owned(
+        &self,
+        inbound: &Inbound<'_>,
+        body: &bytes::Bytes,
+    ) -> Result<PutOutcome, Error> {
+        self.accept_owned_at(inbound, Some(body), SystemTime::now())
+            .await
+    }
+
+    async fn accept_owned_at(
+        &self,
+        inbound: &Inbound<'_>,
+        owned: Option<&bytes::Bytes>,
+        now: SystemTime,
+    ) -> Result<PutOutcome, Error> {
         let started = tracing::level_enabled!(tracing::Level::WARN).then(Instant::now);
         let latency_us = || started.map_or(0, |s| s.elapsed().as_micros() as u64);
         let span = self.span();
         let result = self
-            .store(inbound, now, &span)
+            .store(inbound, owned, now, &span)
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
@@ -440,6 +462,7 @@ impl<T: Payload> Receiver<T> {
     async fn store(
         &self,
         inbound: &Inbound<'_>,
+        owned: Option<&bytes::Bytes>,
         now: SystemTime,
         span: &tracing::Span,
     ) -> Result<PutOutcome, Error> {
@@ -459,19 +482,29 @@ impl<T: Payload> Receiver<T> {
                 self.key(&verified, &event)?
             }
         };
-        let mut entry = NewEntry::new(
-            self.namespace.as_ref(),
-            self.vendor.as_str(),
-            key,
-            bytes::Bytes::copy_from_slice(verified.body()),
-        )
-        .with_received_at(now);
+        // The adapter's buffer when the verified bytes are exactly it (not decompressed): the
+        // entry shares it, no copy.
+        let body = match owned {
+            Some(owned)
+                if owned.as_ptr() == verified.body().as_ptr()
+                    && owned.len() == verified.body().len() =>
+            {
+                owned.clone()
+            }
+            _ => bytes::Bytes::copy_from_slice(verified.body()),
+        };
+        let mut entry = NewEntry::new(self.namespace.as_ref(), self.vendor.as_str(), key, body)
+            .with_received_at(now);
         if let Some(id) = verified.signed_delivery_id() {
             entry = entry.with_signed_delivery_id(id);
         }
-        for name in KEPT_HEADERS {
-            if let Some(value) = inbound.header_str(name) {
-                entry = entry.with_header(*name, value);
+        // Names are lowercase already: one allocation per name and value, sized once.
+        entry.headers.reserve_exact(KEPT_HEADERS.len());
+        for name in &KEPT_HEADERS {
+            if let Some(value) = inbound.headers().get(name).and_then(|v| v.to_str().ok()) {
+                entry
+                    .headers
+                    .push((name.as_str().to_owned(), value.to_owned()));
             }
         }
         let started = metrics::start();

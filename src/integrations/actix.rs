@@ -332,7 +332,7 @@ async fn accept<T: Payload>(
     let headers = to_http_headers(req.headers());
     let inbound = Inbound::new(&headers, &bytes).with_query(query(req));
     receiver
-        .accept(&inbound)
+        .accept_owned(&inbound, &bytes)
         .await
         .map(|_| ())
         .map_err(WebhookRejection::error)

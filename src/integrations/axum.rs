@@ -238,7 +238,7 @@ async fn accept<T: Payload>(receiver: &Receiver<T>, req: Request) -> Result<(), 
     let (headers, uri, bytes) = read_body(receiver, req, &()).await?;
     let inbound = Inbound::new(&headers, &bytes).with_query(uri.query());
     receiver
-        .accept(&inbound)
+        .accept_owned(&inbound, &bytes)
         .await
         .map(|_| ())
         .map_err(WebhookRejection::error)

@@ -296,7 +296,7 @@ where
         Err(rejection) => return rejection.into_http(),
     };
     let inbound = Inbound::new(&parts.headers, &bytes).with_query(parts.uri.query());
-    match receiver.accept(&inbound).await {
+    match receiver.accept_owned(&inbound, &bytes).await {
         Ok(_) => receiver.inbox_response().to_http(),
         Err(err) => WebhookRejection::error(err).into_http(),
     }
