@@ -356,6 +356,7 @@ impl<T: Payload> Receiver<T> {
     /// [`accept`](Self::accept) for an adapter that holds the body as [`Bytes`](bytes::Bytes):
     /// `inbound`'s body must be `body`'s bytes. The entry then shares that buffer instead of
     /// copying it (unless the body was compressed: the entry keeps the decoded bytes).
+    #[cfg(any(feature = "axum", feature = "actix", feature = "tower"))]
     pub(crate) async fn accept_owned(
         &self,
         inbound: &Inbound<'_>,
