@@ -64,7 +64,7 @@ macro_rules! open_enum {
 
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                $crate::platform::open::scalar_text(d).map(|t| $name::from_text(&t))
+                $crate::platform::open::scalar_text_with(d, $name::from_text)
             }
         }
     };
@@ -84,34 +84,36 @@ pub(crate) fn same_word(a: &str, b: &str) -> bool {
         })
 }
 
-/// A scalar as text: strings as sent, numbers and booleans as their JSON text.
-pub(crate) fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = String;
+/// A scalar as text (strings as sent, numbers and booleans as their JSON text), handed to `f`
+/// as `&str` rather than owned first: open enums match known values by their text, so a known
+/// value costs no allocation.
+pub(crate) fn scalar_text_with<'de, D: Deserializer<'de>, T>(
+    d: D,
+    f: fn(&str) -> T,
+) -> Result<T, D::Error> {
+    struct V<T>(fn(&str) -> T);
+    impl<'de, T> Visitor<'de> for V<T> {
+        type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a string, number or boolean")
         }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.0)(v))
         }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-            Ok(v)
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            Ok((self.0)(&v.to_string()))
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            Ok((self.0)(&v.to_string()))
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            Ok((self.0)(&v.to_string()))
         }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-            Ok(v.to_string())
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+            Ok((self.0)(if v { "true" } else { "false" }))
         }
     }
-    d.deserialize_any(V)
+    d.deserialize_any(V(f))
 }
 
 /// `deserialize_with` that records whether a key was present, whatever its value.

@@ -105,13 +105,21 @@ pub enum MessageKind {
 
 impl MessageKind {
     fn from_text(s: String) -> Self {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "text" => MessageKind::Text,
-            "button" => MessageKind::Button,
-            "image" | "img" | "picture" | "pictures" | "photo" => MessageKind::Image,
-            "file" | "attachment" | "attachments" | "document" => MessageKind::File,
-            "email" | "mail" => MessageKind::Email,
-            _ => MessageKind::Other(s),
+        // Compared without a lowercased copy of the text.
+        let t = s.trim();
+        let is = |words: &[&str]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+        if is(&["text"]) {
+            MessageKind::Text
+        } else if is(&["button"]) {
+            MessageKind::Button
+        } else if is(&["image", "img", "picture", "pictures", "photo"]) {
+            MessageKind::Image
+        } else if is(&["file", "attachment", "attachments", "document"]) {
+            MessageKind::File
+        } else if is(&["email", "mail"]) {
+            MessageKind::Email
+        } else {
+            MessageKind::Other(s)
         }
     }
 
@@ -563,10 +571,11 @@ fn one_pass(body: &[u8]) -> Result<Option<SaleSmartlyEvent>, serde_json::Error> 
             Ok(found)
         }
     }
-    let mut json = serde_json::Deserializer::from_slice(body);
-    let found = (&mut json).deserialize_map(V)?;
-    json.end()?;
-    Ok(found)
+    crate::platform::with_json!(body, |json| {
+        let found = (&mut json).deserialize_map(V)?;
+        json.end()?;
+        Ok(found)
+    })
 }
 
 /// `data` as an object, or as a string holding JSON (what [`parse_data`] reads).

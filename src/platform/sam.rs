@@ -505,9 +505,10 @@ impl SamEvent {
 impl SamEvent {
     /// The one pass alone, with no fallback (the tests hold it to the reference parse).
     fn from_slice_fast(body: &[u8]) -> Result<Self, ParseError> {
-        let mut json = serde_json::Deserializer::from_slice(body);
-        let found = serde::Deserializer::deserialize_map(&mut json, EventSeed)
-            .and_then(|found| json.end().map(|()| found))?;
+        let found = crate::platform::with_json!(body, |json| {
+            serde::Deserializer::deserialize_map(&mut json, EventSeed)
+                .and_then(|found| json.end().map(|()| found))
+        })?;
         Ok(match found {
             Found::Known(event) => event,
             Found::Unknown(name) => SamEvent::Unknown {

@@ -35,10 +35,10 @@ impl BuzziEvent {
     /// `Ok(None)`: a later `event` overrode the `type` that chose the envelope, so only the
     /// reference parse can decide.
     pub(super) fn from_slice_fast(body: &[u8]) -> Result<Option<Self>, ParseError> {
-        let mut json = serde_json::Deserializer::from_slice(body);
-        let found = match serde::Deserializer::deserialize_map(&mut json, EventSeed)
-            .and_then(|found| json.end().map(|()| found))
-        {
+        let found = match crate::platform::with_json!(body, |json| {
+            serde::Deserializer::deserialize_map(&mut json, EventSeed)
+                .and_then(|found| json.end().map(|()| found))
+        }) {
             Ok(found) => found,
             Err(e) if e.to_string().starts_with(NAME_OVERRIDDEN) => return Ok(None),
             Err(e)
