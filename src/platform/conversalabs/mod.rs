@@ -85,6 +85,33 @@ use crate::ParseError;
 
 const NAME_KEYS: &[&str] = &["event", "event_type", "type"];
 
+/// The envelope keys, each at its bit in the duplicate-key check (`data` last, [`DATA_BIT`]):
+/// the one table the one pass and the members pass both read.
+const HEAD_KEYS: [&str; 14] = [
+    "event",
+    "event_type",
+    "type",
+    "event_id",
+    "delivery_id",
+    "id",
+    "timestamp",
+    "occurred_at",
+    "created_at",
+    "account_id",
+    "inbox_id",
+    "account",
+    "inbox",
+    "data",
+];
+
+/// The bit of `data` in [`HEAD_KEYS`].
+const DATA_BIT: u32 = 13;
+
+/// The bit of an envelope key in the duplicate check, `None` for other keys.
+fn head_bit(key: &str) -> Option<u32> {
+    HEAD_KEYS.iter().position(|k| *k == key).map(|i| i as u32)
+}
+
 /// A ConversaLabs webhook delivery.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -291,51 +318,23 @@ fn from_members<D: DeserializeOwned + Default + ReadField>(
     let mut seen = 0u32;
     let mut data_raw = None;
     for (key, raw) in &members {
-        let bit = match key.as_str() {
-            "event" => 0,
-            "event_type" => 1,
-            "type" => 2,
-            "event_id" => 3,
-            "delivery_id" => 4,
-            "id" => 5,
-            "timestamp" => 6,
-            "occurred_at" => 7,
-            "created_at" => 8,
-            "account_id" => 9,
-            "inbox_id" => 10,
-            "account" => 11,
-            "inbox" => 12,
-            "data" => 13,
+        let Some(bit) = head_bit(key.as_str()) else {
             // In the flat layout the record reads every member; its reader fails where this
             // one would.
-            other if enveloped => {
-                head.extra.insert(other.to_owned(), member(raw)?);
-                continue;
+            if enveloped {
+                head.extra.insert(key.as_str().to_owned(), member(raw)?);
             }
-            _ => continue,
+            continue;
         };
         if seen & (1 << bit) != 0 {
             return Err(serde_json::Error::custom("duplicate head key"));
         }
         seen |= 1 << bit;
-        match bit {
-            0 => head.event = member(raw)?,
-            1 => head.event_type = member(raw)?,
-            2 => head.kind = member(raw)?,
-            3 => head.event_id = member::<StrNum>(raw)?.0,
-            4 => head.delivery_id = member::<StrNum>(raw)?.0,
-            5 => head.id = member::<StrNum>(raw)?.0,
-            6 => head.timestamp = member::<Ts>(raw)?.0,
-            7 => head.occurred_at = member::<Ts>(raw)?.0,
-            8 => head.created_at = member::<Ts>(raw)?.0,
-            9 => head.account_id = member::<StrNum>(raw)?.0,
-            10 => head.inbox_id = member::<StrNum>(raw)?.0,
-            11 => head.account = member(raw)?,
-            12 => head.inbox = member(raw)?,
-            _ => {
-                head.data = true;
-                data_raw = Some(*raw);
-            }
+        if bit == DATA_BIT {
+            head.data = true;
+            data_raw = Some(*raw);
+        } else {
+            parse::read_head(&mut head, bit, raw)?;
         }
     }
     let data = match data_raw {

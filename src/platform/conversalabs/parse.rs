@@ -58,8 +58,7 @@ impl<'de> Visitor<'de> for OnePass {
         };
         macro_rules! known {
             ($variant:ident) => {{
-                early.push(named);
-                C::$variant(envelope(early, map, &name, rank, self.enveloped)?)
+                C::$variant(envelope(early, named, map, &name, rank, self.enveloped)?)
             }};
         }
         Ok(Found::Known(match which(&name) {
@@ -87,27 +86,6 @@ impl<'de> Visitor<'de> for OnePass {
             }
         }))
     }
-}
-
-/// The bit of each envelope key in the duplicate check, `None` for other keys.
-fn head_bit(key: &str) -> Option<u32> {
-    Some(match key {
-        "event" => 0,
-        "event_type" => 1,
-        "type" => 2,
-        "event_id" => 3,
-        "delivery_id" => 4,
-        "id" => 5,
-        "timestamp" => 6,
-        "occurred_at" => 7,
-        "created_at" => 8,
-        "account_id" => 9,
-        "inbox_id" => 10,
-        "account" => 11,
-        "inbox" => 12,
-        "data" => 13,
-        _ => return None,
-    })
 }
 
 /// Reads the envelope field `bit` names, as the derived `Head` reads it.
@@ -141,7 +119,11 @@ impl<'de> DeserializeSeed<'de> for HeadSeed<'_> {
 }
 
 /// Set the envelope field `bit` names from its raw value.
-fn read_head(head: &mut Head, bit: u32, raw: &RawValue) -> Result<(), serde_json::Error> {
+pub(super) fn read_head(
+    head: &mut Head,
+    bit: u32,
+    raw: &RawValue,
+) -> Result<(), serde_json::Error> {
     HeadSeed { head, bit }.deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
 }
 
@@ -203,10 +185,12 @@ enum Source<'de> {
     Map,
 }
 
-/// The rest of the envelope, after `early` (every member up to and including the name, which
-/// came from `NAME_KEYS[rank]`).
+/// The rest of the envelope, after `early` (the members before the name) and `named` (the
+/// name's own member, from `NAME_KEYS[rank]`; apart, so that a body whose first member is the
+/// name buffers nothing).
 fn envelope<'de, D, A>(
     early: Vec<(de::Key<'de>, &'de RawValue)>,
+    named: (de::Key<'de>, &'de RawValue),
     map: A,
     name: &str,
     rank: usize,
@@ -219,7 +203,7 @@ where
     use serde::de::Error as _;
     // A name from `event_type` or `type` may still be overridden by a later `event`, and then
     // the reference reads another type, or none: what failed here says nothing about the body.
-    envelope_of(early, map, name, enveloped).map_err(|e| match rank {
+    envelope_of(early, named, map, name, enveloped).map_err(|e| match rank {
         0 => e,
         _ => A::Error::custom(DECLINED),
     })
@@ -227,6 +211,7 @@ where
 
 fn envelope_of<'de, D, A>(
     early: Vec<(de::Key<'de>, &'de RawValue)>,
+    named: (de::Key<'de>, &'de RawValue),
     mut map: A,
     name: &str,
     enveloped: bool,
@@ -240,11 +225,11 @@ where
     let mut seen = 0u32;
     // Envelope members (by bit: each comes once) read before the layout was known: for the
     // envelope and, if the layout is flat, the record.
-    let mut heads: [Option<(de::Key<'de>, &'de RawValue)>; 13] = Default::default();
+    let mut heads: [Option<(de::Key<'de>, &'de RawValue)>; DATA_BIT as usize] = Default::default();
     let mut data = D::default();
     // A member went into `data` as the flat layout reads it: a `data` key now loses the bet.
     let mut bet_flat = false;
-    let mut early = early.into_iter();
+    let mut early = early.into_iter().chain(std::iter::once(named));
     loop {
         let (key, source) = match early.next() {
             Some((key, raw)) => (key, Source::Raw(raw)),
@@ -261,12 +246,12 @@ where
                     return Err(A::Error::custom("duplicate head key"));
                 }
                 seen |= 1 << bit;
-                if bit == 13 && bet_flat {
+                if bit == DATA_BIT && bet_flat {
                     return Err(A::Error::custom(DECLINED));
                 }
                 let raw = match source {
                     Source::Raw(raw) => raw,
-                    Source::Map if bit == 13 => {
+                    Source::Map if bit == DATA_BIT => {
                         head.data = true;
                         data = map.next_value::<OrDefault<D>>()?.0;
                         continue;
@@ -281,7 +266,7 @@ where
                     }
                     Source::Map => map.next_value::<&'de RawValue>()?,
                 };
-                if bit == 13 {
+                if bit == DATA_BIT {
                     head.data = true;
                     data = member::<OrDefault<D>>(raw).map_err(A::Error::custom)?.0;
                 } else if head.data {
@@ -328,7 +313,7 @@ where
     } else {
         // Flat: the record is the top level, envelope keys included. Where the record reads a
         // member as the envelope does, the envelope takes the record's value.
-        let mut own = [false; 13];
+        let mut own = [false; DATA_BIT as usize];
         for (bit, slot) in (0u32..).zip(&mut heads) {
             if let Some((key, raw)) = slot.take() {
                 data.read_field(key, &mut serde_json::Deserializer::from_str(raw.get()))
@@ -363,10 +348,15 @@ impl ConversaLabsEvent {
     /// The one pass alone: `Ok(None)` for an unknown event without a name (the caller keeps the
     /// body); an error that is [`DECLINED`] asks for the members pass.
     pub(super) fn from_one_pass(body: &[u8]) -> Result<Option<Self>, serde_json::Error> {
-        let mut json = serde_json::Deserializer::from_slice(body);
-        let enveloped = memchr::memmem::find(body, b"\"data\"").is_some();
-        let found = serde::Deserializer::deserialize_map(&mut json, OnePass { enveloped })?;
-        json.end()?;
+        // The searcher is built once, not on every call.
+        static DATA_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"data\""));
+        let enveloped = DATA_KEY.find(body).is_some();
+        let found = crate::platform::with_json!(body, |json| {
+            let found = serde::Deserializer::deserialize_map(&mut json, OnePass { enveloped })?;
+            json.end()?;
+            found
+        });
         Ok(match found {
             Found::Known(event) => Some(event),
             Found::Unknown(Some(name)) => Some(ConversaLabsEvent::Unknown {
