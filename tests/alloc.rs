@@ -432,3 +432,26 @@ fn token_salesmartly_and_v1a_do_not_allocate() {
         assert_eq!(n, 0, "allocations on the Standard Webhooks v1a path");
     }
 }
+
+/// Standard Webhooks' `normalize()` copies from `data` only what ends up in the event: the
+/// person and message objects are read borrowed (no `Value` tree, no copy of each string and
+/// key), and each name part, email and phone is copied once (issue 17). The largest Standard
+/// fixture: the event's name, its tenant id, the contact's name, email and phone (each in its
+/// `Vec`), its company (key, value, map node), the message text, and the three vectors of the
+/// borrowed view of `data` (its members, `person`'s, `message`'s); `person`'s five members
+/// grow its vector once.
+#[test]
+fn standard_normalize_copies_only_what_the_event_holds() {
+    use chathooks::platform::standard::StandardEvent;
+    let body = include_bytes!("fixtures/standard/lead_captured_nested.json");
+    let event = StandardEvent::from_slice(body).unwrap();
+    let (n, normalized) = allocations(|| event.normalize());
+    let contact = normalized.contact.as_ref().unwrap();
+    assert_eq!(contact.name.as_deref(), Some("Mei Chen"));
+    assert_eq!(contact.emails, ["mei@chen.sg"]);
+    assert_eq!(normalized.ids.tenant.as_deref(), Some("42"));
+    assert!(normalized.message.is_some());
+    // 34 before the borrowed view (a `Value` tree of `person` and `message`, copies of the
+    // name parts, a vector per email and phone).
+    assert_eq!(n, 15, "allocations in normalize()");
+}

@@ -12,10 +12,13 @@
 //! The order is documented once, for users, in the [`platform`](super) module docs ("Where
 //! `normalize()` finds the contact and the message"); keep the two in step.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::open::push_unique;
 use crate::event::{Contact, Message};
+use crate::lenient::de::Key;
 
 /// Keys that hold the person one level down, in lookup order.
 pub(crate) const PERSON_KEYS: &[&str] =
@@ -98,21 +101,222 @@ pub(crate) fn is_agent_type(kind: Option<&str>) -> bool {
     kind.is_some_and(|k| AGENT_TYPES.iter().any(|a| super::open::same_word(k, a)))
 }
 
+/// A JSON object as the lookup reads it: a `serde_json` [`Map`] (the typed events' `extra`
+/// maps), or a [`TreeObj`] borrowed from the body (what Standard's `normalize()` reads from the
+/// raw `data`, which no typed field holds).
+pub(crate) trait Obj {
+    /// Its values.
+    type V: Val<O = Self>;
+    /// The value of `key` (the last one, where a key is repeated, as a `Map` keeps it).
+    fn get(&self, key: &str) -> Option<&Self::V>;
+    /// Every member; a repeated key may come more than once, the last one last.
+    fn entries(&self) -> impl Iterator<Item = (&str, &Self::V)>;
+    /// No members.
+    fn is_empty(&self) -> bool;
+}
+
+/// A JSON value as the lookup reads it (see [`Obj`]).
+pub(crate) trait Val: Sized {
+    /// Its objects.
+    type O: Obj<V = Self>;
+    /// The text of a string.
+    fn str(&self) -> Option<&str>;
+    /// A number's text, as `serde_json::Value::Number` prints it.
+    fn number_text(&self) -> Option<String>;
+    /// A boolean.
+    fn boolean(&self) -> Option<bool>;
+    /// An object.
+    fn object(&self) -> Option<&Self::O>;
+    /// An array's items.
+    fn array(&self) -> Option<&[Self]>;
+}
+
+impl Obj for Map<String, Value> {
+    type V = Value;
+    fn get(&self, key: &str) -> Option<&Value> {
+        Map::get(self, key)
+    }
+    fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.iter().map(|(k, v)| (k.as_str(), v))
+    }
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
+}
+
+impl Val for Value {
+    type O = Map<String, Value>;
+    fn str(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn number_text(&self) -> Option<String> {
+        match self {
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
+    }
+    fn object(&self) -> Option<&Map<String, Value>> {
+        self.as_object()
+    }
+    fn array(&self) -> Option<&[Value]> {
+        self.as_array().map(Vec::as_slice)
+    }
+}
+
+/// A JSON value whose strings and keys borrow from the input where they have no escapes: what
+/// `serde_json::Value` holds, without a copy of every string and a `BTreeMap` per object.
+/// Numbers are `serde_json::Number`s read as `Value` reads them, so they print the same.
+#[derive(Debug)]
+pub(crate) enum Tree<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Tree<'a>>),
+    Object(TreeObj<'a>),
+}
+
+/// A [`Tree`] object: its members in the order sent, repeated keys included (lookups take the
+/// last, as a `Map` keeps it).
+#[derive(Debug, Default)]
+pub(crate) struct TreeObj<'a>(Vec<(Cow<'a, str>, Tree<'a>)>);
+
+impl<'a> TreeObj<'a> {
+    /// Add a member.
+    pub(crate) fn push(&mut self, key: Cow<'a, str>, value: Tree<'a>) {
+        self.0.push((key, value));
+    }
+}
+
+impl<'a> Obj for TreeObj<'a> {
+    type V = Tree<'a>;
+    fn get(&self, key: &str) -> Option<&Tree<'a>> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    fn entries(&self) -> impl Iterator<Item = (&str, &Tree<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> Val for Tree<'a> {
+    type O = TreeObj<'a>;
+    fn str(&self) -> Option<&str> {
+        match self {
+            Tree::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn number_text(&self) -> Option<String> {
+        match self {
+            Tree::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    fn boolean(&self) -> Option<bool> {
+        match self {
+            Tree::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn object(&self) -> Option<&TreeObj<'a>> {
+        match self {
+            Tree::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+    fn array(&self) -> Option<&[Tree<'a>]> {
+        match self {
+            Tree::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tree<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Tree<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any valid JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Tree<'de>, E> {
+                Ok(Tree::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Tree<'de>, E> {
+                Ok(Tree::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Tree<'de>, E> {
+                Ok(Tree::Number(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Tree<'de>, E> {
+                // As `Value` reads it: a float JSON cannot hold is `null`.
+                Ok(serde_json::Number::from_f64(v).map_or(Tree::Null, Tree::Number))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'de>, E> {
+                Ok(Tree::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Tree<'de>, E> {
+                Ok(Tree::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Tree<'de>, E> {
+                Ok(Tree::Str(Cow::Owned(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Tree<'de>, E> {
+                Ok(Tree::Null)
+            }
+            fn visit_none<E>(self) -> Result<Tree<'de>, E> {
+                Ok(Tree::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Tree<'de>, D::Error> {
+                serde::Deserialize::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Tree<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Tree::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Tree<'de>, A::Error> {
+                let mut obj = TreeObj::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let key = match key {
+                        Key::Borrowed(k) => Cow::Borrowed(k),
+                        Key::Owned(k) => Cow::Owned(k),
+                    };
+                    obj.push(key, map.next_value()?);
+                }
+                Ok(Tree::Object(obj))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `base` (the contact from the vendor's typed fields, if any) with its gaps filled from
 /// `record` in the documented order; `None` when neither has anything.
-pub(crate) fn contact(
-    base: Option<Contact>,
-    record: &Map<String, Value>,
-    flat: Flat,
-) -> Option<Contact> {
+pub(crate) fn contact<O: Obj>(base: Option<Contact>, record: &O, flat: Flat) -> Option<Contact> {
     let had = base.is_some();
     let mut c = base.unwrap_or_default();
     if flat == Flat::Person {
         merge(&mut c, record, false);
     }
     for key in PERSON_KEYS {
-        if let Some(Value::Object(person)) = record.get(*key) {
-            let kind = person.get("type").and_then(Value::as_str);
+        if let Some(person) = record.get(key).and_then(Val::object) {
+            let kind = person.get("type").and_then(Val::str);
             if !is_agent_type(kind) {
                 merge(&mut c, person, true);
             }
@@ -127,7 +331,7 @@ pub(crate) fn merge_person(c: &mut Contact, person: &Map<String, Value>) {
     merge(c, person, true);
 }
 
-fn merge(c: &mut Contact, obj: &Map<String, Value>, with_id: bool) {
+fn merge<O: Obj>(c: &mut Contact, obj: &O, with_id: bool) {
     // Most typed records' `extra` maps are empty: skip the key lookups.
     if obj.is_empty() {
         return;
@@ -137,30 +341,31 @@ fn merge(c: &mut Contact, obj: &Map<String, Value>, with_id: bool) {
         c.id = f.id.and_then(scalar);
     }
     if c.name.is_none() {
-        c.name = first_text(&f.name).or_else(|| {
-            let first = first_text(&f.first);
-            let last = first_text(&f.last);
+        // Borrowed until the name is chosen: one allocation for it, none for the parts.
+        c.name = first_text_ref(&f.name).map(Cow::into_owned).or_else(|| {
+            let first = first_text_ref(&f.first);
+            let last = first_text_ref(&f.last);
             match (first, last) {
                 (Some(f), Some(l)) => Some(format!("{f} {l}")),
-                (one, other) => one.or(other),
+                (one, other) => one.or(other).map(Cow::into_owned),
             }
         });
     }
     for v in f.email.into_iter().flatten() {
-        for v in texts(Some(v)) {
-            push_unique(&mut c.emails, Some(&v));
-        }
+        push_texts(&mut c.emails, v);
     }
     for v in f.phone.into_iter().flatten() {
-        for v in texts(Some(v)) {
-            push_unique(&mut c.phones, Some(&v));
-        }
+        push_texts(&mut c.phones, v);
     }
     if !c.custom_fields.contains_key("company") {
-        let company = f.company.into_iter().flatten().find_map(|v| match v {
-            Value::Object(o) => super::open::scalar(o, "name"),
-            v => text(v),
-        });
+        let company = f
+            .company
+            .into_iter()
+            .flatten()
+            .find_map(|v| match v.object() {
+                Some(o) => o.get("name").and_then(scalar),
+                None => text(v),
+            });
         if let Some(company) = company {
             c.custom_fields
                 .insert("company".to_owned(), Value::String(company));
@@ -171,22 +376,29 @@ fn merge(c: &mut Contact, obj: &Map<String, Value>, with_id: bool) {
 /// The members of one person object that [`merge`] reads, each in the slot of its name's rank
 /// in `NAME`, `EMAIL`…, found in one pass over the object. Looking each of the 27 names up in
 /// the map in turn cost more than the rest of a `normalize()`.
-#[derive(Default)]
-struct PersonFields<'a> {
-    id: Option<&'a Value>,
-    name: [Option<&'a Value>; 5],
-    first: [Option<&'a Value>; 2],
-    last: [Option<&'a Value>; 2],
-    email: [Option<&'a Value>; 4],
-    phone: [Option<&'a Value>; 9],
-    company: [Option<&'a Value>; 5],
+struct PersonFields<'a, V> {
+    id: Option<&'a V>,
+    name: [Option<&'a V>; 5],
+    first: [Option<&'a V>; 2],
+    last: [Option<&'a V>; 2],
+    email: [Option<&'a V>; 4],
+    phone: [Option<&'a V>; 9],
+    company: [Option<&'a V>; 5],
 }
 
-impl<'a> PersonFields<'a> {
-    fn of(obj: &'a Map<String, Value>) -> Self {
-        let mut f = PersonFields::default();
-        for (key, value) in obj {
-            let key = key.as_str();
+impl<'a, V: Val> PersonFields<'a, V> {
+    fn of<O: Obj<V = V>>(obj: &'a O) -> Self {
+        let mut f = PersonFields {
+            id: None,
+            name: [None; 5],
+            first: [None; 2],
+            last: [None; 2],
+            email: [None; 4],
+            phone: [None; 9],
+            company: [None; 5],
+        };
+        // A repeated key comes again later: the last one stays, as in a `Map`.
+        for (key, value) in obj.entries() {
             let rank = |names: &[&str]| names.iter().position(|n| *n == key);
             let slot = if key == "id" {
                 &mut f.id
@@ -212,40 +424,42 @@ impl<'a> PersonFields<'a> {
 }
 
 /// What [`super::open::scalar`] reads from a value: non-empty text, a number, a boolean.
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+fn scalar<V: Val>(v: &V) -> Option<String> {
+    if let Some(s) = v.str() {
+        return (!s.is_empty()).then(|| s.to_owned());
     }
+    v.number_text()
+        .or_else(|| v.boolean().map(|b| b.to_string()))
 }
 
 /// The message text in `record` after the vendor's typed text field (see the module docs).
-pub(crate) fn text_in(record: &Map<String, Value>) -> Option<String> {
+pub(crate) fn text_in<O: Obj>(record: &O) -> Option<String> {
     // Message text is kept as sent (not trimmed); only blank text counts as absent.
-    let first = |obj: &Map<String, Value>| TEXT.iter().find_map(|k| message_text(obj.get(*k)?));
-    first(record).or_else(|| match record.get("message")? {
-        Value::Object(m) => first(m),
-        v => message_text(v),
+    fn first<O: Obj>(obj: &O) -> Option<String> {
+        TEXT.iter().find_map(|k| message_text(obj.get(k)?))
+    }
+    first(record).or_else(|| {
+        let message = record.get("message")?;
+        match message.object() {
+            Some(m) => first(m),
+            None => message_text(message),
+        }
     })
 }
 
-fn message_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        _ => None,
-    }
+fn message_text<V: Val>(v: &V) -> Option<String> {
+    v.str().filter(|s| !s.trim().is_empty()).map(str::to_owned)
 }
 
 /// A message found only in `record`'s untyped members (a nested `message`, or flat text), for
 /// records whose vendor type has no message of its own; `None` when there is none.
-pub(crate) fn message_in(record: &Map<String, Value>) -> Option<Message> {
+pub(crate) fn message_in<O: Obj>(record: &O) -> Option<Message> {
     let text = text_in(record);
-    let id = match record.get("message") {
-        Some(Value::Object(m)) => super::open::scalar(m, "id"),
-        _ => None,
-    };
+    let id = record
+        .get("message")
+        .and_then(Val::object)
+        .and_then(|m| m.get("id"))
+        .and_then(scalar);
     (text.is_some() || id.is_some()).then(|| Message {
         id,
         text,
@@ -253,21 +467,47 @@ pub(crate) fn message_in(record: &Map<String, Value>) -> Option<Message> {
     })
 }
 
-/// The first value that holds non-empty text (numbers as their decimal text).
-fn first_text(values: &[Option<&Value>]) -> Option<String> {
-    values.iter().flatten().find_map(|v| text(v))
+/// The first value that holds non-empty text (numbers as their decimal text), borrowed where
+/// it is a string.
+fn first_text_ref<'a, V: Val>(values: &[Option<&'a V>]) -> Option<Cow<'a, str>> {
+    values.iter().flatten().find_map(|v| text_ref(*v))
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// Non-empty text, trimmed (numbers as their decimal text), borrowed where it is a string.
+fn text_ref<V: Val>(v: &V) -> Option<Cow<'_, str>> {
+    match v.str() {
+        Some(s) => Some(s.trim()).filter(|t| !t.is_empty()).map(Cow::Borrowed),
+        None => v.number_text().map(Cow::Owned),
+    }
+}
+
+/// [`text_ref`], owned.
+fn text<V: Val>(v: &V) -> Option<String> {
+    text_ref(v).map(Cow::into_owned)
+}
+
+/// Push every text in `v` onto `list` (once each): `v` may be one text, an array of texts, or
+/// an array of `{"value": …}` objects. Each string is copied once, not collected first.
+fn push_texts<V: Val>(list: &mut Vec<String>, v: &V) {
+    fn item<V: Val>(v: &V) -> Option<Cow<'_, str>> {
+        match v.object() {
+            Some(o) => o.get("value").and_then(text_ref),
+            None => text_ref(v),
+        }
+    }
+    match v.array() {
+        Some(items) => {
+            for t in items.iter().filter_map(item) {
+                push_unique(list, Some(&*t));
+            }
+        }
+        None => push_unique(list, item(v).as_deref()),
     }
 }
 
 /// Every text in a value that may be one text, an array of texts, or an array of
 /// `{"value": …}` objects.
+#[cfg(test)]
 fn texts(v: Option<&Value>) -> Vec<String> {
     let item = |v: &Value| match v {
         Value::Object(o) => o.get("value").and_then(text),
@@ -413,6 +653,79 @@ mod tests {
             merge(&mut one, &obj, with_id);
             merge_by_lookups(&mut reference, &obj, with_id);
             proptest::prop_assert_eq!(one, reference);
+        }
+    }
+
+    /// A record as JSON text: `members` in order, repeated keys kept, each key written with
+    /// an escape when `escaped` (so the tree holds an owned key, the map the same text).
+    fn record_text(members: &[(String, Value)], escaped: bool) -> String {
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| {
+                let key = match k.split_at_checked(1) {
+                    Some((first, rest)) if escaped => {
+                        format!(
+                            "\"\\u{:04x}{rest}\"",
+                            u32::from(first.chars().next().unwrap())
+                        )
+                    }
+                    _ => serde_json::to_string(k).unwrap(),
+                };
+                format!("{key}:{}", serde_json::to_string(v).unwrap())
+            })
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    fn record_member() -> impl proptest::strategy::Strategy<Value = (String, Value)> {
+        use proptest::prelude::*;
+        prop_oneof![
+            person_member(),
+            (
+                proptest::sample::select(vec![
+                    "lead", "contact", "person", "user", "message", "text", "body", "content",
+                ]),
+                proptest::collection::vec(person_member(), 0..4),
+                prop_oneof![Just(None), Just(Some("user")), Just(Some("contact"))],
+            )
+                .prop_map(|(k, members, kind)| {
+                    let mut obj: Map<String, Value> = members.into_iter().collect();
+                    if let Some(kind) = kind {
+                        obj.insert("type".into(), json!(kind));
+                    }
+                    obj.insert("text".into(), json!(" hi "));
+                    (k.to_owned(), Value::Object(obj))
+                }),
+            (
+                proptest::sample::select(vec!["message", "text", "body"]),
+                prop_oneof![
+                    Just(json!("a\"b")),
+                    Just(json!("  ")),
+                    Just(json!({"id": 2}))
+                ],
+            )
+                .prop_map(|(k, v)| (k.to_owned(), v)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The borrowed tree (Standard's `data`) gives the same contact and message as the
+        /// `Map` of the same text: repeated keys (the last one counts), escaped keys and
+        /// strings, numbers printed the same.
+        #[test]
+        fn tree_reads_as_the_map(
+            members in proptest::collection::vec(record_member(), 0..8),
+            escaped in proptest::bool::ANY,
+            person in proptest::bool::ANY,
+        ) {
+            let text = record_text(&members, escaped);
+            let map: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            let Tree::Object(tree) = serde_json::from_str::<Tree>(&text).unwrap() else {
+                panic!("{text}");
+            };
+            let flat = if person { Flat::Person } else { Flat::Nested };
+            proptest::prop_assert_eq!(contact(None, &tree, flat), contact(None, &map, flat));
+            proptest::prop_assert_eq!(message_in(&tree), message_in(&map));
         }
     }
 

@@ -239,24 +239,26 @@ const ID_KEYS: [&[&str]; 5] = [
 /// value as text (what [`open::scalar`] makes of it), and the members the contact and message
 /// lookup reads ([`lookup::reads`]). Every other member is skipped without being built, so a
 /// large `data` (a transcript, a cart) costs a scan, not a `Value` tree.
-struct DataView {
+struct DataView<'a> {
     /// `ids[slot][i]`: the text of `ID_KEYS[slot][i]`.
     ids: [[Option<String>; 4]; 5],
-    record: Map<String, Value>,
+    /// Borrowed from `data` (strings and keys without escapes are not copied): the lookup
+    /// copies only what ends up in the event.
+    record: lookup::TreeObj<'a>,
 }
 
-impl<'de> Deserialize<'de> for DataView {
+impl<'de> Deserialize<'de> for DataView<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = DataView;
+            type Value = DataView<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataView, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataView<'de>, A::Error> {
                 let mut view = DataView {
                     ids: Default::default(),
-                    record: Map::new(),
+                    record: lookup::TreeObj::default(),
                 };
                 while let Some(key) = map.next_key::<de::Key<'de>>()? {
                     let k = key.as_str();
@@ -267,8 +269,12 @@ impl<'de> Deserialize<'de> for DataView {
                         // A repeated key: the last one counts, as in a `Map`.
                         view.ids[slot][i] = map.next_value::<ScalarText>()?.0;
                     } else if lookup::reads(k) {
-                        let value = map.next_value::<Value>()?;
-                        view.record.insert(key.into_string(), value);
+                        let value = map.next_value::<lookup::Tree<'de>>()?;
+                        let key = match key {
+                            de::Key::Borrowed(k) => Cow::Borrowed(k),
+                            de::Key::Owned(k) => Cow::Owned(k),
+                        };
+                        view.record.push(key, value);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
