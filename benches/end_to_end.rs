@@ -10,13 +10,18 @@
 //! `part-dedupe`) is the cost of composing the stages, `receiver-fresh` / `baseline` what the
 //! typed, deduplicated path costs over the minimum any receiver must do.
 //!
+//! After the criterion groups the bench prints that first ratio measured in one go: alternating
+//! rounds of fresh deliveries through `Receiver` and of each stage alone, with the median and
+//! the spread of the per-round ratios (criterion times each function at a different moment,
+//! and on a shared machine a ratio of two such reports mixes two different loads).
+//!
 //! Every fresh delivery has its own `webhook-id` (signed in the untimed setup of
 //! `iter_batched`), so each one is a new key for the store, as in production; the store is the
 //! default bounded `MemoryStore`, so a long run also pays for reclaiming old keys.
 
 use std::cell::Cell;
 use std::hint::black_box;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chathooks::idempotency::{Dedupe, IdempotencyKey, MemoryStore};
 use chathooks::platform::standard::StandardEvent;
@@ -231,6 +236,87 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    stage_ratio(&verifier, &body, now, &inbound);
+}
+
+/// `receiver-fresh` / (`part-verify` + `part-parse` + `part-dedupe`), each side doing what its
+/// criterion function does, in alternating rounds (which side goes first alternates too);
+/// prints the median ratio and its range. A short single round without `--bench` (CI's test
+/// mode), so the code stays exercised.
+fn stage_ratio(verifier: &StandardWebhooks, body: &[u8], now: SystemTime, inbound: &Inbound<'_>) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (rounds, per_round) = if full { (15, 2000) } else { (1, 20) };
+    let receiver = Receiver::<StandardEvent>::builder(verifier.clone()).build();
+    let dedupe = Dedupe::new(MemoryStore::default());
+    let mut next_id = 0u64;
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut per_delivery = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        // Signed outside the timed part, as in `receiver-fresh`.
+        let deliveries: Vec<http::HeaderMap> = (0..per_round)
+            .map(|_| {
+                next_id += 1;
+                signed_headers(verifier, &format!("msg_ratio_{next_id}"), body)
+            })
+            .collect();
+        let time_receiver = || {
+            let start = Instant::now();
+            for headers in &deliveries {
+                match block_on(receiver.receive_at(&Inbound::new(headers, body), now)) {
+                    Ok(Received::Fresh(delivery)) => {
+                        black_box(delivery.event());
+                        block_on(delivery.complete()).unwrap();
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            start.elapsed()
+        };
+        let mut time_stages = || {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                black_box(verifier.verify_at(black_box(inbound), now).unwrap());
+            }
+            let verify = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..per_round {
+                black_box(StandardEvent::from_slice(black_box(body)).unwrap());
+            }
+            let parse = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..per_round {
+                next_id += 1;
+                let key =
+                    IdempotencyKey::new("standard_webhooks", &format!("msg_{next_id}")).unwrap();
+                let claim = block_on(dedupe.claim(&key)).unwrap().expect("fresh key");
+                block_on(claim.complete()).unwrap();
+            }
+            [verify, parse, start.elapsed()]
+        };
+        let (fresh, stages) = if round % 2 == 0 {
+            let fresh = time_receiver();
+            (fresh, time_stages())
+        } else {
+            let stages = time_stages();
+            (time_receiver(), stages)
+        };
+        let sum: Duration = stages.iter().sum();
+        ratios.push(fresh.as_secs_f64() / sum.as_secs_f64());
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / per_round as f64;
+        per_delivery.push((us(fresh), stages.map(us)));
+    }
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let (fresh, [v, p, d]) = per_delivery[ratios.iter().position(|r| *r == median).unwrap()];
+    println!(
+        "end-to-end-5KB: receiver-fresh / (part-verify + part-parse + part-dedupe) = {median:.3} \
+         (median of {rounds} alternating rounds of {per_round} deliveries, range {:.3}-{:.3}); \
+         median round: receiver {fresh:.2} us, stages {v:.2} + {p:.2} + {d:.2} us",
+        sorted[0],
+        sorted[sorted.len() - 1],
+    );
 }
 
 criterion_group!(benches, bench);
