@@ -32,6 +32,15 @@ pub const SVIX_HEADER_TIMESTAMP: &str = "svix-timestamp";
 /// Svix-branded alias of [`HEADER_SIGNATURE`].
 pub const SVIX_HEADER_SIGNATURE: &str = "svix-signature";
 
+// The header names, parsed at compile time: `HeaderName::from_static` called in `verify_at`
+// ran its validation and standard-name lookup again on every call, six times per delivery.
+static NAME_ID: HeaderName = HeaderName::from_static(HEADER_ID);
+static NAME_SVIX_ID: HeaderName = HeaderName::from_static(SVIX_HEADER_ID);
+static NAME_TS: HeaderName = HeaderName::from_static(HEADER_TIMESTAMP);
+static NAME_SVIX_TS: HeaderName = HeaderName::from_static(SVIX_HEADER_TIMESTAMP);
+static NAME_SIG: HeaderName = HeaderName::from_static(HEADER_SIGNATURE);
+static NAME_SVIX_SIG: HeaderName = HeaderName::from_static(SVIX_HEADER_SIGNATURE);
+
 /// Longest accepted `webhook-id`, in bytes.
 const MAX_ID_LEN: usize = 256;
 /// Most `v1a` entries read per delivery (rotation needs two); further entries are ignored.
@@ -183,16 +192,17 @@ impl StandardWebhooks {
     /// call, three times per delivery.
     fn header<'a>(
         inbound: &Inbound<'a>,
-        primary: (&'static str, HeaderName),
-        alias: HeaderName,
+        name: &'static str,
+        primary: &HeaderName,
+        alias: &HeaderName,
     ) -> Result<&'a str, Error> {
         let headers = inbound.headers();
         let value = headers
-            .get(&primary.1)
-            .or_else(|| headers.get(&alias))
-            .ok_or(Error::MissingHeader(Name::Borrowed(primary.0)))?;
+            .get(primary)
+            .or_else(|| headers.get(alias))
+            .ok_or(Error::MissingHeader(Name::Borrowed(name)))?;
         value.to_str().map_err(|_| Error::InvalidHeader {
-            name: Name::Borrowed(primary.0),
+            name: Name::Borrowed(name),
             reason: "not visible ASCII",
         })
     }
@@ -200,21 +210,9 @@ impl StandardWebhooks {
 
 impl Verifier for StandardWebhooks {
     fn verify_at<'a>(&self, inbound: &Inbound<'a>, now: SystemTime) -> Result<Verified<'a>, Error> {
-        let id = Self::header(
-            inbound,
-            (HEADER_ID, HeaderName::from_static(HEADER_ID)),
-            HeaderName::from_static(SVIX_HEADER_ID),
-        )?;
-        let ts_text = Self::header(
-            inbound,
-            (HEADER_TIMESTAMP, HeaderName::from_static(HEADER_TIMESTAMP)),
-            HeaderName::from_static(SVIX_HEADER_TIMESTAMP),
-        )?;
-        let sigs = Self::header(
-            inbound,
-            (HEADER_SIGNATURE, HeaderName::from_static(HEADER_SIGNATURE)),
-            HeaderName::from_static(SVIX_HEADER_SIGNATURE),
-        )?;
+        let id = Self::header(inbound, HEADER_ID, &NAME_ID, &NAME_SVIX_ID)?;
+        let ts_text = Self::header(inbound, HEADER_TIMESTAMP, &NAME_TS, &NAME_SVIX_TS)?;
+        let sigs = Self::header(inbound, HEADER_SIGNATURE, &NAME_SIG, &NAME_SVIX_SIG)?;
         if id.is_empty() || id.len() > MAX_ID_LEN {
             return Err(Error::InvalidHeader {
                 name: Name::Borrowed(HEADER_ID),
