@@ -153,10 +153,16 @@ impl PostgresInbox {
                  RETURNING id, dedupe_key"
             ),
             holders: format!("SELECT id, dedupe_key FROM {t} WHERE dedupe_key = ANY($1::text[])"),
+            // The rows are locked in id order first: two batches holding the same rows (a
+            // worker's batch and a late duplicate ack) would otherwise lock them in whatever
+            // order each plan meets them, and deadlock (40P01).
             ack_many: format!(
-                "UPDATE {t} AS e SET state = 'done', due_at = now(), lease_token = NULL
-                 FROM unnest($1::int8[], $2::bytea[]) AS a(id, tok)
-                 WHERE e.id = a.id AND e.state = 'leased' AND e.lease_token = a.tok
+                "WITH a AS (SELECT * FROM unnest($1::int8[], $2::bytea[]) AS a(id, tok)),
+                      l AS (SELECT e.id FROM {t} AS e WHERE e.id IN (SELECT id FROM a)
+                            ORDER BY e.id FOR UPDATE)
+                 UPDATE {t} AS e SET state = 'done', due_at = now(), lease_token = NULL
+                 FROM a, l
+                 WHERE e.id = a.id AND e.id = l.id AND e.state = 'leased' AND e.lease_token = a.tok
                  RETURNING e.id, a.tok"
             ),
             lease: format!(
