@@ -25,6 +25,9 @@ use chathooks::inbox::{Inbox, NewEntry, RedisInbox};
 use redis::aio::ConnectionManager;
 use tokio::task::JoinSet;
 
+#[path = "common/bare_streams.rs"]
+mod bare_streams;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -61,15 +64,7 @@ async fn main() {
 
         // --- baseline: bare stream ---
         let stream = format!("{prefix}bare");
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&stream)
-            .arg("g")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut raw.clone())
-            .await
-            .unwrap();
+        bare_streams::create_group(&raw, &stream).await;
         let t = Instant::now();
         run_in_flight(n, |_| {
             let (mut c, s) = (raw.clone(), stream.clone());
@@ -87,43 +82,7 @@ async fn main() {
         .await;
         let bare_add = rate(n, t.elapsed());
         let t = Instant::now();
-        let mut set = JoinSet::new();
-        for w in 0..leasers {
-            let (mut c, s) = (raw.clone(), stream.clone());
-            set.spawn(async move {
-                let mut handled = 0usize;
-                loop {
-                    type Reply = Option<Vec<(String, Vec<(String, Vec<Vec<u8>>)>)>>;
-                    let reply: Reply = redis::cmd("XREADGROUP")
-                        .arg("GROUP")
-                        .arg("g")
-                        .arg(format!("c{w}"))
-                        .arg("COUNT")
-                        .arg(batch)
-                        .arg("STREAMS")
-                        .arg(&s)
-                        .arg(">")
-                        .query_async(&mut c)
-                        .await
-                        .unwrap();
-                    let ids: Vec<String> = reply
-                        .unwrap_or_default()
-                        .into_iter()
-                        .flat_map(|(_, msgs)| msgs.into_iter().map(|(id, _)| id))
-                        .collect();
-                    if ids.is_empty() {
-                        return handled;
-                    }
-                    let mut pipe = redis::pipe();
-                    for id in &ids {
-                        pipe.cmd("XACK").arg(&s).arg("g").arg(id).ignore();
-                    }
-                    let _: () = pipe.query_async(&mut c).await.unwrap();
-                    handled += ids.len();
-                }
-            });
-        }
-        let bare_handled: usize = set.join_all().await.into_iter().sum();
+        let bare_handled = bare_streams::consume(&raw, &stream, leasers, batch).await;
         let bare = rate(bare_handled, t.elapsed());
         assert_eq!(bare_handled, n);
 
@@ -174,7 +133,7 @@ async fn main() {
             "round {round}: inbox put    {put:>8.0} puts/s    | bare XADD    {bare_add:>8.0} adds/s    | ratio {:.2}",
             put / bare_add
         );
-        cleanup(&raw, &prefix).await;
+        bare_streams::cleanup(&raw, &prefix).await;
     }
 }
 
@@ -198,31 +157,4 @@ where
 
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
-}
-
-async fn cleanup(raw: &ConnectionManager, prefix: &str) {
-    let mut c = raw.clone();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
 }

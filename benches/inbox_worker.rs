@@ -209,6 +209,10 @@ mod sqlite {
 }
 
 #[cfg(feature = "redis")]
+#[path = "common/bare_streams.rs"]
+mod bare_streams;
+
+#[cfg(feature = "redis")]
 mod redis_case {
     use super::*;
     use chathooks::inbox::RedisInbox;
@@ -219,7 +223,7 @@ mod redis_case {
         let raw = ConnectionManager::new(client).await.unwrap();
         let tag = &ClaimToken::generate().to_hex()[..10];
         let prefix = format!("chathooks-worker-bench:{tag}:");
-        let bare = bare_streams(&raw, &format!("{prefix}bare"), cfg).await;
+        let bare = bare_rate(&raw, &format!("{prefix}bare"), cfg).await;
         let inbox = Arc::new(
             RedisInbox::connect(url)
                 .await
@@ -228,19 +232,11 @@ mod redis_case {
         );
         let rate = worker_rate(inbox, cfg).await;
         line("redis", rate, "bare Streams consumer", bare);
-        cleanup(&raw, &prefix).await;
+        bare_streams::cleanup(&raw, &prefix).await;
     }
 
-    async fn bare_streams(raw: &ConnectionManager, stream: &str, cfg: &Config) -> f64 {
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg("g")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut raw.clone())
-            .await
-            .unwrap();
+    async fn bare_rate(raw: &ConnectionManager, stream: &str, cfg: &Config) -> f64 {
+        bare_streams::create_group(raw, stream).await;
         let mut set = JoinSet::new();
         for _ in 0..cfg.n {
             if set.len() >= IN_FLIGHT {
@@ -262,72 +258,9 @@ mod redis_case {
             r.unwrap();
         }
         let t = Instant::now();
-        let mut set = JoinSet::new();
-        for w in 0..cfg.leasers {
-            let (mut c, s, batch) = (raw.clone(), stream.to_owned(), cfg.batch);
-            set.spawn(async move {
-                let mut handled = 0usize;
-                loop {
-                    type Reply = Option<Vec<(String, Vec<(String, Vec<Vec<u8>>)>)>>;
-                    let reply: Reply = redis::cmd("XREADGROUP")
-                        .arg("GROUP")
-                        .arg("g")
-                        .arg(format!("c{w}"))
-                        .arg("COUNT")
-                        .arg(batch)
-                        .arg("STREAMS")
-                        .arg(&s)
-                        .arg(">")
-                        .query_async(&mut c)
-                        .await
-                        .unwrap();
-                    let ids: Vec<String> = reply
-                        .unwrap_or_default()
-                        .into_iter()
-                        .flat_map(|(_, msgs)| msgs.into_iter().map(|(id, _)| id))
-                        .collect();
-                    if ids.is_empty() {
-                        return handled;
-                    }
-                    let mut pipe = redis::pipe();
-                    for id in &ids {
-                        pipe.cmd("XACK").arg(&s).arg("g").arg(id).ignore();
-                    }
-                    let _: () = pipe.query_async(&mut c).await.unwrap();
-                    handled += ids.len();
-                }
-            });
-        }
-        let handled: usize = set.join_all().await.into_iter().sum();
+        let handled = bare_streams::consume(raw, stream, cfg.leasers, cfg.batch).await;
         assert_eq!(handled, cfg.n);
         handled as f64 / t.elapsed().as_secs_f64()
-    }
-
-    async fn cleanup(raw: &ConnectionManager, prefix: &str) {
-        let mut c = raw.clone();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            if !keys.is_empty() {
-                let _: () = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
     }
 }
 

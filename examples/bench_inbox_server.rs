@@ -50,6 +50,10 @@ use chathooks::platform::standard::StandardEvent;
 use chathooks::verify::StandardWebhooks;
 use chathooks::{MemoryStore, Receiver};
 
+#[cfg(feature = "postgres")]
+#[path = "shared/bench_pg.rs"]
+mod bench_pg;
+
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const FIXTURE: &str = include_str!("../tests/fixtures/standard/message_received.json");
 
@@ -77,6 +81,10 @@ impl Inbox for Counted {
     }
     fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
         self.inner.ack(id, token)
+    }
+    // Forwarded, not left to the provided loop over `ack`: the backends batch it.
+    fn ack_many<'a>(&'a self, leases: &'a [(EntryId, LeaseToken)]) -> InboxFuture<'a, Vec<bool>> {
+        self.inner.ack_many(leases)
     }
     fn fail<'a>(
         &'a self,
@@ -172,26 +180,12 @@ async fn redis_inbox() -> Result<Option<Arc<dyn Inbox>>, Box<dyn std::error::Err
 
 #[cfg(feature = "postgres")]
 async fn postgres_inbox() -> Result<Option<Arc<dyn Inbox>>, Box<dyn std::error::Error>> {
-    use chathooks::postgres::{PostgresInbox, PostgresPool};
+    use chathooks::postgres::PostgresInbox;
     const SCHEMA: &str = "chathooks_inbox_bench";
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
-    {
-        // A fresh table for every run: the figures must not depend on the previous run's rows.
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        let driver = tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            .await?;
-        drop(client);
-        let _ = driver.await;
-    }
-    let pool = PostgresPool::options(&url)?
-        .schema(SCHEMA)
-        .connect()
-        .await?;
-    pool.migrate().await?;
+    let pool = bench_pg::fresh_schema_pool(&url, SCHEMA, |o| o).await?;
     Ok(Some(Arc::new(PostgresInbox::new(&pool))))
 }
 

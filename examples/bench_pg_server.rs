@@ -29,8 +29,11 @@ use axum::routing::post;
 use axum::Router;
 use chathooks::idempotency::{IdSource, IdempotencyKey};
 use chathooks::inbox::{Inbox, NewEntry};
-use chathooks::postgres::{PostgresInbox, PostgresPool};
+use chathooks::postgres::PostgresInbox;
 use chathooks::verify::{HmacSha256, SignatureEncoding, Verifier};
+
+#[path = "shared/bench_pg.rs"]
+mod bench_pg;
 use chathooks::{Inbound, Secret};
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
@@ -95,22 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
-    {
-        // A fresh table for every run: the figures must not depend on the previous run's rows.
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        let driver = tokio::spawn(conn);
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            .await?;
-        drop(client);
-        let _ = driver.await;
-    }
-    let pool = PostgresPool::options(&url)?
-        .schema(SCHEMA)
-        .max_connections(connections)
-        .connect()
-        .await?;
-    pool.migrate().await?;
+    let pool =
+        bench_pg::fresh_schema_pool(&url, SCHEMA, |o| o.max_connections(connections)).await?;
     let app = Arc::new(App {
         verifier,
         inbox: PostgresInbox::new(&pool),

@@ -194,26 +194,32 @@ impl VendorEvent for StandardEvent {
             ev.ids.message = first(IdSlot::Message);
             ev.ids.tenant = first(IdSlot::Tenant);
             ev.ids.widget = first(IdSlot::Widget);
-            // A payment's or deal's own `name` is not a person's; nor, unknown, an event's.
-            let flat = match ev.kind {
-                EventKind::PaymentConfirmed | EventKind::DealStageChanged | EventKind::Other(_) => {
-                    Flat::Nested
-                }
-                _ => Flat::Person,
-            };
-            let base = ev.ids.contact.clone().map(|id| Contact {
-                id: Some(id),
-                ..Contact::default()
-            });
-            ev.contact = lookup::contact(base, &d, flat);
-            ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
-            if let Some(mut m) = lookup::message_in(&d) {
-                m.id = ev.ids.message.clone().or(m.id);
-                ev.ids.message = m.id.clone();
-                ev.message = Some(m);
-            }
+            person_and_message(&mut ev, &d);
         }
         ev
+    }
+}
+
+/// `ev`'s contact and message from `data`, after its ids: the contact keeps `ev.ids.contact`
+/// and the message `ev.ids.message` when the record names none of its own.
+fn person_and_message<O: lookup::Obj>(ev: &mut Event, d: &O) {
+    // A payment's or deal's own `name` is not a person's; nor, unknown, an event's.
+    let flat = match ev.kind {
+        EventKind::PaymentConfirmed | EventKind::DealStageChanged | EventKind::Other(_) => {
+            Flat::Nested
+        }
+        _ => Flat::Person,
+    };
+    let base = ev.ids.contact.clone().map(|id| Contact {
+        id: Some(id),
+        ..Contact::default()
+    });
+    ev.contact = lookup::contact(base, d, flat);
+    ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
+    if let Some(mut m) = lookup::message_in(d) {
+        m.id = ev.ids.message.clone().or(m.id);
+        ev.ids.message = m.id.clone();
+        ev.message = Some(m);
     }
 }
 
@@ -418,23 +424,7 @@ mod tests {
             ev.ids.message = first(&["message_id", "messageId"]);
             ev.ids.tenant = first(&["tenant_id", "account_id", "tenantId", "accountId"]);
             ev.ids.widget = first(&["widget_id", "inbox_id", "widgetId", "inboxId"]);
-            let flat = match ev.kind {
-                EventKind::PaymentConfirmed | EventKind::DealStageChanged | EventKind::Other(_) => {
-                    Flat::Nested
-                }
-                _ => Flat::Person,
-            };
-            let base = ev.ids.contact.clone().map(|id| Contact {
-                id: Some(id),
-                ..Contact::default()
-            });
-            ev.contact = lookup::contact(base, &d, flat);
-            ev.ids.contact = ev.contact.as_ref().and_then(|c| c.id.clone());
-            if let Some(mut m) = lookup::message_in(&d) {
-                m.id = ev.ids.message.clone().or(m.id);
-                ev.ids.message = m.id.clone();
-                ev.message = Some(m);
-            }
+            person_and_message(&mut ev, &d);
         }
         ev
     }
