@@ -58,8 +58,10 @@ impl Hash for Fingerprint {
 }
 
 /// Passes the fingerprint's first word through instead of hashing it a second time.
+/// A hasher that passes on a hash already computed (keyed SipHash, so still HashDoS-resistant):
+/// tables growing by doubling move the stored hashes instead of re-reading and re-hashing keys.
 #[derive(Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
