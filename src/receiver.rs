@@ -628,13 +628,16 @@ impl<T: Payload> Receiver<T> {
             }
         };
         tracing::debug!(event = %event.name(), repaired = repairs.len(), "parsed");
+        let delivery_id = DeliveryId::new(
+            verified
+                .signed_delivery_id()
+                .or(verified.unsigned_delivery_id()),
+            claim.key(),
+        );
         Ok(Received::Fresh(Delivery {
             event,
             claim,
-            delivery_id: verified
-                .signed_delivery_id()
-                .or(verified.unsigned_delivery_id())
-                .map(str::to_owned),
+            delivery_id,
             delivery_id_signed: verified.signed_delivery_id().is_some(),
             scheme: verified.scheme(),
             key_index: verified.key_index(),
@@ -797,18 +800,71 @@ pub enum Received<T> {
 /// cancelled or forgotten delivery keeps its key until the lease ends (the sender's retry gets
 /// 409, then succeeds), so disconnecting cannot be used to run a handler again and again
 /// (see [`Claim`]). Either way the event is not lost.
-#[derive(Debug)]
 pub struct Delivery<T> {
     event: T,
     claim: Claim,
-    delivery_id: Option<String>,
+    delivery_id: DeliveryId,
     delivery_id_signed: bool,
     scheme: &'static str,
     key_index: Option<usize>,
     repairs: Vec<Fix>,
 }
 
+/// Where a [`Delivery`] keeps its delivery id. A key built from a signed id ends with that id
+/// verbatim (`<namespace>/id:<id>`), so the common case needs no copy of its own: the id is the
+/// end of the claim's key.
+enum DeliveryId {
+    None,
+    /// The last `len` bytes of the claim's key.
+    InKey {
+        len: usize,
+    },
+    /// A copy (a hashed key: the id was long or unusual; an id the key was not built from).
+    Owned(Box<str>),
+}
+
+impl DeliveryId {
+    fn new(id: Option<&str>, key: &IdempotencyKey) -> Self {
+        match id {
+            None => DeliveryId::None,
+            // Compared, not assumed: whatever the key's layout, its end is then this id.
+            Some(id) if key.as_str().ends_with(id) => DeliveryId::InKey { len: id.len() },
+            Some(id) => DeliveryId::Owned(id.into()),
+        }
+    }
+
+    fn get<'a>(&'a self, key: &'a IdempotencyKey) -> Option<&'a str> {
+        match self {
+            DeliveryId::None => None,
+            DeliveryId::InKey { len } => {
+                let key = key.as_str();
+                key.get(key.len() - len..)
+            }
+            DeliveryId::Owned(id) => Some(id),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event", &self.event)
+            .field("claim", &self.claim)
+            .field("delivery_id", &self.id())
+            .field("delivery_id_signed", &self.delivery_id_signed)
+            .field("scheme", &self.scheme)
+            .field("key_index", &self.key_index)
+            .field("repairs", &self.repairs)
+            .finish()
+    }
+}
+
 impl<T> Delivery<T> {
+    /// The delivery id, signed or not.
+    fn id(&self) -> Option<&str> {
+        self.delivery_id.get(self.claim.key())
+    }
+
     /// The parsed event.
     pub fn event(&self) -> &T {
         &self.event
@@ -820,22 +876,18 @@ impl<T> Delivery<T> {
         note = "use `signed_delivery_id()` or `unsigned_delivery_id()` (logs only)"
     )]
     pub fn delivery_id(&self) -> Option<&str> {
-        self.delivery_id.as_deref()
+        self.id()
     }
 
     /// The delivery id when the signature covers it (see [`Verified::signed_delivery_id`]).
     pub fn signed_delivery_id(&self) -> Option<&str> {
-        self.delivery_id
-            .as_deref()
-            .filter(|_| self.delivery_id_signed)
+        self.id().filter(|_| self.delivery_id_signed)
     }
 
     /// The delivery id when it came from a header the signature does **not** cover: not
     /// authenticated, for logs and correlation only (see [`Verified::unsigned_delivery_id`]).
     pub fn unsigned_delivery_id(&self) -> Option<&str> {
-        self.delivery_id
-            .as_deref()
-            .filter(|_| !self.delivery_id_signed)
+        self.id().filter(|_| !self.delivery_id_signed)
     }
 
     /// The scheme that verified the delivery.
@@ -872,10 +924,12 @@ impl<T> Delivery<T> {
     /// Everything, moved out: `(event, claim, delivery_id, scheme, key_index, repairs)`.
     #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
     pub(crate) fn into_all(self) -> DeliveryParts<T> {
+        // The adapters hand the handler an owned id: copied here, on their path only.
+        let delivery_id = self.id().map(str::to_owned);
         DeliveryParts {
             event: self.event,
             claim: self.claim,
-            delivery_id: self.delivery_id,
+            delivery_id,
             delivery_id_signed: self.delivery_id_signed,
             scheme: self.scheme,
             key_index: self.key_index,

@@ -150,16 +150,17 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// A fresh delivery through `Receiver` (verify, parse, key, claim, complete with the in-memory
-/// store) allocates what the parsed event holds plus two: the dedupe key (one shared string,
-/// held by the claim and the handler's copy alike) and one of:
-/// - Sam: its event id (`"<event>:<data.id>@<timestamp>"`, built from the payload);
-/// - Standard Webhooks: the delivery id handed to the handler (`Delivery::delivery_id`).
+/// store) allocates what the parsed event holds plus the dedupe key (one shared string, held
+/// by the claim and the handler's copy alike), and:
+/// - Sam: its event id (`"<event>:<data.id>@<timestamp>"`, built from the payload), one more;
+/// - Standard Webhooks: nothing more. The delivery id handed over (`Delivery::signed_delivery_id`)
+///   is the end of the key (`standard_webhooks/id:<id>`), not a copy of its own.
 ///
 /// Claim and completion themselves allocate nothing (no boxed store futures for
 /// `MemoryStore`, no key copies). With feature `metrics` the stage timings and the counter
 /// allocate nothing either: their handles are registered once per thread (the warm-up).
 #[test]
-fn receiver_fresh_path_allocates_the_event_the_key_and_one_id() {
+fn receiver_fresh_path_allocates_the_event_and_the_key_and_sams_event_id() {
     use chathooks::platform::sam::SamEvent;
     use chathooks::platform::standard::StandardEvent;
     use chathooks::{MemoryStore, Received, Receiver};
@@ -226,12 +227,17 @@ fn receiver_fresh_path_allocates_the_event_the_key_and_one_id() {
     let Received::Fresh(delivery) = delivery else {
         panic!("fresh")
     };
+    let delivery_id = delivery.signed_delivery_id().map(str::to_owned);
     let (completing, done) = allocations(|| block_on(delivery.complete()));
     done.unwrap();
     assert_eq!(
         n,
-        parse_only + 2,
-        "Standard: event ({parse_only}) + key + delivery id"
+        parse_only + 1,
+        "Standard: event ({parse_only}) + key (the delivery id is the end of the key)"
+    );
+    assert_eq!(
+        delivery_id,
+        Some("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W".to_owned())
     );
     assert_eq!(completing, 0, "completing a memory claim");
 }

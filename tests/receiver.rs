@@ -208,3 +208,72 @@ async fn a_parse_failure_after_an_early_claim_releases_the_key() {
         .unwrap();
     assert!(matches!(again, Received::Duplicate { .. }));
 }
+
+/// A fresh delivery keeps its id inside the dedupe key when the key holds it verbatim (no copy
+/// of its own): every key layout must still give back exactly the id the sender signed, and
+/// an unsigned id exactly as sent.
+#[tokio::test]
+async fn delivery_ids_come_back_exactly_whatever_the_key_layout() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let receiver =
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
+    let signer = StandardWebhooks::new(secret).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let body = br#"{"type":"ping","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+    let long = format!("msg_{}", "x".repeat(240));
+    // Verbatim in the key; hashed (too long); hashed (a space is not visible ASCII).
+    for (id, verbatim) in [
+        ("msg_short", true),
+        (long.as_str(), false),
+        ("msg a", false),
+    ] {
+        let mut h = http::HeaderMap::new();
+        h.insert("webhook-id", id.parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        h.insert(
+            "webhook-signature",
+            signer.sign(id, now, body).parse().unwrap(),
+        );
+        let Received::Fresh(d) = receiver
+            .receive_at(&Inbound::new(&h, body), now)
+            .await
+            .unwrap()
+        else {
+            panic!("{id} must be fresh")
+        };
+        assert_eq!(
+            d.key().as_str().ends_with(id),
+            verbatim,
+            "{}",
+            d.key().as_str()
+        );
+        assert_eq!(d.signed_delivery_id(), Some(id));
+        assert_eq!(d.unsigned_delivery_id(), None);
+        #[allow(deprecated)]
+        let either = d.delivery_id();
+        assert_eq!(either, Some(id));
+        assert!(format!("{d:?}").contains(&format!("delivery_id: Some({id:?})")));
+        d.complete().await.unwrap();
+    }
+
+    // An unsigned id that is also the end of the key (built from the body hash here) and one
+    // that is not: both as sent.
+    let receiver =
+        Receiver::<RawBody>::builder(HmacSha256::github(Secret::raw(GITHUB_SECRET).unwrap()))
+            .build();
+    for (n, body) in [&br#"{"n":1}"#[..], br#"{"n":2}"#].into_iter().enumerate() {
+        let key_end = hex::encode(sha2::Sha256::digest(body));
+        let id = if n == 0 {
+            &key_end[50..]
+        } else {
+            "d-elsewhere"
+        };
+        let h = github_headers(body, id);
+        let Received::Fresh(d) = receiver.receive(&Inbound::new(&h, body)).await.unwrap() else {
+            panic!("fresh")
+        };
+        assert_eq!(d.unsigned_delivery_id(), Some(id));
+        assert_eq!(d.signed_delivery_id(), None);
+        d.release().await.unwrap();
+    }
+}
