@@ -459,13 +459,32 @@ pub(crate) fn vec_string_or_number<'de, D: Deserializer<'de>>(
 ///
 /// Each field is `"json_key" | "alias"… => name: Type = Reader,` where `Reader` is one of the newtype
 /// readers above (`.0` is the value).
+///
+/// A field whose type is `Option<S>` for another `open_struct!` `S` may end in `=> in_place`
+/// (after its reader, which must then be `Plain<Option<S>>`): it reads the same, but straight
+/// into the field instead of building `S` on the stack and copying it up through every
+/// `Result` and `Option` on the way (large records nest a few of these; the copies showed in
+/// profiles as `memmove`).
 macro_rules! open_struct {
+    (@read $map:ident, $slot:expr, $reader:ty) => {
+        $slot = $map.next_value::<$reader>()?.0
+    };
+    (@read $map:ident, $slot:expr, $reader:ty, in_place) => {
+        $map.next_value_seed($crate::lenient::de::InPlace(&mut $slot))?
+    };
+    (@read_de $d:ident, $slot:expr, $reader:ty) => {
+        $slot = <$reader as serde::Deserialize>::deserialize($d)?.0
+    };
+    (@read_de $d:ident, $slot:expr, $reader:ty, in_place) => {
+        serde::de::DeserializeSeed::deserialize($crate::lenient::de::InPlace(&mut $slot), $d)?
+    };
     (
         $(#[$attr:meta])*
         $vis:vis struct $name:ident expecting $exp:literal {
             $(
                 $(#[doc = $doc:literal])*
-                $key:literal $(| $alias:literal)* => $field:ident : $ty:ty = $reader:ty,
+                $key:literal $(| $alias:literal)* => $field:ident : $ty:ty = $reader:ty
+                    $(=> $in_place:ident)?,
             )*
         }
     ) => {
@@ -496,7 +515,9 @@ macro_rules! open_struct {
                         let mut out = $name::default();
                         while let Some(key) = map.next_key::<$crate::lenient::de::Key<'de>>()? {
                             match key.as_str() {
-                                $( $key $(| $alias)* => out.$field = map.next_value::<$reader>()?.0, )*
+                                $( $key $(| $alias)* => $crate::lenient::de::open_struct!(
+                                    @read map, out.$field, $reader $(, $in_place)?
+                                ), )*
                                 _ => {
                                     let v = map.next_value::<serde_json::Value>()?;
                                     out.extra.insert(key.into_string(), v);
@@ -511,6 +532,7 @@ macro_rules! open_struct {
         }
 
         impl $crate::lenient::de::ReadField for $name {
+            const EXPECTING: &'static str = $exp;
             fn read_field<'de, D: serde::Deserializer<'de>>(
                 &mut self,
                 key: $crate::lenient::de::Key<'_>,
@@ -518,7 +540,9 @@ macro_rules! open_struct {
             ) -> Result<(), D::Error> {
                 match key.as_str() {
                     $( $key $(| $alias)* => {
-                        self.$field = <$reader as serde::Deserialize>::deserialize(d)?.0
+                        $crate::lenient::de::open_struct!(
+                            @read_de d, self.$field, $reader $(, $in_place)?
+                        )
                     } )*
                     _ => {
                         let v = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
@@ -536,9 +560,78 @@ pub(crate) use open_struct;
 /// `Deserialize` reads it from a map: for callers that see the object's members one at a time
 /// before they know which struct they belong to (a record sent at the top level of a body).
 pub(crate) trait ReadField {
+    /// What the struct's `Deserialize` says it expected (in "invalid type" errors).
+    const EXPECTING: &'static str;
     /// Read the value of `key` from `d` into `self` (unknown keys into `extra`).
     fn read_field<'de, D: Deserializer<'de>>(&mut self, key: Key<'_>, d: D)
         -> Result<(), D::Error>;
+}
+
+/// Reads an `Option<T>` of an [`open_struct!`] `T` into its slot, exactly as
+/// `Plain<Option<T>>` reads it (`null` is `None`; anything but an object is the error `T`'s own
+/// `Deserialize` gives), without building `T` apart and moving it in.
+pub(crate) struct InPlace<'a, T>(pub &'a mut Option<T>);
+
+impl<'de, T: ReadField + Default> de::DeserializeSeed<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: ReadField + Default> Visitor<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("option")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // A repeated key replaces the whole record, as assigning a new one did.
+        let slot = self.0.insert(T::default());
+        d.deserialize_map(Fill(slot))
+    }
+}
+
+/// An [`open_struct!`] read into `.0` (already its default) member by member, as its own map
+/// visitor reads it.
+pub(crate) struct Fill<'a, T>(pub &'a mut T);
+
+impl<'de, T: ReadField> Visitor<'de> for Fill<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value_seed(FieldInto {
+                data: &mut *self.0,
+                key,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// One member's value into an [`open_struct!`], as its map visitor reads it.
+pub(crate) struct FieldInto<'a, 'k, T> {
+    /// The record.
+    pub data: &'a mut T,
+    /// The member's key.
+    pub key: Key<'k>,
+}
+
+impl<'de, T: ReadField> de::DeserializeSeed<'de> for FieldInto<'_, '_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.data.read_field(self.key, d)
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +655,71 @@ mod tests {
 
     fn t(s: &str) -> Result<T, serde_json::Error> {
         serde_json::from_str(s)
+    }
+
+    open_struct! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Inner expecting "struct Inner" {
+            "a" => a: Option<String> = StrNum,
+        }
+    }
+    open_struct! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Moved expecting "struct Outer" {
+            "inner" => inner: Option<Inner> = Plain<Option<Inner>>,
+        }
+    }
+    open_struct! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Placed expecting "struct Outer" {
+            "inner" => inner: Option<Inner> = Plain<Option<Inner>> => in_place,
+        }
+    }
+
+    /// A field read `in_place` reads exactly what `Plain<Option<_>>` reads, errors and their
+    /// paths included, from a map and through `ReadField`.
+    #[test]
+    fn in_place_fields_read_as_moved_ones() {
+        fn tracked<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
+                .map_err(|e| format!("{} at {}", e.inner(), e.path()))
+        }
+        for body in [
+            r#"{}"#,
+            r#"{"inner":null}"#,
+            r#"{"inner":{}}"#,
+            r#"{"inner":{"a":1,"b":[true]}}"#,
+            r#"{"inner":{"a":"x","b":1},"inner":{"c":2}}"#,
+            r#"{"inner":{"a":"x"},"inner":null}"#,
+            r#"{"inner":"text"}"#,
+            r#"{"inner":[1]}"#,
+            r#"{"inner":{"a":[1]}}"#,
+            r#"{"inner":{"a":"x","a":"y"},"z":3}"#,
+        ] {
+            let moved = tracked::<Moved>(body).map(|m| (m.inner, m.extra));
+            let placed = tracked::<Placed>(body).map(|m| (m.inner, m.extra));
+            assert_eq!(placed, moved, "{body}");
+            let value: serde_json::Value = serde_json::from_str(body).unwrap();
+            if let Some(v) = value.get("inner") {
+                let text = v.to_string();
+                let (mut m, mut p) = (Moved::default(), Placed::default());
+                let read_m = m.read_field(
+                    Key::Borrowed("inner"),
+                    &mut serde_json::Deserializer::from_str(&text),
+                );
+                let read_p = p.read_field(
+                    Key::Borrowed("inner"),
+                    &mut serde_json::Deserializer::from_str(&text),
+                );
+                let shown = |r: Result<(), serde_json::Error>| r.map_err(|e| e.to_string());
+                let ok = read_m.is_ok();
+                assert_eq!(shown(read_p), shown(read_m), "{body}");
+                // After an error the record is dropped unread, so only a success is compared.
+                if ok {
+                    assert_eq!(p.inner, m.inner, "{body}");
+                }
+            }
+        }
     }
 
     #[test]

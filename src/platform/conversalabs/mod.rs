@@ -230,7 +230,30 @@ impl<D: DeserializeOwned + Default> ConversaLabsEnvelope<D> {
 }
 
 impl<D> ConversaLabsEnvelope<D> {
-    fn assemble(mut head: Head, data: D) -> Box<Self> {
+    fn assemble(head: Head, data: D) -> Box<Self> {
+        let mut env = Box::new(ConversaLabsEnvelope::blank(data));
+        env.set_head(head);
+        env
+    }
+
+    /// An envelope around `data` with no envelope fields yet (see [`Self::set_head`]).
+    fn blank(data: D) -> Self {
+        ConversaLabsEnvelope {
+            event: String::new(),
+            event_id: None,
+            delivery_id: None,
+            id: None,
+            timestamp: None,
+            account_id: None,
+            inbox_id: None,
+            flat: true,
+            data,
+            extra: Map::new(),
+        }
+    }
+
+    /// The envelope fields from `head` (`data` is left as it is).
+    fn set_head(&mut self, mut head: Head) {
         let account = head.account.as_ref().and_then(ref_id);
         let inbox = head.inbox.as_ref().and_then(ref_id);
         if head.data {
@@ -241,22 +264,19 @@ impl<D> ConversaLabsEnvelope<D> {
                 }
             }
         }
-        Box::new(ConversaLabsEnvelope {
-            event: head
-                .event
-                .or(head.event_type)
-                .or(head.kind)
-                .unwrap_or_default(),
-            event_id: head.event_id,
-            delivery_id: head.delivery_id,
-            id: head.id,
-            timestamp: head.timestamp.or(head.occurred_at).or(head.created_at),
-            account_id: head.account_id.or(account),
-            inbox_id: head.inbox_id.or(inbox),
-            flat: !head.data,
-            data,
-            extra: head.extra,
-        })
+        self.event = head
+            .event
+            .or(head.event_type)
+            .or(head.kind)
+            .unwrap_or_default();
+        self.event_id = head.event_id;
+        self.delivery_id = head.delivery_id;
+        self.id = head.id;
+        self.timestamp = head.timestamp.or(head.occurred_at).or(head.created_at);
+        self.account_id = head.account_id.or(account);
+        self.inbox_id = head.inbox_id.or(inbox);
+        self.flat = !head.data;
+        self.extra = head.extra;
     }
 }
 
@@ -464,9 +484,11 @@ open_struct! {
     #[derive(Debug, Clone)]
     pub struct ConversaLabsMeta expecting "struct ConversaLabsMeta" {
         /// The contact.
-        "sender" => sender: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "sender" => sender: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// The assigned agent.
-        "assignee" => assignee: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "assignee" => assignee: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
     }
 }
 
@@ -491,9 +513,11 @@ open_struct! {
         /// Contact id.
         "contact_id" => contact_id: Option<String> = StrNum,
         /// The contact, when nested as `contact`.
-        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "contact" => contact: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// Chatwoot's `meta` (`sender`, `assignee`).
-        "meta" => meta: Option<ConversaLabsMeta> = Plain<Option<ConversaLabsMeta>>,
+        "meta" => meta: Option<ConversaLabsMeta>
+            = Plain<Option<ConversaLabsMeta>> => in_place,
         /// Assigned agent id.
         "assignee_id" => assignee_id: Option<String> = StrNum,
         /// Labels (usually strings).
@@ -548,14 +572,16 @@ open_struct! {
         "private" => private: Option<bool> = Bool,
         /// Who wrote it: the contact, an agent (`type: "user"`) or a bot. Chatwoot's documented
         /// sample sends the agent here and the customer in `contact`.
-        "sender" => sender: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "sender" => sender: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// The customer the message belongs to, when named apart from the sender.
-        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "contact" => contact: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// Conversation id, when sent flat.
         "conversation_id" => conversation_id: Option<String> = StrNum,
         /// The conversation, when nested.
         "conversation" => conversation: Option<ConversaLabsConversation>
-            = Plain<Option<ConversaLabsConversation>>,
+            = Plain<Option<ConversaLabsConversation>> => in_place,
         /// Attachments, as sent (`data_url`/`file_type` objects in Chatwoot).
         "attachments" => attachments: Vec<Value> = OrDefault<Vec<Value>>,
         /// Created.
@@ -585,7 +611,8 @@ open_struct! {
         /// Contact id.
         "contact_id" => contact_id: Option<String> = StrNum,
         /// The contact, when nested.
-        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "contact" => contact: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// Conversation id.
         "conversation_id" => conversation_id: Option<String> = StrNum,
         /// Deal id.
@@ -624,7 +651,8 @@ open_struct! {
         /// Contact id.
         "contact_id" => contact_id: Option<String> = StrNum,
         /// The contact, when nested.
-        "contact" => contact: Option<ConversaLabsContact> = Plain<Option<ConversaLabsContact>>,
+        "contact" => contact: Option<ConversaLabsContact>
+            = Plain<Option<ConversaLabsContact>> => in_place,
         /// Conversation id.
         "conversation_id" => conversation_id: Option<String> = StrNum,
     }

@@ -58,10 +58,11 @@ impl<'de> Visitor<'de> for OnePass {
         };
         macro_rules! known {
             ($variant:ident) => {{
-                C::$variant(envelope(early, named, map, &name, rank, self.enveloped)?)
+                C::$variant(envelope(early, named, map, name, rank, self.enveloped)?)
             }};
         }
-        Ok(Found::Known(match which(&name) {
+        let which = which(&name);
+        Ok(Found::Known(match which {
             Some(Which::ConvCreated) => known!(ConversationCreated),
             Some(Which::ConvUpdated) => known!(ConversationUpdated),
             Some(Which::ConvResolved) => known!(ConversationResolved),
@@ -192,7 +193,7 @@ fn envelope<'de, D, A>(
     early: Vec<(de::Key<'de>, &'de RawValue)>,
     named: (de::Key<'de>, &'de RawValue),
     map: A,
-    name: &str,
+    name: String,
     rank: usize,
     enveloped: bool,
 ) -> Result<Box<ConversaLabsEnvelope<D>>, A::Error>
@@ -203,7 +204,7 @@ where
     use serde::de::Error as _;
     // A name from `event_type` or `type` may still be overridden by a later `event`, and then
     // the reference reads another type, or none: what failed here says nothing about the body.
-    envelope_of(early, named, map, name, enveloped).map_err(|e| match rank {
+    envelope_of(early, named, map, name, rank, enveloped).map_err(|e| match rank {
         0 => e,
         _ => A::Error::custom(DECLINED),
     })
@@ -213,7 +214,8 @@ fn envelope_of<'de, D, A>(
     early: Vec<(de::Key<'de>, &'de RawValue)>,
     named: (de::Key<'de>, &'de RawValue),
     mut map: A,
-    name: &str,
+    name: String,
+    rank: usize,
     enveloped: bool,
 ) -> Result<Box<ConversaLabsEnvelope<D>>, A::Error>
 where
@@ -222,11 +224,29 @@ where
 {
     use serde::de::Error as _;
     let mut head = Head::default();
+    // A name read from `event` (rank 0, bit 0) is the envelope's `event` as `read_head` would
+    // read it again: it moves in instead (a second parse and copy of the name), and no later
+    // key can outrank it. A name from a lower-ranked key is checked against the envelope's at
+    // the end.
+    let event_read = rank == 0;
+    let check = if event_read {
+        head.event = Some(name);
+        None
+    } else {
+        Some(name)
+    };
+    let read_head = |head: &mut Head, bit: u32, raw: &RawValue| match bit {
+        0 if event_read => Ok(()),
+        _ => read_head(head, bit, raw),
+    };
+    // The record is read straight into the envelope's box: records hold their people and
+    // conversation inline (a message is a few kilobytes), and building one on the stack
+    // copied it into `Box::new` (and up through each `Result`) on the way.
+    let mut env = Box::new(ConversaLabsEnvelope::blank(D::default()));
     let mut seen = 0u32;
     // Envelope members (by bit: each comes once) read before the layout was known: for the
     // envelope and, if the layout is flat, the record.
     let mut heads: [Option<(de::Key<'de>, &'de RawValue)>; DATA_BIT as usize] = Default::default();
-    let mut data = D::default();
     // A member went into `data` as the flat layout reads it: a `data` key now loses the bet.
     let mut bet_flat = false;
     let mut early = early.into_iter().chain(std::iter::once(named));
@@ -253,7 +273,7 @@ where
                     Source::Raw(raw) => raw,
                     Source::Map if bit == DATA_BIT => {
                         head.data = true;
-                        data = map.next_value::<OrDefault<D>>()?.0;
+                        map.next_value_seed(OrDefaultInPlace(&mut env.data))?;
                         continue;
                     }
                     // Enveloped for sure: the member is the envelope's alone.
@@ -268,7 +288,9 @@ where
                 };
                 if bit == DATA_BIT {
                     head.data = true;
-                    data = member::<OrDefault<D>>(raw).map_err(A::Error::custom)?.0;
+                    OrDefaultInPlace(&mut env.data)
+                        .deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+                        .map_err(A::Error::custom)?;
                 } else if head.data {
                     read_head(&mut head, bit, raw).map_err(A::Error::custom)?;
                 } else {
@@ -285,11 +307,12 @@ where
             None => {
                 bet_flat = true;
                 match source {
-                    Source::Raw(raw) => data
+                    Source::Raw(raw) => env
+                        .data
                         .read_field(key, &mut serde_json::Deserializer::from_str(raw.get()))
                         .map_err(A::Error::custom)?,
                     Source::Map => map.next_value_seed(FieldSeed {
-                        data: &mut data,
+                        data: &mut env.data,
                         key,
                     })?,
                 }
@@ -316,6 +339,7 @@ where
         let mut own = [false; DATA_BIT as usize];
         for (bit, slot) in (0u32..).zip(&mut heads) {
             if let Some((key, raw)) = slot.take() {
+                let data = &mut env.data;
                 data.read_field(key, &mut serde_json::Deserializer::from_str(raw.get()))
                     .map_err(A::Error::custom)?;
                 match bit {
@@ -334,14 +358,44 @@ where
             }
         }
     }
-    let mut env = ConversaLabsEnvelope::assemble(head, data);
+    env.set_head(head);
     env.account_id = env.account_id.take().or(refs.0);
     env.inbox_id = env.inbox_id.take().or(refs.1);
-    if env.event != name {
+    if check.is_some_and(|name| env.event != name) {
         // A higher-ranked name key came after the one that chose the type.
         return Err(A::Error::custom(DECLINED));
     }
     Ok(env)
+}
+
+/// `OrDefault<D>` read into its slot: `null` is the default record, anything else the record
+/// as its own `Deserialize` reads it, filled in place.
+struct OrDefaultInPlace<'a, D>(&'a mut D);
+
+impl<'de, D: ReadField + Default> DeserializeSeed<'de> for OrDefaultInPlace<'_, D> {
+    type Value = ();
+    fn deserialize<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, D: ReadField + Default> Visitor<'de> for OrDefaultInPlace<'_, D> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("option")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        *self.0 = D::default();
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        *self.0 = D::default();
+        Ok(())
+    }
+    fn visit_some<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
+        *self.0 = D::default();
+        d.deserialize_map(de::Fill(self.0))
+    }
 }
 
 impl ConversaLabsEvent {
