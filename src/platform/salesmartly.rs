@@ -54,7 +54,7 @@ use serde_json::{Map, Value};
 use crate::event::{
     Attachment, Channel, Contact, Conversation, Direction, Event, EventKind, Message, Vendor,
 };
-use crate::lenient::de::{open_struct, JsonStr, Key, Plain, StrNum, Ts, I64};
+use crate::lenient::de::{open_struct, FieldInto, JsonStr, Key, Plain, ReadField, StrNum, Ts, I64};
 use crate::lenient::Timestamp;
 use crate::platform::lookup::{self, Flat};
 use crate::platform::{from_json, from_json_untracked, VendorEvent};
@@ -540,26 +540,20 @@ fn one_pass(body: &[u8]) -> Result<Option<SaleSmartlyEvent>, serde_json::Error> 
             f.write_str("a JSON object with `event` and `data`")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut event: Option<Option<String>> = None;
+            let mut event: Option<Option<Key<'de>>> = None;
             let mut found = None;
             while let Some(key) = map.next_key::<Key<'de>>()? {
                 match key.as_str() {
                     "event" if event.is_some() => return defer(map),
-                    "event" => event = Some(map.next_value::<StrNum>()?.0),
+                    "event" => event = Some(map.next_value::<EventName<'de>>()?.0),
                     "data" => {
                         let (Some(Some(name)), None) = (&event, &found) else {
                             return defer(map);
                         };
                         found = Some(match name.as_str() {
-                            "message" => SaleSmartlyEvent::Message(Box::new(
-                                map.next_value_seed(Data::new())?,
-                            )),
-                            "add_user" => SaleSmartlyEvent::AddUser(Box::new(
-                                map.next_value_seed(Data::new())?,
-                            )),
-                            "update_user" => SaleSmartlyEvent::UpdateUser(Box::new(
-                                map.next_value_seed(Data::new())?,
-                            )),
+                            "message" => SaleSmartlyEvent::Message(boxed_data(&mut map)?),
+                            "add_user" => SaleSmartlyEvent::AddUser(boxed_data(&mut map)?),
+                            "update_user" => SaleSmartlyEvent::UpdateUser(boxed_data(&mut map)?),
                             _ => return defer(map),
                         });
                     }
@@ -578,32 +572,90 @@ fn one_pass(body: &[u8]) -> Result<Option<SaleSmartlyEvent>, serde_json::Error> 
     })
 }
 
-/// `data` as an object, or as a string holding JSON (what [`parse_data`] reads).
-struct Data<T>(std::marker::PhantomData<T>);
+/// What the one pass reads from `event`: the name, borrowed from the body when it has no
+/// escapes (it only picks the type; the event keeps no copy of it). `None` for anything
+/// [`StrNum`] would read as no name or as a number's text: either way the one pass defers,
+/// as it does for an unknown name. Arrays and objects are errors, as for [`StrNum`].
+struct EventName<'de>(Option<Key<'de>>);
 
-impl<T> Data<T> {
-    fn new() -> Self {
-        Data(std::marker::PhantomData)
+impl<'de> Deserialize<'de> for EventName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(EventName(Some(Key::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(EventName(Some(Key::Owned(v.to_owned()))))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(EventName(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(EventName(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(EventName(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(EventName(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(EventName(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
-impl<'de, T: serde::de::DeserializeOwned> de::DeserializeSeed<'de> for Data<T> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+/// `data` read straight into its box. The records are a few hundred bytes; built on the stack
+/// and handed up through each `Result` layer, then into `Box::new`, they were copied several
+/// times (`memmove` in the profile); filled in place they are not copied at all.
+fn boxed_data<'de, T, A>(map: &mut A) -> Result<Box<T>, A::Error>
+where
+    T: serde::de::DeserializeOwned + Default + ReadField,
+    A: MapAccess<'de>,
+{
+    let mut data = Box::<T>::default();
+    map.next_value_seed(Data(&mut *data))?;
+    Ok(data)
+}
+
+/// `data` as an object, or as a string holding JSON (what [`parse_data`] reads), into `.0`.
+struct Data<'a, T>(&'a mut T);
+
+impl<'de, T: serde::de::DeserializeOwned + ReadField> de::DeserializeSeed<'de> for Data<'_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Data<T> {
-    type Value = T;
+impl<'de, T: serde::de::DeserializeOwned + ReadField> Visitor<'de> for Data<'_, T> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("`data`: an object or a string holding JSON")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        from_json_untracked(v.as_bytes()).map_err(|e| E::custom(e.message))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        // Already text: no second UTF-8 check (`from_json_untracked` takes bytes).
+        let mut json = serde_json::Deserializer::from_str(v);
+        let read = T::deserialize(&mut json).and_then(|t| json.end().map(|()| t));
+        *self.0 = read.map_err(|e| E::custom(ParseError::from(e).message))?;
+        Ok(())
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::deserialize(de::value::MapAccessDeserializer::new(map))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // The record's own map visitor, member by member (`ReadField` is that visitor's body).
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value_seed(FieldInto {
+                data: &mut *self.0,
+                key,
+            })?;
+        }
+        Ok(())
     }
 }
 
