@@ -461,3 +461,54 @@ fn standard_normalize_copies_only_what_the_event_holds() {
     // name parts, a vector per email and phone).
     assert_eq!(n, 15, "allocations in normalize()");
 }
+
+/// SaleSmartly `add_user` and ConversaLabs' `message_created` bodies (issue 17): the typed
+/// parse allocates less than a `serde_json::Value` of the same bytes (it keeps no keys for its
+/// known fields; SaleSmartly's `event` is matched borrowed), and `normalize()` allocates only
+/// what the `Event` holds. SaleSmartly `add_user`'s 28: the event's name, `ids.contact` and the
+/// contact's id, name, phone and email (each in its `Vec`: 4), two labels (their `Vec` and
+/// texts: 3), custom fields (the map's node, `custom_field1`, `custom_field2` and its array:
+/// 4), `remark_name` and `remark` (key and text each: 4), `ad_referral` (its key, its map's
+/// node, `ad_id` and `ad_title` as keys and texts: 6), the attributes' node and two keys (3).
+#[test]
+fn salesmartly_and_conversalabs_parse_and_normalize_allocations() {
+    use chathooks::platform::conversalabs::ConversaLabsEvent;
+    use chathooks::platform::salesmartly::SaleSmartlyEvent;
+    use chathooks::platform::VendorEvent;
+    /// (allocations of a `Value` parse, of the typed parse, of `normalize()`).
+    fn counts<E: VendorEvent>(body: &[u8]) -> (usize, usize, usize) {
+        let (value, _) = allocations(|| serde_json::from_slice::<serde_json::Value>(body).unwrap());
+        let (typed, event) = allocations(|| E::from_slice(body).unwrap());
+        let (normalize, _) = allocations(|| event.normalize());
+        (value, typed, normalize)
+    }
+    let bodies: [(&str, &[u8], usize); 3] = [
+        (
+            "salesmartly add_user",
+            include_bytes!("fixtures/salesmartly/add_user.json"),
+            28,
+        ),
+        (
+            "conversalabs message_created_doc_sample",
+            include_bytes!("fixtures/conversalabs/message_created_doc_sample.json"),
+            15,
+        ),
+        (
+            "conversalabs message_created",
+            include_bytes!("fixtures/conversalabs/message_created.json"),
+            24,
+        ),
+    ];
+    for (name, body, expected) in bodies {
+        let (value, typed, normalize) = if name.starts_with("salesmartly") {
+            counts::<SaleSmartlyEvent>(body)
+        } else {
+            counts::<ConversaLabsEvent>(body)
+        };
+        assert!(
+            typed < value,
+            "{name}: typed parse {typed} allocations, Value {value}"
+        );
+        assert_eq!(normalize, expected, "{name}: allocations in normalize()");
+    }
+}
