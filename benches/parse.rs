@@ -8,8 +8,14 @@
 //! vendor sends JSON inside string fields (SaleSmartly's `labels`, `custom_field`,
 //! `ad_referral`), the typed parse decodes them and `Value` does not: the typed side does more
 //! work, never less.
+//!
+//! After each group the bench prints `typed` / `value` and `typed_and_normalize` / `value` from
+//! alternating rounds of the three (the order rotates every round), as the median and range of
+//! the per-round ratios: on a shared machine, criterion's separate reports of each function come
+//! from different moments of the load, and those ratios move by ±20 % between runs.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use chathooks::platform::buzzi::BuzziEvent;
 use chathooks::platform::conversalabs::ConversaLabsEvent;
@@ -45,6 +51,71 @@ fn group<E: VendorEvent>(c: &mut Criterion, (name, body): (&str, &[u8])) {
         b.iter(|| E::from_slice(black_box(body)).unwrap().normalize())
     });
     g.finish();
+    alternating_ratios(
+        name,
+        &|| {
+            drop(black_box(
+                serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap(),
+            ))
+        },
+        &|| drop(black_box(E::from_slice(black_box(body)).unwrap())),
+        &|| {
+            drop(black_box(
+                E::from_slice(black_box(body)).unwrap().normalize(),
+            ))
+        },
+    );
+}
+
+/// Time a batch of calls of each of `value`, `typed` and `typed_and_normalize` per round, in an
+/// order that rotates every round (a batch lasts about 2 ms), and print the median and range
+/// of `typed / value` and `typed_and_normalize / value` over the rounds. One short round
+/// without `--bench` (CI's test mode).
+fn alternating_ratios(name: &str, value: &dyn Fn(), typed: &dyn Fn(), normalized: &dyn Fn()) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (rounds, per_round) = if full {
+        let start = Instant::now();
+        for _ in 0..100 {
+            value();
+        }
+        let each = start.elapsed().as_secs_f64() / 100.0;
+        (31, ((0.002 / each) as usize).clamp(10, 100_000))
+    } else {
+        (1, 10)
+    };
+    let time = |f: &dyn Fn()| {
+        let start = Instant::now();
+        for _ in 0..per_round {
+            f();
+        }
+        start.elapsed()
+    };
+    let fs = [value, typed, normalized];
+    let (mut vs_typed, mut vs_normalized) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut t = [Duration::ZERO; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            t[which] = time(fs[which]);
+        }
+        vs_typed.push(t[1].as_secs_f64() / t[0].as_secs_f64());
+        vs_normalized.push(t[2].as_secs_f64() / t[0].as_secs_f64());
+    }
+    let summary = |mut r: Vec<f64>| {
+        r.sort_by(f64::total_cmp);
+        format!(
+            "{:.3} (range {:.3}-{:.3})",
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1]
+        )
+    };
+    println!(
+        "{name}: typed / value = {}, typed_and_normalize / value = {} (medians of {rounds} \
+         alternating rounds of {per_round} calls)",
+        summary(vs_typed),
+        summary(vs_normalized),
+    );
 }
 
 fn benches(c: &mut Criterion) {
