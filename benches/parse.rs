@@ -70,9 +70,11 @@ fn group<E: VendorEvent>(c: &mut Criterion, (name, body): (&str, &[u8])) {
 /// Time a batch of calls of each of `value`, `typed` and `typed_and_normalize` per round, in an
 /// order that rotates every round (a batch lasts about 2 ms), and print the median and range
 /// of `typed / value` and `typed_and_normalize / value` over the rounds. One short round
-/// without `--bench` (CI's test mode).
+/// without `--bench` or with `--test` (CI's test mode).
 fn alternating_ratios(name: &str, value: &dyn Fn(), typed: &dyn Fn(), normalized: &dyn Fn()) {
-    let full = std::env::args().any(|a| a == "--bench");
+    // `cargo bench` passes `--bench` in test mode too (`-- --test`).
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
     let (rounds, per_round) = if full {
         let start = Instant::now();
         for _ in 0..100 {
