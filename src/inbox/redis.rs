@@ -17,7 +17,8 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P q` | stream, consumer group `workers` | one message `{e: <entry id>}` per attempt: `XADD` on put (and on release, due retry, replay), `XREADGROUP` to lease, `XAUTOCLAIM` to take over an expired lease, `XACK` when the attempt ends |
-//! | `P e:<id>` | hash | the entry: `ns`, `v` (vendor), `k` (dedupe key), `sid` (signed delivery id), `h` (headers, JSON), `b` (body bytes, exact), `r` (received at, ns), `st` (state), `a` (attempts), `err` (last error, cut to [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN)), `tok` (lease token), `c` (consumer), `due`, `na`, `sx` (its message in `P q`), `dx` (its message in `P dead`) |
+//! | `P e:<id>` | hash | the entry's small fields: `ns`, `v` (vendor), `k` (dedupe key), `sid` (signed delivery id), `r` (received at, ns), `st` (state), `a` (attempts), `err` (last error, cut to [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN)), `tok` (lease token), `c` (consumer), `due`, `na`, `sx` (its message in `P q`), `dx` (its message in `P dead`) |
+//! | `P d:<id>` | string | the entry's headers and body: `<length of the headers>:<headers, JSON><body bytes, exact>` |
 //! | `P k:<dedupe key>` | string | the entry id holding the key: the dedupe check of `put` |
 //! | `P dead` | stream | one message `{e, ns, k, a, err}` per dead letter; `XREAD` it for alerts |
 //! | `P s:<state>` | sorted sets | entry ids per state, scored by received-at: `list` and `stats` |
@@ -27,6 +28,13 @@
 //!
 //! Entry ids are a counter, zero-padded to 12 digits (`000000000042`) so that text order is
 //! put order.
+//!
+//! Headers and body live apart from the hash so that the hash's values stay under Redis'
+//! `hash-max-listpack-value` (64 bytes by default): one value above it turns the whole hash into
+//! a hash table of separately allocated fields: 1,656 bytes of Redis memory per entry on the
+//! inbox HTTP bench (`benches/inbox_load.sh`, 160-byte bodies) against 1,084 with this layout,
+//! and more Redis CPU per put. Entries written before this layout keep `h` and `b` in their hash
+//! and are read as before.
 //!
 //! # Trimming policy: nothing unhandled is ever trimmed
 //!
@@ -122,37 +130,40 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function ekey(id) return P .. 'e:' .. id end
+local function dkey(id) return P .. 'd:' .. id end
+-- `h` and `b` are only in hashes written before headers and body moved to `P d:<id>`.
 local FIELDS = {'ns', 'v', 'k', 'sid', 'h', 'b', 'r', 'st', 'a', 'err', 'na'}
 local function fields(id)
   local e = redis.call('HMGET', ekey(id), unpack(FIELDS))
   table.insert(e, 1, id)
+  e[#e + 1] = redis.call('GET', dkey(id))
   return e
 end
 "
     };
 }
 
-// ARGV: prefix, na, then 9 per entry: key, ns, vendor, has_sid, sid, headers, body,
-// received_ns, score. Returns {accepted 1|0, id} per entry, in order.
+// ARGV: prefix, na, then 8 per entry: key, ns, vendor, has_sid, sid, data (headers and body,
+// see `pack_data`), received_ns, score. Returns {accepted 1|0, id} per entry, in order.
 const PUT_LUA: &str = concat!(
     prelude!(),
     r"
-local n = (#ARGV - 2) / 9
+local n = (#ARGV - 2) / 8
 -- Ids for the whole batch at once; a duplicate leaves a gap in the sequence.
 local next_id = redis.call('INCRBY', P .. 'seq', n) - n
 local out, added = {}, {}
-for i = 3, #ARGV, 9 do
+for i = 3, #ARGV, 8 do
   next_id = next_id + 1
   local id = string.format('%012d', next_id)
   local kk = P .. 'k:' .. ARGV[i]
   if redis.call('SET', kk, id, 'NX') then
     local sx = redis.call('XADD', Q, '*', 'e', id)
-    local f = {'ns', ARGV[i + 1], 'v', ARGV[i + 2], 'k', ARGV[i], 'h', ARGV[i + 5],
-      'b', ARGV[i + 6], 'r', ARGV[i + 7], 'rs', ARGV[i + 8], 'st', 'pending', 'a', '0',
-      'na', ARGV[2], 'sx', sx}
+    local f = {'ns', ARGV[i + 1], 'v', ARGV[i + 2], 'k', ARGV[i], 'r', ARGV[i + 6],
+      'rs', ARGV[i + 7], 'st', 'pending', 'a', '0', 'na', ARGV[2], 'sx', sx}
     if ARGV[i + 3] == '1' then f[#f + 1] = 'sid'; f[#f + 1] = ARGV[i + 4] end
     redis.call('HSET', ekey(id), unpack(f))
-    added[#added + 1] = ARGV[i + 8]
+    redis.call('SET', dkey(id), ARGV[i + 5])
+    added[#added + 1] = ARGV[i + 7]
     added[#added + 1] = id
     out[#out + 1] = {1, id}
   else
@@ -200,6 +211,7 @@ local function take(sx, id, claimed)
   end
   local e = {id, tok}
   for j = 7, 6 + #FIELDS do e[#e + 1] = f[j] end
+  e[#e + 1] = redis.call('GET', dkey(id))
   out[#out + 1] = e
 end
 
@@ -432,7 +444,7 @@ local function del(id)
   local h = ekey(id)
   local k = redis.call('HGET', h, 'k')
   if k and redis.call('GET', P .. 'k:' .. k) == id then redis.call('DEL', P .. 'k:' .. k) end
-  redis.call('DEL', h)
+  redis.call('DEL', h, dkey(id))
   n = n + 1
 end
 local done = redis.call('ZRANGEBYSCORE', P .. 't:done', '-inf', num(cutoff), 'LIMIT', 0, chunk)
@@ -559,6 +571,16 @@ impl Core {
         }
     }
 
+    /// `pipe` in one `MULTI`/`EXEC`: its replies, in order.
+    async fn query_atomic(&self, op: &'static str, pipe: &redis::Pipeline) -> Result<Value, Error> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.op_timeout, pipe.query_async(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
+            Err(_) => Err(self.timed_out(op)),
+        }
+    }
+
     fn timed_out(&self, op: &'static str) -> Error {
         Error::StoreUnavailable {
             reason: format!("redis inbox {op}: no answer within {:?}", self.op_timeout),
@@ -578,8 +600,6 @@ impl Core {
         let mut inv = self.scripts.put.prepare_invoke();
         inv.arg(&self.prefix).arg(ns_string(SystemTime::now()));
         for e in &entries {
-            let headers = serde_json::to_string(&e.headers)
-                .map_err(|_| Error::Config("inbox headers cannot be encoded".into()))?;
             inv.arg(e.key.as_str())
                 .arg(&e.namespace)
                 .arg(&e.vendor)
@@ -589,8 +609,7 @@ impl Core {
                     "0"
                 })
                 .arg(e.signed_delivery_id.as_deref().unwrap_or(""))
-                .arg(headers)
-                .arg(&e.body[..])
+                .arg(pack_data(e)?)
                 .arg(ns_string(e.received_at))
                 .arg(score_us(e.received_at));
         }
@@ -1155,17 +1174,27 @@ impl Inbox for RedisInbox {
             if id.as_str().is_empty() || id.as_str().len() > MAX_ID_LEN {
                 return Ok(None);
             }
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(format!("{}e:{}", core.prefix, id.as_str()));
+            // Hash and data together: a purge between two reads would leave a bodiless entry.
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            let hmget = pipe
+                .cmd("HMGET")
+                .arg(format!("{}e:{}", core.prefix, id.as_str()));
             for f in ["ns", "v", "k", "sid", "h", "b", "r", "st", "a", "err", "na"] {
-                cmd.arg(f);
+                hmget.arg(f);
             }
-            let v = core.query("get", &cmd).await?;
-            let mut items = array(v).ok_or(core.malformed("get", "not an array"))?;
+            pipe.cmd("GET")
+                .arg(format!("{}d:{}", core.prefix, id.as_str()));
+            let replies = array(core.query_atomic("get", &pipe).await?)
+                .ok_or(core.malformed("get", "not an array"))?;
+            let [fields, data] = <[Value; 2]>::try_from(replies)
+                .map_err(|_| core.malformed("get", "not two replies"))?;
+            let mut items = array(fields).ok_or(core.malformed("get", "not an array"))?;
             if items.get(7).is_none_or(|st| bytes(st).is_none()) {
                 return Ok(None);
             }
             items.insert(0, Value::BulkString(id.as_str().as_bytes().to_vec()));
+            items.push(data);
             decode(items)
                 .map(Some)
                 .map_err(|what| core.malformed("get", what))
@@ -1411,22 +1440,64 @@ fn pairs(v: Value) -> Vec<(Option<String>, Value)> {
     }
 }
 
-/// An entry from `[id, ns, v, k, sid, h, b, r, st, a, err, na]` (the scripts' `fields`).
+/// `P d:<id>`: the length of the headers' JSON in decimal, `:`, that JSON, then the body as is.
+/// One string, so a put writes one key beside the hash and a read gets both in one `GET`.
+fn pack_data(e: &NewEntry) -> Result<Vec<u8>, Error> {
+    let headers = serde_json::to_vec(&e.headers)
+        .map_err(|_| Error::Config("inbox headers cannot be encoded".into()))?;
+    let len = headers.len().to_string();
+    let mut data = Vec::with_capacity(len.len() + 1 + headers.len() + e.body.len());
+    data.extend_from_slice(len.as_bytes());
+    data.push(b':');
+    data.extend_from_slice(&headers);
+    data.extend_from_slice(&e.body);
+    Ok(data)
+}
+
+/// Headers and body from `P d:<id>` (see [`pack_data`]); the body shares the reply's buffer.
+fn unpack_data(data: Vec<u8>) -> Result<(Vec<(String, String)>, bytes::Bytes), &'static str> {
+    let data = bytes::Bytes::from(data);
+    let colon = data
+        .iter()
+        .take(21)
+        .position(|&b| b == b':')
+        .ok_or("data: no length")?;
+    let len: usize = std::str::from_utf8(&data[..colon])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or("data: length")?;
+    let start = colon + 1;
+    let end = start
+        .checked_add(len)
+        .filter(|&end| end <= data.len())
+        .ok_or("data: headers cut short")?;
+    let headers = serde_json::from_slice(&data[start..end]).map_err(|_| "headers")?;
+    Ok((headers, data.slice(end..)))
+}
+
+/// An entry from `[id, ns, v, k, sid, h, b, r, st, a, err, na, d]` (the scripts' `fields`; `h`
+/// and `b` only in entries written before `d`).
 fn decode(items: Vec<Value>) -> Result<Entry, &'static str> {
-    let [id, ns, vendor, key, sid, headers, body, received, state, attempts, error, na] =
-        <[Value; 12]>::try_from(items).map_err(|_| "entry does not have 12 fields")?;
+    let [id, ns, vendor, key, sid, headers, body, received, state, attempts, error, na, data] =
+        <[Value; 13]>::try_from(items).map_err(|_| "entry does not have 13 fields")?;
     let id = text(&id).ok_or("id")?;
     let key = text(&key)
         .and_then(|k| IdempotencyKey::from_stored(&k).ok())
         .ok_or("key")?;
-    let headers: Vec<(String, String)> = match bytes(&headers) {
-        Some(h) => serde_json::from_slice(h).map_err(|_| "headers")?,
-        None => Vec::new(),
-    };
-    let body = match body {
-        Value::BulkString(b) => bytes::Bytes::from(b),
-        Value::SimpleString(s) => bytes::Bytes::from(s.into_bytes()),
-        _ => bytes::Bytes::new(),
+    let (headers, body) = match data {
+        Value::BulkString(d) => unpack_data(d)?,
+        _ => {
+            let headers: Vec<(String, String)> = match bytes(&headers) {
+                Some(h) => serde_json::from_slice(h).map_err(|_| "headers")?,
+                None => Vec::new(),
+            };
+            let body = match body {
+                Value::BulkString(b) => bytes::Bytes::from(b),
+                Value::SimpleString(s) => bytes::Bytes::from(s.into_bytes()),
+                _ => bytes::Bytes::new(),
+            };
+            (headers, body)
+        }
     };
     let received_at = bytes(&received).and_then(parse_ns).ok_or("received_at")?;
     let state = text(&state)

@@ -109,19 +109,29 @@ async fn keys_and_streams_are_laid_out_as_documented() {
     .await;
     assert_eq!(indexed, id.as_str());
     let h = format!("{p}e:{id}");
-    let (st, b, ns, k, sid): (String, Vec<u8>, String, String, String) = q(
+    let (st, ns, k, sid): (String, String, String, String) = q(
         &raw,
-        redis::cmd("HMGET")
-            .arg(&h)
-            .arg(&["st", "b", "ns", "k", "sid"]),
+        redis::cmd("HMGET").arg(&h).arg(&["st", "ns", "k", "sid"]),
     )
     .await;
     assert_eq!(
         (st.as_str(), ns.as_str(), sid.as_str()),
         ("pending", "sam", "d1")
     );
-    assert_eq!(b, body, "body stored byte for byte");
     assert_eq!(k, key.as_str());
+    // Headers and body beside the hash: `<length of the headers' JSON>:<JSON><body>`.
+    let data: Vec<u8> = q(&raw, redis::cmd("GET").arg(format!("{p}d:{id}"))).await;
+    let headers = br#"[["x-sam-signature","abc"]]"#;
+    let mut expected = format!("{}:", headers.len()).into_bytes();
+    expected.extend_from_slice(headers);
+    expected.extend_from_slice(&body);
+    assert_eq!(
+        data, expected,
+        "body stored byte for byte after the headers"
+    );
+    let (hb, hh): (Option<Vec<u8>>, Option<String>) =
+        q(&raw, redis::cmd("HMGET").arg(&h).arg(&["b", "h"])).await;
+    assert_eq!((hb, hh), (None, None), "no body or headers in the hash");
     // One message in the work stream naming the entry; nothing leased yet.
     let msgs: Vec<(String, Vec<(String, String)>)> = q(
         &raw,
@@ -659,4 +669,105 @@ async fn a_worker_backs_off_while_redis_is_down_and_resumes_when_it_returns() {
     let distinct: HashSet<_> = seen.iter().collect();
     assert_eq!(distinct.len(), n, "every stored entry handled");
     assert!(at_kill < n, "the outage came mid-run");
+}
+
+/// A typical entry's hash stays a listpack (Redis' compact encoding): every value is under
+/// `hash-max-listpack-value`, because the body and headers live in `P d:<id>`. One long value
+/// turns the hash into a table of separately allocated fields (a third more memory per entry).
+#[tokio::test]
+async fn entry_hash_stays_compact_with_a_large_body() {
+    let Some((a, _b, raw)) = pair("compact").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let e = NewEntry::new(
+        "standard",
+        "standard",
+        fresh_key("compact"),
+        vec![b'x'; 4096],
+    )
+    .with_header("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
+    .with_header("webhook-timestamp", "1764620000")
+    .with_header("content-type", "application/json")
+    .with_signed_delivery_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W");
+    let id = accepted(&a, e).await;
+    let limit: (String, u64) = q(
+        &raw,
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("hash-max-listpack-value"),
+    )
+    .await;
+    if limit.1 < 64 {
+        loud(&format!(
+            "compact: skipped, this server's {} is {}",
+            limit.0, limit.1
+        ));
+        return;
+    }
+    let encoding: String = q(
+        &raw,
+        redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(format!("{p}e:{id}")),
+    )
+    .await;
+    assert_eq!(encoding, "listpack");
+    // Leased through a worker's path as well: body and headers come back from `P d:<id>`.
+    let l = a.lease(1, LONG).await.unwrap().remove(0);
+    assert_eq!(l.entry.body.len(), 4096);
+    assert_eq!(l.entry.header("webhook-timestamp"), Some("1764620000"));
+    // Purged with its hash.
+    assert!(a.ack(&id, l.token).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(a.purge(Duration::ZERO).await.unwrap(), 1);
+    let left: u64 = q(
+        &raw,
+        redis::cmd("EXISTS")
+            .arg(format!("{p}e:{id}"))
+            .arg(format!("{p}d:{id}")),
+    )
+    .await;
+    assert_eq!(left, 0, "hash and data both purged");
+}
+
+/// Entries written before headers and body moved out of the hash (`h` and `b` fields, no
+/// `P d:<id>`) are still read whole by `get`, `list` and `lease`, and purged with their keys.
+#[tokio::test]
+async fn entries_of_the_earlier_layout_read_as_before() {
+    let Some((a, _b, raw)) = pair("oldlayout").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let body = b"{\"old\":true}\x00\xff".to_vec();
+    let e = NewEntry::new("sam", "sam", fresh_key("oldlayout"), body.clone())
+        .with_header("x-delivery-id", "d9");
+    let id = accepted(&a, e).await;
+    // Rewrite it as the earlier layout wrote it.
+    let h = format!("{p}e:{id}");
+    let _: () = q(
+        &raw,
+        redis::cmd("HSET")
+            .arg(&h)
+            .arg("h")
+            .arg(r#"[["x-delivery-id","d9"]]"#)
+            .arg("b")
+            .arg(&body[..]),
+    )
+    .await;
+    let _: () = q(&raw, redis::cmd("DEL").arg(format!("{p}d:{id}"))).await;
+
+    let got = a.get(&id).await.unwrap().expect("entry");
+    assert_eq!(got.body.as_ref(), &body[..]);
+    assert_eq!(got.header("x-delivery-id"), Some("d9"));
+    let listed = a
+        .list(&ListFilter::state(EntryState::Pending))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].body.as_ref(), &body[..]);
+    let l = a.lease(1, LONG).await.unwrap().remove(0);
+    assert_eq!(l.entry.body.as_ref(), &body[..]);
+    assert_eq!(l.entry.header("x-delivery-id"), Some("d9"));
+    assert!(a.ack(&id, l.token).await.unwrap());
 }
