@@ -244,12 +244,10 @@ impl<T> Job<T> {
 }
 
 fn delivery_id(entry: &Entry) -> &str {
-    entry.signed_delivery_id.as_deref().unwrap_or_else(|| {
-        let key = entry.key.as_str();
-        key.strip_prefix(entry.namespace.as_str())
-            .and_then(|k| k.strip_prefix(':'))
-            .unwrap_or(key)
-    })
+    entry
+        .signed_delivery_id
+        .as_deref()
+        .unwrap_or_else(|| entry.key.id())
 }
 
 /// A dead letter, as the [`DeadLetterHook`] sees it.

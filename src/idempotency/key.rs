@@ -169,6 +169,22 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id part: what follows the tag, as the key keeps it (the id itself, or the SHA-256
+    /// hex of a hashed id or of the signed content).
+    ///
+    /// ```
+    /// use chathooks::idempotency::{IdSource, IdempotencyKey};
+    /// let key = IdempotencyKey::with_source("sam", IdSource::Event, "lead.captured:l_1@2026")?;
+    /// assert_eq!(key.id(), "lead.captured:l_1@2026");
+    /// assert_eq!(IdempotencyKey::new("standard:billing", "order-7")?.id(), "order-7");
+    /// # Ok::<(), chathooks::Error>(())
+    /// ```
+    pub fn id(&self) -> &str {
+        // The namespace never holds `/`, and the tag never holds `:` or `#`.
+        let rest = self.0.split_once('/').map_or(&*self.0, |(_, rest)| rest);
+        rest.find([':', '#']).map_or(rest, |cut| &rest[cut + 1..])
+    }
 }
 
 /// The key from its parts, assembled on the stack and then allocated once: keys are built for

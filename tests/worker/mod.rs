@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use chathooks::idempotency::IdempotencyKey;
 use chathooks::inbox::{EntryState, Inbox, ListFilter, MemoryInbox, NewEntry};
+use chathooks::platform::sam::SamEvent;
 use chathooks::platform::standard::StandardEvent;
+use chathooks::receiver::Payload;
 use chathooks::receiver::RawBody;
+use chathooks::verify::HmacSha256;
 use chathooks::worker::{DeadLetter, Job, RetryPolicy, Worker, WorkerReport};
+use chathooks::{Inbound, Receiver, Secret};
 
 /// `StandardEvent`'s default namespace (the vendor's name).
 const NS: &str = "standard_webhooks";
@@ -598,4 +602,37 @@ mod every_backend_exactly_once {
         };
         exactly_once(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
     }
+}
+
+/// A sender whose signature covers no delivery id (Sam): the job's delivery id is the event id
+/// the receiver keyed the delivery on, not the whole dedupe key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_senders_delivery_id_is_its_event_id() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let signer = HmacSha256::sam(Secret::raw("sam-worker-secret-0123456789").unwrap());
+    let receiver = Receiver::<SamEvent>::builder(signer.clone())
+        .inbox_arc(inbox.clone())
+        .build();
+    let body = include_bytes!("../fixtures/sam/lead_captured.json");
+    let headers = signer.sign(std::time::SystemTime::now(), body);
+    receiver
+        .accept(&Inbound::new(&headers, body))
+        .await
+        .unwrap();
+    let expected = SamEvent::parse(body)
+        .unwrap()
+        .event_id()
+        .unwrap()
+        .into_owned();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let worker = Worker::from_arc(inbox.clone()).route::<SamEvent, _>(move |job: Job<SamEvent>| {
+        let s = s.clone();
+        async move {
+            s.lock().unwrap().push(job.delivery_id().to_owned());
+            Ok::<(), String>(())
+        }
+    });
+    run_until(worker, inbox, 1, 0).await;
+    assert_eq!(*seen.lock().unwrap(), vec![expected]);
 }
