@@ -158,9 +158,11 @@ impl SqliteOptions {
         self
     }
 
-    /// Refuse to grow the file past about `bytes` (SQLite's `max_page_count`): puts beyond it
-    /// answer [`Error::StoreUnavailable`] exactly like a full disk. Default: no bound but the
-    /// disk.
+    /// Refuse puts once the file holds about `bytes`: they answer [`Error::StoreUnavailable`]
+    /// exactly like a full disk (a retry of a stored delivery is still answered `Duplicate`).
+    /// The file may grow an eighth more (at least 1 MiB; SQLite's `max_page_count`) for
+    /// leases, acks, failures, releases and replays, so workers can always drain a full inbox
+    /// and `purge` make room again. Default: no bound but the disk.
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
         self
@@ -177,11 +179,21 @@ impl SqliteOptions {
     pub fn open(self, path: impl AsRef<Path>) -> Result<SqliteInbox, Error> {
         let path = path.as_ref().to_path_buf();
         let conn = open_connection(&path, &self)?;
+        let put_pages = match self.max_size {
+            Some(bytes) => {
+                let page: i64 = conn
+                    .query_row("PRAGMA page_size", [], |r| r.get(0))
+                    .map_err(|e| open_error(&path, e))?;
+                Some(page_limits(bytes, page).0)
+            }
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
             conn,
             clock: self.clock.clone(),
             max_batch: if self.group_commit { self.max_batch } else { 1 },
+            put_pages,
         };
         std::thread::Builder::new()
             .name("chathooks-sqlite-inbox".into())
@@ -268,6 +280,16 @@ fn open_error(path: &Path, what: impl fmt::Display) -> Error {
     Error::Config(format!("SQLite inbox {}: {what}", path.display()).into())
 }
 
+/// Pages of `page` bytes for [`SqliteOptions::max_size`]: `(puts stop here, the file stops
+/// here)`. The gap is what the writes that drain an inbox need when puts filled it.
+fn page_limits(bytes: u64, page: i64) -> (i64, i64) {
+    let page = u64::try_from(page).unwrap_or(4096).max(512);
+    let puts = (bytes / page).max(1);
+    let reserve = (puts / 8).max((1 << 20) / page);
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    (clamp(puts), clamp(puts.saturating_add(reserve)))
+}
+
 fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -316,8 +338,8 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
     .map_err(not_db)?;
     if let Some(bytes) = opts.max_size {
         let page: i64 = pragma("page_size")?;
-        let pages = (bytes / page.max(512) as u64).max(1);
-        conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))
+        let (_, hard) = page_limits(bytes, page);
+        conn.query_row(&format!("PRAGMA max_page_count={hard}"), [], |_| Ok(()))
             .map_err(not_db)?;
     }
     migrate(&conn).map_err(|e| match e {
@@ -471,6 +493,8 @@ struct Writer {
     conn: Connection,
     clock: Clock,
     max_batch: usize,
+    /// Pages in use past which puts are refused ([`SqliteOptions::max_size`]).
+    put_pages: Option<i64>,
 }
 
 const ACK_SQL: &str = "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 \
@@ -583,6 +607,20 @@ impl Writer {
         to_ms((self.clock)())
     }
 
+    /// Whether the pages in use (not counting free ones) reached the put limit.
+    fn full(&self) -> rusqlite::Result<bool> {
+        let Some(limit) = self.put_pages else {
+            return Ok(false);
+        };
+        let used: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT p.page_count - f.freelist_count                  FROM pragma_page_count() AS p, pragma_freelist_count() AS f",
+            )?
+            .query_row([], |r| r.get(0))?;
+        Ok(used >= limit)
+    }
+
     /// Run a parameterless statement through the statement cache (no parse per call).
     fn exec_cached(&self, sql: &str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -597,6 +635,20 @@ impl Writer {
         let now = self.now_ms();
         Ok(match op {
             Op::Put(e) => {
+                if self.full()? {
+                    // Full: a retry of a stored delivery is still a duplicate; a new one waits.
+                    let id: Option<i64> = conn
+                        .prepare_cached("SELECT id FROM inbox WHERE key = ?1")?
+                        .query_row([e.key.as_str()], |r| r.get(0))
+                        .optional()?;
+                    return match id {
+                        Some(id) => Ok(Reply::Put(PutOutcome::Duplicate(entry_id(id)))),
+                        None => Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                            Some("inbox full: over SqliteOptions::max_size".into()),
+                        )),
+                    };
+                }
                 let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".to_owned());
                 let inserted = conn
                     .prepare_cached(

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chathooks::idempotency::ClaimToken;
 use chathooks::inbox::{
-    EntryState, Inbox, ListFilter, PutOutcome, SqliteInbox, SqliteOptions, Synchronous,
+    AfterFailure, EntryState, Inbox, ListFilter, PutOutcome, SqliteInbox, SqliteOptions,
+    Synchronous,
 };
 use chathooks::Error;
 
@@ -243,6 +244,76 @@ async fn a_full_file_answers_503_and_never_acknowledges_what_it_did_not_store() 
         assert!(!kept.contains(k), "{k} was refused but stored");
     }
     assert_eq!(kept.len(), accepted_keys.len());
+}
+
+/// A file filled to its bound by puts can still be drained: leases, acks, failures and
+/// releases keep working (the bound stops puts, with room kept for the rest), a retry of a
+/// stored delivery is still `Duplicate`, and once `purge` removed done entries puts are
+/// accepted again.
+#[tokio::test]
+async fn a_full_file_still_leases_acks_and_fails_so_workers_drain_it() {
+    let dir = TempDir::new("drain");
+    let path = dir.file("inbox.sqlite");
+    let inbox = SqliteInbox::options()
+        .max_size(256 * 1024)
+        .open(&path)
+        .unwrap();
+    let mut first = None;
+    let mut stored = 0u64;
+    for i in 0.. {
+        let mut e = entry(&format!("drain-{i}"), Duration::ZERO);
+        e.body = vec![b'x'; 4000].into();
+        match inbox.put(e.clone()).await {
+            Ok(PutOutcome::Accepted(_)) => {
+                stored += 1;
+                first.get_or_insert(e);
+            }
+            Err(err) => {
+                assert_eq!(err.status(), 503, "{err}");
+                break;
+            }
+            Ok(other) => panic!("{other:?}"),
+        }
+        assert!(i < 10_000, "max_size never refused a put");
+    }
+    assert!(stored > 10, "{stored} stored");
+    // Full: a retry of a stored delivery is recognised, not refused.
+    assert!(matches!(
+        inbox.put(first.unwrap()).await.unwrap(),
+        PutOutcome::Duplicate(_)
+    ));
+    // Everything drains: lease it all, fail one, release one, ack the rest.
+    let leases = inbox.lease(10_000, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leases.len() as u64, stored);
+    let (failed, rest) = leases.split_first().unwrap();
+    let (released, rest) = rest.split_first().unwrap();
+    assert!(inbox
+        .fail(
+            &failed.entry.id,
+            failed.token,
+            &"e".repeat(900),
+            AfterFailure::Dead
+        )
+        .await
+        .unwrap());
+    assert!(inbox
+        .release(&released.entry.id, released.token)
+        .await
+        .unwrap());
+    for l in rest {
+        assert!(inbox.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.done, stats.dead, stats.pending), (stored - 2, 1, 1));
+    // Purged, the file takes new deliveries again.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(inbox.purge(Duration::ZERO).await.unwrap(), stored - 1);
+    let mut e = entry("drain-after", Duration::ZERO);
+    e.body = vec![b'x'; 4000].into();
+    assert!(matches!(
+        inbox.put(e).await.unwrap(),
+        PutOutcome::Accepted(_)
+    ));
 }
 
 #[tokio::test]
