@@ -25,8 +25,9 @@
 //! | `chathooks_idempotency` | one row per claimed or completed [`IdempotencyKey`](crate::IdempotencyKey) |
 //! | `chathooks_inbox` | one row per stored delivery (the "transactional inbox") |
 //!
-//! [`PostgresPool::migrate`] applies the migrations this version knows, in order, each in its own
-//! transaction under an advisory lock (so several processes starting at once are safe), and
+//! [`PostgresPool::migrate`] applies the migrations this version knows, in order, all in one
+//! transaction (a failure leaves the schema as it was) under an advisory lock (so several
+//! processes starting at once are safe), and
 //! refuses a database whose schema is newer than this version of chathooks ([`Error::Config`]).
 //! Nothing else ever runs DDL: the stores only read and write rows, and a database that was not
 //! migrated answers with a [`StoreUnavailable`](Error::StoreUnavailable) naming `migrate()`.
