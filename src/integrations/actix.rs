@@ -43,6 +43,10 @@
 //! - Verifies, parses and claims; [`WebhookRejection`] implements
 //!   [`ResponseError`] with the crate's statuses (duplicate: 200,
 //!   handler not run; in flight: 409 with `Retry-After`).
+//! - On a receiver with an inbox ([`ReceiverBuilder::inbox`](crate::receiver::ReceiverBuilder::inbox))
+//!   it puts the delivery there instead and answers with the inbox response: the handler does
+//!   not run ([`WebhookRejection::stored_response`]). [`inbox_route`] does the same with no
+//!   handler to write.
 //!
 //! A panicking handler drops its claim while unwinding, which releases it.
 
@@ -207,6 +211,11 @@ impl ResponseError for WebhookRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Some(r) = self.stored_response() {
+            return HttpResponse::build(to_actix_status(r.status()))
+                .content_type(r.content_type())
+                .body(r.body().clone());
+        }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("text/plain; charset=utf-8");
         if let Some(secs) = self.retry_after_secs() {

@@ -49,6 +49,10 @@
 //! - Verifies, parses and claims; rejections answer with the crate's status table, as plain
 //!   text naming the header or JSON path at fault. A duplicate of a completed delivery answers
 //!   200 and the handler does not run; one still in flight answers 409 with `Retry-After`.
+//! - On a receiver with an inbox ([`ReceiverBuilder::inbox`](crate::receiver::ReceiverBuilder::inbox))
+//!   it puts the delivery there instead and answers with the inbox response: the handler does
+//!   not run ([`WebhookRejection::stored_response`]). [`inbox_route`] does the same with no
+//!   handler to write.
 //!
 //! It consumes the body, so it must be the handler's last argument.
 //!

@@ -126,6 +126,14 @@ pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
     inbound: &crate::Inbound<'_>,
     slot: &ClaimSlot,
 ) -> Result<Webhook<T>, WebhookRejection> {
+    // Inbox mode puts instead of handing the delivery to a handler, whatever route serves it:
+    // the extractor answers the sender with the inbox response and the handler never runs.
+    if receiver.inbox().is_some() {
+        return Err(match receiver.accept(inbound).await {
+            Ok(_) => WebhookRejection::stored(receiver.inbox_response().clone()),
+            Err(err) => WebhookRejection::error(err),
+        });
+    }
     match receiver.receive(inbound).await {
         Ok(crate::Received::Fresh(delivery)) => {
             let (hook, claim) = split(delivery);
@@ -185,12 +193,29 @@ enum Kind {
     /// A setup mistake the developer must fix.
     #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
     Setup(&'static str),
+    /// Inbox mode: stored (or a duplicate of a stored delivery); answer with this.
+    Stored(crate::receiver::InboxResponse),
 }
 
 impl WebhookRejection {
     pub(crate) fn error(err: Error) -> Self {
         WebhookRejection {
             kind: Kind::Error(err),
+        }
+    }
+
+    pub(crate) fn stored(response: crate::receiver::InboxResponse) -> Self {
+        WebhookRejection {
+            kind: Kind::Stored(response),
+        }
+    }
+
+    /// The inbox response when the receiver has an inbox: the delivery was stored (or was a
+    /// duplicate of a stored one) instead of handed to the handler, and this is the answer.
+    pub fn stored_response(&self) -> Option<&crate::receiver::InboxResponse> {
+        match &self.kind {
+            Kind::Stored(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -247,6 +272,7 @@ impl WebhookRejection {
         match &self.kind {
             Kind::Error(e) => e.status(),
             Kind::Duplicate(_) => StatusCode::OK,
+            Kind::Stored(r) => r.status(),
             Kind::Body { status, .. } => *status,
             Kind::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -298,6 +324,7 @@ impl fmt::Display for WebhookRejection {
             Kind::Duplicate(_) => f.write_str(DUPLICATE_BODY.trim_end()),
             Kind::Body { reason, .. } => f.write_str(reason),
             Kind::Setup(reason) => f.write_str(reason),
+            Kind::Stored(_) => f.write_str("stored in the inbox"),
         }
     }
 }

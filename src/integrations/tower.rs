@@ -359,6 +359,9 @@ impl WebhookRejection {
     /// the status from the crate's table, a plain-text reason (never a secret or a body
     /// value), and `Retry-After` for 409 and 503.
     pub fn into_http<R: From<Bytes>>(self) -> Response<R> {
+        if let Some(stored) = self.stored_response() {
+            return stored.to_http();
+        }
         let (status, body, retry_after) = self.parts();
         let mut response = Response::new(R::from(body));
         *response.status_mut() = status;

@@ -72,6 +72,41 @@ async fn axum_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
     addr
 }
 
+/// Handler runs on the extractor routes of an inbox receiver: there must be none.
+static EXTRACTOR_HANDLER_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn extractor_handler_ran() {
+    EXTRACTOR_HANDLER_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The same receivers behind the ordinary `Webhook<T>` extractor and its layer: a receiver
+/// with an inbox puts there and answers with the inbox response; the handler never runs.
+#[cfg(feature = "axum")]
+async fn axum_extractor_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
+    use axum::routing::post;
+    use chathooks::integrations::axum::{Webhook, WebhookLayer};
+    fn route<T: chathooks::receiver::Payload + Send + 'static>(
+        r: Arc<Receiver<T>>,
+    ) -> axum::routing::MethodRouter {
+        post(|_hook: Webhook<T>| async move {
+            extractor_handler_ran();
+            "handled in the request"
+        })
+        .with_state(r)
+    }
+    let r = receivers(inbox);
+    let app: axum::Router = axum::Router::new()
+        .route("/standard", route(r.standard))
+        .route("/sam", route(r.sam))
+        .route("/salesmartly", route(r.salesmartly))
+        .route("/custom", route(r.custom))
+        .layer(WebhookLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
 #[cfg(feature = "actix")]
 async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
     use chathooks::integrations::actix::inbox_route;
@@ -85,6 +120,50 @@ async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
                     .route("/sam", inbox_route(r.sam))
                     .route("/salesmartly", inbox_route(r.salesmartly))
                     .route("/custom", inbox_route(r.custom))
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            let _ = server.run().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The actix-web counterpart of [`axum_extractor_server`].
+#[cfg(feature = "actix")]
+async fn actix_extractor_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
+    use chathooks::integrations::actix::{Webhook, WebhookMiddleware};
+    async fn handle<T: chathooks::receiver::Payload>(_hook: Webhook<T>) -> &'static str {
+        extractor_handler_ran();
+        "handled in the request"
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let r = receivers(inbox.clone());
+                actix_web::App::new()
+                    .wrap(WebhookMiddleware::new())
+                    .app_data(actix_web::web::Data::from(r.standard))
+                    .app_data(actix_web::web::Data::from(r.sam))
+                    .app_data(actix_web::web::Data::from(r.salesmartly))
+                    .route(
+                        "/standard",
+                        actix_web::web::post().to(handle::<StandardEvent>),
+                    )
+                    .route("/sam", actix_web::web::post().to(handle::<SamEvent>))
+                    .route(
+                        "/salesmartly",
+                        actix_web::web::post().to(handle::<SaleSmartlyEvent>),
+                    )
+                    .service(
+                        actix_web::web::resource("/custom")
+                            .app_data(actix_web::web::Data::from(r.custom))
+                            .route(actix_web::web::post().to(handle::<StandardEvent>)),
+                    )
             })
             .workers(1)
             .disable_signals()
@@ -286,6 +365,32 @@ async fn actix_inbox_route() {
     let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
     scenarios(actix_server(inbox.clone()).await, inbox).await;
     unavailable(actix_server(full_inbox().await).await).await;
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_extractor_on_an_inbox_receiver_puts_instead_of_handling() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    scenarios(axum_extractor_server(inbox.clone()).await, inbox).await;
+    unavailable(axum_extractor_server(full_inbox().await).await).await;
+    assert_eq!(
+        EXTRACTOR_HANDLER_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "inbox mode never runs the handler"
+    );
+}
+
+#[cfg(feature = "actix")]
+#[tokio::test]
+async fn actix_extractor_on_an_inbox_receiver_puts_instead_of_handling() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    scenarios(actix_extractor_server(inbox.clone()).await, inbox).await;
+    unavailable(actix_extractor_server(full_inbox().await).await).await;
+    assert_eq!(
+        EXTRACTOR_HANDLER_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "inbox mode never runs the handler"
+    );
 }
 
 #[cfg(feature = "tower")]
