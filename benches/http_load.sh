@@ -6,7 +6,11 @@
 # rounds with the spread, and its ratio to the bare handler is taken per round (same minute of
 # machine load) and then summarised the same way.
 #
-# Fresh means fresh: every request to /bare, /fresh and /fresh-raw is a distinct signed body
+# /fresh-floor is the bare handler plus the stages of a fresh delivery done by hand (HMAC check,
+# typed parse, claim + complete; no Receiver, extractor, metrics or span): the ceiling for
+# /fresh, and /fresh minus /fresh-floor is what the library adds to the unavoidable work.
+#
+# Fresh means fresh: every request to /bare and the /fresh* routes is a distinct signed body
 # (its own Sam `data.id`, so its own dedupe key); /hook gets one delivery over and over (all
 # duplicates after the first). Before timing, two requests with different ids go to each fresh
 # route and the script fails if either is answered as a duplicate. After each run the server's
@@ -39,7 +43,7 @@ PREFILL=${PREFILL:-1000000}
 ALLOC_REQUESTS=${ALLOC_REQUESTS:-2000}
 BASE="http://$ADDR"
 TEMPLATE="$HL_WORK/template.json"
-ROUTES=(bare hook fresh fresh-raw)
+ROUTES=(bare hook fresh fresh-raw fresh-floor)
 
 if [ -z "${SERVER:-}" ]; then
   hl_build bench_server
@@ -75,13 +79,14 @@ session() {
 
   hl_check_fresh "$BASE/fresh" "$sign" "$TEMPLATE" fresh.fresh
   hl_check_fresh "$BASE/fresh-raw" "$sign" "$TEMPLATE" fresh-raw.fresh
+  hl_check_fresh "$BASE/fresh-floor" "$sign" "$TEMPLATE" fresh-floor.fresh
   # The duplicate route: its one delivery is fresh once, then a duplicate.
   local line
   line=$(hl_load --url "$BASE/hook" --template "$TEMPLATE" --sign "$sign" --conns 1 \
     --requests 2 --fixed dup-0000000)
   [ "$(hl_field "$line" duplicates)" = 1 ] ||
     { echo "/hook: the second of two identical deliveries was not a duplicate ($line)" >&2; exit 1; }
-  echo "[$label] checks passed: /fresh and /fresh-raw handle two new ids fresh, /hook answers a repeat as a duplicate"
+  echo "[$label] checks passed: /fresh, /fresh-raw and /fresh-floor handle two new ids fresh, /hook answers a repeat as a duplicate"
 
   declare -A rps cpu client ratio handled answered
   local route
@@ -131,7 +136,7 @@ session() {
     local bare_cpu
     bare_cpu=$(hl_median ${cpu[bare]})
     for route in "${ROUTES[@]}"; do
-      printf '  %-10s %s req/s' "/$route" "$(hl_summary ${rps[$route]})"
+      printf '  %-12s %s req/s' "/$route" "$(hl_summary ${rps[$route]})"
       [ "$route" = bare ] || printf ';  %s %% of bare' "$(hl_summary ${ratio[$route]})"
       printf ';  server CPU %s us/request' "$(hl_summary ${cpu[$route]})"
       [ "$route" = bare ] ||
@@ -140,11 +145,11 @@ session() {
       printf ';  load generator CPU %s us/request' "$(hl_median ${client[$route]})"
       echo
     done
-    for route in fresh fresh-raw; do
+    for route in fresh fresh-raw fresh-floor; do
       echo "  /$route: fresh deliveries handled: ${handled[$route]} of ${answered[$route]}"
     done
   }
-  for route in fresh fresh-raw; do
+  for route in fresh fresh-raw fresh-floor; do
     [ "${handled[$route]}" = "${answered[$route]}" ] || { echo "/$route: mismatch" >&2; exit 1; }
   done
   echo "  server: $("$HL_LOADGEN" --url "$BASE/stats" --get)"
@@ -169,7 +174,7 @@ allocs() {
     hl_load --url "$BASE/$route" --template "$TEMPLATE" --sign "$sign" --conns 1 \
       --requests "$ALLOC_REQUESTS" $(load_args "$route" "alloc-") >/dev/null
     a1=$(hl_stat "$BASE" allocs)
-    printf '  %-10s %s\n' "/$route" \
+    printf '  %-12s %s\n' "/$route" \
       "$(awk -v d=$((a1 - a0 - idle)) -v n="$ALLOC_REQUESTS" 'BEGIN {printf "%.2f", d / n}')"
   done
   hl_stop srv
