@@ -1454,8 +1454,11 @@ fn pack_data(e: &NewEntry) -> Result<Vec<u8>, Error> {
     Ok(data)
 }
 
+/// An entry's headers and body, as [`Entry`] holds them.
+type Data = (Vec<(String, String)>, bytes::Bytes);
+
 /// Headers and body from `P d:<id>` (see [`pack_data`]); the body shares the reply's buffer.
-fn unpack_data(data: Vec<u8>) -> Result<(Vec<(String, String)>, bytes::Bytes), &'static str> {
+fn unpack_data(data: Vec<u8>) -> Result<Data, &'static str> {
     let data = bytes::Bytes::from(data);
     let colon = data
         .iter()
