@@ -11,6 +11,8 @@
 # durable across kill -9, group commit), /sqlite-single (the same without group commit: what
 # group commit buys), /redis when REDIS_URL is set, /postgres when DATABASE_URL is set (and the
 # build has the feature). Each inbox route is the crate's axum inbox_route: verify, put, answer.
+# /memory-floor is the bare handler plus, by hand, only the verify and the MemoryInbox put (no
+# Receiver, route, metrics or span): the ceiling for /memory.
 #
 # Fresh means fresh: every request is a distinct Standard Webhooks delivery (its own signed
 # webhook-id and body). Before timing, two requests with different ids go to each route and

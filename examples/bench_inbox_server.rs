@@ -16,6 +16,11 @@
 //! - `POST /webhook`: `Webhook<StandardEvent>` with an in-memory dedupe store: verify, claim,
 //!   parse, handler, complete, all inside the request (today's path without an inbox);
 //! - `POST /memory`: `inbox_route` into a `MemoryInbox` (not durable);
+//! - `POST /memory-floor`: the bare handler plus, by hand, what storing a fresh delivery cannot
+//!   skip: the Standard Webhooks HMAC-SHA256 over `id.timestamp.body` (keyed once, constant-time
+//!   compare, timestamp window), the key from the signed id, and `MemoryInbox::put_now` of an
+//!   entry with the body and signed id. No `Receiver`, route, metrics or span: its ratio to
+//!   `/bare` is the ceiling for `/memory`;
 //! - `POST /sqlite`: `inbox_route` into a `SqliteInbox` in the given directory with the default
 //!   options (`synchronous=NORMAL`, durable across `kill -9`; group commit on);
 //! - `POST /sqlite-single`: the same on a second file with `group_commit(false)` (one
@@ -36,11 +41,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chathooks::idempotency::Dedupe;
+use chathooks::idempotency::{Dedupe, IdSource, IdempotencyKey};
 use chathooks::inbox::{
     AfterFailure, Entry, EntryId, Inbox, InboxFuture, InboxStats, Lease, LeaseToken, ListFilter,
     MemoryInbox, NewEntry, PutOutcome, ReplaySelector, SqliteInbox,
@@ -141,6 +147,70 @@ async fn webhook(hook: Result<Webhook<StandardEvent>, WebhookRejection>) -> Resp
     }
 }
 
+static FLOOR_ACCEPTED: AtomicU64 = AtomicU64::new(0);
+static FLOOR_DUPLICATE: AtomicU64 = AtomicU64::new(0);
+
+/// What `/memory-floor` keeps: the HMAC keyed once and the inbox it puts into directly.
+struct MemoryFloor {
+    mac: hmac::Hmac<sha2::Sha256>,
+    inbox: MemoryInbox,
+}
+
+/// `/memory-floor` (see the module docs): verify and put, nothing else.
+async fn memory_floor(State(floor): State<Arc<MemoryFloor>>, req: Request) -> StatusCode {
+    use base64::Engine as _;
+    use hmac::Mac;
+    use subtle::ConstantTimeEq;
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(ts), Some(sigs)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if ts.parse::<i64>().map_or(true, |t| (now - t).abs() > 300) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let mut mac = floor.mac.clone();
+    for part in [id.as_bytes(), b".", ts.as_bytes(), b".", &body] {
+        mac.update(part);
+    }
+    let tag = mac.finalize().into_bytes();
+    let signed = sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|b64| {
+        let mut sig = [0u8; 32];
+        base64::engine::general_purpose::STANDARD
+            .decode_slice(b64, &mut sig)
+            .is_ok_and(|n| n == 32 && bool::from(sig.ct_eq(&tag)))
+    });
+    if !signed {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let ns = <StandardEvent as chathooks::receiver::Payload>::NAMESPACE;
+    let Ok(key) = IdempotencyKey::with_source(ns, IdSource::SignedDelivery, id) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let entry = NewEntry::new(ns, ns, key, body).with_signed_delivery_id(id);
+    match floor.inbox.put_now(entry) {
+        Ok(PutOutcome::Accepted(_)) => {
+            FLOOR_ACCEPTED.fetch_add(1, Ordering::Relaxed);
+            StatusCode::OK
+        }
+        Ok(_) => {
+            FLOOR_DUPLICATE.fetch_add(1, Ordering::Relaxed);
+            StatusCode::OK
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 fn receiver(inbox: Arc<Counted>) -> Result<Arc<Receiver<StandardEvent>>, chathooks::Error> {
     Ok(Arc::new(
         Receiver::<StandardEvent>::builder(StandardWebhooks::new(SECRET)?)
@@ -235,8 +305,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(inbox) = postgres_inbox().await? {
         inboxes.push(("postgres", counted(inbox)));
     }
-    let names: Vec<&str> = inboxes.iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = inboxes.iter().map(|(n, _)| *n).collect();
+    names.insert(1, "memory-floor");
     println!("ROUTES={}", names.join(" "));
+    let whsec = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        SECRET.trim_start_matches("whsec_"),
+    )?;
+    let floor = Arc::new(MemoryFloor {
+        mac: <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&whsec)?,
+        inbox: MemoryInbox::with_limits(8_000_000, 8 << 30),
+    });
 
     let fresh = Arc::new(
         Receiver::<StandardEvent>::builder(StandardWebhooks::new(SECRET)?)
@@ -245,7 +324,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut app = Router::new()
         .route("/bare", post(bare))
-        .route("/webhook", post(webhook).with_state(fresh));
+        .route("/webhook", post(webhook).with_state(fresh))
+        .route("/memory-floor", post(memory_floor).with_state(floor));
     for (name, inbox) in &inboxes {
         app = app.route(&format!("/{name}"), inbox_route(receiver(inbox.clone())?));
     }
@@ -255,10 +335,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(move || {
                 let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
                 let mut line = format!(
-                    "bare={} webhook.fresh={} webhook.duplicate={}",
+                    "bare={} webhook.fresh={} webhook.duplicate={} memory-floor.accepted={} \
+                     memory-floor.duplicate={}",
                     c(&BARE),
                     c(&FRESH),
-                    c(&DUPLICATE)
+                    c(&DUPLICATE),
+                    c(&FLOOR_ACCEPTED),
+                    c(&FLOOR_DUPLICATE)
                 );
                 for (name, inbox) in &inboxes {
                     line.push_str(&format!(
