@@ -138,8 +138,9 @@
 //! [`metrics`](https://docs.rs/metrics) facade: install a recorder (Prometheus, OpenTelemetry,
 //! StatsD…) and `chathooks_deliveries_total{vendor,outcome,status}`, stage durations, unknown
 //! events and inbox gauges appear; [`metrics`] lists every series and what to alert on.
-//! Every delivery runs in a `webhook` tracing span with `vendor`, `delivery_id` (only when
-//! signed), `outcome` and `http.response.status_code`, names an OpenTelemetry exporter maps as
+//! Every delivery runs in a `webhook` tracing span with `vendor`, `delivery_id` (the signed
+//! delivery id, or the event id the dedupe key came from: the worker's handler span carries the
+//! same), `outcome` and `http.response.status_code`, names an OpenTelemetry exporter maps as
 //! they are; install a `tracing` subscriber (`tracing-subscriber` with `RUST_LOG`, or
 //! `tracing-opentelemetry`) to see them. No field ever holds a secret, a signature or a body.
 //!

@@ -406,8 +406,11 @@ impl<T: Payload> Receiver<T> {
     }
 
     /// The per-delivery span of both modes. Field names an OpenTelemetry exporter maps as they
-    /// are; `delivery_id` only when the signature covers it (an unsigned id is the sender's
-    /// claim, recorded as such).
+    /// are. `delivery_id` is what [`Job::delivery_id`](crate::worker::Job::delivery_id) gives
+    /// the worker's handler span, so the two tie for every sender: the id the signature covers,
+    /// or for senders that sign none the id their dedupe key came from (the vendor's event id,
+    /// or the body hash). An id from a header the signature does not cover is the sender's
+    /// claim, recorded as `unsigned_delivery_id`.
     fn span(&self) -> tracing::Span {
         tracing::info_span!(
             "webhook",
@@ -480,7 +483,7 @@ impl<T: Payload> Receiver<T> {
             Some(key) => key,
             None => {
                 let (event, _) = self.parse(verified.body())?;
-                self.key(&verified, &event)?
+                self.key(&verified, &event, span)?
             }
         };
         // The adapter's buffer when the verified bytes are exactly it (not decompressed): the
@@ -620,7 +623,7 @@ impl<T: Payload> Receiver<T> {
             }
             None => {
                 let (event, repairs) = self.parse(verified.body())?;
-                let key = self.key(&verified, &event)?;
+                let key = self.key(&verified, &event, span)?;
                 let Some(claim) = self.claim(&key).await? else {
                     return Ok(Received::Duplicate { key });
                 };
@@ -682,8 +685,20 @@ impl<T: Payload> Receiver<T> {
         }
     }
 
-    fn key(&self, verified: &Verified<'_>, event: &T) -> Result<IdempotencyKey, Error> {
-        crate::platform::dedupe_key(&self.namespace, verified, event.event_id().as_deref())
+    /// The key of a delivery whose signature covers no id, from the payload; its id part is
+    /// the span's `delivery_id` (see [`span`](Self::span)).
+    fn key(
+        &self,
+        verified: &Verified<'_>,
+        event: &T,
+        span: &tracing::Span,
+    ) -> Result<IdempotencyKey, Error> {
+        let key =
+            crate::platform::dedupe_key(&self.namespace, verified, event.event_id().as_deref())?;
+        if verified.signed_delivery_id().is_none() {
+            span.record("delivery_id", key.id());
+        }
+        Ok(key)
     }
 }
 

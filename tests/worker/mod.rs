@@ -336,6 +336,51 @@ fn the_handler_span_carries_the_delivery_id() {
         .any(|l| l.contains("handled") && l.contains("msg_span_42")));
 }
 
+/// For a sender that signs no delivery id (Sam), the receive span and the handler span carry
+/// the same `delivery_id`: the event id the dedupe key came from.
+#[test]
+fn receive_and_handler_spans_tie_for_an_unsigned_sender() {
+    let body = include_bytes!("../fixtures/sam/lead_captured.json");
+    let expected = SamEvent::parse(body)
+        .unwrap()
+        .event_id()
+        .unwrap()
+        .into_owned();
+    let ((), out) = crate::support::logs::capture_logs(|| async {
+        let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+        let signer = HmacSha256::sam(Secret::raw("sam-span-secret-0123456789").unwrap());
+        let receiver = Receiver::<SamEvent>::builder(signer.clone())
+            .inbox_arc(inbox.clone())
+            .build();
+        let headers = signer.sign(std::time::SystemTime::now(), body);
+        receiver
+            .accept(&Inbound::new(&headers, body))
+            .await
+            .unwrap();
+        let worker =
+            Worker::from_arc(inbox.clone()).route::<SamEvent, _>(|_job: Job<SamEvent>| async {
+                tracing::info!("inside the handler");
+                Ok::<(), String>(())
+            });
+        run_until(worker, inbox, 1, 0).await;
+    });
+    // The receive span records a `&str` (quoted by the formatter), the worker's a `Display`.
+    let tied = |line: &str| {
+        line.contains(&format!("delivery_id={expected}"))
+            || line.contains(&format!("delivery_id=\"{expected}\""))
+    };
+    let received = out
+        .lines()
+        .find(|l| l.contains("webhook{") && l.contains("stored"))
+        .unwrap_or_else(|| panic!("no receive-span line in {out}"));
+    assert!(tied(received), "{received}");
+    let handled = out
+        .lines()
+        .find(|l| l.contains("inside the handler"))
+        .unwrap_or_else(|| panic!("no handler line in {out}"));
+    assert!(tied(handled), "{handled}");
+}
+
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_inbox_is_waited_out_and_work_resumes() {
