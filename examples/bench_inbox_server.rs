@@ -184,12 +184,15 @@ async fn memory_floor(State(floor): State<Arc<MemoryFloor>>, req: Request) -> St
         mac.update(part);
     }
     let tag = mac.finalize().into_bytes();
-    let signed = sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|b64| {
-        let mut sig = [0u8; 32];
-        base64::engine::general_purpose::STANDARD
-            .decode_slice(b64, &mut sig)
-            .is_ok_and(|n| n == 32 && bool::from(sig.ct_eq(&tag)))
-    });
+    let signed = sigs
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|b64| {
+            let mut sig = [0u8; 32];
+            base64::engine::general_purpose::STANDARD
+                .decode_slice(b64, &mut sig)
+                .is_ok_and(|n| n == 32 && bool::from(sig.ct_eq(&tag)))
+        });
     if !signed {
         return StatusCode::UNAUTHORIZED;
     }
