@@ -539,6 +539,10 @@ impl<T: Payload> Receiver<T> {
     }
 
     /// Verify, parse and claim `inbound` against the system clock.
+    ///
+    /// This is the in-request mode, whether or not the receiver has an inbox: call
+    /// [`accept`](Self::accept) to store a delivery instead. The framework adapters choose for
+    /// you (an inbox receiver behind the `Webhook<T>` extractors puts).
     pub async fn receive(&self, inbound: &Inbound<'_>) -> Result<Received<T>, Error> {
         self.receive_at(inbound, SystemTime::now()).await
     }
