@@ -531,6 +531,17 @@ macro_rules! open_struct {
             }
         }
 
+        impl $crate::lenient::de::RecordSlot for $name {
+            type Record = Self;
+            fn clear(&mut self) {
+                *self = Self::default();
+            }
+            fn reset(&mut self) -> &mut Self {
+                *self = Self::default();
+                self
+            }
+        }
+
         impl $crate::lenient::de::ReadField for $name {
             const EXPECTING: &'static str = $exp;
             fn read_field<'de, D: serde::Deserializer<'de>>(
@@ -567,35 +578,56 @@ pub(crate) trait ReadField {
         -> Result<(), D::Error>;
 }
 
-/// Reads an `Option<T>` of an [`open_struct!`] `T` into its slot, exactly as
-/// `Plain<Option<T>>` reads it (`null` is `None`; anything but an object is the error `T`'s own
-/// `Deserialize` gives), without building `T` apart and moving it in.
-pub(crate) struct InPlace<'a, T>(pub &'a mut Option<T>);
+/// Where [`InPlace`] reads an [`open_struct!`] record: an `Option` of it (`null` is `None`, as
+/// `Plain<Option<T>>` reads it) or the record itself (`null` is its default, as [`OrDefault`]
+/// reads it; [`open_struct!`] implements this for each record).
+pub(crate) trait RecordSlot {
+    /// The record.
+    type Record: ReadField;
+    /// What `null` leaves in the slot.
+    fn clear(&mut self);
+    /// The slot holding a default record, to fill.
+    fn reset(&mut self) -> &mut Self::Record;
+}
 
-impl<'de, T: ReadField + Default> de::DeserializeSeed<'de> for InPlace<'_, T> {
+impl<T: ReadField + Default> RecordSlot for Option<T> {
+    type Record = T;
+    fn clear(&mut self) {
+        *self = None;
+    }
+    fn reset(&mut self) -> &mut T {
+        self.insert(T::default())
+    }
+}
+
+/// Reads an [`open_struct!`] record into its slot exactly as the slot's type reads it (anything
+/// but `null` or an object is the error the record's own `Deserialize` gives), without building
+/// the record apart and moving it in.
+pub(crate) struct InPlace<'a, S>(pub &'a mut S);
+
+impl<'de, S: RecordSlot> de::DeserializeSeed<'de> for InPlace<'_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_option(self)
     }
 }
 
-impl<'de, T: ReadField + Default> Visitor<'de> for InPlace<'_, T> {
+impl<'de, S: RecordSlot> Visitor<'de> for InPlace<'_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("option")
     }
     fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        *self.0 = None;
+        self.0.clear();
         Ok(())
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        *self.0 = None;
+        self.0.clear();
         Ok(())
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         // A repeated key replaces the whole record, as assigning a new one did.
-        let slot = self.0.insert(T::default());
-        d.deserialize_map(Fill(slot))
+        d.deserialize_map(Fill(self.0.reset()))
     }
 }
 

@@ -131,7 +131,9 @@ pub(super) fn read_head(
 /// What the one pass takes from a flat record instead of parsing an envelope member a second
 /// time: the record reads `id` (and, for some, `created_at`) with the envelope's own readers,
 /// and keeps `account` and `inbox` untyped, as the envelope does.
-pub(super) trait FlatRecord: DeserializeOwned + Default + ReadField {
+pub(super) trait FlatRecord:
+    DeserializeOwned + Default + ReadField + de::RecordSlot<Record = Self>
+{
     /// `id`, read as the envelope reads it.
     fn id(&self) -> Option<&String>;
     /// `Some` when the record reads `created_at` as the envelope does; its value then.
@@ -275,7 +277,7 @@ where
                     Source::Raw(raw) => raw,
                     Source::Map if bit == DATA_BIT => {
                         head.data = true;
-                        map.next_value_seed(OrDefaultInPlace(&mut data))?;
+                        map.next_value_seed(de::InPlace(&mut data))?;
                         continue;
                     }
                     // Enveloped for sure: the member is the envelope's alone.
@@ -290,7 +292,7 @@ where
                 };
                 if bit == DATA_BIT {
                     head.data = true;
-                    OrDefaultInPlace(&mut data)
+                    de::InPlace(&mut data)
                         .deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
                         .map_err(A::Error::custom)?;
                 } else if head.data {
@@ -366,36 +368,6 @@ where
         return Err(A::Error::custom(DECLINED));
     }
     Ok(env)
-}
-
-/// `OrDefault<D>` read into its slot: `null` is the default record, anything else the record
-/// as its own `Deserialize` reads it, filled in place.
-struct OrDefaultInPlace<'a, D>(&'a mut D);
-
-impl<'de, D: ReadField + Default> DeserializeSeed<'de> for OrDefaultInPlace<'_, D> {
-    type Value = ();
-    fn deserialize<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de, D: ReadField + Default> Visitor<'de> for OrDefaultInPlace<'_, D> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("option")
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-        *self.0 = D::default();
-        Ok(())
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        *self.0 = D::default();
-        Ok(())
-    }
-    fn visit_some<De: Deserializer<'de>>(self, d: De) -> Result<(), De::Error> {
-        *self.0 = D::default();
-        d.deserialize_map(de::Fill(self.0))
-    }
 }
 
 impl ConversaLabsEvent {
