@@ -555,26 +555,27 @@ struct Core {
 impl Core {
     async fn run(&self, op: &'static str, inv: &ScriptInvocation<'_>) -> Result<Value, Error> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.op_timeout, inv.invoke_async(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
-            Err(_) => Err(self.timed_out(op)),
-        }
+        self.bounded(op, inv.invoke_async(&mut conn)).await
     }
 
     async fn query(&self, op: &'static str, cmd: &redis::Cmd) -> Result<Value, Error> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
-            Err(_) => Err(self.timed_out(op)),
-        }
+        self.bounded(op, cmd.query_async(&mut conn)).await
     }
 
     /// `pipe` in one `MULTI`/`EXEC`: its replies, in order.
     async fn query_atomic(&self, op: &'static str, pipe: &redis::Pipeline) -> Result<Value, Error> {
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.op_timeout, pipe.query_async(&mut conn)).await {
+        self.bounded(op, pipe.query_async(&mut conn)).await
+    }
+
+    /// One call to Redis within the operation timeout, its failure as `StoreUnavailable`.
+    async fn bounded(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = redis::RedisResult<Value>>,
+    ) -> Result<Value, Error> {
+        match tokio::time::timeout(self.op_timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(unavailable(op, &e, self.retry_after)),
             Err(_) => Err(self.timed_out(op)),

@@ -607,6 +607,14 @@ impl Writer {
         to_ms((self.clock)())
     }
 
+    /// The entry holding dedupe key `key`, if any.
+    fn id_of(&self, key: &IdempotencyKey) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT id FROM inbox WHERE key = ?1")?
+            .query_row([key.as_str()], |r| r.get(0))
+            .optional()
+    }
+
     /// Whether the pages in use (not counting free ones) reached the put limit.
     fn full(&self) -> rusqlite::Result<bool> {
         let Some(limit) = self.put_pages else {
@@ -637,11 +645,7 @@ impl Writer {
             Op::Put(e) => {
                 if self.full()? {
                     // Full: a retry of a stored delivery is still a duplicate; a new one waits.
-                    let id: Option<i64> = conn
-                        .prepare_cached("SELECT id FROM inbox WHERE key = ?1")?
-                        .query_row([e.key.as_str()], |r| r.get(0))
-                        .optional()?;
-                    return match id {
+                    return match self.id_of(&e.key)? {
                         Some(id) => Ok(Reply::Put(PutOutcome::Duplicate(entry_id(id)))),
                         None => Err(rusqlite::Error::SqliteFailure(
                             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
@@ -670,9 +674,9 @@ impl Writer {
                 if inserted == 1 {
                     Reply::Put(PutOutcome::Accepted(entry_id(conn.last_insert_rowid())))
                 } else {
-                    let id: i64 = conn
-                        .prepare_cached("SELECT id FROM inbox WHERE key = ?1")?
-                        .query_row([e.key.as_str()], |r| r.get(0))?;
+                    let id = self
+                        .id_of(&e.key)?
+                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                     Reply::Put(PutOutcome::Duplicate(entry_id(id)))
                 }
             }
