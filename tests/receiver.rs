@@ -13,6 +13,25 @@ use chathooks::{Inbound, Received, Receiver, Secret};
 
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 
+/// Standard Webhooks headers for delivery `id` of `body`, signed by `signer` at `now` (the
+/// timestamp header is `now` in seconds).
+fn standard_headers(
+    signer: &StandardWebhooks,
+    id: &str,
+    now: SystemTime,
+    body: &[u8],
+) -> http::HeaderMap {
+    let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let mut h = http::HeaderMap::new();
+    h.insert("webhook-id", id.parse().unwrap());
+    h.insert("webhook-timestamp", secs.to_string().parse().unwrap());
+    h.insert(
+        "webhook-signature",
+        signer.sign(id, now, body).parse().unwrap(),
+    );
+    h
+}
+
 fn github_headers(body: &[u8], delivery: &str) -> http::HeaderMap {
     let v = HmacSha256::github(Secret::raw(GITHUB_SECRET).unwrap());
     let mut h = v.sign(SystemTime::now(), body);
@@ -62,13 +81,7 @@ async fn a_signed_delivery_id_is_the_key() {
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let body = br#"{"type":"ping","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
     for id in ["msg_a", "msg_b"] {
-        let mut h = http::HeaderMap::new();
-        h.insert("webhook-id", id.parse().unwrap());
-        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
-        h.insert(
-            "webhook-signature",
-            signer.sign(id, now, body).parse().unwrap(),
-        );
+        let h = standard_headers(&signer, id, now, body);
         let got = receiver
             .receive_at(&Inbound::new(&h, body), now)
             .await
@@ -175,16 +188,7 @@ async fn a_parse_failure_after_an_early_claim_releases_the_key() {
         Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap()).build();
     let signer = StandardWebhooks::new(secret).unwrap();
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let deliver = |body: &'static [u8]| {
-        let mut h = http::HeaderMap::new();
-        h.insert("webhook-id", "msg_fix".parse().unwrap());
-        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
-        h.insert(
-            "webhook-signature",
-            signer.sign("msg_fix", now, body).parse().unwrap(),
-        );
-        h
-    };
+    let deliver = |body: &'static [u8]| standard_headers(&signer, "msg_fix", now, body);
     let bad: &[u8] = br#"{"type":5,"data":{}}"#;
     let h = deliver(bad);
     let err = receiver
@@ -227,13 +231,7 @@ async fn delivery_ids_come_back_exactly_whatever_the_key_layout() {
         (long.as_str(), false),
         ("msg a", false),
     ] {
-        let mut h = http::HeaderMap::new();
-        h.insert("webhook-id", id.parse().unwrap());
-        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
-        h.insert(
-            "webhook-signature",
-            signer.sign(id, now, body).parse().unwrap(),
-        );
+        let h = standard_headers(&signer, id, now, body);
         let Received::Fresh(d) = receiver
             .receive_at(&Inbound::new(&h, body), now)
             .await

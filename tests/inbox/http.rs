@@ -73,10 +73,21 @@ async fn axum_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
 }
 
 /// Handler runs on the extractor routes of an inbox receiver: there must be none.
+#[cfg(any(feature = "axum", feature = "actix"))]
 static EXTRACTOR_HANDLER_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+#[cfg(any(feature = "axum", feature = "actix"))]
 fn extractor_handler_ran() {
     EXTRACTOR_HANDLER_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+fn assert_handler_never_ran() {
+    assert_eq!(
+        EXTRACTOR_HANDLER_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "inbox mode never runs the handler"
+    );
 }
 
 /// The same receivers behind the ordinary `Webhook<T>` extractor and its layer: a receiver
@@ -107,19 +118,23 @@ async fn axum_extractor_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
     addr
 }
 
+/// An actix-web server on 127.0.0.1 (one worker, its own thread) whose routes `routes` adds
+/// from a fresh set of receivers on `inbox`; behind `WebhookMiddleware`, which the extractor
+/// routes need and the inbox routes ignore.
 #[cfg(feature = "actix")]
-async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
-    use chathooks::integrations::actix::inbox_route;
+fn actix_serve(
+    inbox: Arc<dyn Inbox>,
+    routes: fn(&mut actix_web::web::ServiceConfig, Receivers),
+) -> SocketAddr {
+    use chathooks::integrations::actix::WebhookMiddleware;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = actix_web::HttpServer::new(move || {
                 let r = receivers(inbox.clone());
                 actix_web::App::new()
-                    .route("/standard", inbox_route(r.standard))
-                    .route("/sam", inbox_route(r.sam))
-                    .route("/salesmartly", inbox_route(r.salesmartly))
-                    .route("/custom", inbox_route(r.custom))
+                    .wrap(WebhookMiddleware::new())
+                    .configure(|cfg| routes(cfg, r))
             })
             .workers(1)
             .disable_signals()
@@ -132,48 +147,39 @@ async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+#[cfg(feature = "actix")]
+async fn actix_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
+    use chathooks::integrations::actix::inbox_route;
+    actix_serve(inbox, |cfg, r| {
+        cfg.route("/standard", inbox_route(r.standard))
+            .route("/sam", inbox_route(r.sam))
+            .route("/salesmartly", inbox_route(r.salesmartly))
+            .route("/custom", inbox_route(r.custom));
+    })
+}
+
 /// The actix-web counterpart of [`axum_extractor_server`].
 #[cfg(feature = "actix")]
 async fn actix_extractor_server(inbox: Arc<dyn Inbox>) -> SocketAddr {
-    use chathooks::integrations::actix::{Webhook, WebhookMiddleware};
+    use actix_web::web;
+    use chathooks::integrations::actix::Webhook;
     async fn handle<T: chathooks::receiver::Payload>(_hook: Webhook<T>) -> &'static str {
         extractor_handler_ran();
         "handled in the request"
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || {
-                let r = receivers(inbox.clone());
-                actix_web::App::new()
-                    .wrap(WebhookMiddleware::new())
-                    .app_data(actix_web::web::Data::from(r.standard))
-                    .app_data(actix_web::web::Data::from(r.sam))
-                    .app_data(actix_web::web::Data::from(r.salesmartly))
-                    .route(
-                        "/standard",
-                        actix_web::web::post().to(handle::<StandardEvent>),
-                    )
-                    .route("/sam", actix_web::web::post().to(handle::<SamEvent>))
-                    .route(
-                        "/salesmartly",
-                        actix_web::web::post().to(handle::<SaleSmartlyEvent>),
-                    )
-                    .service(
-                        actix_web::web::resource("/custom")
-                            .app_data(actix_web::web::Data::from(r.custom))
-                            .route(actix_web::web::post().to(handle::<StandardEvent>)),
-                    )
-            })
-            .workers(1)
-            .disable_signals()
-            .bind(("127.0.0.1", 0))
-            .unwrap();
-            tx.send(server.addrs()[0]).unwrap();
-            let _ = server.run().await;
-        });
-    });
-    rx.recv().unwrap()
+    actix_serve(inbox, |cfg, r| {
+        cfg.app_data(web::Data::from(r.standard))
+            .app_data(web::Data::from(r.sam))
+            .app_data(web::Data::from(r.salesmartly))
+            .route("/standard", web::post().to(handle::<StandardEvent>))
+            .route("/sam", web::post().to(handle::<SamEvent>))
+            .route("/salesmartly", web::post().to(handle::<SaleSmartlyEvent>))
+            .service(
+                web::resource("/custom")
+                    .app_data(web::Data::from(r.custom))
+                    .route(web::post().to(handle::<StandardEvent>)),
+            );
+    })
 }
 
 /// The tower adapter on plain hyper: `InboxService` for three routes, and for `/sam` a
@@ -373,11 +379,7 @@ async fn axum_extractor_on_an_inbox_receiver_puts_instead_of_handling() {
     let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
     scenarios(axum_extractor_server(inbox.clone()).await, inbox).await;
     unavailable(axum_extractor_server(full_inbox().await).await).await;
-    assert_eq!(
-        EXTRACTOR_HANDLER_RUNS.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "inbox mode never runs the handler"
-    );
+    assert_handler_never_ran();
 }
 
 #[cfg(feature = "actix")]
@@ -386,11 +388,7 @@ async fn actix_extractor_on_an_inbox_receiver_puts_instead_of_handling() {
     let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
     scenarios(actix_extractor_server(inbox.clone()).await, inbox).await;
     unavailable(actix_extractor_server(full_inbox().await).await).await;
-    assert_eq!(
-        EXTRACTOR_HANDLER_RUNS.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "inbox mode never runs the handler"
-    );
+    assert_handler_never_ran();
 }
 
 #[cfg(feature = "tower")]

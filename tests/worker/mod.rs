@@ -340,29 +340,16 @@ fn the_handler_span_carries_the_delivery_id() {
 /// the same `delivery_id`: the event id the dedupe key came from.
 #[test]
 fn receive_and_handler_spans_tie_for_an_unsigned_sender() {
-    let body = include_bytes!("../fixtures/sam/lead_captured.json");
-    let expected = SamEvent::parse(body)
-        .unwrap()
-        .event_id()
-        .unwrap()
-        .into_owned();
-    let ((), out) = crate::support::logs::capture_logs(|| async {
+    let (expected, out) = crate::support::logs::capture_logs(|| async {
         let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
-        let signer = HmacSha256::sam(Secret::raw("sam-span-secret-0123456789").unwrap());
-        let receiver = Receiver::<SamEvent>::builder(signer.clone())
-            .inbox_arc(inbox.clone())
-            .build();
-        let headers = signer.sign(std::time::SystemTime::now(), body);
-        receiver
-            .accept(&Inbound::new(&headers, body))
-            .await
-            .unwrap();
+        let expected = accept_sam(&inbox).await;
         let worker =
             Worker::from_arc(inbox.clone()).route::<SamEvent, _>(|_job: Job<SamEvent>| async {
                 tracing::info!("inside the handler");
                 Ok::<(), String>(())
             });
         run_until(worker, inbox, 1, 0).await;
+        expected
     });
     // The receive span records a `&str` (quoted by the formatter), the worker's a `Display`.
     let tied = |line: &str| {
@@ -649,11 +636,9 @@ mod every_backend_exactly_once {
     }
 }
 
-/// A sender whose signature covers no delivery id (Sam): the job's delivery id is the event id
-/// the receiver keyed the delivery on, not the whole dedupe key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsigned_senders_delivery_id_is_its_event_id() {
-    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+/// The Sam `lead.captured` fixture, signed and stored into `inbox` through a `Receiver`, as an
+/// inbox route stores it; returns the event id its dedupe key comes from.
+async fn accept_sam(inbox: &Arc<dyn Inbox>) -> String {
     let signer = HmacSha256::sam(Secret::raw("sam-worker-secret-0123456789").unwrap());
     let receiver = Receiver::<SamEvent>::builder(signer.clone())
         .inbox_arc(inbox.clone())
@@ -664,11 +649,19 @@ async fn an_unsigned_senders_delivery_id_is_its_event_id() {
         .accept(&Inbound::new(&headers, body))
         .await
         .unwrap();
-    let expected = SamEvent::parse(body)
+    SamEvent::parse(body)
         .unwrap()
         .event_id()
         .unwrap()
-        .into_owned();
+        .into_owned()
+}
+
+/// A sender whose signature covers no delivery id (Sam): the job's delivery id is the event id
+/// the receiver keyed the delivery on, not the whole dedupe key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_senders_delivery_id_is_its_event_id() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let expected = accept_sam(&inbox).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     let worker = Worker::from_arc(inbox.clone()).route::<SamEvent, _>(move |job: Job<SamEvent>| {
