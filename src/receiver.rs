@@ -73,6 +73,26 @@ static KEPT_HEADERS: [http::HeaderName; 5] = [
     http::HeaderName::from_static("svix-timestamp"),
 ];
 
+/// The [`KEPT_HEADERS`] that `headers` holds, in that order, each name's first value (values
+/// that are not UTF-8 are not kept). One pass over the request's few headers: five lookups by
+/// name hashed five names on every delivery, a tenth of the inbox route's own work.
+fn kept_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    let mut found: [Option<&http::HeaderValue>; KEPT_HEADERS.len()] = Default::default();
+    for (name, value) in headers {
+        if let Some(i) = KEPT_HEADERS.iter().position(|kept| kept == name) {
+            found[i].get_or_insert(value);
+        }
+    }
+    let mut kept = Vec::with_capacity(found.iter().flatten().count());
+    for (name, value) in KEPT_HEADERS.iter().zip(found) {
+        if let Some(value) = value.and_then(|v| v.to_str().ok()) {
+            // Names are lowercase already.
+            kept.push((name.as_str().to_owned(), value.to_owned()));
+        }
+    }
+    kept
+}
+
 /// What an inbox route answers once the delivery is stored: status 200 and a small JSON body
 /// by default, configurable per receiver ([`ReceiverBuilder::inbox_response`]).
 ///
@@ -497,20 +517,16 @@ impl<T: Payload> Receiver<T> {
             }
             _ => bytes::Bytes::copy_from_slice(verified.body()),
         };
-        let mut entry = NewEntry::new(self.namespace.as_ref(), self.vendor.as_str(), key, body)
-            .with_received_at(now);
-        if let Some(id) = verified.signed_delivery_id() {
-            entry = entry.with_signed_delivery_id(id);
-        }
-        // Names are lowercase already: one allocation per name and value, sized once.
-        entry.headers.reserve_exact(KEPT_HEADERS.len());
-        for name in &KEPT_HEADERS {
-            if let Some(value) = inbound.headers().get(name).and_then(|v| v.to_str().ok()) {
-                entry
-                    .headers
-                    .push((name.as_str().to_owned(), value.to_owned()));
-            }
-        }
+        // Built whole: `NewEntry::new` would read the clock only to be told `now`.
+        let entry = NewEntry {
+            namespace: self.namespace.as_ref().to_owned(),
+            vendor: self.vendor.as_str().to_owned(),
+            key,
+            signed_delivery_id: verified.signed_delivery_id().map(str::to_owned),
+            headers: kept_headers(inbound.headers()),
+            body,
+            received_at: now,
+        };
         let started = metrics::start();
         let put = inbox.put(entry).await;
         metrics::stage_since(self.vendor.as_str(), Stage::InboxPut, started);

@@ -275,3 +275,53 @@ async fn delivery_ids_come_back_exactly_whatever_the_key_layout() {
         d.release().await.unwrap();
     }
 }
+
+/// An inbox entry keeps the content type and the delivery id and timestamp headers, in that
+/// order, each name's first value, whatever order the request sent them in; never the
+/// signature, never a value that is not UTF-8, never any other header.
+#[tokio::test]
+async fn an_inbox_entry_keeps_only_the_named_headers() {
+    use chathooks::inbox::{MemoryInbox, PutOutcome};
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let inbox = Arc::new(MemoryInbox::new());
+    let receiver = Receiver::<StandardEvent>::builder(StandardWebhooks::new(secret).unwrap())
+        .inbox(inbox.clone())
+        .build();
+    let signer = StandardWebhooks::new(secret).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let body = br#"{"type":"ping","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+    let signed = standard_headers(&signer, "msg_h", now, body);
+    // Rebuilt in another order, with extra and repeated headers around the signed ones.
+    let mut h = http::HeaderMap::new();
+    h.insert("x-trace", "t1".parse().unwrap());
+    h.insert("webhook-timestamp", signed["webhook-timestamp"].clone());
+    h.insert(
+        "svix-id",
+        http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+    );
+    h.insert("webhook-signature", signed["webhook-signature"].clone());
+    h.append("content-type", "application/json".parse().unwrap());
+    h.append("content-type", "text/plain".parse().unwrap());
+    h.insert("webhook-id", signed["webhook-id"].clone());
+    let outcome = receiver
+        .accept_at(&Inbound::new(&h, body), now)
+        .await
+        .unwrap();
+    let PutOutcome::Accepted(id) = outcome else {
+        panic!("a new delivery is stored: {outcome:?}")
+    };
+    let entry = inbox.get_now(&id).expect("stored");
+    let kept: Vec<(&str, &str)> = entry
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("content-type", "application/json"),
+            ("webhook-id", "msg_h"),
+            ("webhook-timestamp", "1700000000"),
+        ]
+    );
+}
