@@ -228,10 +228,12 @@ impl<E: VendorEvent> Payload for Normalized<E> {
     const VENDOR: Vendor = E::VENDOR;
     fn parse(body: &[u8]) -> Result<Self, ParseError> {
         let typed = E::from_slice(body)?;
+        let event_id = typed.event_id().map(Cow::into_owned);
+        let unknown = typed.is_unknown();
         Ok(Normalized {
-            event: typed.normalize(),
-            event_id: typed.event_id().map(Cow::into_owned),
-            unknown: typed.is_unknown(),
+            event: typed.into_event(),
+            event_id,
+            unknown,
             _vendor: PhantomData,
         })
     }

@@ -475,32 +475,42 @@ fn salesmartly_and_conversalabs_parse_and_normalize_allocations() {
     use chathooks::platform::conversalabs::ConversaLabsEvent;
     use chathooks::platform::salesmartly::SaleSmartlyEvent;
     use chathooks::platform::VendorEvent;
-    /// (allocations of a `Value` parse, of the typed parse, of `normalize()`).
-    fn counts<E: VendorEvent>(body: &[u8]) -> (usize, usize, usize) {
+    /// (allocations of a `Value` parse, of the typed parse, of `normalize()`, of
+    /// `into_event()`).
+    fn counts<E: VendorEvent>(body: &[u8]) -> (usize, usize, usize, usize) {
         let (value, _) = allocations(|| serde_json::from_slice::<serde_json::Value>(body).unwrap());
         let (typed, event) = allocations(|| E::from_slice(body).unwrap());
         let (normalize, _) = allocations(|| event.normalize());
-        (value, typed, normalize)
+        let (into_event, _) = allocations(|| event.into_event());
+        (value, typed, normalize, into_event)
     }
-    let bodies: [(&str, &[u8], usize); 3] = [
+    // (name, body, normalize()'s allocations, into_event()'s).
+    let bodies: [(&str, &[u8], usize, usize); 3] = [
         (
             "salesmartly add_user",
             include_bytes!("fixtures/salesmartly/add_user.json"),
             28,
+            // The texts, labels, custom fields and `ad_referral`'s map move. Left: the event's
+            // name, the id's copy in `ids.contact`, the phone, email and label `Vec`s (3), the
+            // custom fields' node and `remark_name`/`remark` keys (3), `ad_referral`'s key, its
+            // map's node and `ad_id`/`ad_title` keys (4), the attributes' node and keys (3).
+            15,
         ),
         (
             "conversalabs message_created_doc_sample",
             include_bytes!("fixtures/conversalabs/message_created_doc_sample.json"),
+            15,
             15,
         ),
         (
             "conversalabs message_created",
             include_bytes!("fixtures/conversalabs/message_created.json"),
             24,
+            24,
         ),
     ];
-    for (name, body, expected) in bodies {
-        let (value, typed, normalize) = if name.starts_with("salesmartly") {
+    for (name, body, expected, expected_into) in bodies {
+        let (value, typed, normalize, into_event) = if name.starts_with("salesmartly") {
             counts::<SaleSmartlyEvent>(body)
         } else {
             counts::<ConversaLabsEvent>(body)
@@ -510,5 +520,9 @@ fn salesmartly_and_conversalabs_parse_and_normalize_allocations() {
             "{name}: typed parse {typed} allocations, Value {value}"
         );
         assert_eq!(normalize, expected, "{name}: allocations in normalize()");
+        assert_eq!(
+            into_event, expected_into,
+            "{name}: allocations in into_event()"
+        );
     }
 }

@@ -463,3 +463,48 @@ fn typed_fields_for_the_new_shapes() {
     };
     assert_eq!(m.sender_type, Some(SenderType::System));
 }
+
+// ---- into_event ------------------------------------------------------------------------
+
+/// Every fixture of one vendor that parses: `into_event()` (consuming) gives exactly the
+/// event `normalize()` (borrowing) gives. Returns how many were checked.
+fn into_event_is_normalize<T: VendorEvent>(vendor: &str) -> usize {
+    let dir = format!("{}/tests/fixtures/{vendor}", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(typed) = T::from_slice(&std::fs::read(&path).unwrap()) else {
+            continue;
+        };
+        let borrowed = typed.normalize();
+        assert_eq!(typed.into_event(), borrowed, "{}", path.display());
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn into_event_is_normalize_for_every_vendor() {
+    for (vendor, checked) in [
+        ("buzzi", into_event_is_normalize::<BuzziEvent>("buzzi")),
+        (
+            "conversalabs",
+            into_event_is_normalize::<ConversaLabsEvent>("conversalabs"),
+        ),
+        (
+            "saleassist",
+            into_event_is_normalize::<SaleAssistEvent>("saleassist"),
+        ),
+        (
+            "salesmartly",
+            into_event_is_normalize::<SaleSmartlyEvent>("salesmartly"),
+        ),
+        ("sam", into_event_is_normalize::<SamEvent>("sam")),
+        (
+            "standard",
+            into_event_is_normalize::<StandardEvent>("standard"),
+        ),
+    ] {
+        assert!(checked >= 3, "{vendor}: only {checked} fixtures parsed");
+    }
+}

@@ -93,6 +93,14 @@ pub trait VendorEvent: Sized + Send + 'static {
     /// Convert into the cross-vendor model.
     fn normalize(&self) -> Event;
 
+    /// [`normalize`](Self::normalize), consuming the typed event: where a vendor implements
+    /// it, strings and maps move into the [`Event`] instead of being copied. Always the same
+    /// event as `normalize` gives; [`Normalized`](crate::receiver::Normalized) receivers use
+    /// it. The default calls `normalize`.
+    fn into_event(self) -> Event {
+        self.normalize()
+    }
+
     /// `true` for an event the typed parser does not know (the lossless `Unknown` variant):
     /// schema drift worth counting (`chathooks_unknown_events_total`).
     fn is_unknown(&self) -> bool {
@@ -121,6 +129,11 @@ macro_rules! inherent_vendor_methods {
             /// [`VendorEvent::normalize`]).
             pub fn normalize(&self) -> $crate::Event {
                 <Self as $crate::platform::VendorEvent>::normalize(self)
+            }
+            /// Convert into the cross-vendor [`Event`](crate::Event), consuming the typed
+            /// event (see [`VendorEvent::into_event`]).
+            pub fn into_event(self) -> $crate::Event {
+                <Self as $crate::platform::VendorEvent>::into_event(self)
             }
         }
     };

@@ -728,6 +728,13 @@ impl SaleSmartlyEvent {
         })
     }
 
+    /// Convert into the cross-vendor [`Event`], consuming the typed event (see
+    /// [`VendorEvent::into_event`](crate::platform::VendorEvent::into_event)): the same event as
+    /// [`normalize`](Self::normalize).
+    pub fn into_event(self) -> Event {
+        <Self as crate::platform::VendorEvent>::into_event(self)
+    }
+
     /// Convert into the cross-vendor [`Event`].
     ///
     /// - `message` → [`EventKind::MessageReceived`] (`sender_type` 1, direction inbound) or
@@ -752,8 +759,12 @@ impl SaleSmartlyEvent {
     pub fn normalize(&self) -> Event {
         match self {
             SaleSmartlyEvent::Message(m) => self.normalize_message(m),
-            SaleSmartlyEvent::AddUser(c) => normalize_customer(EventKind::CustomerCreated, c),
-            SaleSmartlyEvent::UpdateUser(c) => normalize_customer(EventKind::CustomerUpdated, c),
+            SaleSmartlyEvent::AddUser(c) => {
+                normalize_customer(EventKind::CustomerCreated, Src::Borrowed(c))
+            }
+            SaleSmartlyEvent::UpdateUser(c) => {
+                normalize_customer(EventKind::CustomerUpdated, Src::Borrowed(c))
+            }
             SaleSmartlyEvent::Unknown { name, .. } => {
                 Event::new(Vendor::SaleSmartly, EventKind::Other(name.clone()), name)
             }
@@ -842,50 +853,95 @@ impl SaleSmartlyEvent {
     }
 }
 
-fn normalize_customer(kind: EventKind, c: &Customer) -> Event {
+/// A record [`normalize_customer`] reads: borrowed (`normalize`, every string copied) or owned
+/// (`into_event`, strings moved into the [`Event`]). One body of code serves both, so the two
+/// always give the same event.
+enum Src<'a, T> {
+    Owned(T),
+    Borrowed(&'a T),
+}
+
+impl<T> Src<'_, T> {
+    fn get(&self) -> &T {
+        match self {
+            Src::Owned(t) => t,
+            Src::Borrowed(t) => t,
+        }
+    }
+}
+
+/// `$src.$field`: moved out of an owned record (leaving the default), cloned from a borrowed one.
+macro_rules! take {
+    ($src:expr, $($field:tt)+) => {
+        match &mut $src {
+            Src::Owned(o) => std::mem::take(&mut o.$($field)+),
+            Src::Borrowed(b) => b.$($field)+.clone(),
+        }
+    };
+}
+
+fn normalize_customer(kind: EventKind, mut c: Src<'_, Customer>) -> Event {
     let name = match kind {
         EventKind::CustomerCreated => "add_user",
         _ => "update_user",
     };
     let mut e = Event::new(Vendor::SaleSmartly, kind, name);
-    e.ids.contact = c.chat_user_id.clone();
+    let id = take!(c, chat_user_id);
+    e.ids.contact = id.clone();
+    let (remark_name, remark) = (take!(c, remark_name), take!(c, remark));
     let mut contact = Contact {
-        id: c.chat_user_id.clone(),
-        name: c.name.clone().or_else(|| c.remark_name.clone()),
+        id,
+        name: take!(c, name).or_else(|| remark_name.clone()),
         ..Contact::default()
     };
-    contact.phones.extend(c.phone.clone());
-    contact.emails.extend(c.email.clone());
-    contact.labels = c
-        .labels
-        .iter()
-        .flatten()
-        .filter_map(|l| l.label_name.clone())
-        .collect();
-    if let Some(fields) = &c.custom_field {
-        for (k, v) in fields {
-            contact.custom_fields.insert(k.clone(), v.clone());
-        }
+    contact.phones.extend(take!(c, phone));
+    contact.emails.extend(take!(c, email));
+    let labels = match &mut c {
+        Src::Owned(o) => o
+            .labels
+            .take()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.label_name)
+            .collect(),
+        Src::Borrowed(b) => b
+            .labels
+            .iter()
+            .flatten()
+            .filter_map(|l| l.label_name.clone())
+            .collect(),
+    };
+    contact.labels = labels;
+    // Entry by entry when borrowed: cloning the whole map first would allocate its tree too.
+    match &mut c {
+        Src::Owned(o) => contact
+            .custom_fields
+            .extend(o.custom_field.take().into_iter().flatten()),
+        Src::Borrowed(b) => contact.custom_fields.extend(
+            b.custom_field
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        ),
     }
-    for (k, v) in [("remark_name", &c.remark_name), ("remark", &c.remark)] {
+    for (k, v) in [("remark_name", remark_name), ("remark", remark)] {
         if let Some(v) = v {
-            contact
-                .custom_fields
-                .insert(k.to_owned(), Value::String(v.clone()));
+            contact.custom_fields.insert(k.to_owned(), Value::String(v));
         }
     }
-    if let Some(ad) = &c.ad_referral {
-        let mut o = ad.extra.clone();
-        if let Some(id) = &ad.ad_id {
-            o.insert("ad_id".into(), Value::String(id.clone()));
+    if let Some(mut ad) = take!(c, ad_referral) {
+        let mut o = std::mem::take(&mut ad.extra);
+        if let Some(id) = ad.ad_id {
+            o.insert("ad_id".into(), Value::String(id));
         }
-        if let Some(t) = &ad.ad_title {
-            o.insert("ad_title".into(), Value::String(t.clone()));
+        if let Some(t) = ad.ad_title {
+            o.insert("ad_title".into(), Value::String(t));
         }
         contact
             .custom_fields
             .insert("ad_referral".into(), Value::Object(o));
     }
+    let c = c.get();
     e.contact = lookup::contact(Some(contact), &c.extra, Flat::Person);
     if let Some(ch) = c.channel {
         e.attributes
@@ -918,6 +974,19 @@ impl VendorEvent for SaleSmartlyEvent {
 
     fn normalize(&self) -> Event {
         SaleSmartlyEvent::normalize(self)
+    }
+
+    /// Customers' strings and maps move into the event; messages are normalised as borrowed.
+    fn into_event(self) -> Event {
+        match self {
+            SaleSmartlyEvent::AddUser(c) => {
+                normalize_customer(EventKind::CustomerCreated, Src::Owned(*c))
+            }
+            SaleSmartlyEvent::UpdateUser(c) => {
+                normalize_customer(EventKind::CustomerUpdated, Src::Owned(*c))
+            }
+            other => other.normalize(),
+        }
     }
 }
 
@@ -1029,7 +1098,8 @@ mod tests {
                     Just("msg"), Just("msg_type"), Just("sequence_id"), Just("chat_session_id"),
                     Just("channel"), Just("sender_type"), Just("send_time"), Just("labels"),
                     Just("custom_field"), Just("ad_referral"), Just("sys_user_id"),
-                    Just("name"), Just("other"),
+                    Just("name"), Just("other"), Just("chat_user_id"), Just("remark_name"),
+                    Just("remark"), Just("phone"), Just("email"),
                 ], value()),
                 0..6,
             ),
@@ -1048,7 +1118,37 @@ mod tests {
             } else {
                 data
             };
-            same_as_reference(&format!(r#"{{"event":{event},"data":{data}}}"#));
+            let body = format!(r#"{{"event":{event},"data":{data}}}"#);
+            same_as_reference(&body);
+            consumed_as_borrowed(&body);
+        }
+    }
+
+    /// `into_event` moves what `normalize` copies: the same event, whatever the body.
+    fn consumed_as_borrowed(body: &str) {
+        if let Ok(e) = SaleSmartlyEvent::from_slice(body.as_bytes()) {
+            assert_eq!(e.clone().into_event(), e.normalize(), "body: {body}");
+        }
+    }
+
+    #[test]
+    fn into_event_is_normalize_on_every_fixture() {
+        let bodies = crate::platform::fixtures("salesmartly", 5);
+        let customers = bodies
+            .iter()
+            .filter(|b| {
+                matches!(
+                    SaleSmartlyEvent::from_slice(b.as_bytes()),
+                    Ok(SaleSmartlyEvent::AddUser(_) | SaleSmartlyEvent::UpdateUser(_))
+                )
+            })
+            .count();
+        assert!(
+            customers >= 2,
+            "the fixtures hold {customers} customer events"
+        );
+        for body in &bodies {
+            consumed_as_borrowed(body);
         }
     }
 }
