@@ -729,7 +729,7 @@ impl SaleSmartlyEvent {
     }
 
     /// Convert into the cross-vendor [`Event`], consuming the typed event (see
-    /// [`VendorEvent::into_event`](crate::platform::VendorEvent::into_event)): the same event as
+    /// [`VendorEvent::into_event`]): the same event as
     /// [`normalize`](Self::normalize).
     pub fn into_event(self) -> Event {
         <Self as crate::platform::VendorEvent>::into_event(self)
