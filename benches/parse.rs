@@ -11,9 +11,9 @@
 //! side does more work, never less.
 //!
 //! After each group the bench prints each of the three over `value` from alternating rounds of
-//! the four (the order rotates every round), as the median and range of
-//! the per-round ratios: on a shared machine, criterion's separate reports of each function come
-//! from different moments of the load, and those ratios move by ±20 % between runs.
+//! the four (the order rotates every round), as the median and range of the per-round ratios:
+//! on a shared machine, criterion's separate reports of each function come from different
+//! moments of the load, and those ratios move by ±20 % between runs.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -75,7 +75,7 @@ static KEPT_HEADERS: [http::HeaderName; 5] = [
 
 /// The [`KEPT_HEADERS`] that `headers` holds, in that order, each name's first value (values
 /// that are not UTF-8 are not kept). One pass over the request's few headers: five lookups by
-/// name hashed five names on every delivery, a tenth of the inbox route's own work.
+/// name hashed five names on every delivery, a sixth of the inbox route's own work.
 fn kept_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
     let mut found: [Option<&http::HeaderValue>; KEPT_HEADERS.len()] = Default::default();
     for (name, value) in headers {

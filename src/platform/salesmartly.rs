@@ -872,10 +872,10 @@ impl<T> Src<'_, T> {
 
 /// `$src.$field`: moved out of an owned record (leaving the default), cloned from a borrowed one.
 macro_rules! take {
-    ($src:expr, $($field:tt)+) => {
+    ($src:expr, $field:ident) => {
         match &mut $src {
-            Src::Owned(o) => std::mem::take(&mut o.$($field)+),
-            Src::Borrowed(b) => b.$($field)+.clone(),
+            Src::Owned(o) => std::mem::take(&mut o.$field),
+            Src::Borrowed(b) => b.$field.clone(),
         }
     };
 }
