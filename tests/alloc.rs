@@ -526,3 +526,35 @@ fn salesmartly_and_conversalabs_parse_and_normalize_allocations() {
         );
     }
 }
+
+/// Every ConversaLabs envelope the typed parse boxes stays under glibc's "large" request size
+/// (1,024-byte chunks and up skip the per-thread cache and consolidate the fast bins first: a
+/// 1,992-byte message envelope cost 14 % of its parse's instructions). A record that grows past
+/// it should box a nested record, as `conversation` and `meta` are.
+#[test]
+fn conversalabs_envelopes_stay_below_the_allocators_large_request_size() {
+    use chathooks::platform::conversalabs::*;
+    use std::mem::size_of;
+    let sizes = [
+        (
+            "message",
+            size_of::<ConversaLabsEnvelope<ConversaLabsMessage>>(),
+        ),
+        (
+            "conversation",
+            size_of::<ConversaLabsEnvelope<ConversaLabsConversation>>(),
+        ),
+        (
+            "contact",
+            size_of::<ConversaLabsEnvelope<ConversaLabsContact>>(),
+        ),
+        (
+            "payment",
+            size_of::<ConversaLabsEnvelope<ConversaLabsPayment>>(),
+        ),
+        ("deal", size_of::<ConversaLabsEnvelope<ConversaLabsDeal>>()),
+    ];
+    for (name, size) in sizes {
+        assert!(size < 1000, "{name} envelope: {size} bytes");
+    }
+}

@@ -600,6 +600,19 @@ impl<T: ReadField + Default> RecordSlot for Option<T> {
     }
 }
 
+/// A boxed record reads as the record: `Option<Box<R>>` is a slot like `Option<R>`, for records
+/// too large to hold inline (ConversaLabs' `conversation` in a message).
+impl<T: ReadField> ReadField for Box<T> {
+    const EXPECTING: &'static str = T::EXPECTING;
+    fn read_field<'de, D: Deserializer<'de>>(
+        &mut self,
+        key: Key<'_>,
+        d: D,
+    ) -> Result<(), D::Error> {
+        (**self).read_field(key, d)
+    }
+}
+
 /// Reads an [`open_struct!`] record into its slot exactly as the slot's type reads it (anything
 /// but `null` or an object is the error the record's own `Deserialize` gives), without building
 /// the record apart and moving it in.

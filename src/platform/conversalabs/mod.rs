@@ -515,9 +515,10 @@ open_struct! {
         /// The contact, when nested as `contact`.
         "contact" => contact: Option<ConversaLabsContact>
             = Plain<Option<ConversaLabsContact>> => in_place,
-        /// Chatwoot's `meta` (`sender`, `assignee`).
-        "meta" => meta: Option<ConversaLabsMeta>
-            = Plain<Option<ConversaLabsMeta>> => in_place,
+        /// Chatwoot's `meta` (`sender`, `assignee`). Boxed, like a message's `conversation`:
+        /// it holds two contacts, and inline it made every conversation half a kilobyte larger.
+        "meta" => meta: Option<Box<ConversaLabsMeta>>
+            = Plain<Option<Box<ConversaLabsMeta>>> => in_place,
         /// Assigned agent id.
         "assignee_id" => assignee_id: Option<String> = StrNum,
         /// Labels (usually strings).
@@ -579,9 +580,11 @@ open_struct! {
             = Plain<Option<ConversaLabsContact>> => in_place,
         /// Conversation id, when sent flat.
         "conversation_id" => conversation_id: Option<String> = StrNum,
-        /// The conversation, when nested.
-        "conversation" => conversation: Option<ConversaLabsConversation>
-            = Plain<Option<ConversaLabsConversation>> => in_place,
+        /// The conversation, when nested. Boxed: inline it made a message envelope about 2 KB,
+        /// which glibc's allocator serves on its slow path for "large" requests (no per-thread
+        /// cache, and a consolidation of its fast bins first) on every parse.
+        "conversation" => conversation: Option<Box<ConversaLabsConversation>>
+            = Plain<Option<Box<ConversaLabsConversation>>> => in_place,
         /// Attachments, as sent (`data_url`/`file_type` objects in Chatwoot).
         "attachments" => attachments: Vec<Value> = OrDefault<Vec<Value>>,
         /// Created.
