@@ -345,3 +345,98 @@ fn errors_carry_the_json_path() {
     .unwrap_err();
     assert_eq!(err.path, "account_id");
 }
+
+/// A message whose typed `id` or `content` is missing takes it from a nested `message` (the
+/// lookup every vendor shares); one that has both keeps its own.
+#[test]
+fn message_text_and_id_from_a_nested_message_where_the_typed_ones_are_missing() {
+    let normalized = |body: &str| {
+        ConversaLabsEvent::from_slice(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{body}: {e}"))
+            .normalize()
+            .message
+            .expect("a message")
+    };
+    let m = normalized(
+        r#"{"event":"message_created","message_type":"incoming",
+            "message":{"id":"m-9","content":"nested text"}}"#,
+    );
+    assert_eq!(m.id.as_deref(), Some("m-9"));
+    assert_eq!(m.text.as_deref(), Some("nested text"));
+    let m = normalized(
+        r#"{"event":"message_created","id":5,"message":{"id":"m-9","content":"nested text"}}"#,
+    );
+    assert_eq!(
+        (m.id.as_deref(), m.text.as_deref()),
+        (Some("5"), Some("nested text"))
+    );
+    let m = normalized(
+        r#"{"event":"message_created","content":"own","message":{"id":"m-9","content":"x"}}"#,
+    );
+    assert_eq!(
+        (m.id.as_deref(), m.text.as_deref()),
+        (Some("m-9"), Some("own"))
+    );
+    let m =
+        normalized(r#"{"event":"message_created","id":5,"content":"own","message":{"id":"m-9"}}"#);
+    assert_eq!(
+        (m.id.as_deref(), m.text.as_deref()),
+        (Some("5"), Some("own"))
+    );
+}
+
+/// Each attachment field reads Chatwoot's key first and the generic one where that is absent
+/// or empty; numbers read as their text.
+#[test]
+fn attachment_fields_prefer_chatwoot_keys_and_fall_back() {
+    let body = r#"{"event":"message_created","id":1,"content":"see files","attachments":[
+        {"data_url":"https://cdn.example/a.jpg","url":"https://other.example/a.jpg",
+         "file_type":"image","type":"file","name":"a.jpg","file_name":"other.jpg",
+         "content_type":"image/jpeg","mime_type":"image/png"},
+        {"url":"https://cdn.example/b.pdf","data_url":"","type":"file","file_name":"b.pdf",
+         "mime_type":"application/pdf"},
+        {"file_type":7},
+        "not an object"]}"#;
+    let m = ConversaLabsEvent::from_slice(body.as_bytes())
+        .unwrap()
+        .normalize()
+        .message
+        .unwrap();
+    let got: Vec<_> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            (
+                a.url.as_deref(),
+                a.kind.as_deref(),
+                a.name.as_deref(),
+                a.mime_type.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("https://cdn.example/a.jpg"),
+                Some("image"),
+                Some("a.jpg"),
+                Some("image/jpeg")
+            ),
+            (
+                Some("https://cdn.example/b.pdf"),
+                Some("file"),
+                Some("b.pdf"),
+                Some("application/pdf")
+            ),
+            (None, Some("7"), None, None),
+        ]
+    );
+}
+
+/// An event name with blanks around it selects its type as the bare name does.
+#[test]
+fn an_event_name_with_blanks_around_it_selects_its_type() {
+    let ev = ConversaLabsEvent::from_slice(br#"{"event":" Message.Created ","id":1}"#).unwrap();
+    assert!(matches!(ev, ConversaLabsEvent::MessageCreated(_)), "{ev:?}");
+}

@@ -98,7 +98,12 @@ pub(crate) enum Flat {
 /// `true` when a sender or person object's `type` names an agent, bot or system (see the module
 /// docs), `false` when it names the customer or says nothing.
 pub(crate) fn is_agent_type(kind: Option<&str>) -> bool {
-    kind.is_some_and(|k| AGENT_TYPES.iter().any(|a| super::open::same_word(k, a)))
+    // Trimmed once, not once per word.
+    kind.map(str::trim).is_some_and(|k| {
+        AGENT_TYPES
+            .iter()
+            .any(|a| super::open::same_trimmed_word(k, a))
+    })
 }
 
 /// A JSON object as the lookup reads it: a `serde_json` [`Map`] (the typed events' `extra`
@@ -309,13 +314,27 @@ impl<'de> serde::Deserialize<'de> for Tree<'de> {
 /// `base` (the contact from the vendor's typed fields, if any) with its gaps filled from
 /// `record` in the documented order; `None` when neither has anything.
 pub(crate) fn contact<O: Obj>(base: Option<Contact>, record: &O, flat: Flat) -> Option<Contact> {
+    // Most typed records' `extra` maps are empty: nothing to fill the gaps from.
+    if record.is_empty() {
+        return base;
+    }
     let had = base.is_some();
     let mut c = base.unwrap_or_default();
     if flat == Flat::Person {
         merge(&mut c, record, false);
     }
-    for key in PERSON_KEYS {
-        if let Some(person) = record.get(key).and_then(Val::object) {
+    // The person objects found in one pass over the record (the last of a repeated key, as
+    // `get` finds it), then taken in the lookup order: six lookups by name cost more.
+    let mut persons: [Option<&O::V>; PERSON_KEYS.len()] = [None; PERSON_KEYS.len()];
+    if !record.is_empty() {
+        for (key, value) in record.entries() {
+            if let Some(rank) = PERSON_KEYS.iter().position(|k| *k == key) {
+                persons[rank] = Some(value);
+            }
+        }
+    }
+    for person in persons {
+        if let Some(person) = person.and_then(Val::object) {
             let kind = person.get("type").and_then(Val::str);
             if !is_agent_type(kind) {
                 merge(&mut c, person, true);

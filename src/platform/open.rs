@@ -37,9 +37,10 @@ macro_rules! open_enum {
             /// Read vendor text (case-insensitive; `-`, ` ` and `.` read as `_`). Unknown text is
             /// kept in `Other`.
             pub fn from_text(text: &str) -> Self {
+                let trimmed = text.trim();
                 $(
-                    if $crate::platform::open::same_word(text, $canon)
-                        $( || $crate::platform::open::same_word(text, $alt) )*
+                    if $crate::platform::open::same_trimmed_word(trimmed, $canon)
+                        $( || $crate::platform::open::same_trimmed_word(trimmed, $alt) )*
                     {
                         return $name::$var;
                     }
@@ -71,9 +72,14 @@ macro_rules! open_enum {
 }
 pub(crate) use open_enum;
 
-/// `a` equals `b` ignoring ASCII case, with `-`, ` ` and `.` in `a` read as `_`.
+/// `a` (trimmed) equals `b` ignoring ASCII case, with `-`, ` ` and `.` in `a` read as `_`.
 pub(crate) fn same_word(a: &str, b: &str) -> bool {
-    let a = a.trim();
+    same_trimmed_word(a.trim(), b)
+}
+
+/// [`same_word`] of an `a` already trimmed: callers that compare one text with many words trim
+/// it once.
+pub(crate) fn same_trimmed_word(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes().zip(b.bytes()).all(|(x, y)| {
             let x = match x {
@@ -236,9 +242,10 @@ pub(crate) fn common_kind(name: &str) -> Option<EventKind> {
         ("deal_stage_changed", EventKind::DealStageChanged),
         ("feedback_received", EventKind::FeedbackReceived),
     ];
+    let name = name.trim();
     TABLE
         .iter()
-        .find(|(n, _)| same_word(name, n))
+        .find(|(n, _)| same_trimmed_word(name, n))
         .map(|(_, k)| k.clone())
 }
 
@@ -247,8 +254,8 @@ pub(crate) fn common_kind(name: &str) -> Option<EventKind> {
 pub(crate) fn channel_from_name(name: &str) -> Channel {
     let t = name.trim();
     // Chatwoot-style class names (`Channel::Whatsapp`).
-    let key = t.strip_prefix("Channel::").unwrap_or(t);
-    let is = |words: &[&str]| words.iter().any(|w| same_word(key, w));
+    let key = t.strip_prefix("Channel::").unwrap_or(t).trim();
+    let is = |words: &[&str]| words.iter().any(|w| same_trimmed_word(key, w));
     if is(&[
         "web",
         "webwidget",
@@ -293,7 +300,12 @@ pub(crate) fn channel_from_name(name: &str) -> Channel {
 /// A scalar member of a JSON object as text (strings as sent, numbers as decimal text);
 /// `None` for absent, `null`, `""`, arrays and objects.
 pub(crate) fn scalar(map: &Map<String, Value>, key: &str) -> Option<String> {
-    match map.get(key)? {
+    scalar_value(map.get(key))
+}
+
+/// [`scalar`] of a value already looked up.
+pub(crate) fn scalar_value(value: Option<&Value>) -> Option<String> {
+    match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
@@ -350,5 +362,36 @@ mod tests {
         assert_eq!(common_kind("nope"), None);
         assert_eq!(channel_from_name("Channel::Whatsapp"), Channel::WhatsApp);
         assert_eq!(channel_from_name("sms"), Channel::Other("sms".into()));
+    }
+
+    /// Text with blanks around it reads as the word inside, wherever a text is matched against
+    /// a list of words (each list trims the text once, not once per word); unknown text is kept
+    /// as sent.
+    #[test]
+    fn words_are_matched_trimmed() {
+        use crate::platform::conversalabs::ConversaLabsMessageType as T;
+        assert!(same_word(" \tdeal stage-changed \n", "deal_stage_changed"));
+        assert!(same_trimmed_word(
+            "Deal.Stage-Changed",
+            "deal_stage_changed"
+        ));
+        assert!(!same_trimmed_word(
+            " deal_stage_changed",
+            "deal_stage_changed"
+        ));
+        assert_eq!(
+            common_kind("  Deal.Stage_Changed "),
+            Some(EventKind::DealStageChanged)
+        );
+        assert_eq!(channel_from_name(" Channel:: WhatsApp "), Channel::WhatsApp);
+        assert_eq!(channel_from_name(" web chat "), Channel::Web);
+        assert_eq!(T::from_text(" Incoming\n"), T::Incoming);
+        assert_eq!(
+            T::from_text(" carrier pigeon "),
+            T::Other(" carrier pigeon ".into())
+        );
+        assert!(crate::platform::lookup::is_agent_type(Some(" Agent-Bot ")));
+        assert!(!crate::platform::lookup::is_agent_type(Some(" contact ")));
+        assert!(!crate::platform::lookup::is_agent_type(None));
     }
 }

@@ -714,9 +714,10 @@ fn which(name: &str) -> Option<Which> {
         ("payment_received", Which::Payment),
         ("deal_stage_changed", Which::Deal),
     ];
+    let name = name.trim();
     TABLE
         .iter()
-        .find(|(n, _)| same_word(name, n))
+        .find(|(n, _)| open::same_trimmed_word(name, n))
         .map(|(_, w)| *w)
 }
 

@@ -83,7 +83,11 @@ impl VendorEvent for ConversaLabsEvent {
                     fill_conversation(&mut ev, c);
                 }
                 ev.ids.conversation = ev.ids.conversation.take().or(d.conversation_id.clone());
-                let nested = lookup::message_in(&d.extra).unwrap_or_default();
+                // Only read where a typed field is missing (most messages have both).
+                let nested = match (&d.id, &d.content) {
+                    (Some(_), Some(_)) => Message::default(),
+                    _ => lookup::message_in(&d.extra).unwrap_or_default(),
+                };
                 let m = Message {
                     id: d.id.clone().or(nested.id),
                     text: d.content.clone().or(nested.text),
@@ -306,11 +310,31 @@ pub(super) fn contact(p: &ConversaLabsContact) -> Contact {
 }
 
 pub(super) fn attachment(v: &Value) -> Option<crate::event::Attachment> {
+    // Each field's key and its fallback, found in one pass over the object (eight lookups by
+    // name cost more than the rest of the attachment).
+    const KEYS: [&str; 8] = [
+        "data_url",
+        "url",
+        "file_type",
+        "type",
+        "name",
+        "file_name",
+        "content_type",
+        "mime_type",
+    ];
     let m = v.as_object()?;
+    let mut found: [Option<&Value>; 8] = [None; 8];
+    for (key, value) in m {
+        if let Some(i) = KEYS.iter().position(|k| k == key) {
+            found[i] = Some(value);
+        }
+    }
+    let field =
+        |i: usize| open::scalar_value(found[i]).or_else(|| open::scalar_value(found[i + 1]));
     Some(crate::event::Attachment {
-        url: open::scalar(m, "data_url").or_else(|| open::scalar(m, "url")),
-        kind: open::scalar(m, "file_type").or_else(|| open::scalar(m, "type")),
-        name: open::scalar(m, "name").or_else(|| open::scalar(m, "file_name")),
-        mime_type: open::scalar(m, "content_type").or_else(|| open::scalar(m, "mime_type")),
+        url: field(0),
+        kind: field(2),
+        name: field(4),
+        mime_type: field(6),
     })
 }
