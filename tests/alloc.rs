@@ -527,10 +527,11 @@ fn salesmartly_and_conversalabs_parse_and_normalize_allocations() {
     }
 }
 
-/// Every ConversaLabs envelope the typed parse boxes stays under glibc's "large" request size
-/// (1,024-byte chunks and up skip the per-thread cache and consolidate the fast bins first: a
-/// 1,992-byte message envelope cost 14 % of its parse's instructions). A record that grows past
-/// it should box a nested record, as `conversation` and `meta` are.
+/// Every ConversaLabs envelope the typed parse boxes stays small enough for glibc's per-thread
+/// cache (requests up to 1,032 bytes). Larger ones take `malloc`'s slow path, and from
+/// 1,024-byte chunks up a "large" request consolidates the fast bins first: a 1,992-byte
+/// message envelope cost 14 % of its parse's instructions. A record that grows past it should
+/// box a nested record, as `conversation` and `meta` are.
 #[test]
 fn conversalabs_envelopes_stay_below_the_allocators_large_request_size() {
     use chathooks::platform::conversalabs::*;

@@ -396,6 +396,7 @@ fn attachment_fields_prefer_chatwoot_keys_and_fall_back() {
         {"url":"https://cdn.example/b.pdf","data_url":"","type":"file","file_name":"b.pdf",
          "mime_type":"application/pdf"},
         {"file_type":7},
+        {"data_url":null,"url":true,"file_type":["image"],"type":"file","name":{},"file_name":""},
         "not an object"]}"#;
     let m = ConversaLabsEvent::from_slice(body.as_bytes())
         .unwrap()
@@ -430,6 +431,7 @@ fn attachment_fields_prefer_chatwoot_keys_and_fall_back() {
                 Some("application/pdf")
             ),
             (None, Some("7"), None, None),
+            (Some("true"), Some("file"), None, None),
         ]
     );
 }

@@ -600,8 +600,9 @@ impl<T: ReadField + Default> RecordSlot for Option<T> {
     }
 }
 
-/// A boxed record reads as the record: `Option<Box<R>>` is a slot like `Option<R>`, for records
-/// too large to hold inline (ConversaLabs' `conversation` in a message).
+/// A boxed record reads as the record: `Option<Box<R>>` is a slot like `Option<R>`, for nested
+/// records boxed to keep their parent small (ConversaLabs' `conversation` in a message and
+/// `meta` in a conversation: inline, a message envelope was a "large" allocation).
 impl<T: ReadField> ReadField for Box<T> {
     const EXPECTING: &'static str = T::EXPECTING;
     fn read_field<'de, D: Deserializer<'de>>(

@@ -98,7 +98,7 @@ pub(crate) enum Flat {
 /// `true` when a sender or person object's `type` names an agent, bot or system (see the module
 /// docs), `false` when it names the customer or says nothing.
 pub(crate) fn is_agent_type(kind: Option<&str>) -> bool {
-    // Trimmed once, not once per word.
+    // The text is compared with every word of the list: trim it once, not per word.
     kind.map(str::trim).is_some_and(|k| {
         AGENT_TYPES
             .iter()
@@ -326,11 +326,9 @@ pub(crate) fn contact<O: Obj>(base: Option<Contact>, record: &O, flat: Flat) -> 
     // The person objects found in one pass over the record (the last of a repeated key, as
     // `get` finds it), then taken in the lookup order: six lookups by name cost more.
     let mut persons: [Option<&O::V>; PERSON_KEYS.len()] = [None; PERSON_KEYS.len()];
-    if !record.is_empty() {
-        for (key, value) in record.entries() {
-            if let Some(rank) = PERSON_KEYS.iter().position(|k| *k == key) {
-                persons[rank] = Some(value);
-            }
+    for (key, value) in record.entries() {
+        if let Some(rank) = PERSON_KEYS.iter().position(|k| *k == key) {
+            persons[rank] = Some(value);
         }
     }
     for person in persons {

@@ -310,31 +310,29 @@ pub(super) fn contact(p: &ConversaLabsContact) -> Contact {
 }
 
 pub(super) fn attachment(v: &Value) -> Option<crate::event::Attachment> {
-    // Each field's key and its fallback, found in one pass over the object (eight lookups by
-    // name cost more than the rest of the attachment).
-    const KEYS: [&str; 8] = [
-        "data_url",
-        "url",
-        "file_type",
-        "type",
-        "name",
-        "file_name",
-        "content_type",
-        "mime_type",
+    // Each field's key and its fallback (url, kind, name, MIME type), found in one pass over
+    // the object: eight lookups by name cost more than the rest of the attachment.
+    const KEYS: [[&str; 2]; 4] = [
+        ["data_url", "url"],
+        ["file_type", "type"],
+        ["name", "file_name"],
+        ["content_type", "mime_type"],
     ];
     let m = v.as_object()?;
-    let mut found: [Option<&Value>; 8] = [None; 8];
+    let mut found: [[Option<&Value>; 2]; 4] = [[None; 2]; 4];
     for (key, value) in m {
-        if let Some(i) = KEYS.iter().position(|k| k == key) {
-            found[i] = Some(value);
+        for (slots, keys) in found.iter_mut().zip(KEYS) {
+            if let Some(i) = keys.iter().position(|k| k == key) {
+                slots[i] = Some(value);
+            }
         }
     }
-    let field =
-        |i: usize| open::scalar_value(found[i]).or_else(|| open::scalar_value(found[i + 1]));
+    let [url, kind, name, mime_type] = found
+        .map(|[key, fallback]| open::scalar_value(key).or_else(|| open::scalar_value(fallback)));
     Some(crate::event::Attachment {
-        url: field(0),
-        kind: field(2),
-        name: field(4),
-        mime_type: field(6),
+        url,
+        kind,
+        name,
+        mime_type,
     })
 }
