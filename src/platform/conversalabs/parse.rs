@@ -8,7 +8,9 @@
 //! member is the envelope's (`extra`). Where the bet loses — the `"data"` found was nested, or a
 //! top-level `data` was written with escapes — the pass declines and the members pass reads the
 //! body instead. Envelope keys are read as slices and parsed when the layout is known, so they
-//! cost twice only in the flat layout, where the record reads them too.
+//! cost twice only in the flat layout, where the record reads them too; where no `"data"` is
+//! in the body at all, the members the record reads as the envelope does (`id`, `created_at`,
+//! `account`, `inbox`) go into the record at once and the envelope takes the record's values.
 
 use super::*;
 
@@ -253,6 +255,9 @@ where
     let mut heads: [Option<(de::Key<'de>, &'de RawValue)>; DATA_BIT as usize] = Default::default();
     // A member went into `data` as the flat layout reads it: a `data` key now loses the bet.
     let mut bet_flat = false;
+    // Envelope members (by bit) read straight into the record, the layout being flat for sure:
+    // the envelope takes the record's value at the end.
+    let mut in_record = 0u32;
     let mut early = early.into_iter().chain(std::iter::once(named));
     loop {
         let (key, source) = match early.next() {
@@ -285,6 +290,18 @@ where
                         map.next_value_seed(HeadSeed {
                             head: &mut head,
                             bit,
+                        })?;
+                        continue;
+                    }
+                    // No `"data"` anywhere in the body, so the layout is flat: a member the
+                    // record reads as the envelope does goes into the record at once, not
+                    // through a slice read twice (`id`, `created_at`, `account`, `inbox`).
+                    Source::Map if !enveloped && reads_as_head(bit, &data) => {
+                        bet_flat = true;
+                        in_record |= 1 << bit;
+                        map.next_value_seed(FieldSeed {
+                            data: &mut data,
+                            key,
                         })?;
                         continue;
                     }
@@ -339,25 +356,17 @@ where
     } else {
         // Flat: the record is the top level, envelope keys included. Where the record reads a
         // member as the envelope does, the envelope takes the record's value.
-        let mut own = [false; DATA_BIT as usize];
         for (bit, slot) in (0u32..).zip(&mut heads) {
             if let Some((key, raw)) = slot.take() {
                 data.read_field(key, &mut serde_json::Deserializer::from_str(raw.get()))
                     .map_err(A::Error::custom)?;
-                match bit {
-                    5 => head.id = data.id().cloned(),
-                    8 => match data.created_at() {
-                        Some(ts) => head.created_at = ts.cloned(),
-                        None => own[8] = true,
-                    },
-                    11 => refs.0 = data.extra().get("account").and_then(ref_id),
-                    12 => refs.1 = data.extra().get("inbox").and_then(ref_id),
-                    _ => own[bit as usize] = true,
-                }
-                if own[bit as usize] {
+                if !take_from_record(bit, &data, &mut head, &mut refs) {
                     read_head(&mut head, bit, raw).map_err(A::Error::custom)?;
                 }
             }
+        }
+        for bit in (0..DATA_BIT).filter(|bit| in_record & (1 << bit) != 0) {
+            take_from_record(bit, &data, &mut head, &mut refs);
         }
     }
     let mut env = ConversaLabsEnvelope::assemble(head, data);
@@ -368,6 +377,34 @@ where
         return Err(A::Error::custom(DECLINED));
     }
     Ok(env)
+}
+
+/// `true` for the envelope member `bit` names where `data` (a flat record) reads it as the
+/// envelope does, so [`take_from_record`] can give the envelope its value.
+fn reads_as_head<D: FlatRecord>(bit: u32, data: &D) -> bool {
+    matches!(bit, 5 | 11 | 12) || (bit == 8 && data.created_at().is_some())
+}
+
+/// In the flat layout, set the envelope member `bit` names from the record that read it
+/// (`id`, `created_at` where the record reads it, `account.id`/`inbox.id` into `refs`); `false`
+/// when the record does not read it as the envelope does, and the envelope reads it itself.
+fn take_from_record<D: FlatRecord>(
+    bit: u32,
+    data: &D,
+    head: &mut Head,
+    refs: &mut (Option<String>, Option<String>),
+) -> bool {
+    match bit {
+        5 => head.id = data.id().cloned(),
+        8 => match data.created_at() {
+            Some(ts) => head.created_at = ts.cloned(),
+            None => return false,
+        },
+        11 => refs.0 = data.extra().get("account").and_then(ref_id),
+        12 => refs.1 = data.extra().get("inbox").and_then(ref_id),
+        _ => return false,
+    }
+    true
 }
 
 impl ConversaLabsEvent {

@@ -91,6 +91,10 @@ fn fast_parse_matches_the_reference_on_edge_cases() {
         r#"{"event":"message_created","content_attributes":{"data":1},"content":"x"}"#,
         r#"{"event":"message_created","content":"x","d\u0061ta":{"content":"y"}}"#,
         r#"{"event":"message_created","content":"x","d\u0061ta":null,"k":1}"#,
+        // Envelope members the flat record reads at once, then an escaped `data`.
+        r#"{"event":"message_created","id":5,"d\u0061ta":{"content":"y"}}"#,
+        r#"{"event":"message_created","account":{"id":2},"d\u0061ta":{"id":1}}"#,
+        r#"{"event":"conversation_created","created_at":"2026-06-27T16:10:02Z","d\u0061ta":{}}"#,
         r#"{"event":"message_created","content":"\"data\"","id":3}"#,
         r#"{"event":"message_created","content":"hi","data":{"content":"x"}}"#,
         r#"{"content":"hi","event":"message_created","data":null}"#,
