@@ -21,7 +21,7 @@ use crate::event::{Contact, Message};
 use crate::lenient::de::Key;
 
 /// Keys that hold the person one level down, in lookup order.
-pub(crate) const PERSON_KEYS: &[&str] =
+pub(crate) const PERSON_KEYS: &[&str; 6] =
     &["lead", "contact", "customer", "visitor", "user", "person"];
 
 const NAME: &[&str] = &[
@@ -311,6 +311,22 @@ impl<'de> serde::Deserialize<'de> for Tree<'de> {
     }
 }
 
+/// The values of `keys` in `obj`, in the order of `keys` (the last of a repeated key, as
+/// [`Obj::get`] finds it), found in one pass over its members: a lookup by name per key cost
+/// more.
+pub(crate) fn members<'a, O: Obj, const N: usize>(
+    obj: &'a O,
+    keys: &[&str; N],
+) -> [Option<&'a O::V>; N] {
+    let mut found = [None; N];
+    for (key, value) in obj.entries() {
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            found[i] = Some(value);
+        }
+    }
+    found
+}
+
 /// `base` (the contact from the vendor's typed fields, if any) with its gaps filled from
 /// `record` in the documented order; `None` when neither has anything.
 pub(crate) fn contact<O: Obj>(base: Option<Contact>, record: &O, flat: Flat) -> Option<Contact> {
@@ -323,15 +339,8 @@ pub(crate) fn contact<O: Obj>(base: Option<Contact>, record: &O, flat: Flat) -> 
     if flat == Flat::Person {
         merge(&mut c, record, false);
     }
-    // The person objects found in one pass over the record (the last of a repeated key, as
-    // `get` finds it), then taken in the lookup order: six lookups by name cost more.
-    let mut persons: [Option<&O::V>; PERSON_KEYS.len()] = [None; PERSON_KEYS.len()];
-    for (key, value) in record.entries() {
-        if let Some(rank) = PERSON_KEYS.iter().position(|k| *k == key) {
-            persons[rank] = Some(value);
-        }
-    }
-    for person in persons {
+    // In the lookup order, whatever order the record sends them in.
+    for person in members(record, PERSON_KEYS) {
         if let Some(person) = person.and_then(Val::object) {
             let kind = person.get("type").and_then(Val::str);
             if !is_agent_type(kind) {

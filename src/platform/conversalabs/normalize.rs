@@ -310,29 +310,24 @@ pub(super) fn contact(p: &ConversaLabsContact) -> Contact {
 }
 
 pub(super) fn attachment(v: &Value) -> Option<crate::event::Attachment> {
-    // Each field's key and its fallback (url, kind, name, MIME type), found in one pass over
-    // the object: eight lookups by name cost more than the rest of the attachment.
-    const KEYS: [[&str; 2]; 4] = [
-        ["data_url", "url"],
-        ["file_type", "type"],
-        ["name", "file_name"],
-        ["content_type", "mime_type"],
+    // Each field's key, then its fallback.
+    const KEYS: [&str; 8] = [
+        "data_url",
+        "url",
+        "file_type",
+        "type",
+        "name",
+        "file_name",
+        "content_type",
+        "mime_type",
     ];
-    let m = v.as_object()?;
-    let mut found: [[Option<&Value>; 2]; 4] = [[None; 2]; 4];
-    for (key, value) in m {
-        for (slots, keys) in found.iter_mut().zip(KEYS) {
-            if let Some(i) = keys.iter().position(|k| k == key) {
-                slots[i] = Some(value);
-            }
-        }
-    }
-    let [url, kind, name, mime_type] = found
-        .map(|[key, fallback]| open::scalar_value(key).or_else(|| open::scalar_value(fallback)));
+    let [url, url_or, kind, kind_or, name, name_or, mime, mime_or] =
+        lookup::members(v.as_object()?, &KEYS);
+    let pick = |v, or| open::scalar_value(v).or_else(|| open::scalar_value(or));
     Some(crate::event::Attachment {
-        url,
-        kind,
-        name,
-        mime_type,
+        url: pick(url, url_or),
+        kind: pick(kind, kind_or),
+        name: pick(name, name_or),
+        mime_type: pick(mime, mime_or),
     })
 }

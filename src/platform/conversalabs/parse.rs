@@ -380,29 +380,29 @@ where
 }
 
 /// `true` for the envelope member `bit` names where `data` (a flat record) reads it as the
-/// envelope does, so [`take_from_record`] can give the envelope its value.
+/// envelope does (`id`; `created_at` where the record reads it with `Ts`; `account` and `inbox`,
+/// kept untyped), so [`take_from_record`] can give the envelope its value.
 fn reads_as_head<D: FlatRecord>(bit: u32, data: &D) -> bool {
     matches!(bit, 5 | 11 | 12) || (bit == 8 && data.created_at().is_some())
 }
 
 /// In the flat layout, set the envelope member `bit` names from the record that read it
-/// (`id`, `created_at` where the record reads it, `account.id`/`inbox.id` into `refs`); `false`
-/// when the record does not read it as the envelope does, and the envelope reads it itself.
+/// (`account.id`/`inbox.id` into `refs`); `false` where [`reads_as_head`] says the record does
+/// not read it as the envelope does, and the envelope reads it itself.
 fn take_from_record<D: FlatRecord>(
     bit: u32,
     data: &D,
     head: &mut Head,
     refs: &mut (Option<String>, Option<String>),
 ) -> bool {
+    if !reads_as_head(bit, data) {
+        return false;
+    }
     match bit {
         5 => head.id = data.id().cloned(),
-        8 => match data.created_at() {
-            Some(ts) => head.created_at = ts.cloned(),
-            None => return false,
-        },
+        8 => head.created_at = data.created_at().flatten().cloned(),
         11 => refs.0 = data.extra().get("account").and_then(ref_id),
-        12 => refs.1 = data.extra().get("inbox").and_then(ref_id),
-        _ => return false,
+        _ => refs.1 = data.extra().get("inbox").and_then(ref_id),
     }
     true
 }
