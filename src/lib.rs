@@ -405,6 +405,7 @@ mod rejection_log;
 pub mod secret;
 #[cfg(feature = "sender")]
 pub mod sender;
+mod span;
 pub mod verify;
 #[cfg(feature = "worker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker")))]

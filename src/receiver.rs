@@ -434,14 +434,14 @@ impl<T: Payload> Receiver<T> {
     /// or the body hash). An id from a header the signature does not cover is the sender's
     /// claim, recorded as `unsigned_delivery_id`.
     fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        crate::span::observed(tracing::info_span!(
             "webhook",
             vendor = self.vendor.as_str(),
             delivery_id = tracing::field::Empty,
             unsigned_delivery_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
             "http.response.status_code" = tracing::field::Empty
-        )
+        ))
     }
 
     fn record_outcome(&self, span: &tracing::Span, outcome: metrics::Outcome, status: u16) {

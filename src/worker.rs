@@ -788,14 +788,14 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
     let Lease { entry, token, .. } = lease;
     let id = entry.id.clone();
     let attempt = entry.attempts.saturating_add(1);
-    let span = tracing::info_span!(
+    let span = crate::span::observed(tracing::info_span!(
         "webhook_job",
         vendor = %entry.vendor,
         namespace = %entry.namespace,
         delivery_id = %delivery_id(&entry),
         entry_id = %entry.id,
         attempt,
-    );
+    ));
     async {
         let timeout = inner
             .timeout
