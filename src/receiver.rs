@@ -434,14 +434,16 @@ impl<T: Payload> Receiver<T> {
     /// or the body hash). An id from a header the signature does not cover is the sender's
     /// claim, recorded as `unsigned_delivery_id`.
     fn span(&self) -> tracing::Span {
-        crate::span::observed(tracing::info_span!(
-            "webhook",
-            vendor = self.vendor.as_str(),
-            delivery_id = tracing::field::Empty,
-            unsigned_delivery_id = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-            "http.response.status_code" = tracing::field::Empty
-        ))
+        crate::span::observed(tracing::Level::INFO, || {
+            tracing::info_span!(
+                "webhook",
+                vendor = self.vendor.as_str(),
+                delivery_id = tracing::field::Empty,
+                unsigned_delivery_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                "http.response.status_code" = tracing::field::Empty
+            )
+        })
     }
 
     fn record_outcome(&self, span: &tracing::Span, outcome: metrics::Outcome, status: u16) {
@@ -626,21 +628,20 @@ impl<T: Payload> Receiver<T> {
         // With a signed delivery id the key is known before parsing: a retry of a handled
         // delivery is answered without parsing it again. Otherwise the key may need the
         // payload's event id, so parse first.
-        let (event, repairs, claim) = match self.signed_key(&verified)? {
+        //
+        // Results are bound before they are matched: a `match` keeps its scrutinee's
+        // temporaries until its end, so they would be held across the awaits in its arms and
+        // grow this future (and every move of it) by their size.
+        let signed = self.signed_key(&verified)?;
+        let (event, repairs, claim) = match signed {
             Some(key) => {
                 let Some(claim) = self.claim(&key).await? else {
                     return Ok(Received::Duplicate { key });
                 };
-                match self.parse(verified.body()) {
+                let parsed = self.parse(verified.body());
+                match parsed {
                     Ok((event, repairs)) => (event, repairs, claim),
-                    Err(err) => {
-                        // Unparseable: give the key back so a corrected retry is processed.
-                        if let Err(release) = claim.release().await {
-                            tracing::warn!(key = key.as_str(), error = %release,
-                                "release after a parse failure failed; the lease frees the key");
-                        }
-                        return Err(err);
-                    }
+                    Err(err) => return Err(release_after_parse_failure(claim, err).await),
                 }
             }
             None => {
@@ -722,6 +723,23 @@ impl<T: Payload> Receiver<T> {
         }
         Ok(key)
     }
+}
+
+/// Give an unparseable delivery's key back, so that a corrected retry is processed, and
+/// return the parse error. Boxed: the path is cold, and the release future would otherwise
+/// sit in every [`Receiver::receive_at`] future, making each one larger to move.
+fn release_after_parse_failure(
+    claim: Claim,
+    err: Error,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Error> + Send>> {
+    Box::pin(async move {
+        let key = claim.key().clone();
+        if let Err(release) = claim.release().await {
+            tracing::warn!(key = key.as_str(), error = %release,
+                "release after a parse failure failed; the lease frees the key");
+        }
+        err
+    })
 }
 
 impl<T: Payload> ReceiverBuilder<T> {

@@ -788,14 +788,16 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
     let Lease { entry, token, .. } = lease;
     let id = entry.id.clone();
     let attempt = entry.attempts.saturating_add(1);
-    let span = crate::span::observed(tracing::info_span!(
-        "webhook_job",
-        vendor = %entry.vendor,
-        namespace = %entry.namespace,
-        delivery_id = %delivery_id(&entry),
-        entry_id = %entry.id,
-        attempt,
-    ));
+    let span = crate::span::observed(tracing::Level::INFO, || {
+        tracing::info_span!(
+            "webhook_job",
+            vendor = %entry.vendor,
+            namespace = %entry.namespace,
+            delivery_id = %delivery_id(&entry),
+            entry_id = %entry.id,
+            attempt,
+        )
+    });
     async {
         let timeout = inner
             .timeout
