@@ -318,7 +318,7 @@ pub struct Finding {
     pub query_param: Option<String>,
     /// Signature encoding.
     pub encoding: Option<SigEncoding>,
-    /// Prefix before the signature (`sha256=`, `v1,`).
+    /// Prefix before the signature (`sha256=`, `v1,`) or before a token (`Bearer `).
     pub prefix: Option<String>,
     /// Signed content.
     pub content: Option<Content>,
@@ -650,7 +650,7 @@ fn stamps(capture: &Capture) -> Vec<Stamp> {
     }
     if let Some(q) = &capture.query {
         for (k, v) in crate::inbound::query_pairs(q).take(64) {
-            if out.len() > MAX_STAMPS {
+            if out.len() >= MAX_STAMPS {
                 break;
             }
             if let Some((secs, millis)) = parse_stamp(&v) {
@@ -788,7 +788,9 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
     let body = &capture.body;
     let headers = capture.header_map();
     let inbound = Inbound::new(&headers, body).with_query(capture.query.as_deref());
-    let at = UNIX_EPOCH + Duration::from_secs(opts.at);
+    let at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(opts.at))
+        .ok_or_else(|| format!("--at {} is not a time this system can represent", opts.at))?;
     let mut macs = 0usize;
     let mut notes = Vec::new();
 
@@ -873,12 +875,13 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
                 .strip_prefix("Bearer ")
                 .or(value.strip_prefix("bearer "));
             if value == secret || bearer == Some(secret.as_str()) {
+                let prefix = bearer.map(|_| &value[..value.len() - secret.len()]);
                 if bearer.is_some() {
                     notes.push(format!(
-                        "`{name}` carries the secret as a bearer token: configure the whole value `Bearer <secret>`"
+                        "`{name}` carries the secret as a bearer token: the verifier below expects the whole value `Bearer <secret>`"
                     ));
                 }
-                findings.push(token_finding(name, si));
+                findings.push(token_finding(name, si, prefix));
             }
         }
         if let Some(q) = &capture.query {
@@ -1056,13 +1059,13 @@ fn header_name<'c>(capture: &'c Capture, names: &[&str]) -> Option<&'c str> {
         .map(|(k, _)| k.as_str())
 }
 
-fn token_finding(name: &str, secret_index: usize) -> Finding {
+fn token_finding(name: &str, secret_index: usize, prefix: Option<&str>) -> Finding {
     Finding {
         scheme: Scheme::Token,
         header: Some(name.to_owned()),
         query_param: None,
         encoding: None,
-        prefix: None,
+        prefix: prefix.map(str::to_owned),
         content: None,
         secret_encoding: Some(KeyEncoding::Raw),
         secret_index,
@@ -1211,7 +1214,8 @@ fn build_verifier(f: &Finding, secret: &str) -> Result<Box<dyn Verifier>, String
             Box::new(v.tolerance(Duration::MAX))
         }
         Scheme::Token => {
-            Box::new(Token::new(f.header.clone().unwrap_or_default(), secret).map_err(e)?)
+            let value = format!("{}{secret}", f.prefix.as_deref().unwrap_or(""));
+            Box::new(Token::new(f.header.clone().unwrap_or_default(), &value).map_err(e)?)
         }
         Scheme::SaleSmartlyMd5 => Box::new(
             SaleSmartly::new(secret)
@@ -1289,10 +1293,16 @@ pub fn rust_code(f: &Finding, public_key: Option<&str>) -> Option<String> {
                 secret_expr(other)
             ),
         },
-        Scheme::Token => format!(
-            "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, &secret)?;\n",
-            f.header.as_deref()?
-        ),
+        Scheme::Token => match f.prefix.as_deref() {
+            Some(p) => format!(
+                "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, &format!(\"{p}{{secret}}\"))?;\n",
+                f.header.as_deref()?
+            ),
+            None => format!(
+                "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, &secret)?;\n",
+                f.header.as_deref()?
+            ),
+        },
         Scheme::SaleSmartlyMd5 => format!(
             "use chathooks::verify::{{SaleSmartly, SaleSmartlyLayout}};\n\n{env}let verifier = SaleSmartly::new(&secret)?\n    .layout(SaleSmartlyLayout::{});\n",
             if f.salesmartly_with_timestamp == Some(true) {
@@ -1357,8 +1367,12 @@ pub fn rust_code(f: &Finding, public_key: Option<&str>) -> Option<String> {
 fn summary(f: &Finding) -> String {
     match f.scheme {
         Scheme::Token => format!(
-            "a static token: `{}` holds the secret",
-            f.header.as_deref().unwrap_or("?")
+            "a static token: `{}` holds the secret{}",
+            f.header.as_deref().unwrap_or("?"),
+            match f.prefix.as_deref() {
+                Some(p) => format!(" after `{}`", p.trim_end()),
+                None => String::new(),
+            }
         ),
         Scheme::SaleSmartlyMd5 => format!(
             "SaleSmartly's MD5 query signature (`?signature=`), {} the timestamp, secret used raw",
@@ -1580,6 +1594,11 @@ fn describe_body_variant(
     report.finding = Some(f);
 }
 
+/// SaleSmartly's MD5 in `?signature=`: tried by its own pass, so not "another length".
+fn salesmartly_shaped(c: &Candidate) -> bool {
+    c.in_query && c.source == "signature" && c.bytes.len() == 16
+}
+
 fn other_lengths(
     keys: &[Key],
     cands: &[Candidate],
@@ -1596,7 +1615,9 @@ fn other_lengths(
     };
     let odd: Vec<&Candidate> = cands
         .iter()
-        .filter(|c| c.bytes.len() != 32 && c.signature_like && !has_sha256(c))
+        .filter(|c| {
+            c.bytes.len() != 32 && c.signature_like && !has_sha256(c) && !salesmartly_shaped(c)
+        })
         .collect();
     let first = odd.first()?;
     // One MAC per (length, key, distinct prefix), however many candidates share that length.
@@ -1698,7 +1719,12 @@ fn describe_nothing(
         .map(|c| c.source.as_str())
         .collect();
     sources.dedup();
-    let mut text = if sources.is_empty() {
+    let mut text = if sources.is_empty() && cands.iter().any(salesmartly_shaped) {
+        format!(
+            "Nothing matches. The query carries SaleSmartly's MD5 signature (`?signature=`, 32 hex digits), and no secret ({} tried) reproduces it, with or without the timestamp: the secret is the likeliest culprit (SaleSmartly signs with the project's key from its webhook settings, as text), or the body or query was changed on the way.",
+            opts.secrets.len()
+        )
+    } else if sources.is_empty() {
         "Nothing matches, and no header or query parameter holds a 32-byte signature (64 hex digits or 43–44 base64 characters): check that the capture includes the sender's headers.".to_owned()
     } else {
         format!(

@@ -24,7 +24,7 @@ pub struct InboxArgs {
     /// Redis: the key prefix of the inbox (default: the crate's).
     #[arg(long, value_name = "PREFIX", global = true)]
     prefix: Option<String>,
-    /// Postgres: the schema holding the inbox tables (default: the crate's, `chathooks`).
+    /// Postgres: the schema holding the inbox tables (default: `public`).
     #[arg(long, value_name = "NAME", global = true)]
     schema: Option<String>,
     #[command(subcommand)]
@@ -112,8 +112,11 @@ fn open_sqlite(path: &str) -> Result<Box<dyn Inbox>, String> {
     if !std::path::Path::new(path).is_file() {
         return Err(format!("cannot open `{path}`: no such file"));
     }
-    let inbox =
-        crate::inbox::SqliteInbox::open(path).map_err(|e| format!("--sqlite {path}: {e}"))?;
+    // Nor may it turn an empty or foreign file into an inbox.
+    let inbox = crate::inbox::SqliteInbox::options()
+        .create(false)
+        .open(path)
+        .map_err(|e| format!("--sqlite {path}: {e}"))?;
     Ok(Box::new(inbox))
 }
 
@@ -170,6 +173,17 @@ async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Box<dyn Inbox>
     Err("this build has no Postgres inbox: install with `--features cli,postgres`".into())
 }
 
+/// The entry id a user typed: Redis ids are a counter zero-padded to 12 digits, so `42` there
+/// means `000000000042` (as listed by `ls`).
+fn entry_id(a: &InboxArgs, typed: &str) -> EntryId {
+    let digits = !typed.is_empty() && typed.bytes().all(|b| b.is_ascii_digit());
+    if a.redis.is_some() && digits && typed.len() < 12 {
+        EntryId::new(format!("{typed:0>12}"))
+    } else {
+        EntryId::new(typed)
+    }
+}
+
 fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -187,7 +201,7 @@ fn entry_json(e: &Entry, full: bool) -> Value {
         "id": e.id.as_str(),
         "namespace": e.namespace,
         "vendor": e.vendor,
-        "key": format!("{:?}", e.key),
+        "key": e.key.as_str(),
         "signed_delivery_id": e.signed_delivery_id,
         "state": e.state.as_str(),
         "attempts": e.attempts,
@@ -224,10 +238,10 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                     }));
                 } else {
                     for st in EntryState::ALL {
-                        println!("{:<9} {}", st.as_str(), s.count(st));
+                        outln!("{:<9} {}", st.as_str(), s.count(st));
                     }
                     if let Some(age) = s.oldest_pending_age {
-                        println!(
+                        outln!(
                             "oldest pending: {}",
                             super::doctor::human_duration(age.as_secs())
                         );
@@ -258,10 +272,10 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                         "entries": entries.iter().map(|e| entry_json(e, false)).collect::<Vec<_>>(),
                     }));
                 } else if entries.is_empty() {
-                    println!("(no entries)");
+                    outln!("(no entries)");
                 } else {
                     for e in &entries {
-                        println!(
+                        outln!(
                             "{}  {:<8}  {:<12}  {} attempt(s)  {}{}",
                             e.id,
                             e.state.as_str(),
@@ -278,7 +292,7 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 Ok(())
             }
             InboxCommand::Show { id } => {
-                let id = EntryId::new(id.as_str());
+                let id = entry_id(&a, id);
                 let Some(e) = inbox.get(&id).await? else {
                     return Err(Failure::Input(format!("no entry `{id}`")));
                 };
@@ -288,25 +302,25 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                     let v = entry_json(&e, false);
                     if let Value::Object(map) = v {
                         for (k, v) in map {
-                            println!(
+                            outln!(
                                 "{k:<19} {}",
                                 v.as_str().map(str::to_owned).unwrap_or(v.to_string())
                             );
                         }
                     }
-                    println!("headers:");
+                    outln!("headers:");
                     for (k, v) in &e.headers {
-                        println!("  {k}: {v}");
+                        outln!("  {k}: {v}");
                     }
-                    println!("body:");
-                    println!("{}", String::from_utf8_lossy(&e.body));
+                    outln!("body:");
+                    outln!("{}", String::from_utf8_lossy(&e.body));
                 }
                 Ok(())
             }
             InboxCommand::Retry { id, dead } => {
                 let selector = match (id, dead) {
                     (Some(id), _) => {
-                        let id = EntryId::new(id.as_str());
+                        let id = entry_id(&a, id);
                         if inbox.get(&id).await?.is_none() {
                             return Err(Failure::Input(format!("no entry `{id}`")));
                         }
@@ -318,7 +332,7 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 if out.json {
                     out.print_json(&json!({ "replayed": n }));
                 } else {
-                    println!(
+                    outln!(
                         "{n} entr{} back to pending",
                         if n == 1 { "y" } else { "ies" }
                     );
@@ -332,7 +346,7 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                         &json!({ "purged": n, "older_than_secs": older_than.as_secs() }),
                     );
                 } else {
-                    println!("{n} entr{} purged", if n == 1 { "y" } else { "ies" });
+                    outln!("{n} entr{} purged", if n == 1 { "y" } else { "ies" });
                 }
                 Ok(())
             }

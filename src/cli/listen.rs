@@ -114,6 +114,8 @@ async fn send_capture(
         }
     }
     let resp = req.send().await.map_err(|e| {
+        // reqwest's message names the URL, credentials and all.
+        let e = e.without_url();
         let mut s = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(inner) = src {
@@ -168,7 +170,7 @@ pub fn run_listen(a: ListenArgs, out: Out) -> Outcome {
     }
     let forward = match &a.forward_to {
         Some(url) => {
-            reqwest::Url::parse(url).map_err(|e| format!("--forward-to: {e}"))?;
+            super::check_http_url("--forward-to", url)?;
             Some((client(Duration::from_secs(30))?, url.clone()))
         }
         None => None,
@@ -206,7 +208,7 @@ pub fn run_listen(a: ListenArgs, out: Out) -> Outcome {
                 .unwrap_or_default(),
             a.forward_to
                 .as_ref()
-                .map(|u| format!("; forwarding to {u}"))
+                .map(|u| format!("; forwarding to {}", super::url_for_output(u)))
                 .unwrap_or_default(),
         );
         let app = axum::Router::new()
@@ -227,10 +229,41 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let n = st.count.fetch_add(1, Ordering::SeqCst) + 1;
     let started = Instant::now();
+    // A body over the limit still gets its line: the sender saw a 413, so should the user.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            let reason = format!(
+                "body not read: {} ({})",
+                rejection.body_text(),
+                status.as_u16()
+            );
+            let target = match uri.query() {
+                Some(q) => format!("{}?{q}", uri.path()),
+                None => uri.path().to_owned(),
+            };
+            if st.out.json {
+                st.out.print_json(&json!({
+                    "n": n, "method": method.as_str(), "path": uri.path(), "query": uri.query(),
+                    "vendor": null, "verified": null, "verdict": reason, "duplicate": false,
+                    "event": null, "summary": "", "status": status.as_u16(), "saved": null,
+                    "forwarded": null, "bytes": null,
+                    "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+                }));
+            } else {
+                outln!("{n} {method} {target}  ?  {}", st.out.bad(&reason));
+            }
+            if st.max.is_some_and(|m| n >= m) {
+                st.stop.notify_one();
+            }
+            return rejection.into_response();
+        }
+    };
     let capture = Capture {
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -398,7 +431,7 @@ async fn handle(
         if let Some(p) = &saved {
             line.push_str(&format!("  saved {p}"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     if st.max.is_some_and(|m| n >= m) {
         st.stop.notify_one();
@@ -448,6 +481,15 @@ fn resign(c: &mut Capture, signing: &Signing) -> Result<(), String> {
     let sig = signing
         .sign(id.id(), SystemTime::now(), &c.body)
         .map_err(|e| e.to_string())?;
+    // Standard Webhooks' legacy `svix-*` names carry the old signature too: a verifier that
+    // reads them would see a stale one beside the new `webhook-*` headers.
+    if sig.headers.contains_key("webhook-signature") {
+        c.headers.retain(|(n, _)| {
+            !["svix-id", "svix-timestamp", "svix-signature"]
+                .iter()
+                .any(|s| n.eq_ignore_ascii_case(s))
+        });
+    }
     for (k, v) in &sig.headers {
         c.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(k.as_str()));
@@ -473,7 +515,7 @@ fn resign(c: &mut Capture, signing: &Signing) -> Result<(), String> {
 
 /// Run `replay`.
 pub fn run_replay(a: ReplayArgs, out: Out) -> Outcome {
-    reqwest::Url::parse(&a.to).map_err(|e| format!("--to: {e}"))?;
+    super::check_http_url("--to", &a.to)?;
     let signing = if a.resign {
         let vendor = vendors::platform(a.vendor.as_deref().unwrap_or_default())?;
         let mut secrets: Vec<&str> = a.secrets.iter().map(String::as_str).collect();
@@ -520,7 +562,7 @@ pub fn run_replay(a: ReplayArgs, out: Out) -> Outcome {
                         } else {
                             out.bad(&status.to_string())
                         };
-                        println!("{path} → {head} {first} ({ms:.0} ms)");
+                        outln!("{path} → {head} {first} ({ms:.0} ms)");
                     }
                 }
                 Err(e) => {
@@ -530,7 +572,7 @@ pub fn run_replay(a: ReplayArgs, out: Out) -> Outcome {
                             "capture": path, "status": null, "ok": false, "error": e,
                         }));
                     } else {
-                        println!("{path} → {} {e}", out.bad("failed"));
+                        outln!("{path} → {} {e}", out.bad("failed"));
                     }
                 }
             }
@@ -538,7 +580,7 @@ pub fn run_replay(a: ReplayArgs, out: Out) -> Outcome {
     });
     if out.json {
         out.print_json(&json!({
-            "to": a.to,
+            "to": super::url_for_output(&a.to),
             "resigned": a.resign,
             "sent": results.len(),
             "ok": all_ok,

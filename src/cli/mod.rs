@@ -6,6 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 
+/// `println!` for the commands: a closed pipe (`chathooks … | head -1`) ends the process quietly
+/// with status 0, as it would end a C tool by SIGPIPE, instead of panicking with status 101.
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 pub mod capture;
 pub mod doctor;
 pub mod inbox;
@@ -160,8 +167,22 @@ impl Out {
 
     /// Print one JSON object on stdout.
     pub fn print_json(&self, v: &serde_json::Value) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{v}");
+        write_stdout(format_args!("{v}\n"));
+    }
+}
+
+/// Write to stdout. The reader going away (`EPIPE`) exits 0: there is no one left to tell, and
+/// the command's remaining output is unwanted. Other write errors (a full disk behind a
+/// redirect) exit 2 with the reason on stderr, rather than being dropped silently.
+#[doc(hidden)]
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(2);
     }
 }
 
@@ -183,6 +204,47 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// `url` for output: credentials (`https://user:pass@host`) removed, as the sender's
+/// `Endpoint::url_for_logs` does; text that is not a URL is shown as it is.
+pub fn url_for_output(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            // Both only fail for URLs that cannot carry credentials, which then have none.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Check that `url` (given with `flag`) is an http or https URL: anything else is an input
+/// error before any request, not a failure per delivery.
+pub fn check_http_url(flag: &str, url: &str) -> Result<(), Failure> {
+    let u = reqwest::Url::parse(url).map_err(|e| Failure::Input(format!("{flag}: {e}")))?;
+    match u.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(Failure::Input(format!(
+            "{flag}: `{other}:` URLs cannot receive webhooks (use http or https)"
+        ))),
+    }
+}
+
+/// The latest `--at` accepted: 9999-12-31T23:59:59Z. Later values are input errors rather than
+/// times no verifier can represent (`--at 18446744073709551615` used to panic).
+const MAX_AT: u64 = 253_402_300_799;
+
+/// `--at UNIX_SECONDS` (or now) as seconds, checked against [`MAX_AT`].
+pub fn at_secs(at: Option<u64>) -> Result<u64, Failure> {
+    match at {
+        Some(s) if s > MAX_AT => Err(Failure::Input(format!(
+            "--at {s} is after the year 9999 (at most {MAX_AT})"
+        ))),
+        Some(s) => Ok(s),
+        None => Ok(now_secs()),
+    }
+}
+
 /// Run the tool with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
     run(std::env::args_os())
@@ -194,10 +256,27 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
+            // Scripts that asked for JSON get the usage error as JSON too (`--json` is global,
+            // so it may stand anywhere; `--` ends the options).
+            let json = args
+                .iter()
+                .skip(1)
+                .take_while(|a| *a != "--")
+                .any(|a| a == "--json");
+            if code == 2 && json {
+                let text = e.render().to_string();
+                let reason = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                Out::new(true).print_json(&serde_json::json!({ "error": reason }));
+            }
             let _ = e.print();
             return code;
         }
@@ -238,6 +317,11 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
             "doctor needs --secret S (or --public-key KEY for v1a)".into(),
         ));
     }
+    if a.secrets.iter().any(|s| s.is_empty()) {
+        return Err(Failure::Input(
+            "--secret is empty (an unset variable in `--secret \"$SECRET\"`?)".into(),
+        ));
+    }
     if a.secrets.len() > doctor::MAX_SECRETS {
         return Err(Failure::Input(format!(
             "at most {} secrets",
@@ -248,7 +332,7 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
     let opts = doctor::Options {
         secrets: a.secrets,
         public_keys: a.public_keys,
-        at: a.at.unwrap_or_else(now_secs),
+        at: at_secs(a.at)?,
         tolerance: a.tolerance,
         near_misses: true,
     };
@@ -256,31 +340,37 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
     if out.json {
         out.print_json(&report.to_json());
     } else {
-        let head = if report.matched {
+        let head = if report.matched && !report.confirmed {
+            // The secret and scheme are found, but chathooks' verifier as emitted refuses the
+            // capture (a millisecond timestamp, a bearer prefix): not a plain success.
+            out.warn("✓ match, but the verifier below rejects it as sent (see the notes)")
+        } else if report.matched {
             out.good("✓ match")
         } else if report.near_miss.is_some() {
             out.bad("✗ near miss")
         } else {
             out.bad("✗ no match")
         };
-        println!("{head}  {}", report.explanation);
+        outln!("{head}  {}", report.explanation);
         for n in &report.notes {
-            println!("  {} {n}", out.warn("note:"));
+            outln!("  {} {n}", out.warn("note:"));
         }
         if let Some(code) = &report.rust {
-            println!(
+            outln!(
                 "\n{}",
-                out.dim(if report.matched {
+                out.dim(if report.matched && !report.confirmed {
+                    "Closest verifier, which rejects this capture until the notes are addressed (Rust):"
+                } else if report.matched {
                     "Verifier to use (Rust):"
                 } else {
                     "Verifier for this sender, once the problem above is fixed (Rust):"
                 })
             );
             for line in code.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
-        println!(
+        outln!(
             "\n{}",
             out.dim(&format!(
                 "{} MACs over {} candidate signature(s) in {:.1} ms",

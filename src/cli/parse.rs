@@ -169,7 +169,7 @@ pub fn run(a: ParseArgs, out: Out) -> Outcome {
                     "from_capture": from_capture,
                 }));
             } else {
-                println!(
+                outln!(
                     "{} {} event `{}`{}",
                     out.good("✓ parsed"),
                     vendors::cli_name(vendor),
@@ -181,24 +181,24 @@ pub fn run(a: ParseArgs, out: Out) -> Outcome {
                 );
                 if a.repair {
                     if fix_lines.is_empty() {
-                        println!(
+                        outln!(
                             "\n{}",
                             out.dim("Repair: the JSON was well-formed, nothing changed.")
                         );
                     } else {
-                        println!(
+                        outln!(
                             "\n{}",
                             out.warn(&format!("Repaired ({} fixes):", fix_lines.len()))
                         );
                         for l in &fix_lines {
-                            println!("  - {l}");
+                            outln!("  - {l}");
                         }
                     }
                 }
-                println!("\n{}", out.dim("Typed event:"));
-                println!("{}", p.typed);
-                println!("\n{}", out.dim("Normalised event (JSON):"));
-                println!("{}", serde_json::to_string_pretty(&normalized)?);
+                outln!("\n{}", out.dim("Typed event:"));
+                outln!("{}", p.typed);
+                outln!("\n{}", out.dim("Normalised event (JSON):"));
+                outln!("{}", serde_json::to_string_pretty(&normalized)?);
             }
             Ok(())
         }
@@ -240,27 +240,27 @@ fn report_failure(
             "hint": hint,
         }));
     } else {
-        println!(
+        outln!(
             "{} as {}: {}",
             out.bad("✗ not parseable"),
             vendors::cli_name(vendor),
             e
         );
-        println!("  path: {}", e.path);
+        outln!("  path: {}", e.path);
         if let Some((line, col, shown, caret)) = &located {
             let num = line.to_string();
-            println!("  --> line {line}, column {col}");
-            println!("{} |", " ".repeat(num.len() + 1));
-            println!(" {num} | {shown}");
-            println!("{} | {}", " ".repeat(num.len() + 1), out.bad(caret));
+            outln!("  --> line {line}, column {col}");
+            outln!("{} |", " ".repeat(num.len() + 1));
+            outln!(" {num} | {shown}");
+            outln!("{} | {}", " ".repeat(num.len() + 1), out.bad(caret));
         }
         if let Some(f) = fixes {
             for l in f {
-                println!("  repaired: {l}");
+                outln!("  repaired: {l}");
             }
         }
         if let Some(h) = hint {
-            println!("  {} {h}", out.warn("hint:"));
+            outln!("  {} {h}", out.warn("hint:"));
         }
     }
     Err(Failure::Check)

@@ -216,7 +216,7 @@ pub fn run(a: SendArgs, out: Out) -> Outcome {
             out.print_json(&json!({ "vendors": v }));
         } else {
             for v in samples::VENDORS {
-                println!(
+                outln!(
                     "{}: {}",
                     vendors::cli_name(v),
                     samples::events(v).join(", ")
@@ -285,10 +285,10 @@ pub fn run(a: SendArgs, out: Out) -> Outcome {
                     "capture": capture.to_json(),
                 }));
             } else {
-                println!("# {} {event} ({})", vendors::cli_name(vendor), m.id());
-                println!("{}\n", curl(&full_url, &capture));
-                println!("# as a capture (save it and run `chathooks doctor` or `replay` on it):");
-                println!("{}\n", serde_json::to_string_pretty(&capture.to_json())?);
+                outln!("# {} {event} ({})", vendors::cli_name(vendor), m.id());
+                outln!("{}\n", curl(&full_url, &capture));
+                outln!("# as a capture (save it and run `chathooks doctor` or `replay` on it):");
+                outln!("{}\n", serde_json::to_string_pretty(&capture.to_json())?);
             }
         }
         if out.json {
@@ -298,6 +298,7 @@ pub fn run(a: SendArgs, out: Out) -> Outcome {
     }
 
     let url = a.url.clone().unwrap_or_default();
+    super::check_http_url("--url", &url)?;
     let mut endpoint = Endpoint::new(&url, signing).map_err(|e| format!("--url: {e}"))?;
     for (k, v) in &extra {
         endpoint = endpoint
@@ -388,7 +389,7 @@ pub fn run(a: SendArgs, out: Out) -> Outcome {
     } else {
         for (event, d, verdict, status, reason) in &rows {
             if matches!(verdict, Verdict::Rejected | Verdict::Failed) {
-                println!(
+                outln!(
                     "  {} {} ({event}): {}{}",
                     out.bad(verdict.as_str()),
                     d.message_id,
@@ -402,7 +403,7 @@ pub fn run(a: SendArgs, out: Out) -> Outcome {
             results.len(),
             endpoint.url_for_logs()
         );
-        println!(
+        outln!(
             "{}",
             if rejected + failed == 0 {
                 out.good(&line)

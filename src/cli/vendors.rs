@@ -124,6 +124,9 @@ pub fn verifier(
                 .token_header
                 .clone()
                 .unwrap_or_else(|| SALEASSIST_HEADER.into());
+            // Checked here so that a bad name is blamed on the flag that gave it.
+            http::HeaderName::try_from(header.as_str())
+                .map_err(|err| format!("--token-header `{header}`: {err}"))?;
             let mut v = Token::new(header, first).map_err(e)?;
             for s in rest {
                 v = v.add_value(s).map_err(e)?;

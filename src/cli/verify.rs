@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::Args;
 use serde_json::json;
 
-use super::{capture, now_secs, vendors, Failure, Out, Outcome};
+use super::{capture, vendors, Failure, Out, Outcome};
 use crate::Inbound;
 
 /// `chathooks verify` arguments.
@@ -44,7 +44,7 @@ pub fn run(a: VerifyArgs, out: Out) -> Outcome {
     let capture = capture::load(&a.capture)?;
     let headers = capture.header_map();
     let inbound = Inbound::new(&headers, &capture.body).with_query(capture.query.as_deref());
-    let at = UNIX_EPOCH + Duration::from_secs(a.at.unwrap_or_else(now_secs));
+    let at = UNIX_EPOCH + Duration::from_secs(super::at_secs(a.at)?);
     match verifier.verify_at(&inbound, at) {
         Ok(v) => {
             let ts = v
@@ -79,7 +79,7 @@ pub fn run(a: VerifyArgs, out: Out) -> Outcome {
                 if let Some(ts) = ts {
                     line.push_str(&format!(", timestamp {ts}"));
                 }
-                println!("{line}");
+                outln!("{line}");
             }
             Ok(())
         }
@@ -94,11 +94,11 @@ pub fn run(a: VerifyArgs, out: Out) -> Outcome {
                     "status": status,
                 }));
             } else {
-                println!(
+                outln!(
                     "{} {vendor}: {e} (HTTP {status})",
                     out.bad("✗ not verified")
                 );
-                println!(
+                outln!(
                     "  {}",
                     out.dim(&format!(
                         "run `chathooks doctor --secret … {}` to find out why",

@@ -34,8 +34,9 @@
 //!
 //! - At open ([`Error::Config`], with the path): a file that is not an SQLite database
 //!   (corrupt, or another kind of file), an SQLite database of another application, or an
-//!   inbox written by a newer chathooks (schema version above [`SCHEMA_VERSION`]). Never a
-//!   panic, and the file is not modified.
+//!   inbox written by a newer chathooks (schema version above [`SCHEMA_VERSION`]); with
+//!   [`SqliteOptions::create`]`(false)` also a missing file, an empty one or an older schema.
+//!   Never a panic, and the file is not modified.
 //! - Afterwards ([`Error::StoreUnavailable`], 503 with `Retry-After`): disk full (or over
 //!   [`SqliteOptions::max_size`]), a read-only file, a lock held by another process for longer
 //!   than the busy timeout, I/O errors.
@@ -102,6 +103,7 @@ pub struct SqliteOptions {
     max_batch: usize,
     busy_timeout: Duration,
     max_size: Option<u64>,
+    create: bool,
     clock: Clock,
 }
 
@@ -113,6 +115,7 @@ impl fmt::Debug for SqliteOptions {
             .field("max_batch", &self.max_batch)
             .field("busy_timeout", &self.busy_timeout)
             .field("max_size", &self.max_size)
+            .field("create", &self.create)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +128,7 @@ impl Default for SqliteOptions {
             max_batch: DEFAULT_MAX_BATCH,
             busy_timeout: Duration::from_secs(5),
             max_size: None,
+            create: true,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -165,6 +169,27 @@ impl SqliteOptions {
     /// and `purge` make room again. Default: no bound but the disk.
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
+        self
+    }
+
+    /// Whether opening may create the inbox (default `true`): a new file, or the schema in an
+    /// empty or older one. With `false` only a file that already is a chathooks inbox of this
+    /// schema version opens, and opening writes nothing to it: for tools that look into an
+    /// inbox (`chathooks inbox stats`), where a mistyped path must not become a new inbox.
+    ///
+    /// ```
+    /// use chathooks::inbox::SqliteInbox;
+    /// let dir = std::env::temp_dir().join(format!("chathooks-doc-create-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("inbox.sqlite");
+    /// assert!(SqliteInbox::options().create(false).open(&path).is_err());
+    /// drop(SqliteInbox::open(&path)?);
+    /// assert!(SqliteInbox::options().create(false).open(&path).is_ok());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
         self
     }
 
@@ -291,9 +316,10 @@ fn page_limits(bytes: u64, page: i64) -> (i64, i64) {
 }
 
 fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if opts.create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| open_error(path, format_args!("cannot open: {e}")))?;
     conn.busy_timeout(opts.busy_timeout)
@@ -318,6 +344,20 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
         Checked::Err(e) => e,
         Checked::Sql(e) => not_db(e),
     })?;
+    if !opts.create && version < SCHEMA_VERSION {
+        return Err(open_error(
+            path,
+            if version == 0 {
+                "is not a chathooks inbox (it holds no inbox schema); nothing was written to it"
+                    .to_owned()
+            } else {
+                format!(
+                    "holds an older inbox schema (version {version}; this chathooks writes \
+                     {SCHEMA_VERSION}): open it once from a receiver or worker to migrate it"
+                )
+            },
+        ));
+    }
     // WAL first: it is a property of the file, and migrations should run under it.
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -342,10 +382,12 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
         conn.query_row(&format!("PRAGMA max_page_count={hard}"), [], |_| Ok(()))
             .map_err(not_db)?;
     }
-    migrate(&conn).map_err(|e| match e {
-        Checked::Err(e) => e,
-        Checked::Sql(e) => not_db(e),
-    })?;
+    if opts.create {
+        migrate(&conn).map_err(|e| match e {
+            Checked::Err(e) => e,
+            Checked::Sql(e) => not_db(e),
+        })?;
+    }
     Ok(conn)
 }
 

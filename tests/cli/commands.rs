@@ -90,6 +90,60 @@ fn bad_input_exits_2_with_one_line() {
             "missing file",
         ),
         (vec!["doctor", &cap], "no secret"),
+        (vec!["doctor", "--secret", "", &cap], "empty secret"),
+        (
+            vec![
+                "doctor",
+                "--secret",
+                SAM_SECRET,
+                "--at",
+                "18446744073709551615",
+                &cap,
+            ],
+            "--at beyond any time",
+        ),
+        (
+            vec![
+                "verify",
+                "--vendor",
+                "sam",
+                "--secret",
+                SAM_SECRET,
+                "--at",
+                "18446744073709551615",
+                &cap,
+            ],
+            "--at beyond any time",
+        ),
+        (
+            vec![
+                "verify",
+                "--vendor",
+                "saleassist",
+                "--token-header",
+                "bad header",
+                "--secret",
+                SAM_SECRET,
+                &cap,
+            ],
+            "bad token header",
+        ),
+        (
+            vec![
+                "send",
+                "--vendor",
+                "sam",
+                "--secret",
+                SAM_SECRET,
+                "--url",
+                "ftp://127.0.0.1/hook",
+            ],
+            "not an http URL",
+        ),
+        (
+            vec!["replay", "--to", "ftp://127.0.0.1/", &cap],
+            "not an http URL",
+        ),
         (vec!["doctor", "--no-such-flag", &cap], "unknown flag"),
         (vec!["inbox", "stats"], "no backend"),
         (
@@ -103,6 +157,13 @@ fn bad_input_exits_2_with_one_line() {
             continue;
         }
         assert_input_error(&args, b"", what);
+        let stderr = run(&args).stderr;
+        match what {
+            "bad token header" => assert!(stderr.contains("--token-header"), "{stderr}"),
+            "not an http URL" => assert!(stderr.contains("use http or https"), "{stderr}"),
+            "--at beyond any time" => assert!(stderr.contains("--at"), "{stderr}"),
+            _ => {}
+        }
     }
     // Standard input: empty, and not a capture.
     assert_input_error(&["doctor", "--secret", SAM_SECRET, "-"], b"", "empty stdin");
@@ -115,6 +176,36 @@ fn bad_input_exits_2_with_one_line() {
     let r = run(&["doctor", "--json", "--secret", SAM_SECRET, missing]);
     assert_eq!(r.code, 2);
     assert!(r.json()["error"].as_str().unwrap().contains("no such file"));
+    // Usage errors too, wherever --json stands.
+    for args in [
+        &["doctor", "--json", "--no-such-flag", &cap][..],
+        &["--json", "verify", "--vendor", "sam", &cap],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(!r.json()["error"].as_str().unwrap().is_empty(), "{args:?}");
+    }
+}
+
+/// `chathooks … | head -1`: the reader goes away; the command ends quietly with status 0
+/// instead of panicking on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(super::bin())
+        .args(["send", "--vendor", "sam", "--print", "--count", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

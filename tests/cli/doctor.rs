@@ -193,6 +193,24 @@ fn finds_every_hmac_variant() {
                 v["confirmed"], false,
                 "the seconds-only verifier cannot take it"
             );
+            // The human output does not call the rejected verifier the one to use.
+            let path = dir.path().join("cap.json");
+            let ts = TS.to_string();
+            let r = run(&[
+                "doctor",
+                "--at",
+                &ts,
+                "--secret",
+                SECRET,
+                path.to_str().unwrap(),
+            ]);
+            assert!(
+                r.stdout
+                    .starts_with("✓ match, but the verifier below rejects it"),
+                "{}",
+                r.stdout
+            );
+            assert!(!r.stdout.contains("Verifier to use"), "{}", r.stdout);
         } else if *case != "{id}.{ts}.{body}" {
             assert_eq!(
                 v["confirmed"], true,
@@ -313,6 +331,33 @@ fn finds_standard_webhooks_token_and_salesmartly() {
     assert_eq!(j["header"], "X-Hook-Token");
     assert_eq!(j["confirmed"], true);
 
+    // A bearer token: the emitted verifier expects the whole `Bearer <secret>` value, and
+    // the one doctor builds from it accepts the capture.
+    let bearer = format!("Bearer {SECRET}");
+    let cap = capture(&[("Authorization", &bearer)], None, BODY);
+    let (code, j) = doctor(&dir, &cap, &["--secret", SECRET]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["scheme"], "token");
+    assert_eq!(j["prefix"], "Bearer ");
+    assert_eq!(j["confirmed"], true, "{j:#}");
+    assert!(
+        j["rust"]
+            .as_str()
+            .unwrap()
+            .contains(r#"Token::new("Authorization", &format!("Bearer {secret}"))?"#),
+        "{j:#}"
+    );
+    let verifier =
+        chathooks::verify::Token::new("Authorization", &format!("Bearer {SECRET}")).unwrap();
+    let headers = http::HeaderMap::from_iter([(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_str(&bearer).unwrap(),
+    )]);
+    use chathooks::verify::Verifier as _;
+    assert!(verifier
+        .verify_at(&chathooks::Inbound::new(&headers, BODY), at(TS))
+        .is_ok());
+
     // SaleSmartly, both layouts.
     let ss = r#"{"event":"message","data":{"msg":"hi"}}"#.as_bytes();
     let secret = "salesmartly-demo-key-0123456789";
@@ -401,6 +446,14 @@ fn explains_a_body_that_differs_from_the_signed_bytes() {
             BODY.to_vec(),
             "re-serialised-json",
         ),
+        // Signed compact with raw UTF-8 (`JSON.stringify`), captured as Python's json.dumps
+        // re-wrote it, `\u00eb` escape included.
+        (
+            "python capture",
+            sig(&sig_plain),
+            python.to_vec(),
+            "re-serialised-json",
+        ),
         // Captured gzip-compressed, signed decompressed.
         ("compressed", gz_headers, gz, "compressed"),
     ];
@@ -423,6 +476,9 @@ fn explains_a_body_that_differs_from_the_signed_bytes() {
         );
         if case == "re-serialised" {
             assert_eq!(v["json_style"], "python");
+        }
+        if case == "python capture" {
+            assert_eq!(v["json_style"], "compact", "{v:#}");
         }
     }
 }
@@ -505,6 +561,26 @@ fn nothing_matches_with_a_wrong_secret() {
     let r = super::run_with(&["doctor", "--json", "--secret", SECRET, "-"], &bytes);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["signed_content"], "body");
+
+    // SaleSmartly signed with another key: its 16-byte MD5 is not "a signature of another
+    // length" but SaleSmartly's own, which no secret given reproduces.
+    let ss = r#"{"event":"message","data":{"msg":"hi"}}"#.as_bytes();
+    let md5_input =
+        format!("the-real-key-0123456789&data={{\"msg\":\"hi\"}}&event=message&timestamp={TS}");
+    let q = format!(
+        "timestamp={TS}&signature={}",
+        hex(&md5_of(md5_input.as_bytes()))
+    );
+    let (code, v) = doctor(&dir, &capture(&[], Some(&q), ss), &["--secret", SECRET]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["near_miss"], Value::Null, "{v:#}");
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("SaleSmartly's MD5 signature"),
+        "{v:#}"
+    );
 }
 
 /// Decodes raw, as base64 and as hex: three keys, as the search builds them.

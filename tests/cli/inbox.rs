@@ -71,6 +71,15 @@ fn check(backend: &[&str], dead_id: &EntryId) {
 
     let show = call(&["show", dead_id.as_str()]);
     assert_eq!(show["state"], "dead");
+    // The dedupe key as its text, not as a Rust `Debug` of the type.
+    assert!(
+        show["key"].as_str().unwrap().starts_with("sam"),
+        "{backend:?}: {show}"
+    );
+    assert!(!show["key"].as_str().unwrap().contains("IdempotencyKey"));
+    // The id as a user types it: Redis' zero padding may be left out.
+    let unpadded = dead_id.as_str().trim_start_matches('0');
+    assert_eq!(call(&["show", unpadded])["state"], "dead", "{backend:?}");
     assert!(show["body"].as_str().unwrap().starts_with("{\"n\":"));
     assert_eq!(show["headers"][0][0], "x-sam-signature");
 
@@ -113,6 +122,47 @@ fn inbox_commands_on_a_sqlite_file() {
     let r = run(&["inbox", "stats", "--sqlite", missing.to_str().unwrap()]);
     assert_eq!(r.code, 2);
     assert!(!missing.exists());
+    // Nor does it turn an empty file, or another application's database, into an inbox.
+    let empty = dir.file("empty.sqlite", b"");
+    let foreign = dir.path().join("foreign.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    for (file, what) in [
+        (empty.as_str(), "no inbox schema"),
+        (foreign.to_str().unwrap(), "not a chathooks inbox"),
+    ] {
+        for cmd in [
+            &["stats"][..],
+            &["ls"],
+            &["show", "1"],
+            &["purge", "--older-than", "1s"],
+        ] {
+            let mut a = vec!["inbox", "--sqlite", file];
+            a.extend_from_slice(cmd);
+            let r = run(&a);
+            assert_eq!(r.code, 2, "{a:?}: {}", r.stdout);
+            assert!(r.stderr.contains(what), "{a:?}: {}", r.stderr);
+        }
+    }
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "the empty file stays empty"
+    );
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        before,
+        "the foreign file is untouched"
+    );
+}
+
+#[test]
+fn inbox_help_names_the_real_postgres_default_schema() {
+    let r = run(&["inbox", "--help"]);
+    assert!(r.stdout.contains("(default: `public`)"), "{}", r.stdout);
 }
 
 #[cfg(feature = "redis")]

@@ -78,12 +78,7 @@ impl Drop for Listener {
 }
 
 fn saved(dir: &TempDir) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
-        .collect();
-    files.sort();
-    files
+    saved_in(dir.path())
 }
 
 #[test]
@@ -317,4 +312,92 @@ fn chathooks_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// A body over listen's limit still gets its line (the sender saw a 413); URLs with
+/// credentials are shown without them; re-signing as Standard Webhooks drops the capture's
+/// stale `svix-*` headers.
+#[test]
+fn listen_reports_413_and_replay_hides_credentials_and_stale_signatures() {
+    use std::io::{Read as _, Write as _};
+    let dir = TempDir::new("listen-413");
+    let save = dir.path().join("saved");
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let a = Listener::start(&[
+        "--vendor",
+        "standard",
+        "--secret",
+        secret,
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+
+    // 17 MiB, over listen's 16 MiB.
+    let big = 17 * 1024 * 1024;
+    let mut s = std::net::TcpStream::connect(&a.addr).unwrap();
+    write!(
+        s,
+        "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: {big}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // The server may answer and close before the body is all sent.
+    let _ = s.write_all(&vec![b'a'; big]);
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.80}");
+    let line = &a.take(1)[0];
+    assert!(line.contains("/big") && line.contains("413"), "{line}");
+
+    // A capture carrying only the legacy headers, re-signed and replayed with credentials in
+    // the URL.
+    let cap = dir.file(
+        "svix.json",
+        &super::capture(
+            &[
+                ("svix-id", "msg_old"),
+                ("svix-timestamp", "1600000000"),
+                ("svix-signature", "v1,c3RhbGU="),
+            ],
+            None,
+            b"{\"type\":\"lead.captured\",\"data\":{}}",
+        ),
+    );
+    let to = format!("http://user:hunter2-pass@{}/webhooks/standard", a.addr);
+    let r = run(&[
+        "replay", "--json", "--resign", "--vendor", "standard", "--secret", secret, &cap, "--to",
+        &to,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+    assert_eq!(
+        r.json()["to"],
+        format!("http://{}/webhooks/standard", a.addr)
+    );
+    let line = &a.take(1)[0];
+    assert!(line.contains("verified (standard"), "{line}");
+    let saved = saved_in(&save);
+    let resent = std::fs::read_to_string(saved.last().unwrap()).unwrap();
+    assert!(!resent.contains("svix-signature"), "{resent}");
+    assert!(resent.contains("webhook-signature"), "{resent}");
+
+    // Nor do delivery errors name them (nothing listens on port 9).
+    let r = run(&[
+        "replay",
+        "--json",
+        &cap,
+        "--to",
+        "http://user:hunter2-pass@127.0.0.1:9/",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}
+
+fn saved_in(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    files
 }

@@ -111,6 +111,18 @@ fn write_tokens<S: Sink>(text: &str, style: Style, out: &mut Out<'_, S>) -> Opti
                     out.spill();
                     let Some(&c) = bytes.get(i) else { break };
                     if c == b'\\' {
+                        // An ASCII-escaped body (Python's `json.dumps`) restyled for a sender
+                        // that signed raw UTF-8 (`JSON.stringify`): non-ASCII escapes become
+                        // the characters; quotes, backslashes and controls stay escaped.
+                        if !ascii {
+                            if let Some((ch, len)) = non_ascii_escape(&bytes[i..]) {
+                                let mut utf8 = [0u8; 4];
+                                out.buf
+                                    .extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+                                i += len;
+                                continue;
+                            }
+                        }
                         let to = (i + 2).min(bytes.len());
                         out.buf.extend_from_slice(&bytes[i..to]);
                         i = to;
@@ -169,6 +181,33 @@ fn write_tokens<S: Sink>(text: &str, style: Style, out: &mut Out<'_, S>) -> Opti
         i += 1;
     }
     Some(())
+}
+
+/// The character a `\\uXXXX` escape (or a `\\uD8XX\\uDCXX` pair) at the start of `s` stands
+/// for, and the escape's length, when it is at or above DEL: the characters `JSON.stringify`
+/// writes unescaped and Python's `ensure_ascii` escapes. A lone surrogate is `None` (kept as is).
+fn non_ascii_escape(s: &[u8]) -> Option<(char, usize)> {
+    fn unit(s: &[u8]) -> Option<u32> {
+        match s {
+            [b'\\', b'u', h @ ..] if h.len() >= 4 => {
+                u32::from_str_radix(std::str::from_utf8(&h[..4]).ok()?, 16).ok()
+            }
+            _ => None,
+        }
+    }
+    let hi = unit(s)?;
+    match hi {
+        0..=0x7e => None,
+        0xd800..=0xdbff => {
+            let lo = unit(s.get(6..)?)?;
+            if !(0xdc00..=0xdfff).contains(&lo) {
+                return None;
+            }
+            let cp = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+            Some((char::from_u32(cp)?, 12))
+        }
+        _ => Some((char::from_u32(hi)?, 6)),
+    }
 }
 
 /// Compact, keys sorted by their bytes; strings and numbers as serde_json writes a parsed
@@ -333,5 +372,35 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn python_ascii_escapes_restyle_to_the_utf8_a_javascript_sender_signed() {
+        // `json.dumps({"name": "José 😀", "q": "\"\\\n\u0001\x7f", "lone": "\ud800"})`
+        let python =
+            r#"{"name": "Jos\u00e9 \ud83d\ude00", "q": "\"\\\n\u0001\u007f", "lone": "\ud800x"}"#;
+        // `JSON.stringify` of the same object (a lone surrogate is written as an escape).
+        let javascript =
+            "{\"name\":\"José 😀\",\"q\":\"\\\"\\\\\\n\\u0001\u{7f}\",\"lone\":\"\\ud800x\"}";
+        let mut out = Vec::new();
+        write_style(
+            json_text(python.as_bytes()).unwrap(),
+            Style::Compact,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), javascript);
+        // And back: the escaping styles turn the characters into Python's escapes.
+        let mut out = Vec::new();
+        write_style(
+            json_text(javascript.as_bytes()).unwrap(),
+            Style::Python,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            python.replace("\\u007f", "\u{7f}")
+        );
     }
 }
