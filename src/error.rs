@@ -136,9 +136,9 @@ pub enum Error {
         retry_after: Duration,
     },
 
-    /// The idempotency store could not be reached. Answer 503 with `Retry-After`; never
-    /// silently accept.
-    #[error("idempotency store unavailable: {reason}")]
+    /// The idempotency store or the inbox could not be reached. Answer 503 with
+    /// `Retry-After`; never silently accept.
+    #[error("store unavailable: {reason}")]
     StoreUnavailable {
         /// A short description of the failure (no credentials).
         reason: String,

@@ -263,7 +263,7 @@
 //! | body verified but unparseable for the vendor | 422 (body says where: path of the bad field) |
 //! | duplicate of a completed delivery | 200 (handler not run) |
 //! | duplicate still in flight | 409 with `Retry-After` |
-//! | idempotency store unavailable | 503 with `Retry-After` |
+//! | idempotency store or inbox unavailable | 503 with `Retry-After` |
 //!
 //! ## Features
 //!

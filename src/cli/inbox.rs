@@ -321,8 +321,15 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 let selector = match (id, dead) {
                     (Some(id), _) => {
                         let id = entry_id(&a, id);
-                        if inbox.get(&id).await?.is_none() {
-                            return Err(Failure::Input(format!("no entry `{id}`")));
+                        match inbox.get(&id).await? {
+                            None => return Err(Failure::Input(format!("no entry `{id}`"))),
+                            Some(e) if !matches!(e.state, EntryState::Dead | EntryState::Done) => {
+                                return Err(Failure::Input(format!(
+                                    "entry `{id}` is {}: only dead or done entries go back to pending",
+                                    e.state.as_str()
+                                )))
+                            }
+                            Some(_) => {}
                         }
                         ReplaySelector::id(id)
                     }

@@ -32,6 +32,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+/// Longest lease (ten years, as on Redis): longer ones are cut to it.
+const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 use super::{
     truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
     Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
@@ -385,7 +388,9 @@ impl MemoryInbox {
     /// The synchronous body of [`Inbox::lease`].
     pub fn lease_now(&self, max: usize, lease: Duration) -> Vec<Lease> {
         let now = self.now();
-        let until = now.checked_add(lease).unwrap_or(now);
+        // Saturate far in the future, as the other backends do: falling back to `now` would
+        // let the next call lease the entry again while its handler runs.
+        let until = now.checked_add(lease.min(MAX_LEASE)).unwrap_or(now);
         let mut st = self.lock();
         let due: Vec<u64> = st
             .due
@@ -540,6 +545,9 @@ impl MemoryInbox {
                 .is_some_and(|s| matches!(s.state, EntryState::Dead | EntryState::Done));
             if replayable {
                 st.set(id, EntryState::Pending, now, None);
+                if let Some(slot) = st.slots.get_mut(&id) {
+                    slot.attempts = 0;
+                }
                 n += 1;
             }
         }

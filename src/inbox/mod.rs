@@ -544,8 +544,9 @@ pub trait Inbox: Send + Sync + 'static {
     /// Counts per state and the oldest pending entry's age.
     fn stats(&self) -> InboxFuture<'_, InboxStats>;
 
-    /// Send the selected dead or done entries back to pending (attempts and last error are
-    /// kept for the record); returns how many were replayed.
+    /// Send the selected dead or done entries back to pending; returns how many were
+    /// replayed. Attempts start again from zero, so a replayed entry gets the whole retry
+    /// schedule again (a dead entry had used it up); the last error is kept for the record.
     fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64>;
 
     /// Delete done and dead entries that reached that state more than `older_than` ago;

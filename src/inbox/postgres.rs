@@ -167,13 +167,13 @@ impl PostgresInbox {
             ),
             lease: format!(
                 "WITH due AS (
-                    SELECT id FROM {t}
+                    SELECT id, due_at FROM {t}
                     WHERE {leasable} AND due_at <= now()
                     ORDER BY due_at
                     LIMIT $1
                     FOR UPDATE SKIP LOCKED
                  ), numbered AS (
-                    SELECT id, row_number() OVER () AS n FROM due
+                    SELECT id, row_number() OVER (ORDER BY due_at, id) AS n FROM due
                  )
                  UPDATE {t} AS e
                  SET state = 'leased', lease_token = ($2::bytea[])[numbered.n],
@@ -217,21 +217,26 @@ impl PostgresInbox {
                  FROM {t}"
             ),
             replay_ids: format!(
-                "UPDATE {t} SET state = 'pending', due_at = now(), lease_token = NULL
+                "UPDATE {t} SET state = 'pending', attempts = 0, due_at = now(), lease_token = NULL
                  WHERE id = ANY($1::int8[]) AND state IN ('dead', 'done')"
             ),
             replay_state: format!(
-                "UPDATE {t} SET state = 'pending', due_at = now(), lease_token = NULL
+                "UPDATE {t} SET state = 'pending', attempts = 0, due_at = now(), lease_token = NULL
                  WHERE state = $1
                    AND ($2::timestamptz IS NULL OR received_at >= $2)
                    AND ($3::timestamptz IS NULL OR received_at < $3)"
             ),
+            // The predicate stands on the outer DELETE too: under READ COMMITTED a row that a
+            // concurrent replay sent back to pending is re-checked against the outer
+            // conditions only, and `id IN (…)` alone would still delete it.
             purge: format!(
                 "DELETE FROM {t} WHERE id IN (
                      SELECT id FROM {t}
                      WHERE state IN ('done', 'dead')
                        AND due_at < now() - $1::int8 * interval '1 millisecond'
-                     LIMIT $2)"
+                     LIMIT $2)
+                   AND state IN ('done', 'dead')
+                   AND due_at < now() - $1::int8 * interval '1 millisecond'"
             ),
         };
         PostgresInbox {

@@ -71,8 +71,9 @@
 //! a second of writes on a power loss, `always` none) and `maxmemory-policy noeviction` (an
 //! evicting Redis would drop entries). Needs Redis 6.2 or later (`XAUTOCLAIM`).
 //!
-//! Scripts build their keys from the prefix, so on Redis Cluster give the prefix a hash tag
-//! (`{myapp}:inbox:`) to keep one inbox in one slot.
+//! One Redis server (or a primary behind Sentinel): the scripts build their keys from the
+//! prefix instead of declaring them in `KEYS`, which Redis Cluster requires, so a cluster is
+//! not supported.
 //!
 //! # Failures
 //!
@@ -364,12 +365,20 @@ const RELEASE_LUA: &str = concat!(
     r"
 local id = ARGV[2]
 local h = ekey(id)
-local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs')
+local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 redis.call('XACK', Q, G, f[3])
+redis.call('ZREM', P .. 's:leased', id)
+if (tonumber(f[5]) or 0) > 0 then
+  -- Failed before: retrying and due now, as on the other backends.
+  local now = num(now_ms())
+  redis.call('HSET', h, 'st', 'retrying', 'due', now, 'na', ARGV[4], 'tok', '')
+  redis.call('ZADD', P .. 'due', now, id)
+  redis.call('ZADD', P .. 's:retrying', f[4], id)
+  return 1
+end
 local sx = redis.call('XADD', Q, '*', 'e', id)
 redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', ARGV[4], 'tok', '')
-redis.call('ZREM', P .. 's:leased', id)
 redis.call('ZADD', P .. 's:pending', f[4], id)
 return 1
 "
@@ -391,7 +400,7 @@ local function replay_one(id, na)
     return false
   end
   local sx = redis.call('XADD', Q, '*', 'e', id)
-  redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', na)
+  redis.call('HSET', h, 'st', 'pending', 'sx', sx, 'na', na, 'a', 0)
   redis.call('HDEL', h, 'dx')
   redis.call('ZADD', P .. 's:pending', f[2], id)
   return true

@@ -234,6 +234,14 @@ impl SqliteOptions {
     }
 }
 
+/// Rows one purge or replay-by-state request changes. One statement over a million done rows
+/// held the writer for 8 s (every put of every process waiting, the WAL at 320 MB); chunks
+/// let puts interleave and keep each commit small.
+const CHUNK_ROWS: i64 = 5_000;
+
+/// Most chunks one purge or replay runs (50 million rows); what is left waits for the next call.
+const MAX_CHUNKS: usize = 10_000;
+
 /// The durable [`Inbox`] for one machine, in one SQLite file. See the [module docs](self).
 ///
 /// ```no_run
@@ -287,6 +295,20 @@ impl SqliteInbox {
             .await
             .map_err(|_| unavailable("the SQLite inbox writer thread stopped".into()))??;
         unpack(out).ok_or_else(|| unavailable("SQLite inbox: mismatched reply".into()))
+    }
+
+    /// Send `op()` until a chunk changes fewer than [`CHUNK_ROWS`] rows (at most
+    /// [`MAX_CHUNKS`] times); the total changed.
+    async fn in_chunks(&self, op: impl Fn() -> Op) -> Result<u64, Error> {
+        let mut total = 0;
+        for _ in 0..MAX_CHUNKS {
+            let n = self.call(op(), unpack_count).await?;
+            total += n;
+            if n < CHUNK_ROWS as u64 {
+                break;
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -867,8 +889,8 @@ impl Writer {
                 let n = match selector {
                     ReplaySelector::Ids(ids) => {
                         let mut stmt = conn.prepare_cached(
-                            "UPDATE inbox SET state = 'pending', due_ms = ?1, token = NULL \
-                             WHERE id = ?2 AND state IN ('dead', 'done')",
+                            "UPDATE inbox SET state = 'pending', attempts = 0, due_ms = ?1, \
+                             token = NULL WHERE id = ?2 AND state IN ('dead', 'done')",
                         )?;
                         let mut n = 0;
                         for id in ids.iter().filter_map(parse_id) {
@@ -884,15 +906,21 @@ impl Writer {
                         if !matches!(state, EntryState::Dead | EntryState::Done) {
                             return Ok(Reply::Count(0));
                         }
+                        // One chunk per request (`replay` sends as many as it takes), so
+                        // puts go on between them and each commit stays small.
                         conn.prepare_cached(
-                            "UPDATE inbox SET state = 'pending', due_ms = ?1, token = NULL \
-                             WHERE state = ?2 AND received_ms >= ?3 AND received_ms < ?4",
+                            "UPDATE inbox SET state = 'pending', attempts = 0, due_ms = ?1, \
+                             token = NULL WHERE id IN (\
+                               SELECT id FROM inbox INDEXED BY inbox_state_received \
+                               WHERE state = ?2 AND received_ms >= ?3 AND received_ms < ?4 \
+                               LIMIT ?5)",
                         )?
                         .execute(params![
                             now,
                             state.as_str(),
                             received_after.map_or(i64::MIN, to_ms),
-                            received_before.map_or(i64::MAX, to_ms)
+                            received_before.map_or(i64::MAX, to_ms),
+                            CHUNK_ROWS
                         ])?
                     }
                 };
@@ -901,12 +929,14 @@ impl Writer {
             Op::Purge(older_than) => {
                 let cutoff =
                     now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+                // One chunk per request, as for replays.
                 let n = conn
                     .prepare_cached(
-                        "DELETE FROM inbox INDEXED BY inbox_finished \
-                         WHERE state IN ('done', 'dead') AND due_ms < ?1",
+                        "DELETE FROM inbox WHERE id IN (\
+                           SELECT id FROM inbox INDEXED BY inbox_finished \
+                           WHERE state IN ('done', 'dead') AND due_ms < ?1 LIMIT ?2)",
                     )?
-                    .execute([cutoff])?;
+                    .execute([cutoff, CHUNK_ROWS])?;
                 Reply::Count(n as u64)
             }
         })
@@ -1077,11 +1107,16 @@ impl Inbox for SqliteInbox {
     }
 
     fn replay<'a>(&'a self, selector: &'a ReplaySelector) -> InboxFuture<'a, u64> {
-        Box::pin(self.call(Op::Replay(selector.clone()), unpack_count))
+        Box::pin(async move {
+            if let ReplaySelector::Ids(_) = selector {
+                return self.call(Op::Replay(selector.clone()), unpack_count).await;
+            }
+            self.in_chunks(|| Op::Replay(selector.clone())).await
+        })
     }
 
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
-        Box::pin(self.call(Op::Purge(older_than), unpack_count))
+        Box::pin(self.in_chunks(move || Op::Purge(older_than)))
     }
 }
 

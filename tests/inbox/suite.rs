@@ -35,7 +35,10 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, expired_lease_is_taken_over_and_the_stale_token_is_refused);
         inbox_suite!(@one $make, fail_retries_at_the_scheduled_time_then_dies);
         inbox_suite!(@one $make, release_makes_the_entry_due_again_without_an_attempt);
+        inbox_suite!(@one $make, release_after_a_failure_leaves_the_entry_retrying);
         inbox_suite!(@one $make, replay_by_id_and_by_state_and_time_range);
+        inbox_suite!(@one $make, replay_gives_the_whole_retry_schedule_again);
+        inbox_suite!(@one $make, purge_and_replay_cover_more_than_one_chunk);
         inbox_suite!(@one $make, purge_deletes_only_old_done_and_dead_entries);
         inbox_suite!(@one $make, stats_count_each_state_and_the_oldest_pending_age);
         inbox_suite!(@one $make, list_and_get_by_state_and_namespace);
@@ -445,6 +448,104 @@ pub async fn release_makes_the_entry_due_again_without_an_attempt(inbox: Arc<dyn
     assert!(inbox.ack(&id, again.token).await.unwrap());
 }
 
+/// A graceful stop releases an entry that already failed once: it stays `retrying` (due now)
+/// on every backend, with its attempt kept.
+pub async fn release_after_a_failure_leaves_the_entry_retrying(inbox: Arc<dyn Inbox>) {
+    let id = accepted(&*inbox, entry("release-retrying", Duration::ZERO)).await;
+    let l = lease_one(&*inbox, LONG).await;
+    let now = SystemTime::now();
+    assert!(inbox
+        .fail(&id, l.token, "first", AfterFailure::RetryAt(now))
+        .await
+        .unwrap());
+    let again = lease_id(&*inbox, &id).await;
+    assert_eq!(again.entry.attempts, 1);
+    assert!(inbox.release(&id, again.token).await.unwrap());
+    let e = get(&*inbox, &id).await;
+    assert_eq!((e.state, e.attempts), (EntryState::Retrying, 1));
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.retrying), (0, 1));
+    let third = lease_id(&*inbox, &id).await;
+    assert_eq!(third.entry.attempts, 1);
+    assert!(inbox.ack(&id, third.token).await.unwrap());
+}
+
+/// Replaying a dead entry starts its attempts from zero: the worker's schedule (which counts
+/// from `attempts`) runs in full again instead of dead-lettering at the next failure.
+pub async fn replay_gives_the_whole_retry_schedule_again(inbox: Arc<dyn Inbox>) {
+    let by_id = accepted(&*inbox, entry("replay-attempts-id", Duration::ZERO)).await;
+    let by_state = accepted(&*inbox, entry("replay-attempts-state", Duration::ZERO)).await;
+    for id in [&by_id, &by_state] {
+        for _ in 0..2 {
+            let l = lease_id(&*inbox, id).await;
+            let due = SystemTime::now();
+            assert!(inbox
+                .fail(id, l.token, "down", AfterFailure::RetryAt(due))
+                .await
+                .unwrap());
+        }
+        finish(&*inbox, id, EntryState::Dead).await;
+        assert_eq!(get(&*inbox, id).await.attempts, 3);
+    }
+    assert_eq!(
+        inbox
+            .replay(&ReplaySelector::id(by_id.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(inbox.replay(&ReplaySelector::dead()).await.unwrap(), 1);
+    for id in [&by_id, &by_state] {
+        let e = get(&*inbox, id).await;
+        assert_eq!((e.state, e.attempts), (EntryState::Pending, 0), "{id}");
+        assert_eq!(e.last_error.as_deref(), Some("boom"), "kept for the record");
+        let l = lease_id(&*inbox, id).await;
+        assert_eq!(l.entry.attempts, 0);
+        assert!(inbox.ack(id, l.token).await.unwrap());
+    }
+}
+
+/// More entries than one SQLite chunk (5 000): purge and replay by state take them all.
+pub async fn purge_and_replay_cover_more_than_one_chunk(inbox: Arc<dyn Inbox>) {
+    const N: usize = 5_300;
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let inbox = inbox.clone();
+        puts.spawn(
+            async move { accepted(&*inbox, entry(&format!("chunk-{i}"), Duration::ZERO)).await },
+        );
+    }
+    puts.join_all().await;
+    let mut done = 0;
+    while done < N {
+        let leases = inbox.lease(1000, LONG).await.unwrap();
+        assert!(!leases.is_empty(), "{done} of {N} done, nothing due");
+        let acks: Vec<(EntryId, _)> = leases.into_iter().map(|l| (l.entry.id, l.token)).collect();
+        done += acks.len();
+        for ok in inbox.ack_many(&acks).await.unwrap() {
+            assert!(ok);
+        }
+    }
+    let all_done = ReplaySelector::State {
+        state: EntryState::Done,
+        received_after: None,
+        received_before: None,
+    };
+    assert_eq!(inbox.replay(&all_done).await.unwrap(), N as u64);
+    assert_eq!(inbox.stats().await.unwrap().pending, N as u64);
+    let mut done = 0;
+    while done < N {
+        let leases = inbox.lease(1000, LONG).await.unwrap();
+        assert!(!leases.is_empty());
+        let acks: Vec<(EntryId, _)> = leases.into_iter().map(|l| (l.entry.id, l.token)).collect();
+        done += acks.len();
+        inbox.ack_many(&acks).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(inbox.purge(Duration::from_secs(1)).await.unwrap(), N as u64);
+    assert_eq!(inbox.stats().await.unwrap().done, 0);
+}
+
 pub async fn replay_by_id_and_by_state_and_time_range(inbox: Arc<dyn Inbox>) {
     let now = ms(SystemTime::now());
     let a = accepted(&*inbox, entry("replay-a", 3 * HOUR)).await;
@@ -469,7 +570,7 @@ pub async fn replay_by_id_and_by_state_and_time_range(inbox: Arc<dyn Inbox>) {
     );
     let e = get(&*inbox, &a).await;
     assert_eq!(e.state, EntryState::Pending);
-    assert_eq!(e.attempts, 1, "attempts kept for the record");
+    assert_eq!(e.attempts, 0, "attempts start again; the last error stays");
     assert_eq!(e.last_error.as_deref(), Some("boom"));
     // Replaying it again does nothing: it is pending now.
     assert_eq!(

@@ -63,6 +63,83 @@ async fn concurrent_puts_leave_exactly_one_row() {
     assert_eq!(rows, vec![vec![Some("1".to_owned())]]);
 }
 
+/// A replay that commits while a purge waits on the row's lock: Postgres re-checks the row
+/// against the DELETE's outer conditions only, so those must carry the state and age (they
+/// once held only `id IN (…)`, and the replayed, pending entry was deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purge_never_deletes_an_entry_a_concurrent_replay_sent_back() {
+    let test = "pg_inbox_purge_vs_replay";
+    let Some(pool) = fresh_schema_pool(test).await else {
+        return;
+    };
+    let url = database_url(test).unwrap();
+    let table = format!("\"{}\".chathooks_inbox", pool.schema());
+    let inbox = Arc::new(PostgresInbox::new(&pool));
+    let id = inbox
+        .put(NewEntry::new(
+            "test",
+            "standard",
+            key("purge-race"),
+            &b"{}"[..],
+        ))
+        .await
+        .unwrap()
+        .id()
+        .clone();
+    let l = inbox
+        .lease(1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(inbox
+        .fail(&id, l.token, "boom", chathooks::inbox::AfterFailure::Dead)
+        .await
+        .unwrap());
+    // Dead for nine days: what a 72-hour purge deletes.
+    sql(
+        &url,
+        &format!("UPDATE {table} SET due_at = now() - interval '9 days'"),
+    )
+    .await;
+    // The replay, as the backend runs it, held open in a transaction of its own.
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    client.batch_execute("BEGIN").await.unwrap();
+    let replayed = client
+        .execute(
+            &format!(
+                "UPDATE {table} SET state = 'pending', attempts = 0, due_at = now() \
+                 WHERE state IN ('dead', 'done')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1);
+    let purge = {
+        let inbox = inbox.clone();
+        tokio::spawn(async move { inbox.purge(Duration::from_secs(72 * 3600)).await })
+    };
+    // Let the purge reach the row lock, then commit the replay.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !purge.is_finished(),
+        "the purge waits for the replay's row lock"
+    );
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        purge.await.unwrap().unwrap(),
+        0,
+        "the replayed entry is not purged"
+    );
+    let e = inbox.get(&id).await.unwrap().expect("still there");
+    assert_eq!(e.state, chathooks::inbox::EntryState::Pending);
+    drop(client);
+    let _ = conn.await;
+}
+
 #[tokio::test]
 async fn bodies_keep_every_byte() {
     let Some(pool) = fresh_schema_pool("pg_inbox_bytes").await else {
