@@ -110,6 +110,10 @@ pub struct Ids {
     pub message: Option<String>,
 }
 
+/// Most emails (and, apart, most phone numbers) a normalised [`Contact`] keeps: a person has a
+/// few, and the bound keeps normalising a body that lists thousands linear.
+pub const MAX_CONTACT_VALUES: usize = 64;
+
 /// A person: lead, visitor, customer or contact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -118,9 +122,11 @@ pub struct Contact {
     pub id: Option<String>,
     /// Display name.
     pub name: Option<String>,
-    /// Email addresses, as sent.
+    /// Email addresses, as sent, without repeats: at most [`MAX_CONTACT_VALUES`] (the
+    /// vendor's typed event keeps them all).
     pub emails: Vec<String>,
-    /// Phone numbers, as sent (not reformatted).
+    /// Phone numbers, as sent (not reformatted), without repeats: at most
+    /// [`MAX_CONTACT_VALUES`].
     pub phones: Vec<String>,
     /// Where the person is.
     pub location: Option<Location>,

@@ -18,11 +18,43 @@ use http::{HeaderMap, HeaderValue};
 /// assert_eq!(inbound.header_str("webhook-id"), Some("msg_1"));
 /// assert_eq!(inbound.query_param("timestamp").as_deref(), Some("1"));
 /// ```
-#[derive(Debug, Clone, Copy)]
+///
+/// Its `Debug` shows header names, query parameter names and the body's length only: header
+/// values carry tokens (`Authorization`, SaleAssist's token is the secret itself), the query
+/// carries SaleSmartly's signature, and the body personal data.
+#[derive(Clone, Copy)]
 pub struct Inbound<'a> {
     headers: &'a HeaderMap,
     query: Option<&'a str>,
     body: &'a [u8],
+}
+
+impl std::fmt::Debug for Inbound<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct HeaderNames<'h>(&'h HeaderMap);
+        impl std::fmt::Debug for HeaderNames<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.0.keys()).finish()
+            }
+        }
+        struct ParamNames<'q>(&'q str);
+        impl std::fmt::Debug for ParamNames<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list()
+                    .entries(
+                        self.0
+                            .split('&')
+                            .map(|p| p.split('=').next().unwrap_or_default()),
+                    )
+                    .finish()
+            }
+        }
+        f.debug_struct("Inbound")
+            .field("headers", &HeaderNames(self.headers))
+            .field("query", &self.query.map(ParamNames))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl<'a> Inbound<'a> {
@@ -150,6 +182,35 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_names_and_lengths_never_values_or_the_body() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer s3cr3t-token"),
+        );
+        h.insert(
+            "x-saleassist-token",
+            HeaderValue::from_static("the-shared-secret"),
+        );
+        let body = br#"{"email":"jane@example.com"}"#;
+        let i = Inbound::new(&h, body).with_query("timestamp=1&signature=0123abcd");
+        let debug = format!("{i:?}");
+        for hidden in ["s3cr3t", "the-shared-secret", "0123abcd", "jane@"] {
+            assert!(!debug.contains(hidden), "{hidden} in {debug}");
+        }
+        for shown in [
+            "authorization",
+            "x-saleassist-token",
+            "signature",
+            "body_len: 28",
+        ] {
+            assert!(debug.contains(shown), "{shown} not in {debug}");
+        }
+        let v = crate::Verified::new("token", body);
+        assert!(!format!("{v:?}").contains("jane@"), "{v:?}");
+    }
 
     #[test]
     fn query_decoding_keeps_plus_and_decodes_percent() {

@@ -133,3 +133,26 @@ fn errors_carry_the_json_path() {
     let ev = StandardEvent::from_slice(br#"{"data":{"x":1}}"#).unwrap();
     assert_eq!(ev.name(), "");
 }
+
+/// A body listing thousands of emails and phones: the contact keeps the first
+/// `MAX_CONTACT_VALUES` distinct ones (each one checked against a bounded list, so the work
+/// stays linear; it was quadratic).
+#[test]
+fn contact_lists_are_bounded() {
+    use chathooks::event::MAX_CONTACT_VALUES;
+    let emails: Vec<String> = (0..20_000).map(|i| format!("p{i}@example.com")).collect();
+    let phones: Vec<String> = (0..20_000).map(|i| format!("+1555{i:07}")).collect();
+    let body = serde_json::json!({
+        "type": "contact.created",
+        "timestamp": "2023-11-14T22:13:20Z",
+        "data": { "emails": emails, "phones": phones },
+    });
+    let n = StandardEvent::from_slice(body.to_string().as_bytes())
+        .unwrap()
+        .normalize();
+    let c = n.contact.expect("a contact");
+    assert_eq!(c.emails.len(), MAX_CONTACT_VALUES);
+    assert_eq!(c.phones.len(), MAX_CONTACT_VALUES);
+    assert_eq!(c.emails[..], emails[..MAX_CONTACT_VALUES]);
+    assert_eq!(c.phones[0], "+15550000000");
+}

@@ -714,6 +714,9 @@ impl RunBatch<NewEntry, PutOutcome> for PostgresInbox {
     fn retry_after(&self) -> Duration {
         self.pool.retry_after()
     }
+    fn op_timeout(&self) -> Duration {
+        self.pool.op_timeout()
+    }
 }
 
 impl RunBatch<(i64, [u8; 16]), bool> for PostgresInbox {
@@ -725,6 +728,9 @@ impl RunBatch<(i64, [u8; 16]), bool> for PostgresInbox {
     }
     fn retry_after(&self) -> Duration {
         self.pool.retry_after()
+    }
+    fn op_timeout(&self) -> Duration {
+        self.pool.op_timeout()
     }
 }
 

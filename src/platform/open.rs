@@ -313,8 +313,13 @@ pub(crate) fn scalar_value(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Push `value` onto `list` when it is set and not already there.
+/// Push `value` onto `list` when it is set, not already there, and the list holds fewer than
+/// [`crate::event::MAX_CONTACT_VALUES`]: the check is a scan, and without the bound a body
+/// listing 60 000 emails cost 60 000²/2 comparisons (46 s of CPU in a debug build).
 pub(crate) fn push_unique(list: &mut Vec<String>, value: Option<&str>) {
+    if list.len() >= crate::event::MAX_CONTACT_VALUES {
+        return;
+    }
     if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
         if !list.iter().any(|x| x == v) {
             list.push(v.to_owned());

@@ -341,6 +341,10 @@ impl PostgresPool {
         self.inner.retry_after
     }
 
+    pub(crate) fn op_timeout(&self) -> Duration {
+        self.inner.op_timeout
+    }
+
     fn db_error(&self, op: &'static str, e: &tokio_postgres::Error) -> Error {
         if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
             return self.unavailable(

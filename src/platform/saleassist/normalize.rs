@@ -3,13 +3,7 @@
 use super::*;
 use crate::platform::lookup::{self, Flat};
 
-pub(super) fn push_unique(v: &mut Vec<String>, s: Option<&str>) {
-    if let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) {
-        if !v.iter().any(|x| x == s) {
-            v.push(s.to_owned());
-        }
-    }
-}
+use crate::platform::open::push_unique;
 
 pub(super) fn lead_contact(p: &Payload) -> Option<Contact> {
     let lead = p.people_detail.as_ref();
