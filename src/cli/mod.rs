@@ -234,7 +234,7 @@ pub fn check_http_url(flag: &str, url: &str) -> Result<(), Failure> {
 /// times no verifier can represent (`--at 18446744073709551615` used to panic).
 const MAX_AT: u64 = 253_402_300_799;
 
-/// `--at UNIX_SECONDS` (or now) as seconds, checked against [`MAX_AT`].
+/// `--at UNIX_SECONDS` (or now) as seconds, at most the year 9999.
 pub fn at_secs(at: Option<u64>) -> Result<u64, Failure> {
     match at {
         Some(s) if s > MAX_AT => Err(Failure::Input(format!(
