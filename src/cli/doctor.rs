@@ -1293,16 +1293,14 @@ pub fn rust_code(f: &Finding, public_key: Option<&str>) -> Option<String> {
                 secret_expr(other)
             ),
         },
-        Scheme::Token => match f.prefix.as_deref() {
-            Some(p) => format!(
-                "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, &format!(\"{p}{{secret}}\"))?;\n",
-                f.header.as_deref()?
-            ),
-            None => format!(
-                "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, &secret)?;\n",
-                f.header.as_deref()?
-            ),
-        },
+        Scheme::Token => format!(
+            "use chathooks::verify::Token;\n\n{env}let verifier = Token::new({:?}, {})?;\n",
+            f.header.as_deref()?,
+            match f.prefix.as_deref() {
+                Some(p) => format!("&format!(\"{p}{{secret}}\")"),
+                None => "&secret".to_owned(),
+            }
+        ),
         Scheme::SaleSmartlyMd5 => format!(
             "use chathooks::verify::{{SaleSmartly, SaleSmartlyLayout}};\n\n{env}let verifier = SaleSmartly::new(&secret)?\n    .layout(SaleSmartlyLayout::{});\n",
             if f.salesmartly_with_timestamp == Some(true) {

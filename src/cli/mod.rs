@@ -208,11 +208,8 @@ pub fn now_secs() -> u64 {
 /// `Endpoint::url_for_logs` does; text that is not a URL is shown as it is.
 pub fn url_for_output(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            // Both only fail for URLs that cannot carry credentials, which then have none.
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            crate::sender::without_userinfo(&u)
         }
         _ => url.to_owned(),
     }
@@ -340,9 +337,10 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
     if out.json {
         out.print_json(&report.to_json());
     } else {
-        let head = if report.matched && !report.confirmed {
-            // The secret and scheme are found, but chathooks' verifier as emitted refuses the
-            // capture (a millisecond timestamp, a bearer prefix): not a plain success.
+        // The secret and scheme are found, but chathooks' verifier as emitted refuses the
+        // capture (a millisecond timestamp): not a plain success.
+        let rejected = report.matched && !report.confirmed;
+        let head = if rejected {
             out.warn("✓ match, but the verifier below rejects it as sent (see the notes)")
         } else if report.matched {
             out.good("✓ match")
@@ -358,7 +356,7 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
         if let Some(code) = &report.rust {
             outln!(
                 "\n{}",
-                out.dim(if report.matched && !report.confirmed {
+                out.dim(if rejected {
                     "Closest verifier, which rejects this capture until the notes are addressed (Rust):"
                 } else if report.matched {
                     "Verifier to use (Rust):"

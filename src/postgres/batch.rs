@@ -132,11 +132,6 @@ impl<R: Send + 'static, T: Send + 'static, X: RunBatch<R, T>> Drain<R, T, X> {
         loop {
             let batch = {
                 let mut q = self.batcher.lock();
-                if q.pending.is_empty() {
-                    q.draining -= 1;
-                    self.finished = true;
-                    return;
-                }
                 // Callers that gave up are skipped: nobody waits for their answer.
                 q.pending.retain(|(_, reply)| !reply.is_closed());
                 if q.pending.is_empty() {

@@ -288,7 +288,8 @@ impl Endpoint {
     }
 }
 
-fn without_userinfo(url: &reqwest::Url) -> String {
+/// `url` as text without its credentials (`user:pass@`): what logs and output may show.
+pub(crate) fn without_userinfo(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     // Both only fail for URLs that cannot have credentials, which then have none to remove.
     let _ = u.set_username("");

@@ -49,6 +49,7 @@ mod slack;
 mod ssrf;
 
 pub use self::clock::{Clock, Sleep, SystemClock, VirtualClock};
+pub(crate) use self::delivery::without_userinfo;
 pub use self::delivery::{
     Attempt, AttemptCallback, AttemptError, AttemptReport, Delivery, Endpoint, Message, Outcome,
     Sender, SenderBuilder, DEFAULT_TIMEOUT, MAX_IN_FLIGHT, USER_AGENT_VALUE,

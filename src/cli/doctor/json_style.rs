@@ -382,24 +382,15 @@ mod tests {
         // `JSON.stringify` of the same object (a lone surrogate is written as an escape).
         let javascript =
             "{\"name\":\"José 😀\",\"q\":\"\\\"\\\\\\n\\u0001\u{7f}\",\"lone\":\"\\ud800x\"}";
-        let mut out = Vec::new();
-        write_style(
-            json_text(python.as_bytes()).unwrap(),
-            Style::Compact,
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), javascript);
+        let restyle = |text: &str, style| {
+            let mut out = Vec::new();
+            write_style(json_text(text.as_bytes()).unwrap(), style, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(restyle(python, Style::Compact), javascript);
         // And back: the escaping styles turn the characters into Python's escapes.
-        let mut out = Vec::new();
-        write_style(
-            json_text(javascript.as_bytes()).unwrap(),
-            Style::Python,
-            &mut out,
-        )
-        .unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            restyle(javascript, Style::Python),
             python.replace("\\u007f", "\u{7f}")
         );
     }
