@@ -85,6 +85,8 @@ const LINGER: Duration = Duration::from_millis(2);
 const ACK_BATCH: usize = 256;
 /// `ack_many` calls one worker keeps in flight at once.
 const ACKS_IN_FLIGHT: usize = 2;
+/// `release` calls one worker keeps in flight at once while it stops.
+const RELEASES_IN_FLIGHT: usize = 16;
 /// Least time the acknowledgements of finished handlers get at shutdown, even when the
 /// shutdown deadline has passed (about what an ack's own retries take).
 const ACK_GRACE: Duration = Duration::from_secs(2);
@@ -324,6 +326,16 @@ enum Outcome {
     Poison(String),
     /// Failed this attempt.
     Failed(String),
+    /// Leased past the last attempt (this one, the most allowed) and not run: dead at once.
+    Exhausted(u32, u32),
+}
+
+/// Drop an entry from `in_flight` if `token` is still the lease recorded there (an entry
+/// taken over by a later lease of this worker keeps its newer record).
+fn forget(in_flight: &mut HashMap<EntryId, LeaseToken>, id: &EntryId, token: LeaseToken) {
+    if in_flight.get(id) == Some(&token) {
+        in_flight.remove(id);
+    }
 }
 
 trait Route: Send + Sync {
@@ -351,9 +363,15 @@ impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
     ) -> BoxFuture<'static, Outcome> {
         let handler = self.handler.clone();
         Box::pin(async move {
-            let event = match parse::<T>(&entry.body, repair) {
-                Ok(event) => event,
-                Err(e) => return Outcome::Poison(format!("cannot parse: {e}")),
+            // A `Payload` is user code too: a panic while parsing is a failed attempt.
+            let parsed = std::panic::catch_unwind(|| parse::<T>(&entry.body, repair));
+            let event = match parsed {
+                Ok(Ok(event)) => event,
+                Ok(Err(e)) => return Outcome::Poison(format!("cannot parse: {e}")),
+                Err(payload) => {
+                    let msg = panic_message(payload);
+                    return Outcome::Failed(format!("{msg} (while parsing the payload)"));
+                }
             };
             let job = Job {
                 event,
@@ -454,7 +472,8 @@ pub struct WorkerReport {
     /// Acks or fails the inbox refused because the lease had been lost (another worker took
     /// the entry over after the lease ran out).
     pub lost_leases: u64,
-    /// Leases given back at shutdown (handlers still running at the deadline).
+    /// Leases given back at shutdown (handlers still running at the deadline, or leased by a
+    /// call that was under way when shutdown began).
     pub released: u64,
     /// Times the inbox was unavailable while leasing.
     pub inbox_errors: u64,
@@ -596,8 +615,9 @@ impl Worker {
         self
     }
 
-    /// Stop a handler after `timeout` (default: the lease less a tenth, so it stops before
-    /// another worker can take the entry over).
+    /// Stop a handler after `timeout`. The default, and the most it can be, is the lease
+    /// less a tenth: a handler stops before another worker (or this one) can take its entry
+    /// over, so one entry never runs twice at once.
     pub fn handler_timeout(mut self, timeout: Duration) -> Self {
         self.inner.timeout = Some(timeout);
         self
@@ -623,7 +643,7 @@ impl Worker {
     }
 
     /// How long in-flight handlers may run on after shutdown begins (default 10 s); the leases
-    /// of those still running then are released (due again at once, no attempt counted).
+    /// of those still running then are released (due again at once, their attempt given back).
     pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
         self.shutdown_deadline = deadline;
         self
@@ -697,10 +717,26 @@ impl Worker {
                 }
             }
             let want = (concurrency - tasks.len()).min(batch);
+            let call = inner.inbox.lease(want, lease_for);
+            tokio::pin!(call);
             let leased = tokio::select! {
                 biased;
-                _ = &mut shutdown => break 'run,
-                r = inner.inbox.lease(want, lease_for) => r,
+                r = &mut call => r,
+                _ = &mut shutdown => {
+                    // The store may complete the lease anyway (a writer thread, a statement
+                    // already sent): wait for it, bounded, and give back what it leased
+                    // rather than leave it invisible for a whole lease.
+                    if let Ok(Ok(leases)) = tokio::time::timeout(ACK_GRACE, call).await {
+                        let mut in_flight = inner
+                            .in_flight
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        for lease in leases {
+                            in_flight.insert(lease.entry.id, lease.token);
+                        }
+                    }
+                    break 'run;
+                }
             };
             let leases = match leased {
                 Ok(l) => {
@@ -774,12 +810,32 @@ impl Worker {
             .unwrap_or_else(PoisonError::into_inner)
             .drain()
             .collect();
-        for (id, token) in left {
-            if let Ok(true) = inner.inbox.release(&id, token).await {
-                inner.counters.add(|c| c.released += 1);
-                metrics::record_worker_attempt("*", metrics::WorkerOutcome::Released);
+        // Released a few at a time, all within the grace: an entry not released by then comes
+        // back when its lease ends.
+        let release_deadline = ack_deadline.max(Instant::now() + ACK_GRACE);
+        let mut releases = JoinSet::new();
+        let mut left = left.into_iter();
+        let _ = tokio::time::timeout_at(release_deadline, async {
+            loop {
+                while releases.len() < RELEASES_IN_FLIGHT {
+                    let Some((id, token)) = left.next() else {
+                        break;
+                    };
+                    let inbox = Arc::clone(&inner.inbox);
+                    releases.spawn(async move { inbox.release(&id, token).await });
+                }
+                match releases.join_next().await {
+                    Some(Ok(Ok(true))) => {
+                        inner.counters.add(|c| c.released += 1);
+                        metrics::record_worker_attempt("*", metrics::WorkerOutcome::Released);
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
             }
-        }
+        })
+        .await;
+        releases.abort_all();
         inner.counters.get()
     }
 }
@@ -787,7 +843,8 @@ impl Worker {
 async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
     let Lease { entry, token, .. } = lease;
     let id = entry.id.clone();
-    let attempt = entry.attempts.saturating_add(1);
+    // The lease counted this attempt (`max(1)`: an inbox written before leases counted).
+    let attempt = entry.attempts.max(1);
     let span = crate::span::observed(tracing::Level::INFO, || {
         tracing::info_span!(
             "webhook_job",
@@ -799,15 +856,19 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
         )
     });
     async {
-        let timeout = inner
-            .timeout
-            .unwrap_or_else(|| inner.lease.saturating_sub(inner.lease / 10));
+        let most = inner.lease.saturating_sub(inner.lease / 10);
+        let timeout = inner.timeout.map_or(most, |t| t.min(most));
+        let max = inner.retry.max_attempts();
         // Metric labels: routed namespaces only (configured, so bounded), never stored text.
         let (label, outcome) = match inner.routes.get_key_value(entry.namespace.as_str()) {
+            // Past the last attempt: the earlier ones were leased and never answered. Running
+            // it again would repeat whatever took the worker down.
+            Some((ns, _)) if attempt > max => (ns.clone(), Outcome::Exhausted(attempt, max)),
             Some((ns, route)) => (
                 ns.clone(),
                 route.run(entry, attempt, timeout, inner.repair).await,
             ),
+            None if attempt > max => ("unrouted".to_owned(), Outcome::Exhausted(attempt, max)),
             None => (
                 "unrouted".to_owned(),
                 Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
@@ -837,6 +898,15 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
                 tracing::warn!(error = %reason, "dead letter: cannot parse");
                 fail(inner, &id, token, reason, AfterFailure::Dead, &label).await;
             }
+            Outcome::Exhausted(attempt, max) => {
+                let reason = format!(
+                    "attempt {attempt} of at most {max}: the earlier attempts ended without an \
+                     answer (the worker process died, or the handler outlived its lease); \
+                     not run again"
+                );
+                tracing::error!(error = %reason, "dead letter: attempts used up without an answer");
+                fail(inner, &id, token, reason, AfterFailure::Dead, &label).await;
+            }
             Outcome::Failed(reason) => {
                 if reason.starts_with("handler panicked") {
                     inner.counters.add(|c| c.panics += 1);
@@ -848,11 +918,14 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
                 fail(inner, &id, token, reason, then, &label).await;
             }
         }
-        inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        forget(
+            &mut inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            &id,
+            token,
+        );
     }
     .instrument(span)
     .await;
@@ -932,8 +1005,8 @@ async fn ack_batch(inner: &Inner, batch: Vec<Finished>) {
         .in_flight
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    for (id, _) in &leases {
-        in_flight.remove(id);
+    for (id, token) in &leases {
+        forget(&mut in_flight, id, *token);
     }
     // Only now do the jobs end (`settled` dropped with `rest`), once all is counted.
     drop(in_flight);

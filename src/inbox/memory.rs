@@ -403,6 +403,9 @@ impl MemoryInbox {
         for id in due {
             let token = LeaseToken::generate();
             st.set(id, EntryState::Leased, until, Some(token));
+            if let Some(slot) = st.slots.get_mut(&id) {
+                slot.attempts = slot.attempts.saturating_add(1);
+            }
             if let Some(entry) = st.entry(id) {
                 out.push(Lease::new(entry, token, until));
             }
@@ -435,7 +438,6 @@ impl MemoryInbox {
             return false;
         };
         if let Some(slot) = st.slots.get_mut(&n) {
-            slot.attempts = slot.attempts.saturating_add(1);
             slot.last_error = Some(truncate_error(error).to_owned());
         }
         match then {
@@ -452,7 +454,11 @@ impl MemoryInbox {
         let Some(n) = st.leased_by(id, token) else {
             return false;
         };
-        let attempted = st.slots.get(&n).is_some_and(|s| s.attempts > 0);
+        // The lease counted an attempt that never ran: give it back.
+        let attempted = st.slots.get_mut(&n).is_some_and(|s| {
+            s.attempts = s.attempts.saturating_sub(1);
+            s.attempts > 0
+        });
         let state = if attempted {
             EntryState::Retrying
         } else {

@@ -277,7 +277,9 @@ pub struct Entry {
     pub received_at: SystemTime,
     /// The state when read.
     pub state: EntryState,
-    /// Attempts made so far (failures counted by [`Inbox::fail`]; a release does not count).
+    /// Attempts made so far. An attempt counts when it is leased, so one whose worker never
+    /// answered (the process crashed, or the handler outlived its lease) still uses one up; a
+    /// [release](Inbox::release) gives it back.
     pub attempts: u32,
     /// The last failure's message, at most [`MAX_ERROR_LEN`] bytes.
     pub last_error: Option<String>,
@@ -318,7 +320,8 @@ impl fmt::Debug for Entry {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Lease {
-    /// The entry (state [`EntryState::Leased`]; `attempts` as before this lease).
+    /// The entry (state [`EntryState::Leased`]; `attempts` counts this lease's attempt: 1 on
+    /// the first lease).
     pub entry: Entry,
     /// Pass it to `ack`, `fail` or `release`.
     pub token: LeaseToken,
@@ -494,7 +497,9 @@ pub trait Inbox: Send + Sync + 'static {
     fn put(&self, entry: NewEntry) -> InboxFuture<'_, PutOutcome>;
 
     /// Lease up to `max` due entries (pending, retrying past `next_attempt_at`, or leased past
-    /// the lease's end) for `lease`, oldest due first.
+    /// the lease's end) for `lease`, oldest due first. Each lease counts an attempt
+    /// (`attempts + 1`), so an entry whose handler keeps taking the worker down cannot be
+    /// leased forever: the worker dead-letters it once its attempts exceed the retry policy.
     fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>>;
 
     /// Mark the entry done if `token` still holds its lease. `false`: the lease was lost (it
@@ -521,8 +526,9 @@ pub trait Inbox: Send + Sync + 'static {
         })
     }
 
-    /// Count a failed attempt if `token` still holds the lease: `attempts + 1`, `last_error`
-    /// kept (cut by [`truncate_error`]), then retry at the given time or dead.
+    /// Record the failure of the attempt `token` holds, if it still holds the lease:
+    /// `last_error` kept (cut by [`truncate_error`]), then retry at the given time or dead.
+    /// The attempt was counted when it was leased.
     fn fail<'a>(
         &'a self,
         id: &'a EntryId,
@@ -531,8 +537,9 @@ pub trait Inbox: Send + Sync + 'static {
         then: AfterFailure,
     ) -> InboxFuture<'a, bool>;
 
-    /// Give the lease back without counting an attempt (a worker shutting down): the entry is
-    /// due again at once.
+    /// Give the lease back without using up an attempt (a worker shutting down): the attempt
+    /// the lease counted is taken back (`attempts - 1`) and the entry is due again at once,
+    /// `retrying` if it had failed before, else `pending`.
     fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool>;
 
     /// One entry by id.

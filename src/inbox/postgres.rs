@@ -177,6 +177,7 @@ impl PostgresInbox {
                  )
                  UPDATE {t} AS e
                  SET state = 'leased', lease_token = ($2::bytea[])[numbered.n],
+                     attempts = e.attempts + 1,
                      due_at = now() + $3::int8 * interval '1 millisecond'
                  FROM numbered WHERE e.id = numbered.id
                  RETURNING numbered.n, {COLS}"
@@ -186,14 +187,14 @@ impl PostgresInbox {
                  WHERE {held}"
             ),
             fail: format!(
-                "UPDATE {t} AS e SET state = $4, attempts = e.attempts + 1, last_error = $3,
+                "UPDATE {t} AS e SET state = $4, last_error = $3,
                      due_at = COALESCE($5, now()), lease_token = NULL
                  WHERE {held}"
             ),
             release: format!(
                 "UPDATE {t} AS e
-                 SET state = CASE WHEN e.attempts > 0 THEN 'retrying' ELSE 'pending' END,
-                     due_at = now(), lease_token = NULL
+                 SET state = CASE WHEN e.attempts > 1 THEN 'retrying' ELSE 'pending' END,
+                     attempts = GREATEST(e.attempts - 1, 0), due_at = now(), lease_token = NULL
                  WHERE {held}"
             ),
             get: format!("SELECT {COLS} FROM {t} AS e WHERE e.id = $1"),

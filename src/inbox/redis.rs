@@ -205,6 +205,8 @@ local function take(sx, id, claimed)
   if st ~= 'pending' and st ~= 'leased' then redis.call('XACK', Q, G, sx) return end
   local tok = ARGV[5 + #out + 1]
   redis.call('HSET', h, 'st', 'leased', 'tok', tok, 'due', ends, 'ls', num(now), 'c', consumer, 'na', na)
+  -- The attempt counts now, so a handler that takes the process down still uses one up.
+  f[6 + 9] = num(redis.call('HINCRBY', h, 'a', 1))
   if st == 'pending' then
     from_pending[#from_pending + 1] = id
     to_leased[#to_leased + 1] = f[4]
@@ -342,17 +344,17 @@ local h = ekey(id)
 local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a', 'ns', 'k')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
-local a = num((tonumber(f[5]) or 0) + 1)
+local a = num(tonumber(f[5]) or 0)
 redis.call('XACK', Q, G, f[3])
 redis.call('ZREM', P .. 's:leased', id)
 if ARGV[5] == 'retry' then
   local due = num(now + tonumber(ARGV[6]))
-  redis.call('HSET', h, 'st', 'retrying', 'a', a, 'err', ARGV[4], 'due', due, 'na', ARGV[7], 'tok', '')
+  redis.call('HSET', h, 'st', 'retrying', 'err', ARGV[4], 'due', due, 'na', ARGV[7], 'tok', '')
   redis.call('ZADD', P .. 'due', due, id)
   redis.call('ZADD', P .. 's:retrying', f[4], id)
 else
   local dx = redis.call('XADD', P .. 'dead', '*', 'e', id, 'ns', f[6], 'k', f[7], 'a', a, 'err', ARGV[4])
-  redis.call('HSET', h, 'st', 'dead', 'a', a, 'err', ARGV[4], 'due', num(now), 'na', ARGV[7], 'dx', dx, 'tok', '')
+  redis.call('HSET', h, 'st', 'dead', 'err', ARGV[4], 'due', num(now), 'na', ARGV[7], 'dx', dx, 'tok', '')
   redis.call('ZADD', P .. 's:dead', f[4], id)
 end
 return 1
@@ -369,7 +371,10 @@ local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 redis.call('XACK', Q, G, f[3])
 redis.call('ZREM', P .. 's:leased', id)
-if (tonumber(f[5]) or 0) > 0 then
+-- The lease counted an attempt that never ran: give it back.
+local a = math.max(0, (tonumber(f[5]) or 0) - 1)
+redis.call('HSET', h, 'a', num(a))
+if a > 0 then
   -- Failed before: retrying and due now, as on the other backends.
   local now = num(now_ms())
   redis.call('HSET', h, 'st', 'retrying', 'due', now, 'na', ARGV[4], 'tok', '')

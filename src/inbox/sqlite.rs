@@ -756,8 +756,8 @@ impl Writer {
                     .query_map(params![now, (*max).min(MAX_ROWS) as i64], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 let mut stmt = conn.prepare_cached(&format!(
-                    "UPDATE inbox SET state = 'leased', token = ?1, due_ms = ?2 WHERE id = ?3 \
-                     RETURNING {COLUMNS}"
+                    "UPDATE inbox SET state = 'leased', token = ?1, due_ms = ?2, \
+                     attempts = attempts + 1 WHERE id = ?3 RETURNING {COLUMNS}"
                 ))?;
                 let mut leases = Vec::with_capacity(ids.len());
                 for id in ids {
@@ -803,7 +803,7 @@ impl Writer {
                 Reply::Bool(
                     conn.prepare_cached(
                         "UPDATE inbox SET state = ?1, due_ms = ?2, token = NULL, \
-                         attempts = attempts + 1, last_error = ?3 \
+                         last_error = ?3 \
                          WHERE id = ?4 AND state = 'leased' AND token = ?5",
                     )?
                     .execute(params![
@@ -818,7 +818,8 @@ impl Writer {
             Op::Release(id, token) => Reply::Bool(
                 conn.prepare_cached(
                     "UPDATE inbox SET token = NULL, due_ms = ?1, \
-                     state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END \
+                     state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END, \
+                     attempts = MAX(attempts - 1, 0) \
                      WHERE id = ?2 AND state = 'leased' AND token = ?3",
                 )?
                 .execute(params![now, id, token.to_hex()])?

@@ -237,7 +237,7 @@ pub async fn lease_then_ack_is_done_for_good(inbox: Arc<dyn Inbox>) {
     let after = SystemTime::now();
     assert_eq!(l.entry.id, id);
     assert_eq!(l.entry.state, EntryState::Leased);
-    assert_eq!(l.entry.attempts, 0);
+    assert_eq!(l.entry.attempts, 1, "a lease counts its attempt");
     let slack = Duration::from_secs(1);
     assert!(
         l.expires_at >= before + LONG - slack && l.expires_at <= after + LONG + slack,
@@ -251,7 +251,7 @@ pub async fn lease_then_ack_is_done_for_good(inbox: Arc<dyn Inbox>) {
     assert!(inbox.ack(&id, l.token).await.unwrap());
     let done = get(&*inbox, &id).await;
     assert_eq!(done.state, EntryState::Done);
-    assert_eq!(done.attempts, 0);
+    assert_eq!(done.attempts, 1);
     // A second ack, or any other use of the spent token, changes nothing.
     assert!(!inbox.ack(&id, l.token).await.unwrap());
     assert!(!inbox.release(&id, l.token).await.unwrap());
@@ -362,8 +362,8 @@ pub async fn expired_lease_is_taken_over_and_the_stale_token_is_refused(inbox: A
     assert_eq!(second.entry.id, id, "the expired lease is taken over");
     assert_ne!(first.token, second.token);
     assert_eq!(
-        second.entry.attempts, 0,
-        "an expired lease is not a failed attempt"
+        second.entry.attempts, 2,
+        "an expired lease used up its attempt: its worker may have died in the handler"
     );
     // The first worker comes back late: nothing it does counts.
     assert!(!inbox.ack(&id, first.token).await.unwrap());
@@ -378,7 +378,7 @@ pub async fn expired_lease_is_taken_over_and_the_stale_token_is_refused(inbox: A
     assert!(!inbox.release(&id, first.token).await.unwrap());
     let e = get(&*inbox, &id).await;
     assert_eq!(e.state, EntryState::Leased);
-    assert_eq!(e.attempts, 0);
+    assert_eq!(e.attempts, 2);
     assert_eq!(e.last_error, None);
     nothing_due(&*inbox).await;
     assert!(inbox.ack(&id, second.token).await.unwrap());
@@ -408,7 +408,7 @@ pub async fn fail_retries_at_the_scheduled_time_then_dies(inbox: Arc<dyn Inbox>)
     // …and due after it.
     tokio::time::sleep(delay + Duration::from_millis(500)).await;
     let l = lease_one(&*inbox, LONG).await;
-    assert_eq!((l.entry.id.clone(), l.entry.attempts), (id.clone(), 1));
+    assert_eq!((l.entry.id.clone(), l.entry.attempts), (id.clone(), 2));
     // A retry time in the past means due now.
     let past = SystemTime::now() - Duration::from_secs(1);
     assert!(inbox
@@ -416,7 +416,7 @@ pub async fn fail_retries_at_the_scheduled_time_then_dies(inbox: Arc<dyn Inbox>)
         .await
         .unwrap());
     let l = lease_id(&*inbox, &id).await;
-    assert_eq!(l.entry.attempts, 2);
+    assert_eq!(l.entry.attempts, 3);
     assert!(inbox
         .fail(&id, l.token, "last failure", AfterFailure::Dead)
         .await
@@ -444,7 +444,10 @@ pub async fn release_makes_the_entry_due_again_without_an_attempt(inbox: Arc<dyn
     assert_eq!(e.attempts, 0);
     let again = lease_id(&*inbox, &id).await;
     assert_ne!(again.token, l.token);
-    assert_eq!(again.entry.attempts, 0);
+    assert_eq!(
+        again.entry.attempts, 1,
+        "the released attempt was given back"
+    );
     assert!(inbox.ack(&id, again.token).await.unwrap());
 }
 
@@ -459,14 +462,14 @@ pub async fn release_after_a_failure_leaves_the_entry_retrying(inbox: Arc<dyn In
         .await
         .unwrap());
     let again = lease_id(&*inbox, &id).await;
-    assert_eq!(again.entry.attempts, 1);
+    assert_eq!(again.entry.attempts, 2);
     assert!(inbox.release(&id, again.token).await.unwrap());
     let e = get(&*inbox, &id).await;
     assert_eq!((e.state, e.attempts), (EntryState::Retrying, 1));
     let stats = inbox.stats().await.unwrap();
     assert_eq!((stats.pending, stats.retrying), (0, 1));
     let third = lease_id(&*inbox, &id).await;
-    assert_eq!(third.entry.attempts, 1);
+    assert_eq!(third.entry.attempts, 2);
     assert!(inbox.ack(&id, third.token).await.unwrap());
 }
 
@@ -500,7 +503,7 @@ pub async fn replay_gives_the_whole_retry_schedule_again(inbox: Arc<dyn Inbox>) 
         assert_eq!((e.state, e.attempts), (EntryState::Pending, 0), "{id}");
         assert_eq!(e.last_error.as_deref(), Some("boom"), "kept for the record");
         let l = lease_id(&*inbox, id).await;
-        assert_eq!(l.entry.attempts, 0);
+        assert_eq!(l.entry.attempts, 1);
         assert!(inbox.ack(id, l.token).await.unwrap());
     }
 }

@@ -100,7 +100,7 @@ async fn failures_retry_on_the_schedule_then_succeed() {
     assert_eq!((report.handled, report.retried, report.dead), (1, 2, 0));
     let e = inbox.get(&id).await.unwrap().unwrap();
     assert_eq!(e.state, EntryState::Done);
-    assert_eq!(e.attempts, 2);
+    assert_eq!(e.attempts, 3, "two failed, the third handled");
     assert_eq!(e.last_error.as_deref(), Some("attempt 2 failed"));
 }
 
@@ -312,6 +312,89 @@ async fn a_handler_outliving_its_timeout_is_stopped_and_retried() {
     assert!(e.last_error.unwrap().contains("timed out"));
 }
 
+/// A handler timeout longer than the lease is cut to the lease less a tenth: otherwise the
+/// worker's own next lease would take the entry over and run it a second time alongside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_timeout_past_the_lease_stops_at_the_lease() {
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let id = inbox.put(standard("outlives")).await.unwrap().id().clone();
+    let (running, most) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (r, m) = (running.clone(), most.clone());
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(move |job: Job<StandardEvent>| {
+            let (r, m) = (r.clone(), m.clone());
+            async move {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                // Decremented on return and when the timeout drops this future.
+                struct Done(Arc<AtomicU32>);
+                impl Drop for Done {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                let _done = Done(r);
+                if job.attempt() == 1 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .lease(Duration::from_secs(1))
+        .handler_timeout(Duration::from_secs(3600))
+        .retry(quick_retries(2))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 1, 0).await;
+    assert_eq!((report.retried, report.handled), (1, 1), "{report:?}");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "never two runs of one entry at once"
+    );
+    let e = inbox.get(&id).await.unwrap().unwrap();
+    let err = e.last_error.unwrap();
+    assert!(err.contains("timed out after 0.9 s"), "{err}");
+}
+
+/// A `Payload` is user code: one whose parse panics is a failed attempt (retried, then dead),
+/// not a job task lost with its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_that_panics_while_parsing_is_a_failed_attempt() {
+    struct Panics;
+    impl Payload for Panics {
+        const VENDOR: chathooks::event::Vendor = chathooks::event::Vendor::StandardWebhooks;
+        fn parse(_body: &[u8]) -> Result<Self, chathooks::ParseError> {
+            panic!("parse panicked (expected by the test)")
+        }
+        fn event_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+            None
+        }
+        fn name(&self) -> std::borrow::Cow<'_, str> {
+            "panics".into()
+        }
+    }
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    let id = inbox
+        .put(standard("bad-parser"))
+        .await
+        .unwrap()
+        .id()
+        .clone();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<Panics, _>(|_job: Job<Panics>| async { Ok::<(), String>(()) })
+        .retry(quick_retries(1))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 0, 1).await;
+    assert_eq!(
+        (report.retried, report.dead, report.panics),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    let e = inbox.get(&id).await.unwrap().unwrap();
+    assert_eq!((e.state, e.attempts), (EntryState::Dead, 2));
+    assert!(e.last_error.unwrap().contains("parse panicked"));
+}
+
 #[test]
 fn the_handler_span_carries_the_delivery_id() {
     let ((), out) = crate::support::logs::capture_logs(|| async {
@@ -412,7 +495,8 @@ async fn a_locked_inbox_is_waited_out_and_work_resumes() {
 
 /// An inbox over a `MemoryInbox` counting how the worker acknowledges: through `ack_many`
 /// batches (here the provided one, as any inbox written before it existed has), never one
-/// `ack` call of its own per entry.
+/// `ack` call of its own per entry. It can also answer leases late and hang on one release,
+/// for the shutdown tests.
 mod acks_in_batches {
     use std::sync::atomic::AtomicU64;
 
@@ -429,6 +513,10 @@ mod acks_in_batches {
         acks: AtomicU64,
         ack_calls: AtomicU64,
         acked: AtomicU64,
+        /// Leases are taken at once but answered this much later (a slow network).
+        late_lease_answers: Option<Duration>,
+        /// A release of this entry never answers.
+        stuck_release: Option<EntryId>,
     }
 
     impl Inbox for Counting {
@@ -436,7 +524,14 @@ mod acks_in_batches {
             self.inner.put(entry)
         }
         fn lease(&self, max: usize, lease: Duration) -> InboxFuture<'_, Vec<Lease>> {
-            self.inner.lease(max, lease)
+            let Some(late) = self.late_lease_answers else {
+                return self.inner.lease(max, lease);
+            };
+            Box::pin(async move {
+                let leased = self.inner.lease(max, lease).await;
+                tokio::time::sleep(late).await;
+                leased
+            })
         }
         fn ack<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
             self.acks.fetch_add(1, Ordering::SeqCst);
@@ -465,6 +560,9 @@ mod acks_in_batches {
             self.inner.fail(id, token, error, then)
         }
         fn release<'a>(&'a self, id: &'a EntryId, token: LeaseToken) -> InboxFuture<'a, bool> {
+            if self.stuck_release.as_ref() == Some(id) {
+                return Box::pin(std::future::pending());
+            }
             self.inner.release(id, token)
         }
         fn get<'a>(&'a self, id: &'a EntryId) -> InboxFuture<'a, Option<Entry>> {
@@ -481,6 +579,85 @@ mod acks_in_batches {
         }
         fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
             self.inner.purge(older_than)
+        }
+    }
+
+    /// Shutdown while a lease call is on its way back: what the store leased is released,
+    /// not left invisible for a whole lease.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_answered_after_shutdown_is_released() {
+        let counting = Arc::new(Counting {
+            late_lease_answers: Some(Duration::from_millis(600)),
+            ..Counting::default()
+        });
+        let inbox: Arc<dyn Inbox> = counting.clone();
+        let id = inbox
+            .put(standard("in-transit"))
+            .await
+            .unwrap()
+            .id()
+            .clone();
+        let worker = Worker::from_arc(inbox.clone())
+            .route::<StandardEvent, _>(|_job: Job<StandardEvent>| async { Ok::<(), String>(()) });
+        let report = worker
+            .run(tokio::time::sleep(Duration::from_millis(100)))
+            .await;
+        assert_eq!((report.handled, report.released), (0, 1), "{report:?}");
+        let e = inbox.get(&id).await.unwrap().unwrap();
+        assert_eq!((e.state, e.attempts), (EntryState::Pending, 0));
+    }
+
+    /// Releases at shutdown run side by side within a bound: one release that never answers
+    /// neither blocks the others nor keeps `run` from returning.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_release_that_never_answers_does_not_hold_up_shutdown() {
+        let stuck = EntryId::new("1");
+        let counting = Arc::new(Counting {
+            stuck_release: Some(stuck.clone()),
+            ..Counting::default()
+        });
+        let inbox: Arc<dyn Inbox> = counting.clone();
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            ids.push(
+                inbox
+                    .put(standard(&format!("slow_{i}")))
+                    .await
+                    .unwrap()
+                    .id()
+                    .clone(),
+            );
+        }
+        assert!(ids.contains(&stuck), "{ids:?}");
+        let started = Arc::new(AtomicU32::new(0));
+        let s = started.clone();
+        let worker = Worker::from_arc(inbox.clone())
+            .route::<StandardEvent, _>(move |_job: Job<StandardEvent>| {
+                s.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<(), String>>()
+            })
+            .shutdown_deadline(Duration::from_millis(200));
+        let st = started.clone();
+        let stop = async move {
+            while st.load(Ordering::SeqCst) < 4 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let began = std::time::Instant::now();
+        let report = tokio::time::timeout(Duration::from_secs(20), worker.run(stop))
+            .await
+            .expect("run returned although one release never answers");
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            began.elapsed()
+        );
+        assert_eq!(report.released, 3, "{report:?}");
+        for id in ids.iter().filter(|id| **id != stuck) {
+            assert_eq!(
+                inbox.get(id).await.unwrap().unwrap().state,
+                EntryState::Pending
+            );
         }
     }
 
@@ -589,7 +766,7 @@ mod every_backend_exactly_once {
         }
         for id in &ids {
             let e = inbox.get(id).await.unwrap().unwrap();
-            assert_eq!((e.state, e.attempts), (EntryState::Done, 0), "{id}");
+            assert_eq!((e.state, e.attempts), (EntryState::Done, 1), "{id}");
         }
         let stats = inbox.stats().await.unwrap();
         assert_eq!((stats.done, stats.leased, stats.pending), (N as u64, 0, 0));
@@ -673,4 +850,183 @@ async fn an_unsigned_senders_delivery_id_is_its_event_id() {
     });
     run_until(worker, inbox, 1, 0).await;
     assert_eq!(*seen.lock().unwrap(), vec![expected]);
+}
+
+/// A handler that takes the whole worker down (abort, OOM kill, a stuck pod killed by its
+/// liveness probe) never reaches `fail`. Each lease counts its attempt, so once the retry
+/// policy's attempts are used up the next worker dead-letters the entry without running it,
+/// instead of crashing again forever.
+mod attempts_without_an_answer {
+    use super::*;
+
+    /// Workers that died in the handler: lease the entry and never answer, `times` times.
+    async fn die_in_the_handler(inbox: &dyn Inbox, id: &chathooks::inbox::EntryId, times: u32) {
+        let lease = Duration::from_millis(200);
+        for n in 1..=times {
+            let l = loop {
+                let got = inbox.lease(1, lease).await.unwrap();
+                if let Some(l) = got.into_iter().next() {
+                    break l;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!((&l.entry.id, l.entry.attempts), (id, n));
+            // The lease runs out: the worker is gone.
+            tokio::time::sleep(lease + Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn dead_without_running_again(inbox: Arc<dyn Inbox>) {
+        let id = inbox.put(standard("takes-the-worker-down")).await.unwrap();
+        let id = id.id().clone();
+        die_in_the_handler(&*inbox, &id, 3).await;
+        inbox.put(standard("fine")).await.unwrap();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let r = ran.clone();
+        let letters = Arc::new(Mutex::new(Vec::<DeadLetter>::new()));
+        let l = letters.clone();
+        let worker = Worker::from_arc(inbox.clone())
+            .route::<StandardEvent, _>(move |job: Job<StandardEvent>| {
+                r.lock().unwrap().push(job.delivery_id().to_owned());
+                async { Ok::<(), String>(()) }
+            })
+            .retry(quick_retries(2))
+            .idle_poll(Duration::from_millis(5))
+            .on_dead_letter(move |letter: DeadLetter| {
+                let l = l.clone();
+                async move { l.lock().unwrap().push(letter) }
+            });
+        let report = run_until(worker, inbox.clone(), 1, 1).await;
+        assert_eq!((report.handled, report.dead, report.retried), (1, 1, 0));
+        assert_eq!(
+            *ran.lock().unwrap(),
+            ["fine"],
+            "the poison entry never ran again"
+        );
+        let e = inbox.get(&id).await.unwrap().unwrap();
+        assert_eq!((e.state, e.attempts), (EntryState::Dead, 4));
+        let err = e.last_error.unwrap();
+        assert!(err.contains("attempt 4 of at most 3"), "{err}");
+        assert!(err.contains("without an answer"), "{err}");
+        assert_eq!(letters.lock().unwrap()[0].entry.id, id);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory() {
+        dead_without_running_again(Arc::new(MemoryInbox::new())).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = crate::inbox::sqlite::TempDir::new("worker-no-answer");
+        let inbox = chathooks::inbox::SqliteInbox::open(dir.file("inbox.sqlite")).unwrap();
+        dead_without_running_again(Arc::new(inbox)).await;
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis() {
+        let Some(url) = crate::services::redis::url("worker_no_answer") else {
+            return;
+        };
+        let prefix = format!(
+            "chathooks-test:worker-no-answer:{}:",
+            &chathooks::idempotency::ClaimToken::generate().to_hex()[..12]
+        );
+        let inbox = chathooks::inbox::RedisInbox::connect(&url)
+            .await
+            .unwrap()
+            .with_prefix(prefix);
+        dead_without_running_again(Arc::new(inbox)).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(pool) = crate::postgres::service::fresh_schema_pool("worker_no_answer").await
+        else {
+            return;
+        };
+        dead_without_running_again(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
+    }
+
+    /// The same with real processes: a worker whose handler calls `std::process::abort()`,
+    /// restarted after each crash, on one SQLite file. The handler runs exactly as many times
+    /// as the policy allows attempts; the next worker dead-letters the entry and exits cleanly.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_handler_that_aborts_the_process_runs_max_attempts_times() {
+        const CHILD: &str = "CHATHOOKS_TEST_ABORTING_WORKER";
+        if let Some(file) = std::env::var_os(CHILD) {
+            return aborting_worker(file.into());
+        }
+        let dir = crate::inbox::sqlite::TempDir::new("worker-abort");
+        let file = dir.file("inbox.sqlite");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let id = rt.block_on(async {
+            let inbox = chathooks::inbox::SqliteInbox::open(&file).unwrap();
+            inbox.put(standard("aborts")).await.unwrap().id().clone()
+        });
+        let mut crashes = 0;
+        let clean = (0..8).any(|_| {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "worker::attempts_without_an_answer::a_handler_that_aborts_the_process_runs_max_attempts_times",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(CHILD, &file)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            if !status.success() {
+                crashes += 1;
+            }
+            status.success()
+        });
+        assert!(clean, "a worker exited cleanly, after {crashes} crashes");
+        let runs = std::fs::read_to_string(file.with_extension("runs")).unwrap();
+        assert_eq!(runs.lines().count(), 3, "max attempts = 1 + 2 retries");
+        assert_eq!(crashes, 3);
+        let e = rt.block_on(async {
+            let inbox = chathooks::inbox::SqliteInbox::open(&file).unwrap();
+            inbox.get(&id).await.unwrap().unwrap()
+        });
+        assert_eq!((e.state, e.attempts), (EntryState::Dead, 4));
+        assert!(e.last_error.unwrap().contains("without an answer"));
+    }
+
+    /// The child: work the file until the entry is dead; the handler records its run and
+    /// aborts the process.
+    fn aborting_worker(file: std::path::PathBuf) {
+        let runs = file.with_extension("runs");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let inbox: Arc<dyn Inbox> =
+                Arc::new(chathooks::inbox::SqliteInbox::open(&file).unwrap());
+            let worker = Worker::from_arc(inbox.clone())
+                .route::<StandardEvent, _>(move |_job: Job<StandardEvent>| {
+                    use std::io::Write;
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&runs)
+                        .unwrap();
+                    writeln!(f, "ran").unwrap();
+                    f.sync_all().unwrap();
+                    std::process::abort();
+                    #[allow(unreachable_code)]
+                    async {
+                        Ok::<(), String>(())
+                    }
+                })
+                .retry(quick_retries(2))
+                .lease(Duration::from_secs(1))
+                .idle_poll(Duration::from_millis(20));
+            run_until(worker, inbox, 0, 1).await;
+        });
+    }
 }
