@@ -558,6 +558,11 @@ impl<T: Payload> Receiver<T> {
         self.vendor
     }
 
+    /// The namespace of this receiver's dedupe keys (and of its inbox entries).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// Verify, parse and claim `inbound` against the system clock.
     ///
     /// This is the in-request mode, whether or not the receiver has an inbox: call
@@ -799,16 +804,51 @@ impl<T: Payload> ReceiverBuilder<T> {
     /// The namespace of this receiver's dedupe keys (`<namespace>:<id>`; default: the vendor's
     /// name, `"raw"` for [`RawBody`]). Endpoints that share a store but must not share keys (two
     /// tenants of one vendor, several `RawBody` routes) each get their own, e.g.
-    /// `"sam:tenant-42"`. 1–64 ASCII letters, digits and `_-.:`; anything else makes every
-    /// delivery fail with a configuration error (500).
+    /// `"sam:tenant-42"`. 1–64 ASCII letters, digits and `_-.:`: [`try_build`](Self::try_build)
+    /// refuses anything else; [`build`](Self::build) logs it at ERROR, and every delivery then
+    /// fails with a configuration error (500).
     pub fn namespace(mut self, namespace: impl Into<Cow<'static, str>>) -> Self {
         self.namespace = namespace.into();
         self
     }
 
+    /// Finish, checking the configuration: an invalid [namespace](Self::namespace) is an
+    /// [`Error::Config`] here, at startup, instead of a 500 to every delivery (which senders
+    /// retry on their whole schedule while nothing is stored).
+    ///
+    /// ```
+    /// use chathooks::platform::sam::SamEvent;
+    /// use chathooks::verify::HmacSha256;
+    /// use chathooks::{Receiver, Secret};
+    /// let verifier = || HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789").unwrap());
+    /// let bad = Receiver::<SamEvent>::builder(verifier()).namespace("billing app");
+    /// assert!(bad.try_build().is_err());
+    /// let good = Receiver::<SamEvent>::builder(verifier()).namespace("sam:billing");
+    /// assert_eq!(good.try_build()?.namespace(), "sam:billing");
+    /// # Ok::<(), chathooks::Error>(())
+    /// ```
+    pub fn try_build(self) -> Result<Receiver<T>, Error> {
+        crate::idempotency::check_namespace(&self.namespace).map_err(|_| {
+            Error::Config(
+                format!(
+                    "receiver namespace {:?} must be 1-64 bytes of ASCII letters, digits and `_-.:`",
+                    self.namespace
+                )
+                .into(),
+            )
+        })?;
+        Ok(self.build())
+    }
+
     /// Finish. A receiver built on [`Unverified`] logs a warning
-    /// here, once: it accepts forged deliveries.
+    /// here, once: it accepts forged deliveries. An invalid [namespace](Self::namespace) is
+    /// logged at ERROR (see [`try_build`](Self::try_build), which refuses it).
     pub fn build(self) -> Receiver<T> {
+        if crate::idempotency::check_namespace(&self.namespace).is_err() {
+            tracing::error!(vendor = %self.vendor, namespace = %self.namespace,
+                "receiver namespace must be 1-64 bytes of ASCII letters, digits and `_-.:`: \
+                 every delivery will fail with 500");
+        }
         if self.unverified {
             tracing::warn!(vendor = %self.vendor,
                 "receiver built with the Unverified verifier: every delivery is accepted \

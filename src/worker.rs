@@ -577,7 +577,14 @@ impl Worker {
             handler: Arc::new(handler),
             _payload: PhantomData::<fn() -> T>,
         });
-        self.inner.routes.insert(namespace.into(), route);
+        let namespace = namespace.into();
+        if crate::idempotency::check_namespace(&namespace).is_err() {
+            // No receiver can store such a namespace: this route would never run.
+            tracing::error!(namespace = %namespace,
+                "worker route namespace must be 1-64 bytes of ASCII letters, digits and `_-.:`: \
+                 no entry can ever match it");
+        }
+        self.inner.routes.insert(namespace, route);
         self
     }
 

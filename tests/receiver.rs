@@ -325,3 +325,37 @@ async fn an_inbox_entry_keeps_only_the_named_headers() {
         ]
     );
 }
+
+/// An invalid namespace is refused at startup by `try_build` (and logged at ERROR by `build`)
+/// instead of answering 500 to every delivery, which senders retry on their whole schedule.
+#[test]
+fn an_invalid_namespace_is_a_startup_error() {
+    let verifier = || HmacSha256::sam(Secret::raw("sam-demo-secret-0123456789").unwrap());
+    let long = "n".repeat(65);
+    for bad in ["billing app", "", long.as_str(), "sam/tenant", "é"] {
+        let err = Receiver::<RawBody>::builder(verifier())
+            .namespace(bad.to_owned())
+            .try_build()
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert!(matches!(err, chathooks::Error::Config(_)), "{err:?}");
+        assert!(err.to_string().contains("1-64 bytes"), "{err}");
+    }
+    for good in ["raw", "sam:tenant-42", "a.b_c-d", &"n".repeat(64)] {
+        let r = Receiver::<RawBody>::builder(verifier())
+            .namespace(good.to_owned())
+            .try_build()
+            .unwrap();
+        assert_eq!(r.namespace(), good);
+    }
+    let ((), logs) = crate::support::logs::capture_logs(|| async {
+        let _ = Receiver::<RawBody>::builder(verifier())
+            .namespace("billing app")
+            .build();
+    });
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("ERROR") && l.contains("every delivery will fail with 500")),
+        "{logs}"
+    );
+}

@@ -293,6 +293,30 @@ impl Capture {
         }
     }
 
+    /// [`target`](Self::target) as the terminal and logs may show it: the values of query
+    /// parameters that carry a signature or a credential (SaleSmartly's `signature`, `?token=`)
+    /// are `…`, since a signature seen there can be replayed. Saved captures keep them all.
+    pub fn target_for_output(&self) -> String {
+        match self.query_for_output() {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The query with the values [`target_for_output`](Self::target_for_output) hides.
+    pub fn query_for_output(&self) -> Option<String> {
+        let q = self.query.as_deref()?;
+        Some(
+            q.split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if is_credential(name) => format!("{name}=…"),
+                    _ => pair.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        )
+    }
+
     /// The capture as the JSON format (`body_base64`, plus `body` when the body is UTF-8, for
     /// people reading the file).
     pub fn to_json(&self) -> serde_json::Value {
@@ -423,6 +447,23 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
     }
+}
+
+/// Query parameter names whose values sign or authenticate a request.
+fn is_credential(name: &str) -> bool {
+    const NAMES: [&str; 10] = [
+        "signature",
+        "sign",
+        "sig",
+        "token",
+        "access_token",
+        "key",
+        "api_key",
+        "apikey",
+        "code",
+        "secret",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

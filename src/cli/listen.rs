@@ -36,7 +36,12 @@ pub struct ListenArgs {
     #[arg(long = "vendor", value_name = "V")]
     vendors: Vec<String>,
     /// The secret of the --vendor at the same position.
-    #[arg(long = "secret", value_name = "S")]
+    #[arg(
+        long = "secret",
+        value_name = "S",
+        env = "CHATHOOKS_SECRET",
+        hide_env_values = true
+    )]
     secrets: Vec<String>,
     /// SaleAssist: the header carrying the token.
     #[arg(long, value_name = "NAME")]
@@ -166,7 +171,7 @@ pub fn run_listen(a: ListenArgs, out: Out) -> Outcome {
         verifiers.insert(*v, vendors::verifier(v, secrets, &opts)?);
     }
     if let Some(dir) = &a.save {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--save {}: {e}", dir.display()))?;
+        super::private_dir(dir).map_err(|e| format!("--save {}: {e}", dir.display()))?;
     }
     let forward = match &a.forward_to {
         Some(url) => {
@@ -362,7 +367,7 @@ async fn handle(
             );
             let path = dir.join(name);
             let text = serde_json::to_string_pretty(&capture.to_json()).unwrap_or_default();
-            match std::fs::write(&path, text + "\n") {
+            match super::write_private(&path, (text + "\n").as_bytes()) {
                 Ok(()) => Some(path.display().to_string()),
                 Err(e) => {
                     eprintln!("cannot save {}: {e}", path.display());
@@ -396,7 +401,7 @@ async fn handle(
             "n": n,
             "method": capture.method,
             "path": capture.path,
-            "query": capture.query,
+            "query": capture.query_for_output(),
             "vendor": vendor,
             "verified": verified_json,
             "verdict": verdict,
@@ -414,7 +419,7 @@ async fn handle(
             "{} {} {}  {line_vendor}  {verdict}",
             n,
             capture.method,
-            capture.target()
+            capture.target_for_output()
         );
         if duplicate {
             line.push_str(&format!("  {}", st.out.warn("duplicate")));
@@ -464,7 +469,12 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "V")]
     vendor: Option<String>,
     /// The secret to re-sign with (repeatable). Default: the receiver example's demo secret.
-    #[arg(long = "secret", value_name = "S")]
+    #[arg(
+        long = "secret",
+        value_name = "S",
+        env = "CHATHOOKS_SECRET",
+        hide_env_values = true
+    )]
     secrets: Vec<String>,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 15, value_name = "SECS")]

@@ -71,7 +71,12 @@ enum Command {
 #[derive(Args)]
 struct DoctorArgs {
     /// The secret as the dashboard shows it (repeat for several); every decoding is tried.
-    #[arg(long = "secret", value_name = "S")]
+    #[arg(
+        long = "secret",
+        value_name = "S",
+        env = "CHATHOOKS_SECRET",
+        hide_env_values = true
+    )]
     secrets: Vec<String>,
     /// A Standard Webhooks Ed25519 public key (`whpk_…`), to check v1a signatures.
     #[arg(long = "public-key", value_name = "KEY")]
@@ -383,6 +388,27 @@ fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
     } else {
         Err(Failure::Check)
     }
+}
+
+/// Create `dir` (and its parents) readable by this user only where it is new: captures hold
+/// every header, the `Authorization` and SaleAssist's token (the secret itself) included.
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Write `bytes` to a new file at `path` readable by this user only (see [`private_dir`]).
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)
 }
 
 #[cfg(test)]

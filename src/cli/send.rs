@@ -33,7 +33,12 @@ pub struct SendArgs {
     url: Option<String>,
     /// Signing secret (repeat to sign with several, as during rotation). Default: the receiver
     /// example's public demo secret for the vendor.
-    #[arg(long = "secret", value_name = "S")]
+    #[arg(
+        long = "secret",
+        value_name = "S",
+        env = "CHATHOOKS_SECRET",
+        hide_env_values = true
+    )]
     secrets: Vec<String>,
     /// Which sample (the same seed gives the same body).
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -15,7 +15,13 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "V")]
     vendor: String,
     /// The secret (repeat for several, as during rotation).
-    #[arg(long = "secret", value_name = "S", required = true)]
+    #[arg(
+        long = "secret",
+        value_name = "S",
+        env = "CHATHOOKS_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
     secrets: Vec<String>,
     /// SaleAssist: the header carrying the token.
     #[arg(long, value_name = "NAME")]

@@ -215,7 +215,7 @@ fn hex_digits<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
     std::str::from_utf8(out).unwrap_or("")
 }
 
-fn check_namespace(namespace: &str) -> Result<(), Error> {
+pub(crate) fn check_namespace(namespace: &str) -> Result<(), Error> {
     let ok = !namespace.is_empty()
         && namespace.len() <= IdempotencyKey::MAX_NAMESPACE_LEN
         && namespace

@@ -85,6 +85,7 @@ use std::time::Duration;
 use crate::Error;
 
 pub use self::claim::{Claim, Dedupe};
+pub(crate) use self::key::check_namespace;
 pub use self::key::{IdSource, IdempotencyKey};
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]

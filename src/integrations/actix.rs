@@ -221,7 +221,10 @@ impl ResponseError for WebhookRejection {
         if let Some(secs) = self.retry_after_secs() {
             response.insert_header((header::RETRY_AFTER, secs));
         }
-        response.body(format!("{self}\n"))
+        match self.public_text() {
+            Some(text) => response.body(text),
+            None => response.body(format!("{self}\n")),
+        }
     }
 }
 

@@ -174,6 +174,10 @@ pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
 
 /// The body of a 200 answer to a duplicate.
 pub(crate) const DUPLICATE_BODY: &str = "duplicate delivery, already processed\n";
+/// The 503 body when the store cannot answer (see `WebhookRejection::public_text`).
+pub(crate) const UNAVAILABLE_BODY: &str = "temporarily unavailable, retry later\n";
+/// The 500 body for a receiver configuration error.
+pub(crate) const MISCONFIGURED_BODY: &str = "the receiver is misconfigured\n";
 
 /// Why the extractor did not hand a delivery to the handler. The response it produces follows
 /// the crate's status table; a duplicate of a completed delivery answers **200**.
@@ -302,9 +306,24 @@ impl WebhookRejection {
     pub(crate) fn parts(&self) -> (StatusCode, bytes::Bytes, Option<u64>) {
         let body = match self.duplicate_key() {
             Some(_) => bytes::Bytes::from_static(DUPLICATE_BODY.as_bytes()),
-            None => bytes::Bytes::from(format!("{self}\n")),
+            None => match self.public_text() {
+                Some(text) => bytes::Bytes::from_static(text.as_bytes()),
+                None => bytes::Bytes::from(format!("{self}\n")),
+            },
         };
         (self.status(), body, self.retry_after_secs())
+    }
+
+    /// The fixed answer for failures on the receiving side (a store down, a configuration
+    /// error): the sender, who may be anybody that saw one request, learns nothing about the
+    /// backend (its kind, host, SQLSTATE, file path). The reason goes to the WARN log.
+    /// `None`: the error's own text, which names only what the request got wrong.
+    pub(crate) fn public_text(&self) -> Option<&'static str> {
+        match self.as_error()? {
+            Error::StoreUnavailable { .. } => Some(UNAVAILABLE_BODY),
+            Error::Config(_) | Error::InvalidSecret(_) => Some(MISCONFIGURED_BODY),
+            _ => None,
+        }
     }
 
     /// The dedupe key when the delivery was a duplicate of a completed one (answered 200).

@@ -288,13 +288,34 @@ impl Endpoint {
     }
 }
 
-/// `url` as text without its credentials (`user:pass@`): what logs and output may show.
+/// `url` as text without its credentials: no `user:pass@`, and every query value shown as
+/// `…` (endpoints that authenticate with `?token=`, `?code=`, `?key=` put the credential
+/// there); parameter names stay. What logs, reports and output may show.
 pub(crate) fn without_userinfo(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     // Both only fail for URLs that cannot have credentials, which then have none to remove.
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    u.to_string()
+    let query = u.query().filter(|q| !q.is_empty()).map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=…"),
+                // A bare value (`?s3cr3t`) may be the credential itself.
+                None => "…".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    // A fragment is never sent; it goes too.
+    u.set_query(None);
+    u.set_fragment(None);
+    let mut out = u.to_string();
+    if let Some(q) = query {
+        // Appended as text: `set_query` would percent-encode the ellipsis.
+        out.push('?');
+        out.push_str(&q);
+    }
+    out
 }
 
 /// One webhook message: a delivery id (the same on every attempt) and the exact body bytes.

@@ -19,7 +19,12 @@ struct Listener {
 
 impl Listener {
     fn start(args: &[&str]) -> Listener {
+        Listener::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Listener {
         let mut child = Command::new(bin())
+            .envs(env.iter().copied())
             .arg("listen")
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -400,4 +405,52 @@ fn saved_in(dir: &std::path::Path) -> Vec<String> {
         .collect();
     files.sort();
     files
+}
+
+/// Secrets from `CHATHOOKS_SECRET` instead of argv (where `ps` shows them); captures saved
+/// readable by their owner only (they hold every header); SaleSmartly's replayable
+/// `signature` never printed.
+#[test]
+fn listen_takes_the_secret_from_the_environment_and_keeps_captures_private() {
+    let dir = TempDir::new("listen-private");
+    let save = dir.path().join("caps");
+    let secret = "salesmartly-env-secret-0123456789";
+    let env = [("CHATHOOKS_SECRET", secret)];
+    let a = Listener::start_with_env(
+        &["--vendor", "salesmartly", "--save", save.to_str().unwrap()],
+        &env,
+    );
+    let sent = Command::new(bin())
+        .envs(env)
+        .args(["send", "--vendor", "salesmartly", "--event", "add_user"])
+        .args(["--url", &a.url("/webhooks/salesmartly")])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    let line = &a.take(1)[0];
+    assert!(line.contains("verified"), "{line}");
+    assert!(line.contains("signature=…"), "{line}");
+    let cap = &saved_in(&save)[0];
+    let text = std::fs::read_to_string(cap).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let query = saved["query"].as_str().unwrap();
+    let signature = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("signature="))
+        .expect("the capture keeps the signature, for replay");
+    assert!(!line.contains(signature), "{line}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&save), 0o700);
+        assert_eq!(mode(std::path::Path::new(cap)), 0o600);
+    }
+    // verify and doctor read it too.
+    let r = Command::new(bin())
+        .envs(env)
+        .args(["verify", "--vendor", "salesmartly", cap])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{r:?}");
 }

@@ -355,6 +355,12 @@ async fn unavailable(addr: SocketAddr) {
     let a = post(addr, "/standard", &h, STANDARD_BODY).await;
     assert_eq!(a.status, 503);
     assert_eq!(a.retry_after.as_deref(), Some("5"));
+    // The store's own reason ("memory inbox full …", a host, an SQLSTATE, a file path) is for
+    // the log, not for the sender.
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        "temporarily unavailable, retry later\n"
+    );
 }
 
 #[cfg(feature = "axum")]

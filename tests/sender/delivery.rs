@@ -388,3 +388,47 @@ async fn in_flight_limit_is_respected() {
     assert!(max <= 4, "{max} requests were in flight at once");
     assert!(max >= 2, "deliveries ran one at a time");
 }
+
+/// Endpoints that authenticate with a query token (`?token=`, `?code=`): the request carries
+/// the query as given, but reports, the attempt callback, `url_for_logs`, `Debug` and the
+/// sender's logs show each value as `…`.
+#[test]
+fn query_credentials_are_sent_but_never_reported() {
+    let (urls, logs) = crate::support::logs::capture_logs(|| async {
+        let server = Server::start(vec![Reply::status(500), Reply::status(200)]).await;
+        let clock = clock();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let sender = local(&clock)
+            .on_attempt(move |r| s.lock().unwrap().push(r.url.to_owned()))
+            .build()
+            .unwrap();
+        let url = server.url("/in?token=s3cr3t-token&code=s3cr3t-code&flag&s3cr3t-bare");
+        let ep = Endpoint::new(&url, Signing::standard(SECRET).unwrap()).unwrap();
+        let d = sender
+            .deliver(&ep, &Message::with_id("msg_q", &b"{}"[..]).unwrap())
+            .await;
+        assert!(d.is_delivered(), "{d:?}");
+        assert_eq!(
+            server.requests()[0].query(),
+            Some("token=s3cr3t-token&code=s3cr3t-code&flag&s3cr3t-bare"),
+            "the endpoint got its credentials"
+        );
+        let mut urls = seen.lock().unwrap().clone();
+        urls.extend([
+            d.url.clone(),
+            ep.url_for_logs().to_owned(),
+            format!("{ep:?}"),
+        ]);
+        urls
+    });
+    for u in &urls {
+        assert!(!u.contains("s3cr3t"), "{u}");
+    }
+    assert!(urls[0].ends_with("/in?token=…&code=…&…&…"), "{}", urls[0]);
+    assert!(
+        logs.contains("/in?token=…"),
+        "the logs name the endpoint: {logs}"
+    );
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+}
