@@ -488,8 +488,17 @@ impl MemoryInbox {
             })
             .map(|(&id, s)| (s.received_at, id))
             .collect();
+        // The first `limit` in O(n), then only those sorted: the lock `put` needs is held
+        // for the scan, not for sorting the whole inbox.
+        let limit = filter.limit.min(super::MAX_LIST);
+        if hits.len() > limit {
+            if limit == 0 {
+                return Vec::new();
+            }
+            hits.select_nth_unstable(limit - 1);
+            hits.truncate(limit);
+        }
         hits.sort_unstable();
-        hits.truncate(filter.limit);
         hits.into_iter()
             .filter_map(|(_, id)| st.entry(id))
             .collect()

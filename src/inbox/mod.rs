@@ -383,9 +383,13 @@ pub struct ListFilter {
     pub state: Option<EntryState>,
     /// Only entries of this namespace.
     pub namespace: Option<String>,
-    /// At most this many entries.
+    /// At most this many entries (and never more than [`MAX_LIST`]).
     pub limit: usize,
 }
+
+/// Most entries one [`Inbox::list`] call returns on every backend, whatever the filter's limit
+/// asks: a listing holds the bodies, so an unbounded one could read a whole inbox into memory.
+pub const MAX_LIST: usize = 10_000;
 
 impl ListFilter {
     /// Default page size.
@@ -414,9 +418,9 @@ impl ListFilter {
         self
     }
 
-    /// At most `limit` entries.
+    /// At most `limit` entries (cut to [`MAX_LIST`]).
     pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
+        self.limit = limit.min(MAX_LIST);
         self
     }
 }

@@ -45,8 +45,9 @@ use crate::Error;
 
 /// Most entries one `lease` call hands out, whatever `max` asks.
 pub const MAX_LEASE_BATCH: usize = 1000;
-/// Most entries one `list` call returns, whatever the filter's limit asks.
-pub const MAX_LIST: usize = 10_000;
+/// Most entries one `list` call returns, whatever the filter's limit asks (the same bound
+/// on every backend).
+pub use crate::inbox::MAX_LIST;
 /// Rows deleted per statement by `purge`.
 const PURGE_BATCH: i64 = 10_000;
 /// Statements one `purge` call runs at most (so at most 10 M rows per call).

@@ -1219,20 +1219,22 @@ impl Inbox for RedisInbox {
     fn list<'a>(&'a self, filter: &'a ListFilter) -> InboxFuture<'a, Vec<Entry>> {
         Box::pin(async move {
             let ns = filter.namespace.as_deref();
-            if filter.limit == 0 {
+            let limit = filter.limit.min(super::MAX_LIST);
+            if limit == 0 {
                 return Ok(Vec::new());
             }
             match filter.state {
-                Some(state) => self.list_state(state, ns, filter.limit).await,
+                Some(state) => self.list_state(state, ns, limit).await,
                 None => {
                     // Each state's first `limit` (by received-at, then id) holds the overall
                     // first `limit`: merge them.
                     let mut all = Vec::new();
                     for state in EntryState::ALL {
-                        all.extend(self.list_state(state, ns, filter.limit).await?);
+                        all.extend(self.list_state(state, ns, limit).await?);
+                        // Keep at most `limit` between states, not five times that.
+                        all.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+                        all.truncate(limit);
                     }
-                    all.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
-                    all.truncate(filter.limit);
                     Ok(all)
                 }
             }

@@ -848,7 +848,7 @@ impl Writer {
                     params![
                         filter.state.map(EntryState::as_str),
                         filter.namespace,
-                        filter.limit.min(MAX_ROWS) as i64
+                        filter.limit.min(super::MAX_LIST) as i64
                     ],
                     read_entry,
                 )?;

@@ -42,6 +42,7 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, purge_deletes_only_old_done_and_dead_entries);
         inbox_suite!(@one $make, stats_count_each_state_and_the_oldest_pending_age);
         inbox_suite!(@one $make, list_and_get_by_state_and_namespace);
+        inbox_suite!(@one $make, list_returns_at_most_max_list_entries);
         inbox_suite!(@one $make, last_error_is_truncated);
         inbox_suite!(@one $make, unknown_ids_are_absent_not_errors);
     };
@@ -763,6 +764,45 @@ pub async fn list_and_get_by_state_and_namespace(inbox: Arc<dyn Inbox>) {
 
 async fn sam_vendor(inbox: &Arc<dyn Inbox>, id: &EntryId) -> String {
     get(&**inbox, id).await.vendor
+}
+
+/// A listing holds the bodies: however large the limit asked, one call returns at most
+/// `MAX_LIST` entries, in order, on every backend.
+pub async fn list_returns_at_most_max_list_entries(inbox: Arc<dyn Inbox>) {
+    use chathooks::inbox::MAX_LIST;
+    const N: usize = MAX_LIST + 50;
+    // In waves: a backend may refuse more calls than that at once (Postgres' bounded queue).
+    for wave in (0..N).step_by(1000) {
+        let mut puts = tokio::task::JoinSet::new();
+        for i in wave..(wave + 1000).min(N) {
+            let inbox = inbox.clone();
+            puts.spawn(async move {
+                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(i as u64 + 1);
+                let e = NewEntry::new(
+                    "big",
+                    "standard",
+                    fresh_key(&format!("big-{i}")),
+                    &b"{}"[..],
+                )
+                .with_received_at(ms(at));
+                accepted(&*inbox, e).await
+            });
+        }
+        puts.join_all().await;
+    }
+    assert_eq!(ListFilter::all().limit(usize::MAX).limit, MAX_LIST);
+    let mut wide = ListFilter::state(EntryState::Pending);
+    // The field is public: a backend must bound it itself too.
+    wide.limit = usize::MAX;
+    for filter in [wide, ListFilter::all().limit(usize::MAX)] {
+        let got = inbox.list(&filter).await.unwrap();
+        assert_eq!(got.len(), MAX_LIST, "{filter:?}");
+        assert!(got.windows(2).all(|w| w[0].received_at < w[1].received_at));
+        assert_eq!(
+            got[0].received_at,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1)
+        );
+    }
 }
 
 pub async fn last_error_is_truncated(inbox: Arc<dyn Inbox>) {
