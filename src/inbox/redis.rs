@@ -389,6 +389,19 @@ return 1
 "
 );
 
+// ARGV: prefix, consumer. Deletes the consumer only if it holds no message, in one step: a
+// consumer that leased between a separate check and XGROUP DELCONSUMER would lose its pending
+// list, and its entries (st=leased, found again only through the PEL) would be stranded.
+// Returns -1 when it holds messages, else what DELCONSUMER answers (0).
+const PRUNE_LUA: &str = concat!(
+    prelude!(),
+    r"
+local held = redis.call('XPENDING', Q, G, '-', '+', 1, ARGV[2])
+if #held > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', Q, G, ARGV[2])
+"
+);
+
 macro_rules! replay_one {
     () => {
         r"
@@ -537,6 +550,7 @@ struct Scripts {
     purge: Script,
     list: Script,
     stats: Script,
+    prune: Script,
 }
 
 impl Scripts {
@@ -552,6 +566,7 @@ impl Scripts {
             purge: Script::new(PURGE_LUA),
             list: Script::new(LIST_LUA),
             stats: Script::new(STATS_LUA),
+            prune: Script::new(PRUNE_LUA),
         }
     }
 }
@@ -826,7 +841,37 @@ impl RedisInbox {
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| unavailable("connect", &e, DEFAULT_RETRY_AFTER))?;
-        Ok(Self::from_manager(conn))
+        let inbox = Self::from_manager(conn);
+        inbox.warn_unless_durable().await;
+        Ok(inbox)
+    }
+
+    /// Log a WARN when the server is not set up to keep what it acknowledged (see
+    /// [Durability](self#durability)): without `appendonly yes` a restart loses the puts made
+    /// since the last snapshot, every one of them answered 2xx; with an evicting
+    /// `maxmemory-policy` Redis may drop entries. A server that refuses `CONFIG` (managed
+    /// services often do) is not checked.
+    async fn warn_unless_durable(&self) {
+        let mut get = redis::cmd("CONFIG");
+        get.arg("GET").arg("appendonly").arg("maxmemory-policy");
+        let Ok(reply) = self.core.query("config", &get).await else {
+            return;
+        };
+        for (name, value) in pairs(reply) {
+            let (Some(name), Some(value)) = (name, text(&value)) else {
+                continue;
+            };
+            match name.as_str() {
+                "appendonly" if value == "no" => tracing::warn!(
+                    "Redis runs without `appendonly yes`: a restart loses the inbox entries \
+                     written since the last snapshot, though each was answered 2xx"
+                ),
+                "maxmemory-policy" if value != "noeviction" => tracing::warn!(policy = %value,
+                    "Redis may evict keys (`maxmemory-policy` is not `noeviction`): inbox \
+                     entries could be dropped"),
+                _ => {}
+            }
+        }
     }
 
     /// Use an existing connection manager (your own timeouts, TLS, retry policy).
@@ -1014,12 +1059,12 @@ impl RedisInbox {
             if inactive < idle_ms || name == self.consumer {
                 continue;
             }
-            let mut del = redis::cmd("XGROUP");
-            del.arg("DELCONSUMER").arg(&stream).arg(GROUP).arg(&name);
-            // DELCONSUMER answers how many messages the consumer still held: it read some
-            // since XINFO (a live consumer after all). Their entries come back when their
-            // leases end, so nothing is lost, but stop and leave the rest for the next call.
-            if int(&core.query("prune_consumers", &del).await?) != Some(0) {
+            let mut del = core.scripts.prune.prepare_invoke();
+            del.arg(&core.prefix).arg(&name);
+            // The script re-checks, atomically, that the consumer holds nothing: one that read
+            // since XINFO (a live consumer after all) is kept with its pending list. Stop and
+            // leave the rest for the next call.
+            if int(&core.run("prune_consumers", &del).await?) != Some(0) {
                 break;
             }
             deleted += 1;

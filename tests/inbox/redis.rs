@@ -771,3 +771,29 @@ async fn entries_of_the_earlier_layout_read_as_before() {
     assert_eq!(l.entry.header("x-delivery-id"), Some("d9"));
     assert!(a.ack(&id, l.token).await.unwrap());
 }
+
+/// `connect` warns when the server would lose acknowledged puts on a restart (no append-only
+/// file) and stays quiet on a durable one. Two real servers, one of each.
+#[test]
+fn connect_warns_when_redis_is_not_durable() {
+    let Some((port, dir)) = own_server_setup("inbox-durability") else {
+        return;
+    };
+    let warned = |port: u16| {
+        let ((), logs) = crate::support::logs::capture_logs(|| async move {
+            RedisInbox::connect(&format!("redis://127.0.0.1:{port}/"))
+                .await
+                .unwrap();
+        });
+        logs.contains("WARN") && logs.contains("appendonly yes")
+    };
+    let durable = Server::durable(port, dir);
+    assert!(!warned(port), "an append-only server draws no warning");
+    drop(durable);
+    let volatile_port = free_port();
+    let _volatile = Server::start(volatile_port);
+    assert!(
+        warned(volatile_port),
+        "a server without appendonly is warned about"
+    );
+}
