@@ -43,6 +43,9 @@ use crate::postgres::batch::{Batcher, RunBatch};
 use crate::postgres::{millis, token_bytes, PostgresPool};
 use crate::Error;
 
+/// Retry delays past this are stored as this (ten years; keeps every time in range).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Most entries one `lease` call hands out, whatever `max` asks.
 pub const MAX_LEASE_BATCH: usize = 1000;
 /// Most entries one `list` call returns, whatever the filter's limit asks (the same bound
@@ -189,7 +192,8 @@ impl PostgresInbox {
             ),
             fail: format!(
                 "UPDATE {t} AS e SET state = $4, last_error = $3,
-                     due_at = COALESCE($5, now()), lease_token = NULL
+                     due_at = now() + COALESCE($5::int8, 0) * interval '1 millisecond',
+                     lease_token = NULL
                  WHERE {held}"
             ),
             release: format!(
@@ -209,14 +213,16 @@ impl PostgresInbox {
                  WHERE ($1::text IS NULL OR e.namespace = $1)
                  ORDER BY e.received_at, e.id LIMIT $2"
             ),
+            // One count per state, each over `chathooks_inbox_state (state, …)`: index-only
+            // scans of that state's rows, instead of one scan of the whole table (done rows
+            // included) every time a worker refreshes its gauges.
             stats: format!(
-                "SELECT count(*) FILTER (WHERE state = 'pending'),
-                        count(*) FILTER (WHERE state = 'leased'),
-                        count(*) FILTER (WHERE state = 'retrying'),
-                        count(*) FILTER (WHERE state = 'dead'),
-                        count(*) FILTER (WHERE state = 'done'),
-                        (SELECT min(received_at) FROM {t} WHERE state = 'pending')
-                 FROM {t}"
+                "SELECT (SELECT count(*) FROM {t} WHERE state = 'pending'),
+                        (SELECT count(*) FROM {t} WHERE state = 'leased'),
+                        (SELECT count(*) FROM {t} WHERE state = 'retrying'),
+                        (SELECT count(*) FROM {t} WHERE state = 'dead'),
+                        (SELECT count(*) FROM {t} WHERE state = 'done'),
+                        (SELECT min(received_at) FROM {t} WHERE state = 'pending')"
             ),
             replay_ids: format!(
                 "UPDATE {t} SET state = 'pending', attempts = 0, due_at = now(), lease_token = NULL
@@ -304,7 +310,10 @@ impl PostgresInbox {
             hi.push(i32::try_from(names.len()).unwrap_or(i32::MAX));
         }
         let bodies: Vec<&[u8]> = order.iter().map(|&i| &items[i].body[..]).collect();
-        let received: Vec<SystemTime> = order.iter().map(|&i| items[i].received_at).collect();
+        let received: Vec<SystemTime> = order
+            .iter()
+            .map(|&i| in_range(items[i].received_at))
+            .collect();
         let sql = &self.sql;
         let params = (
             &keys,
@@ -429,7 +438,7 @@ impl PostgresInbox {
             let (names, values) = (&names, &values);
             let (namespace, vendor) = (&entry.namespace, &entry.vendor);
             let signed = &entry.signed_delivery_id;
-            let received_at = entry.received_at;
+            let received_at = in_range(entry.received_at);
             let found: Option<(i64, bool)> = self
                 .pool
                 .run("put", |client| async move {
@@ -524,13 +533,22 @@ impl PostgresInbox {
                 match failure {
                     None => client.execute(&st, &[&id, &token]).await,
                     Some((error, then)) => {
-                        let (state, at) = match then {
-                            AfterFailure::RetryAt(at) => ("retrying", Some(at)),
+                        // The retry time as a delay from now on the database's clock, which
+                        // lease ends and `due_at <= now()` use: a worker whose clock runs
+                        // ahead or behind does not shift its retries by the skew.
+                        let (state, delay_ms) = match then {
+                            AfterFailure::RetryAt(at) => {
+                                let delay = at
+                                    .duration_since(SystemTime::now())
+                                    .unwrap_or(Duration::ZERO)
+                                    .min(MAX_RETRY_DELAY);
+                                ("retrying", Some(delay.as_millis() as i64))
+                            }
                             _ => ("dead", None),
                         };
                         let error = truncate_error(error);
                         client
-                            .execute(&st, &[&id, &token, &error, &state, &at])
+                            .execute(&st, &[&id, &token, &error, &state, &delay_ms])
                             .await
                     }
                 }
@@ -826,6 +844,15 @@ impl Inbox for PostgresInbox {
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
         Box::pin(self.purge_finished(older_than))
     }
+}
+
+/// `at`, cut to year 9999: postgres-types turns a `SystemTime` into microseconds with an
+/// unchecked multiply, which panics in debug builds for times past year ~586 000 (and the
+/// database refuses anything past 294 276). Only a direct API caller can pass such a time.
+fn in_range(at: SystemTime) -> SystemTime {
+    const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    let last = SystemTime::UNIX_EPOCH + LAST;
+    at.min(last)
 }
 
 #[cfg(test)]

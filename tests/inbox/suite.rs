@@ -509,17 +509,24 @@ pub async fn replay_gives_the_whole_retry_schedule_again(inbox: Arc<dyn Inbox>) 
     }
 }
 
+/// Put `n` entries, `make(i)` each, 200 at a time: concurrent enough to exercise group
+/// commit, without more calls at once than a backend takes (Postgres' bounded queue, a pool
+/// slot within its timeout) while the rest of the suite runs on two cores.
+async fn put_many(inbox: &Arc<dyn Inbox>, n: usize, make: impl Fn(usize) -> NewEntry) {
+    for wave in (0..n).step_by(200) {
+        let mut puts = tokio::task::JoinSet::new();
+        for i in wave..(wave + 200).min(n) {
+            let (inbox, e) = (inbox.clone(), make(i));
+            puts.spawn(async move { accepted(&*inbox, e).await });
+        }
+        puts.join_all().await;
+    }
+}
+
 /// More entries than one SQLite chunk (5 000): purge and replay by state take them all.
 pub async fn purge_and_replay_cover_more_than_one_chunk(inbox: Arc<dyn Inbox>) {
     const N: usize = 5_300;
-    let mut puts = tokio::task::JoinSet::new();
-    for i in 0..N {
-        let inbox = inbox.clone();
-        puts.spawn(
-            async move { accepted(&*inbox, entry(&format!("chunk-{i}"), Duration::ZERO)).await },
-        );
-    }
-    puts.join_all().await;
+    put_many(&inbox, N, |i| entry(&format!("chunk-{i}"), Duration::ZERO)).await;
     let mut done = 0;
     while done < N {
         let leases = inbox.lease(1000, LONG).await.unwrap();
@@ -771,25 +778,17 @@ async fn sam_vendor(inbox: &Arc<dyn Inbox>, id: &EntryId) -> String {
 pub async fn list_returns_at_most_max_list_entries(inbox: Arc<dyn Inbox>) {
     use chathooks::inbox::MAX_LIST;
     const N: usize = MAX_LIST + 50;
-    // In waves: a backend may refuse more calls than that at once (Postgres' bounded queue).
-    for wave in (0..N).step_by(1000) {
-        let mut puts = tokio::task::JoinSet::new();
-        for i in wave..(wave + 1000).min(N) {
-            let inbox = inbox.clone();
-            puts.spawn(async move {
-                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(i as u64 + 1);
-                let e = NewEntry::new(
-                    "big",
-                    "standard",
-                    fresh_key(&format!("big-{i}")),
-                    &b"{}"[..],
-                )
-                .with_received_at(ms(at));
-                accepted(&*inbox, e).await
-            });
-        }
-        puts.join_all().await;
-    }
+    put_many(&inbox, N, |i| {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(i as u64 + 1);
+        NewEntry::new(
+            "big",
+            "standard",
+            fresh_key(&format!("big-{i}")),
+            &b"{}"[..],
+        )
+        .with_received_at(ms(at))
+    })
+    .await;
     assert_eq!(ListFilter::all().limit(usize::MAX).limit, MAX_LIST);
     let mut wide = ListFilter::state(EntryState::Pending);
     // The field is public: a backend must bound it itself too.

@@ -321,3 +321,25 @@ async fn grouped_acks_answer_each_caller_exactly_once() {
     assert_eq!(trues, n);
     assert_eq!(inbox.stats().await.unwrap().done, n as u64);
 }
+
+/// A receive time from a direct API caller far past any real one (year ~317 000) is stored as
+/// year 9999, not a panic in postgres-types' microsecond conversion or a database range error;
+/// through the single-put path and the group-commit batch alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_time_beyond_any_calendar_is_kept_in_range() {
+    use std::time::SystemTime;
+    let Some(pool) = fresh_schema_pool("pg_inbox_far_future").await else {
+        return;
+    };
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000_000_000_000);
+    let year_9999 = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    for inbox in [
+        PostgresInbox::new(&pool),
+        PostgresInbox::new(&pool).with_group_commit(false),
+    ] {
+        let e = NewEntry::new("test", "standard", key("far"), &b"{}"[..]).with_received_at(far);
+        let id = inbox.put(e).await.unwrap().id().clone();
+        let got = inbox.get(&id).await.unwrap().unwrap();
+        assert_eq!(got.received_at, year_9999);
+    }
+}
