@@ -150,6 +150,15 @@ const PUT_LUA: &str = concat!(
     prelude!(),
     r"
 local n = (#ARGV - 2) / 8
+-- Redis keeps what a script wrote before an error. A foreign key under the prefix would make
+-- a later write fail after the dedupe key was set, and every retry of that delivery would be
+-- answered as a duplicate of an entry never stored: refuse before writing anything.
+for _, k in ipairs({{Q, 'stream'}, {P .. 's:pending', 'zset'}, {P .. 'seq', 'string'}}) do
+  local t = redis.call('TYPE', k[1])['ok']
+  if t ~= 'none' and t ~= k[2] then
+    return redis.error_reply('WRONGTYPE ' .. k[1] .. ' is a ' .. t .. ', not a ' .. k[2])
+  end
+end
 -- Ids for the whole batch at once; a duplicate leaves a gap in the sequence.
 local next_id = redis.call('INCRBY', P .. 'seq', n) - n
 local out, added = {}, {}
@@ -157,18 +166,21 @@ for i = 3, #ARGV, 8 do
   next_id = next_id + 1
   local id = string.format('%012d', next_id)
   local kk = P .. 'k:' .. ARGV[i]
-  if redis.call('SET', kk, id, 'NX') then
+  local held = redis.call('GET', kk)
+  if not held then
+    -- The entry first, the dedupe key last: a write that fails leaves no key behind.
     local sx = redis.call('XADD', Q, '*', 'e', id)
     local f = {'ns', ARGV[i + 1], 'v', ARGV[i + 2], 'k', ARGV[i], 'r', ARGV[i + 6],
       'rs', ARGV[i + 7], 'st', 'pending', 'a', '0', 'na', ARGV[2], 'sx', sx}
     if ARGV[i + 3] == '1' then f[#f + 1] = 'sid'; f[#f + 1] = ARGV[i + 4] end
     redis.call('HSET', ekey(id), unpack(f))
     redis.call('SET', dkey(id), ARGV[i + 5])
+    redis.call('SET', kk, id)
     added[#added + 1] = ARGV[i + 7]
     added[#added + 1] = id
     out[#out + 1] = {1, id}
   else
-    out[#out + 1] = {0, redis.call('GET', kk)}
+    out[#out + 1] = {0, held}
   end
 end
 if #added > 0 then redis.call('ZADD', P .. 's:pending', unpack(added)) end
@@ -345,18 +357,21 @@ local f = redis.call('HMGET', h, 'st', 'tok', 'sx', 'rs', 'a', 'ns', 'k')
 if f[1] ~= 'leased' or f[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 local a = num(tonumber(f[5]) or 0)
-redis.call('XACK', Q, G, f[3])
-redis.call('ZREM', P .. 's:leased', id)
+-- The fallible writes (XADD to the dead stream, ZADDs) come before the message is
+-- acknowledged: should one fail, the entry stays leased and in the pending list, and is taken
+-- over when its lease ends instead of being trimmed unhandled.
 if ARGV[5] == 'retry' then
   local due = num(now + tonumber(ARGV[6]))
-  redis.call('HSET', h, 'st', 'retrying', 'err', ARGV[4], 'due', due, 'na', ARGV[7], 'tok', '')
   redis.call('ZADD', P .. 'due', due, id)
   redis.call('ZADD', P .. 's:retrying', f[4], id)
+  redis.call('HSET', h, 'st', 'retrying', 'err', ARGV[4], 'due', due, 'na', ARGV[7], 'tok', '')
 else
   local dx = redis.call('XADD', P .. 'dead', '*', 'e', id, 'ns', f[6], 'k', f[7], 'a', a, 'err', ARGV[4])
-  redis.call('HSET', h, 'st', 'dead', 'err', ARGV[4], 'due', num(now), 'na', ARGV[7], 'dx', dx, 'tok', '')
   redis.call('ZADD', P .. 's:dead', f[4], id)
+  redis.call('HSET', h, 'st', 'dead', 'err', ARGV[4], 'due', num(now), 'na', ARGV[7], 'dx', dx, 'tok', '')
 end
+redis.call('XACK', Q, G, f[3])
+redis.call('ZREM', P .. 's:leased', id)
 return 1
 "
 );

@@ -797,3 +797,54 @@ fn connect_warns_when_redis_is_not_durable() {
         "a server without appendonly is warned about"
     );
 }
+
+/// Redis keeps what a script wrote before an error. With a foreign key under the prefix, a put
+/// fails without leaving its dedupe key behind (its retry is stored once the key is gone, not
+/// answered as a duplicate of nothing), and a failed dead-lettering leaves the entry leased
+/// and in the pending list, so it is taken over instead of trimmed unhandled.
+#[tokio::test]
+async fn a_script_that_fails_midway_leaves_no_half_written_state() {
+    let Some((a, _b, raw)) = pair("half-written").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    // `P q` is not a stream.
+    let _: () = q(&raw, redis::cmd("SET").arg(format!("{p}q")).arg("foreign")).await;
+    let e = entry("half-put", Duration::ZERO);
+    let key = e.key.clone();
+    assert_unavailable("put over a foreign stream key", a.put(e.clone()).await);
+    let left: Option<String> = q(
+        &raw,
+        redis::cmd("GET").arg(format!("{p}k:{}", key.as_str())),
+    )
+    .await;
+    assert_eq!(left, None, "no dedupe key for an entry never stored");
+    let _: () = q(&raw, redis::cmd("DEL").arg(format!("{p}q"))).await;
+    let id = match a.put(e).await.unwrap() {
+        PutOutcome::Accepted(id) => id,
+        other => panic!("the retry is stored: {other:?}"),
+    };
+    // `P dead` is not a stream: dead-lettering fails; the entry stays leased and pending.
+    let short = Duration::from_millis(300);
+    let l = a.lease(1, short).await.unwrap().remove(0);
+    let _: () = q(
+        &raw,
+        redis::cmd("SET").arg(format!("{p}dead")).arg("foreign"),
+    )
+    .await;
+    assert_unavailable(
+        "fail over a foreign dead key",
+        a.fail(&id, l.token, "poison", AfterFailure::Dead).await,
+    );
+    assert_eq!(a.get(&id).await.unwrap().unwrap().state, EntryState::Leased);
+    assert_eq!(pel(&raw, &p).await.len(), 1, "still in the pending list");
+    let _: () = q(&raw, redis::cmd("DEL").arg(format!("{p}dead"))).await;
+    tokio::time::sleep(short + Duration::from_millis(300)).await;
+    let again = a.lease(1, LONG).await.unwrap();
+    assert_eq!(again.len(), 1, "taken over after the lease");
+    assert!(a
+        .fail(&id, again[0].token, "poison", AfterFailure::Dead)
+        .await
+        .unwrap());
+    assert_eq!(a.get(&id).await.unwrap().unwrap().state, EntryState::Dead);
+}
