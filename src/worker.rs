@@ -143,7 +143,8 @@ impl RetryPolicy {
         }
     }
 
-    /// `retries` delays growing by `factor` from `first`, each capped at `max`.
+    /// `retries` delays growing by `factor` from `first`, each capped at `max`. More than
+    /// [`MAX_RETRIES`] retries, or a `factor` below 1, is an [`Error::Config`].
     pub fn exponential(
         first: Duration,
         factor: f64,
@@ -326,6 +327,8 @@ enum Outcome {
     Poison(String),
     /// Failed this attempt.
     Failed(String),
+    /// Failed this attempt by panicking (counted in [`WorkerReport::panics`] too).
+    Panicked(String),
     /// Leased past the last attempt (this one, the most allowed) and not run: dead at once.
     Exhausted(u32, u32),
 }
@@ -370,7 +373,7 @@ impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
                 Ok(Err(e)) => return Outcome::Poison(format!("cannot parse: {e}")),
                 Err(payload) => {
                     let msg = panic_message(payload);
-                    return Outcome::Failed(format!("{msg} (while parsing the payload)"));
+                    return Outcome::Panicked(format!("{msg} (while parsing the payload)"));
                 }
             };
             let job = Job {
@@ -384,12 +387,12 @@ impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
             let run = CatchUnwind(Some(Box::new(move || handler.call(job))), None);
             match tokio::time::timeout(timeout, run).await {
                 Err(_) => Outcome::Failed(format!(
-                    "handler timed out after {:.1} s (the lease)",
+                    "handler timed out after {:.1} s",
                     timeout.as_secs_f64()
                 )),
                 Ok(Ok(Ok(()))) => Outcome::Handled,
                 Ok(Ok(Err(e))) => Outcome::Failed(e),
-                Ok(Err(payload)) => Outcome::Failed(panic_message(payload)),
+                Ok(Err(payload)) => Outcome::Panicked(panic_message(payload)),
             }
         })
     }
@@ -881,6 +884,7 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
                 Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
             ),
         };
+        let panicked = matches!(outcome, Outcome::Panicked(_));
         match outcome {
             Outcome::Handled => {
                 let (settled, answered) = oneshot::channel();
@@ -914,8 +918,8 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
                 tracing::error!(error = %reason, "dead letter: attempts used up without an answer");
                 fail(inner, &id, token, reason, AfterFailure::Dead, &label).await;
             }
-            Outcome::Failed(reason) => {
-                if reason.starts_with("handler panicked") {
+            Outcome::Failed(reason) | Outcome::Panicked(reason) => {
+                if panicked {
                     inner.counters.add(|c| c.panics += 1);
                 }
                 let salt = fnv1a(id.as_str());

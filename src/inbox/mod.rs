@@ -26,7 +26,8 @@
 //!   nothing.
 //! - **At least once, done once.** Workers see each entry at least once; an acknowledged entry
 //!   is never leased again unless an operator [replays](Inbox::replay) it.
-//! - **Bytes kept.** The body is kept exactly as received (never re-serialised), with the few
+//! - **Bytes kept.** The body is kept exactly as verified (never re-serialised; a compressed
+//!   delivery decoded, as its signature covers the decoded bytes), with the few
 //!   headers the parser and the dedupe key need.
 //!
 //! The retry schedule belongs to the worker, not the store: [`Inbox::fail`] is told what to do
@@ -195,7 +196,8 @@ pub struct NewEntry {
     /// The headers the parser and dedupe key need (names lowercase). Values that are not UTF-8
     /// are not kept.
     pub headers: Vec<(String, String)>,
-    /// The body exactly as received and verified.
+    /// The body exactly as verified: the bytes received, or for a compressed delivery
+    /// (`Content-Encoding: gzip`/`deflate`) the decoded bytes its signature covers.
     pub body: Bytes,
     /// When the receiver got it.
     pub received_at: SystemTime,
@@ -271,7 +273,7 @@ pub struct Entry {
     pub signed_delivery_id: Option<String>,
     /// See [`NewEntry::headers`].
     pub headers: Vec<(String, String)>,
-    /// The body exactly as received.
+    /// The body exactly as verified (see [`NewEntry::body`]).
     pub body: Bytes,
     /// When the receiver got it.
     pub received_at: SystemTime,

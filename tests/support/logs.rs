@@ -25,7 +25,14 @@ impl LogBuf {
 
 /// Run `f` on a current-thread runtime with every log event (TRACE and up) captured, without
 /// colours; returns its output and the log text.
+///
+/// One capture at a time: tracing's maximum level and each callsite's cached interest are
+/// global, recomputed whenever a subscriber comes or goes, and a capture whose subscriber
+/// appears or disappears while another runs can leave the other's spans disabled (seen as a
+/// handler line without its `webhook_job` span).
 pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F::Output, String) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let buf = LogBuf::default();
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()

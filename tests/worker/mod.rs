@@ -205,6 +205,20 @@ async fn a_panicking_handler_is_a_failed_attempt() {
     assert_eq!((report.panics, report.retried, report.handled), (1, 1, 1));
     let e = inbox.get(&id).await.unwrap().unwrap();
     assert!(e.last_error.unwrap().contains("handler panicked: boom"));
+    // An error that merely reads like a panic is not counted as one.
+    let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
+    inbox.put(standard("says-panicked")).await.unwrap();
+    let worker = Worker::from_arc(inbox.clone())
+        .route::<StandardEvent, _>(|job: Job<StandardEvent>| async move {
+            if job.attempt() == 1 {
+                return Err("handler panicked: no, it only says so".to_owned());
+            }
+            Ok(())
+        })
+        .retry(quick_retries(3))
+        .idle_poll(Duration::from_millis(5));
+    let report = run_until(worker, inbox.clone(), 1, 0).await;
+    assert_eq!((report.panics, report.retried, report.handled), (0, 1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
