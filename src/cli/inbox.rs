@@ -156,13 +156,16 @@ async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Box<dyn Inbox>
         .map_err(|e| format!("--postgres: {e}"))?;
     // An inspection tool does not create tables: an unmigrated schema is an input error.
     match pool.schema_version().await {
-        Ok(0) | Err(_) => {
+        Ok(0) => {
             return Err(format!(
                 "no chathooks inbox in schema `{}` (the service runs `PostgresPool::migrate` first; pass --schema if it uses another)",
                 pool.schema()
             ))
         }
-        Ok(_) => {}
+        // The server did not answer: say so, not that the schema is missing.
+        Err(e) => return Err(format!("--postgres: {e}")),
+        // A schema from another chathooks version (newer: its rows may mean something else).
+        Ok(_) => pool.check_schema().await.map_err(|e| format!("--postgres: {e}"))?,
     }
     Ok(Box::new(PostgresInbox::new(&pool)))
 }
@@ -347,6 +350,14 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 Ok(())
             }
             InboxCommand::Purge { older_than } => {
+                if *older_than < RETRY_HORIZON {
+                    // Allowed (tests and demos purge at once), but a purged key stops
+                    // deduplicating: say what it costs.
+                    eprintln!(
+                        "warning: --older-than is below 72 h, the senders' retry horizon: a \
+                         sender's retry of a purged delivery is stored and handled again"
+                    );
+                }
                 let n = inbox.purge(*older_than).await?;
                 if out.json {
                     out.print_json(
@@ -360,6 +371,10 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
         }
     })
 }
+
+/// How long senders here retry a delivery (Sam gives up after 24 h, Standard Webhooks senders
+/// after about 3 days): a key purged sooner may come back as a fresh delivery.
+const RETRY_HORIZON: Duration = Duration::from_secs(72 * 3600);
 
 #[cfg(test)]
 mod tests {

@@ -100,6 +100,21 @@ fn check(backend: &[&str], dead_id: &EntryId) {
         "{backend:?}"
     );
     assert_eq!(call(&["stats"])["done"], 0);
+    // Below the senders' retry horizon purge still runs, with a warning on stderr only.
+    let warned = |older: &str| {
+        let a = args(&["purge", "--older-than", older]);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let r = run(&refs);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.json()["purged"].is_u64(),
+            "stdout stays JSON: {}",
+            r.stdout
+        );
+        r.stderr.contains("warning: --older-than is below 72 h")
+    };
+    assert!(warned("1h"), "{backend:?}");
+    assert!(!warned("72h"), "{backend:?}");
 
     let a = args(&["show", "no-such-id"]);
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -206,4 +221,21 @@ fn inbox_commands_on_postgres() {
     ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no chathooks inbox"), "{}", r.stderr);
+    // A schema written by a newer chathooks is refused, not read as if it were this one's.
+    rt.block_on(crate::postgres::service::sql(
+        &url,
+        &format!("INSERT INTO \"{schema}\".chathooks_schema_version (version) VALUES (999)"),
+    ));
+    let r = run(&["inbox", "stats", "--postgres", &url, "--schema", &schema]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("newer than this version"), "{}", r.stderr);
+    // A server that does not answer is named as such.
+    let r = run(&[
+        "inbox",
+        "stats",
+        "--postgres",
+        "postgres://chathooks@127.0.0.1:1/x",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!r.stderr.contains("no chathooks inbox"), "{}", r.stderr);
 }
