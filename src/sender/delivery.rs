@@ -735,8 +735,13 @@ fn collect(joined: Joined, slots: &mut [Option<Delivery>]) {
 fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
     let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| Error::Config(format!("invalid header name `{name}`").into()))?;
-    let v = HeaderValue::from_str(value)
+    let mut v = HeaderValue::from_str(value)
         .map_err(|_| Error::Config(format!("invalid value for header `{name}`").into()))?;
+    // An `Authorization` or API-key header set here is as much a secret as a signature: kept
+    // out of `http`'s `Debug` and out of HTTP/2 header compression's index.
+    if super::signing::is_credential(name) {
+        v.set_sensitive(true);
+    }
     Ok((n, v))
 }
 
@@ -783,4 +788,20 @@ fn describe(e: reqwest::Error) -> String {
         }
     }
     truncate(&out, MAX_EXCERPT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_pair;
+
+    #[test]
+    fn credential_headers_are_sensitive() {
+        for name in ["Authorization", "X-Api-Key", "x-auth-token", "Cookie"] {
+            assert!(
+                header_pair(name, "s3cr3t").unwrap().1.is_sensitive(),
+                "{name}"
+            );
+        }
+        assert!(!header_pair("x-team", "growth").unwrap().1.is_sensitive());
+    }
 }

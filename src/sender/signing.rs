@@ -36,11 +36,19 @@ pub struct Signature {
 }
 
 /// Header names whose values are credentials even when a custom signer forgot to mark them.
-fn is_credential(name: &str) -> bool {
+pub(crate) fn is_credential(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["signature", "token", "authorization", "secret"]
-        .iter()
-        .any(|w| name.contains(w))
+    [
+        "signature",
+        "token",
+        "authorization",
+        "secret",
+        "api-key",
+        "apikey",
+        "cookie",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 impl fmt::Debug for Signature {
