@@ -334,3 +334,44 @@ async fn a_lock_held_past_the_busy_timeout_is_503_not_accepted() {
     assert!(inbox.put(e).await.unwrap().is_accepted());
     assert_eq!(inbox.stats().await.unwrap().count(EntryState::Pending), 1);
 }
+
+/// `get`, `list` and `stats` read on their own connection: a write transaction held by
+/// another process (a second worker, a long purge) delays none of them, and none of them
+/// holds up the writer. Through the writer they waited for the lock, and failed with 503 at
+/// the busy timeout.
+#[tokio::test]
+async fn reads_answer_while_another_connection_holds_the_write_lock() {
+    let dir = TempDir::new("reads-under-lock");
+    let path = dir.file("inbox.sqlite");
+    let inbox = SqliteOptions::default()
+        .busy_timeout(Duration::from_secs(3))
+        .open(&path)
+        .unwrap();
+    let id = accepted(&inbox, entry("read-me", Duration::ZERO)).await;
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    // A writer of another process, mid-transaction with a change not yet committed.
+    blocker
+        .execute_batch("BEGIN IMMEDIATE; UPDATE inbox SET last_error = 'uncommitted'")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let stats = inbox.stats().await.unwrap();
+    let listed = inbox.list(&ListFilter::all()).await.unwrap();
+    let got = inbox.get(&id).await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "reads waited for the lock: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(stats.count(EntryState::Pending), 1);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        got.last_error, None,
+        "the last commit, not the open transaction"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    // And a read sees the next commit at once.
+    assert_eq!(
+        inbox.get(&id).await.unwrap().unwrap().last_error.as_deref(),
+        Some("uncommitted")
+    );
+}
