@@ -1148,21 +1148,30 @@ impl Inbox for RedisInbox {
                 }
                 items.remove(1);
                 let token = token.unwrap_or_else(ClaimToken::generate);
-                match decode(items) {
+                match decode_or_id(items) {
                     Ok(mut entry) => {
                         entry.state = EntryState::Leased;
                         entry.next_attempt_at = expires_at;
                         leases.push(Lease::new(entry, token, expires_at));
                     }
-                    // Only a hand-edited hash gets here. Leave it leased: it comes back after
-                    // the lease and stays visible in `list`; one bad entry must not stop the
-                    // batch.
-                    Err(what) => {
+                    // Only a hand-edited hash gets here. No worker ever sees it, so left
+                    // leased it would come back after every lease, forever: dead-letter it
+                    // with the reason (as SQLite does an unreadable row), without stopping
+                    // the batch.
+                    Err((what, id)) => {
                         tracing::warn!(
                             op = "lease",
                             what,
-                            "redis inbox: skipping a malformed entry"
-                        )
+                            "redis inbox: a malformed entry is dead-lettered"
+                        );
+                        if let Some(id) = id {
+                            let reason = format!("entry unreadable by this chathooks ({what})");
+                            let id = EntryId::new(id);
+                            let dead = self.fail(&id, token, &reason, AfterFailure::Dead).await;
+                            if let Err(e) = dead {
+                                tracing::warn!(error = %e, "dead-lettering it failed");
+                            }
+                        }
                     }
                 }
             }
@@ -1558,9 +1567,43 @@ fn unpack_data(data: Vec<u8>) -> Result<Data, &'static str> {
 /// An entry from `[id, ns, v, k, sid, h, b, r, st, a, err, na, d]` (the scripts' `fields`; `h`
 /// and `b` only in entries written before `d`).
 fn decode(items: Vec<Value>) -> Result<Entry, &'static str> {
+    decode_or_id(items).map_err(|(what, _)| what)
+}
+
+/// [`decode`], and on a failure the entry's id when that much could be read.
+fn decode_or_id(items: Vec<Value>) -> Result<Entry, (&'static str, Option<String>)> {
     let [id, ns, vendor, key, sid, headers, body, received, state, attempts, error, na, data] =
-        <[Value; 13]>::try_from(items).map_err(|_| "entry does not have 13 fields")?;
-    let id = text(&id).ok_or("id")?;
+        <[Value; 13]>::try_from(items).map_err(|_| ("entry does not have 13 fields", None))?;
+    let id = text(&id).ok_or(("id", None))?;
+    let fields = (
+        ns, vendor, key, sid, headers, body, received, state, attempts, error, na,
+    );
+    match decode_fields(fields, data) {
+        Ok(mut entry) => {
+            entry.id = EntryId::new(id);
+            Ok(entry)
+        }
+        Err(what) => Err((what, Some(id))),
+    }
+}
+
+type Fields = (
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+    Value,
+);
+
+/// The entry but its id (left empty, which allocates nothing).
+fn decode_fields(fields: Fields, data: Value) -> Result<Entry, &'static str> {
+    let (ns, vendor, key, sid, headers, body, received, state, attempts, error, na) = fields;
     let key = text(&key)
         .and_then(|k| IdempotencyKey::from_stored(&k).ok())
         .ok_or("key")?;
@@ -1588,7 +1631,7 @@ fn decode(items: Vec<Value>) -> Result<Entry, &'static str> {
         .unwrap_or(0);
     let next_attempt_at = bytes(&na).and_then(parse_ns).unwrap_or(received_at);
     Ok(Entry {
-        id: EntryId::new(id),
+        id: EntryId::new(""),
         namespace: text(&ns).unwrap_or_default(),
         vendor: text(&vendor).unwrap_or_default(),
         key,

@@ -848,3 +848,43 @@ async fn a_script_that_fails_midway_leaves_no_half_written_state() {
         .unwrap());
     assert_eq!(a.get(&id).await.unwrap().unwrap().state, EntryState::Dead);
 }
+
+/// An entry hand-edited into something this build cannot read is never handed to a worker; it
+/// is dead-lettered with the reason at its lease instead of coming back after every lease.
+#[tokio::test]
+async fn a_malformed_entry_is_dead_lettered_not_leased_forever() {
+    let Some((a, _b, raw)) = pair("malformed").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    let bad = accepted(&a, entry("malformed", Duration::ZERO)).await;
+    let _: () = q(
+        &raw,
+        redis::cmd("HSET")
+            .arg(format!("{p}e:{bad}"))
+            .arg("r")
+            .arg("not a time"),
+    )
+    .await;
+    let good = accepted(&a, entry("fine", Duration::ZERO)).await;
+    let leased = a.lease(10, Duration::from_millis(200)).await.unwrap();
+    let ids: Vec<_> = leased.iter().map(|l| l.entry.id.clone()).collect();
+    assert_eq!(ids, [good], "only the readable entry reaches a worker");
+    let (st, err): (String, String) = q(
+        &raw,
+        redis::cmd("HMGET")
+            .arg(format!("{p}e:{bad}"))
+            .arg(&["st", "err"]),
+    )
+    .await;
+    assert_eq!(st, "dead");
+    assert!(
+        err.contains("unreadable by this chathooks (received_at)"),
+        "{err}"
+    );
+    assert_eq!(a.stats().await.unwrap().dead, 1);
+    // It does not come back after the lease time.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = a.lease(10, LONG).await.unwrap();
+    assert!(again.iter().all(|l| l.entry.id != bad), "{again:?}");
+}
