@@ -26,10 +26,10 @@ impl LogBuf {
 /// Run `f` on a current-thread runtime with every log event (TRACE and up) captured, without
 /// colours; returns its output and the log text.
 ///
-/// One capture at a time: tracing's maximum level and each callsite's cached interest are
-/// global, recomputed whenever a subscriber comes or goes, and a capture whose subscriber
-/// appears or disappears while another runs can leave the other's spans disabled (seen as a
-/// handler line without its `webhook_job` span).
+/// One capture at a time, and every callsite's interest recomputed once its subscriber is in
+/// place: tracing's maximum level and each callsite's cached interest are global, and a
+/// callsite registered by another thread while a subscriber comes or goes can cache "never"
+/// (seen as a handler line without its `webhook_job` span).
 pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F::Output, String) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -41,6 +41,10 @@ pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F:
         .with_writer(move || writer.clone())
         .finish();
     let out = tracing::subscriber::with_default(subscriber, || {
+        // A callsite first hit on another thread while this subscriber was being registered
+        // may have cached "never" (tracing-core computes its interest from the dispatchers it
+        // saw): recompute every callsite's interest now that this one is in place.
+        tracing::callsite::rebuild_interest_cache();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -54,6 +54,53 @@ async fn run_until(worker: Worker, inbox: Arc<dyn Inbox>, done: u64, dead: u64) 
     .expect("worker settled in time")
 }
 
+/// One `#[tokio::test]` per backend this build has (memory; SQLite on a temp file; Redis and
+/// Postgres when their services run), each running `$test(inbox)`; `$label` names the Redis
+/// prefix and the Postgres schema.
+macro_rules! on_every_backend {
+    ($test:ident, $label:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn memory() {
+            $test(Arc::new(MemoryInbox::new())).await;
+        }
+
+        #[cfg(feature = "sqlite")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            let dir = crate::inbox::sqlite::TempDir::new($label);
+            let inbox = chathooks::inbox::SqliteInbox::open(dir.file("inbox.sqlite")).unwrap();
+            $test(Arc::new(inbox)).await;
+        }
+
+        #[cfg(feature = "redis")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn redis() {
+            let Some(url) = crate::services::redis::url($label) else {
+                return;
+            };
+            let prefix = format!(
+                "chathooks-test:{}:{}:",
+                $label,
+                &chathooks::idempotency::ClaimToken::generate().to_hex()[..12]
+            );
+            let inbox = chathooks::inbox::RedisInbox::connect(&url)
+                .await
+                .unwrap()
+                .with_prefix(prefix);
+            $test(Arc::new(inbox)).await;
+        }
+
+        #[cfg(feature = "postgres")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            let Some(pool) = crate::postgres::service::fresh_schema_pool($label).await else {
+                return;
+            };
+            $test(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
+        }
+    };
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_route_handles_and_acks_each_entry_once() {
     let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new());
@@ -786,45 +833,7 @@ mod every_backend_exactly_once {
         assert_eq!((stats.done, stats.leased, stats.pending), (N as u64, 0, 0));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn memory() {
-        exactly_once(Arc::new(MemoryInbox::new())).await;
-    }
-
-    #[cfg(feature = "sqlite")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let dir = crate::inbox::sqlite::TempDir::new("worker-once");
-        let inbox = chathooks::inbox::SqliteInbox::open(dir.file("inbox.sqlite")).unwrap();
-        exactly_once(Arc::new(inbox)).await;
-    }
-
-    #[cfg(feature = "redis")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn redis() {
-        let Some(url) = crate::services::redis::url("worker_exactly_once") else {
-            return;
-        };
-        let prefix = format!(
-            "chathooks-test:worker-once:{}:",
-            &chathooks::idempotency::ClaimToken::generate().to_hex()[..12]
-        );
-        let inbox = chathooks::inbox::RedisInbox::connect(&url)
-            .await
-            .unwrap()
-            .with_prefix(prefix);
-        exactly_once(Arc::new(inbox)).await;
-    }
-
-    #[cfg(feature = "postgres")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(pool) = crate::postgres::service::fresh_schema_pool("worker_exactly_once").await
-        else {
-            return;
-        };
-        exactly_once(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
-    }
+    on_every_backend!(exactly_once, "worker_exactly_once");
 }
 
 /// The Sam `lead.captured` fixture, signed and stored into `inbox` through a `Receiver`, as an
@@ -925,45 +934,7 @@ mod attempts_without_an_answer {
         assert_eq!(letters.lock().unwrap()[0].entry.id, id);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn memory() {
-        dead_without_running_again(Arc::new(MemoryInbox::new())).await;
-    }
-
-    #[cfg(feature = "sqlite")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let dir = crate::inbox::sqlite::TempDir::new("worker-no-answer");
-        let inbox = chathooks::inbox::SqliteInbox::open(dir.file("inbox.sqlite")).unwrap();
-        dead_without_running_again(Arc::new(inbox)).await;
-    }
-
-    #[cfg(feature = "redis")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn redis() {
-        let Some(url) = crate::services::redis::url("worker_no_answer") else {
-            return;
-        };
-        let prefix = format!(
-            "chathooks-test:worker-no-answer:{}:",
-            &chathooks::idempotency::ClaimToken::generate().to_hex()[..12]
-        );
-        let inbox = chathooks::inbox::RedisInbox::connect(&url)
-            .await
-            .unwrap()
-            .with_prefix(prefix);
-        dead_without_running_again(Arc::new(inbox)).await;
-    }
-
-    #[cfg(feature = "postgres")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(pool) = crate::postgres::service::fresh_schema_pool("worker_no_answer").await
-        else {
-            return;
-        };
-        dead_without_running_again(Arc::new(chathooks::postgres::PostgresInbox::new(&pool))).await;
-    }
+    on_every_backend!(dead_without_running_again, "worker_no_answer");
 
     /// The same with real processes: a worker whose handler calls `std::process::abort()`,
     /// restarted after each crash, on one SQLite file. The handler runs exactly as many times
