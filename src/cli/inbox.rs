@@ -52,14 +52,24 @@ enum InboxCommand {
         /// The entry id.
         id: String,
     },
-    /// Send dead (or done) entries back to pending.
+    /// Send dead (or done) entries back to pending: one by id, or every dead (or done) entry,
+    /// optionally only those received within a time range.
     Retry {
         /// The entry id.
-        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        #[arg(required_unless_present_any = ["dead", "done"], conflicts_with_all = ["dead", "done"])]
         id: Option<String>,
         /// Every dead entry.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "done")]
         dead: bool,
+        /// Every done entry (to run handled deliveries again, after a handler fix).
+        #[arg(long)]
+        done: bool,
+        /// Only entries received less than this long ago (`7d`, `12h`, `30m`, `90s`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "id")]
+        newer_than: Option<Duration>,
+        /// Only entries received more than this long ago.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "id")]
+        older_than: Option<Duration>,
     },
     /// Delete done and dead entries older than a duration.
     Purge {
@@ -320,9 +330,15 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 }
                 Ok(())
             }
-            InboxCommand::Retry { id, dead } => {
-                let selector = match (id, dead) {
-                    (Some(id), _) => {
+            InboxCommand::Retry {
+                id,
+                done,
+                newer_than,
+                older_than,
+                ..
+            } => {
+                let selector = match id {
+                    Some(id) => {
                         let id = entry_id(&a, id);
                         match inbox.get(&id).await? {
                             None => return Err(Failure::Input(format!("no entry `{id}`"))),
@@ -336,7 +352,21 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                         }
                         ReplaySelector::id(id)
                     }
-                    _ => ReplaySelector::dead(),
+                    None => {
+                        let now = SystemTime::now();
+                        let ago = |d: &Option<Duration>| {
+                            d.map(|d| now.checked_sub(d).unwrap_or(UNIX_EPOCH))
+                        };
+                        ReplaySelector::State {
+                            state: if *done {
+                                EntryState::Done
+                            } else {
+                                EntryState::Dead
+                            },
+                            received_after: ago(newer_than),
+                            received_before: ago(older_than),
+                        }
+                    }
                 };
                 let n = inbox.replay(&selector).await?;
                 if out.json {

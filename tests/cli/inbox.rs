@@ -239,3 +239,48 @@ fn inbox_commands_on_postgres() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(!r.stderr.contains("no chathooks inbox"), "{}", r.stderr);
 }
+
+/// `retry --dead|--done` with a received-time range (`--newer-than`, `--older-than`) maps onto
+/// `ReplaySelector::State`; a range with an id, or without a state, is a usage error.
+#[test]
+fn retry_by_state_and_time_range() {
+    let dir = TempDir::new("inbox-retry-range");
+    let path = dir.path().join("inbox.sqlite");
+    let dead = {
+        let inbox = chathooks::inbox::SqliteInbox::open(&path).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(populate(&inbox))
+    };
+    let file = path.to_str().unwrap();
+    let retry = |args: &[&str]| {
+        let mut a = vec!["inbox", "--json", "--sqlite", file, "retry"];
+        a.extend_from_slice(args);
+        run(&a)
+    };
+    let replayed = |args: &[&str]| {
+        let r = retry(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.json()["replayed"].as_u64().unwrap()
+    };
+    // Everything was received just now.
+    assert_eq!(replayed(&["--done", "--older-than", "1h"]), 0);
+    assert_eq!(replayed(&["--dead", "--older-than", "1h"]), 0);
+    assert_eq!(replayed(&["--done", "--newer-than", "1h"]), 1);
+    assert_eq!(
+        replayed(&["--dead", "--newer-than", "1h", "--older-than", "0s"]),
+        1
+    );
+    let stats = run(&["inbox", "--json", "--sqlite", file, "stats"]).json();
+    assert_eq!(
+        (stats["pending"].as_u64(), stats["done"].as_u64()),
+        (Some(3), Some(0))
+    );
+    for bad in [
+        &["--newer-than", "1h"][..],
+        &[dead.as_str(), "--newer-than", "1h"],
+        &["--dead", "--done"],
+    ] {
+        assert_eq!(retry(bad).code, 2, "{bad:?}");
+    }
+}
