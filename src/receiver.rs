@@ -828,15 +828,7 @@ impl<T: Payload> ReceiverBuilder<T> {
     /// # Ok::<(), chathooks::Error>(())
     /// ```
     pub fn try_build(self) -> Result<Receiver<T>, Error> {
-        crate::idempotency::check_namespace(&self.namespace).map_err(|_| {
-            Error::Config(
-                format!(
-                    "receiver namespace {:?} must be 1-64 bytes of ASCII letters, digits and `_-.:`",
-                    self.namespace
-                )
-                .into(),
-            )
-        })?;
+        crate::idempotency::check_namespace(&self.namespace)?;
         Ok(self.build())
     }
 
@@ -844,10 +836,9 @@ impl<T: Payload> ReceiverBuilder<T> {
     /// here, once: it accepts forged deliveries. An invalid [namespace](Self::namespace) is
     /// logged at ERROR (see [`try_build`](Self::try_build), which refuses it).
     pub fn build(self) -> Receiver<T> {
-        if crate::idempotency::check_namespace(&self.namespace).is_err() {
-            tracing::error!(vendor = %self.vendor, namespace = %self.namespace,
-                "receiver namespace must be 1-64 bytes of ASCII letters, digits and `_-.:`: \
-                 every delivery will fail with 500");
+        if let Err(e) = crate::idempotency::check_namespace(&self.namespace) {
+            tracing::error!(vendor = %self.vendor, namespace = %self.namespace, error = %e,
+                "every delivery will fail with 500");
         }
         if self.unverified {
             tracing::warn!(vendor = %self.vendor,

@@ -333,6 +333,18 @@ enum Outcome {
     Exhausted(u32, u32),
 }
 
+/// Record `leases` in `in_flight`: what the worker releases at shutdown unless acknowledged or
+/// failed first.
+fn hold(inner: &Inner, leases: &[Lease]) {
+    let mut in_flight = inner
+        .in_flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    for lease in leases {
+        in_flight.insert(lease.entry.id.clone(), lease.token);
+    }
+}
+
 /// Drop an entry from `in_flight` if `token` is still the lease recorded there (an entry
 /// taken over by a later lease of this worker keeps its newer record).
 fn forget(in_flight: &mut HashMap<EntryId, LeaseToken>, id: &EntryId, token: LeaseToken) {
@@ -581,11 +593,9 @@ impl Worker {
             _payload: PhantomData::<fn() -> T>,
         });
         let namespace = namespace.into();
-        if crate::idempotency::check_namespace(&namespace).is_err() {
+        if let Err(e) = crate::idempotency::check_namespace(&namespace) {
             // No receiver can store such a namespace: this route would never run.
-            tracing::error!(namespace = %namespace,
-                "worker route namespace must be 1-64 bytes of ASCII letters, digits and `_-.:`: \
-                 no entry can ever match it");
+            tracing::error!(namespace = %namespace, error = %e, "no entry can ever match this route");
         }
         self.inner.routes.insert(namespace, route);
         self
@@ -737,13 +747,7 @@ impl Worker {
                     // already sent): wait for it, bounded, and give back what it leased
                     // rather than leave it invisible for a whole lease.
                     if let Ok(Ok(leases)) = tokio::time::timeout(ACK_GRACE, call).await {
-                        let mut in_flight = inner
-                            .in_flight
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
-                        for lease in leases {
-                            in_flight.insert(lease.entry.id, lease.token);
-                        }
+                        hold(&inner, &leases);
                     }
                     break 'run;
                 }
@@ -774,15 +778,7 @@ impl Worker {
                     _ = tokio::time::sleep(idle_poll) => continue 'run,
                 }
             }
-            {
-                let mut in_flight = inner
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                for lease in &leases {
-                    in_flight.insert(lease.entry.id.clone(), lease.token);
-                }
-            }
+            hold(&inner, &leases);
             // `want` never exceeds the free slots, so the set stays within `concurrency`.
             for lease in leases {
                 let (inner, acks) = (inner.clone(), acks.clone());
@@ -869,20 +865,15 @@ async fn run_job(inner: &Inner, acks: &mpsc::Sender<Finished>, lease: Lease) {
         let most = inner.lease.saturating_sub(inner.lease / 10);
         let timeout = inner.timeout.map_or(most, |t| t.min(most));
         let max = inner.retry.max_attempts();
+        let route = inner.routes.get_key_value(entry.namespace.as_str());
         // Metric labels: routed namespaces only (configured, so bounded), never stored text.
-        let (label, outcome) = match inner.routes.get_key_value(entry.namespace.as_str()) {
+        let label = route.map_or_else(|| "unrouted".to_owned(), |(ns, _)| ns.clone());
+        let outcome = match route {
             // Past the last attempt: the earlier ones were leased and never answered. Running
             // it again would repeat whatever took the worker down.
-            Some((ns, _)) if attempt > max => (ns.clone(), Outcome::Exhausted(attempt, max)),
-            Some((ns, route)) => (
-                ns.clone(),
-                route.run(entry, attempt, timeout, inner.repair).await,
-            ),
-            None if attempt > max => ("unrouted".to_owned(), Outcome::Exhausted(attempt, max)),
-            None => (
-                "unrouted".to_owned(),
-                Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
-            ),
+            _ if attempt > max => Outcome::Exhausted(attempt, max),
+            Some((_, route)) => route.run(entry, attempt, timeout, inner.repair).await,
+            None => Outcome::Failed(format!("no route for namespace `{}`", entry.namespace)),
         };
         let panicked = matches!(outcome, Outcome::Panicked(_));
         match outcome {

@@ -32,9 +32,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-/// Longest lease (ten years, as on Redis): longer ones are cut to it.
-const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 86_400);
-
 use super::{
     truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture, InboxStats,
     Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
@@ -390,7 +387,7 @@ impl MemoryInbox {
         let now = self.now();
         // Saturate far in the future, as the other backends do: falling back to `now` would
         // let the next call lease the entry again while its handler runs.
-        let until = now.checked_add(lease.min(MAX_LEASE)).unwrap_or(now);
+        let until = now.checked_add(lease.min(super::MAX_DELAY)).unwrap_or(now);
         let mut st = self.lock();
         let due: Vec<u64> = st
             .due

@@ -389,6 +389,11 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
+/// Longest lease or retry delay a backend stores (ten years): longer ones are cut to it, which
+/// keeps every stored time in range (a 13-digit millisecond count on Redis, a `timestamptz` on
+/// Postgres) and a lease end from overflowing `SystemTime`.
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Most entries one [`Inbox::list`] call returns on every backend, whatever the filter's limit
 /// asks: a listing holds the bodies, so an unbounded one could read a whole inbox into memory.
 pub const MAX_LIST: usize = 10_000;

@@ -43,9 +43,6 @@ use crate::postgres::batch::{Batcher, RunBatch};
 use crate::postgres::{millis, token_bytes, PostgresPool};
 use crate::Error;
 
-/// Retry delays past this are stored as this (ten years; keeps every time in range).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
 /// Most entries one `lease` call hands out, whatever `max` asks.
 pub const MAX_LEASE_BATCH: usize = 1000;
 /// Most entries one `list` call returns, whatever the filter's limit asks (the same bound
@@ -541,7 +538,7 @@ impl PostgresInbox {
                                 let delay = at
                                     .duration_since(SystemTime::now())
                                     .unwrap_or(Duration::ZERO)
-                                    .min(MAX_RETRY_DELAY);
+                                    .min(crate::inbox::MAX_DELAY);
                                 ("retrying", Some(delay.as_millis() as i64))
                             }
                             _ => ("dead", None),

@@ -93,7 +93,7 @@ use redis::{Client, Script, ScriptInvocation, Value};
 
 use super::{
     copy_unavailable, truncate_error, AfterFailure, Entry, EntryId, EntryState, Inbox, InboxFuture,
-    InboxStats, Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector,
+    InboxStats, Lease, LeaseToken, ListFilter, NewEntry, PutOutcome, ReplaySelector, MAX_DELAY,
 };
 use crate::idempotency::redis::unavailable;
 use crate::idempotency::{ceil_millis, ClaimToken, IdempotencyKey};
@@ -113,8 +113,6 @@ pub const MAX_LEASE_BATCH: usize = 1000;
 /// Entries examined (list), replayed or purged per script call: each call stays short, so a
 /// large inbox never blocks Redis for long.
 const CHUNK: usize = 256;
-/// Retry delays past this are stored as this (keeps every time a 13-digit millisecond count).
-const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Longest entry id `get` looks up; longer ones cannot exist.
 const MAX_ID_LEN: usize = 32;
 
@@ -1575,75 +1573,56 @@ fn decode_or_id(items: Vec<Value>) -> Result<Entry, (&'static str, Option<String
     let [id, ns, vendor, key, sid, headers, body, received, state, attempts, error, na, data] =
         <[Value; 13]>::try_from(items).map_err(|_| ("entry does not have 13 fields", None))?;
     let id = text(&id).ok_or(("id", None))?;
-    let fields = (
-        ns, vendor, key, sid, headers, body, received, state, attempts, error, na,
-    );
-    match decode_fields(fields, data) {
+    // Everything but the id, which is moved in only once the rest decoded (no copy of it).
+    let rest = move || -> Result<Entry, &'static str> {
+        let key = text(&key)
+            .and_then(|k| IdempotencyKey::from_stored(&k).ok())
+            .ok_or("key")?;
+        let (headers, body) = match data {
+            Value::BulkString(d) => unpack_data(d)?,
+            _ => {
+                let headers: Vec<(String, String)> = match bytes(&headers) {
+                    Some(h) => serde_json::from_slice(h).map_err(|_| "headers")?,
+                    None => Vec::new(),
+                };
+                let body = match body {
+                    Value::BulkString(b) => bytes::Bytes::from(b),
+                    Value::SimpleString(s) => bytes::Bytes::from(s.into_bytes()),
+                    _ => bytes::Bytes::new(),
+                };
+                (headers, body)
+            }
+        };
+        let received_at = bytes(&received).and_then(parse_ns).ok_or("received_at")?;
+        let state = text(&state)
+            .and_then(|s| EntryState::parse(&s))
+            .ok_or("state")?;
+        let attempts = int(&attempts)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0);
+        let next_attempt_at = bytes(&na).and_then(parse_ns).unwrap_or(received_at);
+        Ok(Entry {
+            id: EntryId::new(""),
+            namespace: text(&ns).unwrap_or_default(),
+            vendor: text(&vendor).unwrap_or_default(),
+            key,
+            signed_delivery_id: text(&sid),
+            headers,
+            body,
+            received_at,
+            state,
+            attempts,
+            last_error: text(&error),
+            next_attempt_at,
+        })
+    };
+    match rest() {
         Ok(mut entry) => {
             entry.id = EntryId::new(id);
             Ok(entry)
         }
         Err(what) => Err((what, Some(id))),
     }
-}
-
-type Fields = (
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-    Value,
-);
-
-/// The entry but its id (left empty, which allocates nothing).
-fn decode_fields(fields: Fields, data: Value) -> Result<Entry, &'static str> {
-    let (ns, vendor, key, sid, headers, body, received, state, attempts, error, na) = fields;
-    let key = text(&key)
-        .and_then(|k| IdempotencyKey::from_stored(&k).ok())
-        .ok_or("key")?;
-    let (headers, body) = match data {
-        Value::BulkString(d) => unpack_data(d)?,
-        _ => {
-            let headers: Vec<(String, String)> = match bytes(&headers) {
-                Some(h) => serde_json::from_slice(h).map_err(|_| "headers")?,
-                None => Vec::new(),
-            };
-            let body = match body {
-                Value::BulkString(b) => bytes::Bytes::from(b),
-                Value::SimpleString(s) => bytes::Bytes::from(s.into_bytes()),
-                _ => bytes::Bytes::new(),
-            };
-            (headers, body)
-        }
-    };
-    let received_at = bytes(&received).and_then(parse_ns).ok_or("received_at")?;
-    let state = text(&state)
-        .and_then(|s| EntryState::parse(&s))
-        .ok_or("state")?;
-    let attempts = int(&attempts)
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0);
-    let next_attempt_at = bytes(&na).and_then(parse_ns).unwrap_or(received_at);
-    Ok(Entry {
-        id: EntryId::new(""),
-        namespace: text(&ns).unwrap_or_default(),
-        vendor: text(&vendor).unwrap_or_default(),
-        key,
-        signed_delivery_id: text(&sid),
-        headers,
-        body,
-        received_at,
-        state,
-        attempts,
-        last_error: text(&error),
-        next_attempt_at,
-    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,17 @@ async fn populate(inbox: &dyn Inbox) -> EntryId {
     leases[0].entry.id.clone()
 }
 
+/// A SQLite inbox file in a new directory, [`populate`]d: the directory, the file, the dead id.
+fn populated_sqlite(tag: &str) -> (TempDir, std::path::PathBuf, EntryId) {
+    let dir = TempDir::new(tag);
+    let path = dir.path().join("inbox.sqlite");
+    let inbox = chathooks::inbox::SqliteInbox::open(&path).unwrap();
+    let dead = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(populate(&inbox));
+    (dir, path, dead)
+}
+
 /// The binary's view of it, with `backend` the `--sqlite …`/`--postgres …`/`--redis …` args.
 fn check(backend: &[&str], dead_id: &EntryId) {
     let args = |cmd: &[&str]| {
@@ -123,14 +134,7 @@ fn check(backend: &[&str], dead_id: &EntryId) {
 
 #[test]
 fn inbox_commands_on_a_sqlite_file() {
-    let dir = TempDir::new("inbox-sqlite");
-    let path = dir.path().join("inbox.sqlite");
-    let dead = {
-        let inbox = chathooks::inbox::SqliteInbox::open(&path).unwrap();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(populate(&inbox))
-    };
+    let (dir, path, dead) = populated_sqlite("inbox-sqlite");
     check(&["--sqlite", path.to_str().unwrap()], &dead);
     // A missing file is an input error, and is not created.
     let missing = dir.path().join("nope.sqlite");
@@ -244,14 +248,7 @@ fn inbox_commands_on_postgres() {
 /// `ReplaySelector::State`; a range with an id, or without a state, is a usage error.
 #[test]
 fn retry_by_state_and_time_range() {
-    let dir = TempDir::new("inbox-retry-range");
-    let path = dir.path().join("inbox.sqlite");
-    let dead = {
-        let inbox = chathooks::inbox::SqliteInbox::open(&path).unwrap();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(populate(&inbox))
-    };
+    let (_dir, path, dead) = populated_sqlite("inbox-retry-range");
     let file = path.to_str().unwrap();
     let retry = |args: &[&str]| {
         let mut a = vec!["inbox", "--json", "--sqlite", file, "retry"];
