@@ -238,10 +238,10 @@ impl PostgresInbox {
                 "DELETE FROM {t} WHERE id IN (
                      SELECT id FROM {t}
                      WHERE state IN ('done', 'dead')
-                       AND due_at < now() - $1::int8 * interval '1 millisecond'
+                       AND due_at < now() - $1::int8 * interval '1 microsecond'
                      LIMIT $2)
                    AND state IN ('done', 'dead')
-                   AND due_at < now() - $1::int8 * interval '1 millisecond'"
+                   AND due_at < now() - $1::int8 * interval '1 microsecond'"
             ),
         };
         PostgresInbox {
@@ -645,12 +645,11 @@ impl PostgresInbox {
                     return Ok(0);
                 }
                 let state = state.as_str();
+                let (after, before) = (received_after.map(ceil_us), received_before.map(ceil_us));
                 self.pool
                     .run("replay", |client| async move {
                         let st = client.prepare_cached(&sql.replay_state).await?;
-                        client
-                            .execute(&st, &[&state, received_after, received_before])
-                            .await
+                        client.execute(&st, &[&state, &after, &before]).await
                     })
                     .await
             }
@@ -658,7 +657,7 @@ impl PostgresInbox {
     }
 
     async fn purge_finished(&self, older_than: Duration) -> Result<u64, Error> {
-        let ms = millis(older_than);
+        let us = purge_micros(older_than);
         let mut total = 0;
         for _ in 0..PURGE_ROUNDS {
             let sql = &self.sql.purge;
@@ -666,7 +665,7 @@ impl PostgresInbox {
                 .pool
                 .run("purge", |client| async move {
                     let st = client.prepare_cached(sql).await?;
-                    client.execute(&st, &[&ms, &PURGE_BATCH]).await
+                    client.execute(&st, &[&us, &PURGE_BATCH]).await
                 })
                 .await?;
             total += n;
@@ -841,6 +840,36 @@ impl Inbox for PostgresInbox {
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64> {
         Box::pin(self.purge_finished(older_than))
     }
+}
+
+/// `older_than` in whole microseconds, cut down: `due_at` and `now()` are whole microseconds,
+/// so `due_at < now() - floor(older_than)` holds exactly when the entry finished more than
+/// `older_than` before `now()` (rounding up, as [`millis`] does for deadlines, would keep an
+/// entry up to a millisecond past its time).
+fn purge_micros(older_than: Duration) -> i64 {
+    // 100 years, as for `millis`: `now() - interval` stays inside timestamptz.
+    const CAP: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    i64::try_from(older_than.min(CAP).as_micros()).unwrap_or(i64::MAX)
+}
+
+/// `t` rounded up to a whole microsecond, the precision `timestamptz` keeps: `received_at >=
+/// ceil_us(t)` and `received_at < ceil_us(t)` then say what comparing `t` itself says
+/// (postgres-types would cut a bound's nanoseconds off, taking in an entry just before
+/// `received_after` and leaving out one just before `received_before`).
+fn ceil_us(t: SystemTime) -> SystemTime {
+    let sub = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (1000 - d.subsec_nanos() % 1000) % 1000,
+        // Before the epoch, up is toward it.
+        Err(e) => {
+            return t
+                .checked_add(Duration::from_nanos(u64::from(
+                    e.duration().subsec_nanos() % 1000,
+                )))
+                .unwrap_or(t)
+        }
+    };
+    t.checked_add(Duration::from_nanos(u64::from(sub)))
+        .unwrap_or(t)
 }
 
 /// `at`, cut to year 9999: postgres-types turns a `SystemTime` into microseconds with an

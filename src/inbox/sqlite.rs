@@ -907,8 +907,8 @@ impl Writer {
                         .execute(params![
                             now,
                             state.as_str(),
-                            received_after.map_or(i64::MIN, to_ms),
-                            received_before.map_or(i64::MAX, to_ms),
+                            received_after.map_or(i64::MIN, ceil_ms),
+                            received_before.map_or(i64::MAX, ceil_ms),
                             CHUNK_ROWS
                         ])?
                     }
@@ -1018,6 +1018,21 @@ fn to_ms(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// `t` in milliseconds, rounded up. Rows keep whole milliseconds, so for a stored `m`,
+/// `m >= ceil_ms(t)` and `m < ceil_ms(t)` say exactly what comparing `t` with the time `get`
+/// reports says; cutting a sub-millisecond bound down instead would take in an entry just
+/// before `received_after` and leave out one just before `received_before`.
+fn ceil_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => {
+            let up = u128::from(d.subsec_nanos() % 1_000_000 != 0);
+            i64::try_from(d.as_millis() + up).unwrap_or(i64::MAX)
+        }
+        // Before the epoch `to_ms` already cuts toward zero, which is up.
+        Err(_) => to_ms(t),
     }
 }
 

@@ -54,6 +54,19 @@ async fn make(test: &str) -> Option<Arc<dyn Inbox>> {
 
 inbox_suite!(make);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_cut_off_is_exclusive() {
+    let dir = TempDir::new("purge-edge");
+    let time = Arc::new(std::sync::Mutex::new(std::time::SystemTime::now()));
+    let read = time.clone();
+    let inbox = SqliteInbox::options()
+        .clock(move || *read.lock().unwrap())
+        .open(dir.file("inbox.sqlite"))
+        .unwrap();
+    let set = async |t: std::time::SystemTime| *time.lock().unwrap() = t;
+    super::suite::purge_cut_off_is_exclusive(Arc::new(inbox), set).await;
+}
+
 fn config_error(result: Result<SqliteInbox, Error>) -> String {
     match result {
         Err(Error::Config(msg)) => msg.into_owned(),

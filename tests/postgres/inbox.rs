@@ -4,13 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chathooks::idempotency::{ClaimToken, IdempotencyKey};
 use chathooks::inbox::{Inbox, NewEntry, PutOutcome};
 use chathooks::postgres::{PostgresInbox, PostgresPool};
 
-use super::service::{database_url, fresh_schema_pool, query_text, sql};
+use super::service::{database_url, drop_schema, fresh_schema_pool, query_text, schema_name, sql};
 
 fn key(label: &str) -> IdempotencyKey {
     IdempotencyKey::new(
@@ -18,6 +18,50 @@ fn key(label: &str) -> IdempotencyKey {
         &format!("{label}-{}", ClaimToken::generate().to_hex()),
     )
     .unwrap()
+}
+
+/// Purge's cut-off on the edge, as `tests/inbox` pins it for memory and SQLite. Every query
+/// reads the database's `now()`; a `now()` of the test's own, in a schema that `search_path`
+/// puts before `pg_catalog`, gives the inbox a clock the test sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_cut_off_is_exclusive_on_the_database_clock() {
+    let test = "pg_inbox_purge_edge";
+    let Some(url) = database_url(test) else {
+        return;
+    };
+    let schema = schema_name(test);
+    let clock = format!("{schema}_clock");
+    drop_schema(&url, &schema).await;
+    drop_schema(&url, &clock).await;
+    sql(
+        &url,
+        &format!(
+            "CREATE SCHEMA \"{clock}\";
+             CREATE TABLE \"{clock}\".t (now timestamptz NOT NULL);
+             INSERT INTO \"{clock}\".t VALUES ('epoch');
+             CREATE FUNCTION \"{clock}\".now() RETURNS timestamptz LANGUAGE sql STABLE
+               AS 'SELECT now FROM \"{clock}\".t';"
+        ),
+    )
+    .await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let clocked = format!("{url}{sep}options=-c%20search_path%3D{clock}%2Cpg_catalog");
+    let pool = PostgresPool::options(&clocked)
+        .unwrap()
+        .schema(schema)
+        .connect()
+        .await
+        .unwrap();
+    pool.migrate().await.unwrap();
+    let set = async |t: SystemTime| {
+        let us = t.duration_since(UNIX_EPOCH).unwrap().as_micros();
+        sql(
+            &url,
+            &format!("UPDATE \"{clock}\".t SET now = 'epoch'::timestamptz + interval '{us} microseconds'"),
+        )
+        .await;
+    };
+    crate::inbox::suite::purge_cut_off_is_exclusive(Arc::new(PostgresInbox::new(&pool)), set).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
