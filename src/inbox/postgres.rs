@@ -309,7 +309,7 @@ impl PostgresInbox {
         let bodies: Vec<&[u8]> = order.iter().map(|&i| &items[i].body[..]).collect();
         let received: Vec<SystemTime> = order
             .iter()
-            .map(|&i| in_range(items[i].received_at))
+            .map(|&i| in_range(items[i].received_at, Duration::ZERO))
             .collect();
         let sql = &self.sql;
         let params = (
@@ -435,7 +435,7 @@ impl PostgresInbox {
             let (names, values) = (&names, &values);
             let (namespace, vendor) = (&entry.namespace, &entry.vendor);
             let signed = &entry.signed_delivery_id;
-            let received_at = in_range(entry.received_at);
+            let received_at = in_range(entry.received_at, Duration::ZERO);
             let found: Option<(i64, bool)> = self
                 .pool
                 .run("put", |client| async move {
@@ -645,7 +645,8 @@ impl PostgresInbox {
                     return Ok(0);
                 }
                 let state = state.as_str();
-                let (after, before) = (received_after.map(ceil_us), received_before.map(ceil_us));
+                let bound = |t: SystemTime| in_range(ceil_us(t), BOUND_MARGIN);
+                let (after, before) = (received_after.map(bound), received_before.map(bound));
                 self.pool
                     .run("replay", |client| async move {
                         let st = client.prepare_cached(&sql.replay_state).await?;
@@ -872,13 +873,27 @@ fn ceil_us(t: SystemTime) -> SystemTime {
         .unwrap_or(t)
 }
 
-/// `at`, cut to year 9999: postgres-types turns a `SystemTime` into microseconds with an
-/// unchecked multiply, which panics in debug builds for times past year ~586 000 (and the
-/// database refuses anything past 294 276). Only a direct API caller can pass such a time.
-fn in_range(at: SystemTime) -> SystemTime {
+/// How far past the stored range a query bound may sit: every kept time is inside
+/// `[0001, 9999]`, so a bound just outside it selects as one anywhere further out would
+/// (`received_after` past year 9999 takes in nothing, `received_before` past it everything),
+/// where one cut onto the limit itself would wrongly take in or leave out a time kept there.
+const BOUND_MARGIN: Duration = Duration::from_micros(1);
+
+/// `at`, kept within `margin` of years 0001..=9999: the one clamp every `SystemTime` bound to
+/// a query goes through (stored values with no margin, range bounds with
+/// [`BOUND_MARGIN`]). postgres-types turns a `SystemTime` into microseconds with an unchecked
+/// multiply, which panics in debug builds for times more than ~584 000 years from 2000 (and
+/// the database refuses anything past 294 276 AD or before 4713 BC). Only a direct API caller
+/// can pass such a time.
+fn in_range(at: SystemTime, margin: Duration) -> SystemTime {
+    const FIRST: Duration = Duration::from_secs(62_135_596_800); // 0001-01-01T00:00:00Z, before the epoch
     const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
-    let last = SystemTime::UNIX_EPOCH + LAST;
-    at.min(last)
+                                                                 // A platform whose clock starts after year 1 (Windows: 1601) has nothing below to clamp.
+    let at = match SystemTime::UNIX_EPOCH.checked_sub(FIRST + margin) {
+        Some(first) => at.max(first),
+        None => at,
+    };
+    at.min(SystemTime::UNIX_EPOCH + LAST + margin)
 }
 
 #[cfg(test)]
