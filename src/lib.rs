@@ -382,6 +382,8 @@ mod backoff;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(any(feature = "sender", feature = "cli"))]
+mod credential;
 pub mod encoding;
 pub mod error;
 pub mod event;

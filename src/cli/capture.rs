@@ -19,6 +19,8 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::credential::is_credential;
+
 /// Largest capture read from a file or standard input.
 pub const MAX_CAPTURE_LEN: usize = 64 * 1024 * 1024;
 /// Most headers in one capture.
@@ -441,7 +443,7 @@ pub fn load(path: &str) -> Result<Capture, CaptureError> {
     })
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
@@ -449,26 +451,20 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Query parameter names whose values sign or authenticate a request.
-fn is_credential(name: &str) -> bool {
-    const NAMES: [&str; 10] = [
-        "signature",
-        "sign",
-        "sig",
-        "token",
-        "access_token",
-        "key",
-        "api_key",
-        "apikey",
-        "code",
-        "secret",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names that only the sender's list had before the two lists became one.
+    #[test]
+    fn the_senders_credential_names_are_hidden_in_output_too() {
+        let json = br#"{"method":"POST","path":"/h","query":"authorization=a1&cookie=b2&x-api-key=c3&client_secret=d4&page=2","headers":[],"body_base64":""}"#;
+        let c = Capture::parse(json).unwrap();
+        assert_eq!(
+            c.query_for_output().as_deref(),
+            Some("authorization=…&cookie=…&x-api-key=…&client_secret=…&page=2")
+        );
+    }
 
     #[test]
     fn json_and_http_agree() {

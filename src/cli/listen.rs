@@ -43,6 +43,8 @@ pub struct ListenArgs {
         hide_env_values = true
     )]
     secrets: Vec<String>,
+    #[command(flatten)]
+    secret_files: super::SecretFiles,
     /// SaleAssist: the header carrying the token.
     #[arg(long, value_name = "NAME")]
     token_header: Option<String>,
@@ -146,7 +148,8 @@ async fn send_capture(
 }
 
 /// Run `listen`.
-pub fn run_listen(a: ListenArgs, out: Out) -> Outcome {
+pub fn run_listen(mut a: ListenArgs, out: Out) -> Outcome {
+    a.secret_files.fill(&mut a.secrets)?;
     if a.vendors.len() != a.secrets.len() {
         return Err(Failure::Input(format!(
             "pair every --vendor with a --secret ({} vendor(s), {} secret(s))",
@@ -476,6 +479,8 @@ pub struct ReplayArgs {
         hide_env_values = true
     )]
     secrets: Vec<String>,
+    #[command(flatten)]
+    secret_files: super::SecretFiles,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     timeout: u64,
@@ -524,7 +529,8 @@ fn resign(c: &mut Capture, signing: &Signing) -> Result<(), String> {
 }
 
 /// Run `replay`.
-pub fn run_replay(a: ReplayArgs, out: Out) -> Outcome {
+pub fn run_replay(mut a: ReplayArgs, out: Out) -> Outcome {
+    a.secret_files.fill(&mut a.secrets)?;
     super::check_http_url("--to", &a.to)?;
     let signing = if a.resign {
         let vendor = vendors::platform(a.vendor.as_deref().unwrap_or_default())?;

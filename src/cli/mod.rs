@@ -2,6 +2,7 @@
 //! `src/bin/chathooks.rs`. Not a stable API; use the binary.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
@@ -78,6 +79,8 @@ struct DoctorArgs {
         hide_env_values = true
     )]
     secrets: Vec<String>,
+    #[command(flatten)]
+    secret_files: SecretFiles,
     /// A Standard Webhooks Ed25519 public key (`whpk_…`), to check v1a signatures.
     #[arg(long = "public-key", value_name = "KEY")]
     public_keys: Vec<String>,
@@ -90,6 +93,58 @@ struct DoctorArgs {
     /// The captured request.
     #[arg(value_name = "CAPTURE")]
     capture: String,
+}
+
+/// `--secret-file PATH` for every command that takes `--secret`: a secret on the command line
+/// shows in the process list and the shell's history, one in a file (a mounted secret, a
+/// `0600` file) does not.
+#[derive(Args, Debug, Default)]
+pub struct SecretFiles {
+    /// Read a secret from this file: its whole content, one trailing newline dropped (repeat
+    /// for several, in the order --secret would take them). Not with --secret; takes the
+    /// place of CHATHOOKS_SECRET.
+    // Not clap's `conflicts_with`: clap counts a value from CHATHOOKS_SECRET as given, and an
+    // exported variable would then refuse every --secret-file.
+    #[arg(id = "secret_file", long = "secret-file", value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+impl SecretFiles {
+    /// Replace `secrets` with the files' contents when --secret-file was given. Errors name
+    /// the file and why it cannot be used, never what it holds.
+    pub fn fill(&self, secrets: &mut Vec<String>) -> Result<(), Failure> {
+        if !self.paths.is_empty() {
+            let from_env = std::env::var("CHATHOOKS_SECRET").ok();
+            if !secrets.is_empty() && secrets[..] != from_env.as_slice()[..] {
+                return Err(Failure::Input(
+                    "--secret-file cannot be used with --secret".into(),
+                ));
+            }
+            *secrets = self
+                .paths
+                .iter()
+                .map(|p| read_secret_file(p))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(())
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<String, Failure> {
+    let bad = |why: &str| Failure::Input(format!("--secret-file `{}`: {why}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(&capture::io_reason(&e)))?;
+    let mut secret = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
+    // `echo "$SECRET" > file` and editors end the file with a newline that is not part of it.
+    if secret.ends_with('\n') {
+        secret.pop();
+        if secret.ends_with('\r') {
+            secret.pop();
+        }
+    }
+    if secret.is_empty() {
+        return Err(bad("empty"));
+    }
+    Ok(secret)
 }
 
 /// `Debug` for argument structs that may hold secrets or credentials: the type name only.
@@ -313,7 +368,8 @@ where
     }
 }
 
-fn doctor_cmd(a: DoctorArgs, out: Out) -> Outcome {
+fn doctor_cmd(mut a: DoctorArgs, out: Out) -> Outcome {
+    a.secret_files.fill(&mut a.secrets)?;
     if a.secrets.is_empty() && a.public_keys.is_empty() {
         return Err(Failure::Input(
             "doctor needs --secret S (or --public-key KEY for v1a)".into(),

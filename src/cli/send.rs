@@ -40,6 +40,8 @@ pub struct SendArgs {
         hide_env_values = true
     )]
     secrets: Vec<String>,
+    #[command(flatten)]
+    secret_files: super::SecretFiles,
     /// Which sample (the same seed gives the same body).
     #[arg(long, default_value_t = 1, value_name = "N")]
     seed: u64,
@@ -211,7 +213,8 @@ pub fn classify(d: &Delivery) -> (Verdict, Option<u16>, String) {
 }
 
 /// Run `send`.
-pub fn run(a: SendArgs, out: Out) -> Outcome {
+pub fn run(mut a: SendArgs, out: Out) -> Outcome {
+    a.secret_files.fill(&mut a.secrets)?;
     if a.list {
         if out.json {
             let v: serde_json::Map<String, serde_json::Value> = samples::VENDORS

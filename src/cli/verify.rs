@@ -20,9 +20,11 @@ pub struct VerifyArgs {
         value_name = "S",
         env = "CHATHOOKS_SECRET",
         hide_env_values = true,
-        required = true
+        required_unless_present = "secret_file"
     )]
     secrets: Vec<String>,
+    #[command(flatten)]
+    secret_files: super::SecretFiles,
     /// SaleAssist: the header carrying the token.
     #[arg(long, value_name = "NAME")]
     token_header: Option<String>,
@@ -40,7 +42,8 @@ pub struct VerifyArgs {
 super::opaque_debug!(VerifyArgs);
 
 /// Run `verify`.
-pub fn run(a: VerifyArgs, out: Out) -> Outcome {
+pub fn run(mut a: VerifyArgs, out: Out) -> Outcome {
+    a.secret_files.fill(&mut a.secrets)?;
     let vendor = vendors::canonical(&a.vendor)?;
     let opts = vendors::PresetOptions {
         token_header: a.token_header,

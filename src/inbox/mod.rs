@@ -439,7 +439,11 @@ impl ListFilter {
 pub enum ReplaySelector {
     /// These entries.
     Ids(Vec<EntryId>),
-    /// Every entry in `state` (dead or done) received in `[received_after, received_before)`.
+    /// Every entry in `state` (dead or done) received in `[received_after, received_before)`:
+    /// `received_after <= received_at < received_before`, on every backend. `received_at` is
+    /// the time as the backend keeps it, which is what [`Inbox::get`] reports (whole
+    /// milliseconds in SQLite, microseconds in Postgres, nanoseconds in memory and Redis);
+    /// the bounds are compared at full precision.
     State {
         /// [`EntryState::Dead`] or [`EntryState::Done`].
         state: EntryState,
@@ -570,6 +574,12 @@ pub trait Inbox: Send + Sync + 'static {
     /// Delete done and dead entries that reached that state more than `older_than` ago;
     /// returns how many were deleted. Their keys stop deduplicating, so keep `older_than` at
     /// least as long as the senders' retry horizon (72 h covers every vendor here).
+    ///
+    /// The cut-off is exclusive on every backend: an entry goes when the time it finished is
+    /// strictly before `now - older_than`, so one that finished exactly `older_than` ago stays.
+    /// Both times are on the backend's clock (the system clock or an injected one for memory
+    /// and SQLite, the server's for Postgres and Redis), at the precision it keeps them:
+    /// nanoseconds in memory, microseconds in Postgres, milliseconds in SQLite and Redis.
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64>;
 }
 

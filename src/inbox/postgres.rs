@@ -238,10 +238,10 @@ impl PostgresInbox {
                 "DELETE FROM {t} WHERE id IN (
                      SELECT id FROM {t}
                      WHERE state IN ('done', 'dead')
-                       AND due_at < now() - $1::int8 * interval '1 millisecond'
+                       AND due_at < now() - $1::int8 * interval '1 microsecond'
                      LIMIT $2)
                    AND state IN ('done', 'dead')
-                   AND due_at < now() - $1::int8 * interval '1 millisecond'"
+                   AND due_at < now() - $1::int8 * interval '1 microsecond'"
             ),
         };
         PostgresInbox {
@@ -309,7 +309,7 @@ impl PostgresInbox {
         let bodies: Vec<&[u8]> = order.iter().map(|&i| &items[i].body[..]).collect();
         let received: Vec<SystemTime> = order
             .iter()
-            .map(|&i| in_range(items[i].received_at))
+            .map(|&i| in_range(items[i].received_at, Duration::ZERO))
             .collect();
         let sql = &self.sql;
         let params = (
@@ -435,7 +435,7 @@ impl PostgresInbox {
             let (names, values) = (&names, &values);
             let (namespace, vendor) = (&entry.namespace, &entry.vendor);
             let signed = &entry.signed_delivery_id;
-            let received_at = in_range(entry.received_at);
+            let received_at = in_range(entry.received_at, Duration::ZERO);
             let found: Option<(i64, bool)> = self
                 .pool
                 .run("put", |client| async move {
@@ -645,12 +645,12 @@ impl PostgresInbox {
                     return Ok(0);
                 }
                 let state = state.as_str();
+                let bound = |t: SystemTime| in_range(ceil_us(t), BOUND_MARGIN);
+                let (after, before) = (received_after.map(bound), received_before.map(bound));
                 self.pool
                     .run("replay", |client| async move {
                         let st = client.prepare_cached(&sql.replay_state).await?;
-                        client
-                            .execute(&st, &[&state, received_after, received_before])
-                            .await
+                        client.execute(&st, &[&state, &after, &before]).await
                     })
                     .await
             }
@@ -658,7 +658,7 @@ impl PostgresInbox {
     }
 
     async fn purge_finished(&self, older_than: Duration) -> Result<u64, Error> {
-        let ms = millis(older_than);
+        let us = purge_micros(older_than);
         let mut total = 0;
         for _ in 0..PURGE_ROUNDS {
             let sql = &self.sql.purge;
@@ -666,7 +666,7 @@ impl PostgresInbox {
                 .pool
                 .run("purge", |client| async move {
                     let st = client.prepare_cached(sql).await?;
-                    client.execute(&st, &[&ms, &PURGE_BATCH]).await
+                    client.execute(&st, &[&us, &PURGE_BATCH]).await
                 })
                 .await?;
             total += n;
@@ -843,13 +843,57 @@ impl Inbox for PostgresInbox {
     }
 }
 
-/// `at`, cut to year 9999: postgres-types turns a `SystemTime` into microseconds with an
-/// unchecked multiply, which panics in debug builds for times past year ~586 000 (and the
-/// database refuses anything past 294 276). Only a direct API caller can pass such a time.
-fn in_range(at: SystemTime) -> SystemTime {
+/// `older_than` in whole microseconds, cut down: `due_at` and `now()` are whole microseconds,
+/// so `due_at < now() - floor(older_than)` holds exactly when the entry finished more than
+/// `older_than` before `now()` (rounding up, as [`millis`] does for deadlines, would keep an
+/// entry up to a millisecond past its time).
+fn purge_micros(older_than: Duration) -> i64 {
+    // 100 years, as for `millis`: `now() - interval` stays inside timestamptz.
+    const CAP: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    i64::try_from(older_than.min(CAP).as_micros()).unwrap_or(i64::MAX)
+}
+
+/// `t` rounded up to a whole microsecond, the precision `timestamptz` keeps: `received_at >=
+/// ceil_us(t)` and `received_at < ceil_us(t)` then say what comparing `t` itself says
+/// (postgres-types would cut a bound's nanoseconds off, taking in an entry just before
+/// `received_after` and leaving out one just before `received_before`).
+fn ceil_us(t: SystemTime) -> SystemTime {
+    let sub = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (1000 - d.subsec_nanos() % 1000) % 1000,
+        // Before the epoch, up is toward it.
+        Err(e) => {
+            return t
+                .checked_add(Duration::from_nanos(u64::from(
+                    e.duration().subsec_nanos() % 1000,
+                )))
+                .unwrap_or(t)
+        }
+    };
+    t.checked_add(Duration::from_nanos(u64::from(sub)))
+        .unwrap_or(t)
+}
+
+/// How far past the stored range a query bound may sit: every kept time is inside
+/// `[0001, 9999]`, so a bound just outside it selects as one anywhere further out would
+/// (`received_after` past year 9999 takes in nothing, `received_before` past it everything),
+/// where one cut onto the limit itself would wrongly take in or leave out a time kept there.
+const BOUND_MARGIN: Duration = Duration::from_micros(1);
+
+/// `at`, kept within `margin` of years 0001..=9999: the one clamp every `SystemTime` bound to
+/// a query goes through (stored values with no margin, range bounds with
+/// [`BOUND_MARGIN`]). postgres-types turns a `SystemTime` into microseconds with an unchecked
+/// multiply, which panics in debug builds for times more than ~584 000 years from 2000 (and
+/// the database refuses anything past 294 276 AD or before 4713 BC). Only a direct API caller
+/// can pass such a time.
+fn in_range(at: SystemTime, margin: Duration) -> SystemTime {
+    const FIRST: Duration = Duration::from_secs(62_135_596_800); // 0001-01-01T00:00:00Z, before the epoch
     const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
-    let last = SystemTime::UNIX_EPOCH + LAST;
-    at.min(last)
+                                                                 // A platform whose clock starts after year 1 (Windows: 1601) has nothing below to clamp.
+    let at = match SystemTime::UNIX_EPOCH.checked_sub(FIRST + margin) {
+        Some(first) => at.max(first),
+        None => at,
+    };
+    at.min(SystemTime::UNIX_EPOCH + LAST + margin)
 }
 
 #[cfg(test)]

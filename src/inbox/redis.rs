@@ -487,7 +487,8 @@ local function del(id)
   redis.call('DEL', h, dkey(id))
   n = n + 1
 end
-local done = redis.call('ZRANGEBYSCORE', P .. 't:done', '-inf', num(cutoff), 'LIMIT', 0, chunk)
+-- Strictly before the cut-off, as on every backend: `(` makes the score bound exclusive.
+local done = redis.call('ZRANGEBYSCORE', P .. 't:done', '-inf', '(' .. num(cutoff), 'LIMIT', 0, chunk)
 for _, id in ipairs(done) do
   redis.call('ZREM', P .. 't:done', id)
   if redis.call('HGET', ekey(id), 'st') == 'done' then
@@ -496,9 +497,11 @@ for _, id in ipairs(done) do
   end
 end
 local more = #done == chunk
-if cutoff >= 0 then
-  -- Dead-letter message ids are the server time of the death: XRANGE by time.
-  local dead = redis.call('XRANGE', P .. 'dead', '-', num(cutoff), 'COUNT', chunk)
+if cutoff > 0 then
+  -- Dead-letter message ids are the server time of the death: XRANGE by time. An end id of
+  -- whole milliseconds takes in every sequence number of that millisecond, so the last one
+  -- before the cut-off is `cutoff - 1`.
+  local dead = redis.call('XRANGE', P .. 'dead', '-', num(cutoff - 1), 'COUNT', chunk)
   for _, m in ipairs(dead) do
     redis.call('XDEL', P .. 'dead', m[1])
     local id = m[2][2]

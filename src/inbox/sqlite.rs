@@ -581,7 +581,7 @@ enum Reply {
     Leases(Vec<Lease>),
     Bool(bool),
     Bools(Vec<bool>),
-    Entry(Option<Entry>),
+    Entry(Option<Result<Entry, &'static str>>),
     Entries(Vec<Entry>),
     Stats(InboxStats),
     Count(u64),
@@ -815,12 +815,13 @@ impl Writer {
                         Ok(entry) => leases.push(Lease::new(entry, token, from_ms(until))),
                         // A row edited into something unreadable would be leased forever:
                         // dead-letter it with the reason instead.
-                        Err(()) => {
+                        Err(reason) => {
                             conn.prepare_cached(
                                 "UPDATE inbox SET state = 'dead', token = NULL, due_ms = ?1, \
-                                 last_error = 'row unreadable by this chathooks' WHERE id = ?2",
+                                 last_error = 'row unreadable by this chathooks: ' || ?3 \
+                                 WHERE id = ?2",
                             )?
-                            .execute(params![now, id])?;
+                            .execute(params![now, id, reason])?;
                         }
                     }
                 }
@@ -907,8 +908,8 @@ impl Writer {
                         .execute(params![
                             now,
                             state.as_str(),
-                            received_after.map_or(i64::MIN, to_ms),
-                            received_before.map_or(i64::MAX, to_ms),
+                            received_after.map_or(i64::MIN, ceil_ms),
+                            received_before.map_or(i64::MAX, ceil_ms),
                             CHUNK_ROWS
                         ])?
                     }
@@ -945,8 +946,7 @@ fn read_sql(conn: &Connection, read: &Read, now: i64) -> Result<Reply, rusqlite:
         Read::Get(id) => Reply::Entry(
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM inbox WHERE id = ?1"))?
                 .query_row([id], read_entry)
-                .optional()?
-                .and_then(Result::ok),
+                .optional()?,
         ),
         Read::List(filter) => {
             // With a state, the (state, received_ms, id) index gives the order; `?1 IS
@@ -1021,6 +1021,21 @@ fn to_ms(t: SystemTime) -> i64 {
     }
 }
 
+/// `t` in milliseconds, rounded up. Rows keep whole milliseconds, so for a stored `m`,
+/// `m >= ceil_ms(t)` and `m < ceil_ms(t)` say exactly what comparing `t` with the time `get`
+/// reports says; cutting a sub-millisecond bound down instead would take in an entry just
+/// before `received_after` and leave out one just before `received_before`.
+fn ceil_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => {
+            let up = u128::from(d.subsec_nanos() % 1_000_000 != 0);
+            i64::try_from(d.as_millis() + up).unwrap_or(i64::MAX)
+        }
+        // Before the epoch `to_ms` already cuts toward zero, which is up.
+        Err(_) => to_ms(t),
+    }
+}
+
 fn from_ms(ms: i64) -> SystemTime {
     if ms >= 0 {
         UNIX_EPOCH + Duration::from_millis(ms as u64)
@@ -1029,19 +1044,22 @@ fn from_ms(ms: i64) -> SystemTime {
     }
 }
 
-/// One row, or `Err(())` for a row whose text columns this build cannot read.
-fn read_entry(r: &Row<'_>) -> rusqlite::Result<Result<Entry, ()>> {
+/// One row, or `Err(reason)` for a row whose text columns this build cannot read (edited by
+/// hand, or written by a newer chathooks). The reason names the column, never its content.
+fn read_entry(r: &Row<'_>) -> rusqlite::Result<Result<Entry, &'static str>> {
     let id: i64 = r.get(0)?;
     let key: String = r.get(3)?;
     let headers: String = r.get(5)?;
     let state: String = r.get(8)?;
     let attempts: i64 = r.get(9)?;
-    let (Ok(key), Ok(headers), Some(state)) = (
-        IdempotencyKey::from_stored(&key),
-        serde_json::from_str::<Vec<(String, String)>>(&headers),
-        EntryState::parse(&state),
-    ) else {
-        return Ok(Err(()));
+    let Ok(key) = IdempotencyKey::from_stored(&key) else {
+        return Ok(Err("the dedupe key is not a stored key"));
+    };
+    let Ok(headers) = serde_json::from_str::<Vec<(String, String)>>(&headers) else {
+        return Ok(Err("the headers are not a JSON list of name-value pairs"));
+    };
+    let Some(state) = EntryState::parse(&state) else {
+        return Ok(Err("the state is not one this build knows"));
     };
     let body: Vec<u8> = r.get(6)?;
     Ok(Ok(Entry {
@@ -1147,11 +1165,19 @@ impl Inbox for SqliteInbox {
             let Some(id) = parse_id(id) else {
                 return Ok(None);
             };
-            self.read(Read::Get(id), |r| match r {
-                Reply::Entry(e) => Some(e),
-                _ => None,
+            let found = self
+                .read(Read::Get(id), |r| match r {
+                    Reply::Entry(e) => Some(e),
+                    _ => None,
+                })
+                .await?;
+            // An entry that is there but unreadable is an error, not an absence: `None` would
+            // tell an operator (or a caller deciding whether to put again) it never existed.
+            found.transpose().map_err(|reason| {
+                unavailable(format!(
+                    "SQLite inbox: entry `{id}` exists but cannot be decoded: {reason}"
+                ))
             })
-            .await
         })
     }
 

@@ -739,7 +739,7 @@ fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Err
         .map_err(|_| Error::Config(format!("invalid value for header `{name}`").into()))?;
     // An `Authorization` or API-key header set here is as much a secret as a signature: kept
     // out of `http`'s `Debug` and out of HTTP/2 header compression's index.
-    if super::signing::is_credential(name) {
+    if crate::credential::is_credential(name) {
         v.set_sensitive(true);
     }
     Ok((n, v))
@@ -803,5 +803,16 @@ mod tests {
             );
         }
         assert!(!header_pair("x-team", "growth").unwrap().1.is_sensitive());
+    }
+
+    /// Names that only the CLI's list had before the two lists became one.
+    #[test]
+    fn the_clis_credential_names_are_sensitive_too() {
+        for name in ["sig", "sign", "key", "code", "api_key"] {
+            assert!(
+                header_pair(name, "s3cr3t").unwrap().1.is_sensitive(),
+                "{name}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
+use crate::credential::is_credential;
 use crate::event::Vendor;
 use crate::verify::standard::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 #[cfg(feature = "ed25519")]
@@ -33,22 +34,6 @@ pub struct Signature {
     pub headers: HeaderMap,
     /// `(name, value)` pairs to append to the URL's query string (SaleSmartly signs this way).
     pub query: Vec<(String, String)>,
-}
-
-/// Header names whose values are credentials even when a custom signer forgot to mark them.
-pub(crate) fn is_credential(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "signature",
-        "token",
-        "authorization",
-        "secret",
-        "api-key",
-        "apikey",
-        "cookie",
-    ]
-    .iter()
-    .any(|w| name.contains(w))
 }
 
 impl fmt::Debug for Signature {
@@ -371,4 +356,25 @@ pub(crate) fn insert(
     })?;
     headers.insert(HeaderName::from_static(name), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that only the CLI's list had before the two lists became one.
+    #[test]
+    fn the_clis_credential_names_are_redacted_in_debug_too() {
+        let mut s = Signature::default();
+        for (name, value) in [("sig", "v-sig"), ("code", "v-code"), ("api_key", "v-key")] {
+            s.query.push((name.into(), value.into()));
+            s.headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("v-"), "{shown}");
+        assert_eq!(shown.matches("[redacted]").count(), 6, "{shown}");
+    }
 }

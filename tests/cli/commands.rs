@@ -365,3 +365,109 @@ fn send_print_shows_curl_and_a_capture_that_verifies() {
     let v: Value = run(&["send", "--list", "--json"]).json();
     assert!(v["vendors"]["standard"].is_array());
 }
+
+/// `--secret-file PATH`: the secret read from a file (one trailing newline dropped), on every
+/// command that takes `--secret`; not with `--secret`; a file that cannot be used is named
+/// in the error, its content never shown.
+#[test]
+fn secret_file_reads_the_secret_and_never_prints_it() {
+    let dir = TempDir::new("secret-file");
+    let body = br#"{"event":"lead.captured","id":"evt_1","data":{"name":"A"}}"#;
+    let sig = hex::encode(hmac256(SAM_SECRET.as_bytes(), &[body]));
+    let good = dir.file(
+        "good.json",
+        &capture(&[("X-Sam-Signature", &sig)], None, body),
+    );
+    for (name, content) in [
+        ("lf", format!("{SAM_SECRET}\n")),
+        ("crlf", format!("{SAM_SECRET}\r\n")),
+        ("bare", SAM_SECRET.to_owned()),
+    ] {
+        let file = dir.file(name, content.as_bytes());
+        let r = run(&[
+            "verify",
+            "--json",
+            "--vendor",
+            "sam",
+            "--secret-file",
+            &file,
+            &good,
+        ]);
+        assert_eq!(r.code, 0, "{name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.json()["verified"], true, "{name}");
+    }
+    let file = dir.file("secret", format!("{SAM_SECRET}\n").as_bytes());
+    let r = run(&["doctor", "--json", "--secret-file", &file, &good]);
+    assert_eq!(r.code, 0, "doctor: {}{}", r.stdout, r.stderr);
+
+    // A wrong secret from a file fails the check without showing the file's content.
+    let wrong = dir.file("wrong", b"wrong-secret-from-a-file-0123\n");
+    let r = run(&["verify", "--vendor", "sam", "--secret-file", &wrong, &good]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(!format!("{}{}", r.stdout, r.stderr).contains("wrong-secret-from-a-file"));
+
+    let r = run(&[
+        "verify",
+        "--vendor",
+        "sam",
+        "--secret",
+        SAM_SECRET,
+        "--secret-file",
+        &file,
+        &good,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+
+    // An exported CHATHOOKS_SECRET gives way to the file rather than conflicting with it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chathooks"))
+        .args(["verify", "--vendor", "sam", "--secret-file", &file, &good])
+        .env("CHATHOOKS_SECRET", "another-secret-0123456789")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let missing = dir.path().join("no-such-secret");
+    let missing = missing.to_str().unwrap();
+    let empty = dir.file("empty", b"\n");
+    let binary = dir.file("binary", b"\xff\xfe-not-text-\x00");
+    for (path, why) in [
+        (missing, "no such file"),
+        (empty.as_str(), "empty"),
+        (binary.as_str(), "not UTF-8 text"),
+    ] {
+        let expected = format!("--secret-file `{path}`: {why}");
+        for cmd in [
+            &["verify", "--vendor", "sam", "--secret-file", path, &good][..],
+            &["doctor", "--secret-file", path, &good],
+            &["send", "--vendor", "sam", "--print", "--secret-file", path],
+            &[
+                "listen",
+                "--vendor",
+                "sam",
+                "--secret-file",
+                path,
+                "--addr",
+                "127.0.0.1:0",
+            ],
+            &[
+                "replay",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--secret-file",
+                path,
+                &good,
+            ],
+        ] {
+            let r = run(cmd);
+            assert_eq!(r.code, 2, "{cmd:?}: {}{}", r.stdout, r.stderr);
+            assert!(r.stderr.contains(&expected), "{cmd:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("not-text"), "{cmd:?}: {}", r.stderr);
+        }
+    }
+}

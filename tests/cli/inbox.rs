@@ -178,6 +178,44 @@ fn inbox_commands_on_a_sqlite_file() {
     );
 }
 
+/// A row this build cannot decode (edited by hand, or by a newer chathooks) is there: `show`
+/// and `retry ID` say so, with the reason, instead of calling it absent.
+#[test]
+fn an_undecodable_sqlite_row_is_reported_as_existing() {
+    let (_dir, path, dead) = populated_sqlite("inbox-undecodable");
+    let id: i64 = dead.as_str().parse().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE inbox SET headers = 'x-sam-signature: sha256=00' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let file = path.to_str().unwrap();
+    for cmd in [&["show", dead.as_str()][..], &["retry", dead.as_str()]] {
+        let mut a = vec!["inbox", "--sqlite", file];
+        a.extend_from_slice(cmd);
+        let r = run(&a);
+        assert_eq!(r.code, 2, "{a:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "entry `{dead}` exists but cannot be decoded: the headers"
+            )),
+            "{a:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("no entry"), "{a:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("sha256=00"),
+            "the column's content stays out: {}",
+            r.stderr
+        );
+    }
+    let r = run(&["inbox", "--sqlite", file, "show", "999"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no entry `999`"), "{}", r.stderr);
+}
+
 #[test]
 fn inbox_help_names_the_real_postgres_default_schema() {
     let r = run(&["inbox", "--help"]);

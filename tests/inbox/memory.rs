@@ -83,6 +83,14 @@ async fn an_injected_clock_drives_lease_expiry_retries_and_purge() {
     assert_eq!(inbox.stats().await.unwrap().count(EntryState::Done), 0);
 }
 
+#[tokio::test]
+async fn purge_cut_off_is_exclusive() {
+    let (time, clock) = manual_clock();
+    let inbox = MemoryInbox::new().with_clock(clock);
+    let set = async |t: SystemTime| *time.lock().unwrap() = t;
+    super::suite::purge_cut_off_is_exclusive(Arc::new(inbox), set).await;
+}
+
 #[test]
 fn futures_are_ready_without_a_runtime() {
     let inbox = MemoryInbox::with_limits(10, 1024);

@@ -193,6 +193,79 @@ async fn keys_and_streams_are_laid_out_as_documented() {
     assert_eq!(xlen(&raw, format!("{p}q")).await, 1);
 }
 
+/// The server's clock in milliseconds, as the scripts read it.
+async fn server_ms(raw: &MultiplexedConnection) -> u64 {
+    let (secs, micros): (u64, u64) = q(raw, &mut redis::cmd("TIME")).await;
+    secs * 1000 + micros / 1000
+}
+
+/// Purge's cut-off is exclusive, as on every backend. The scripts read the server's clock,
+/// which a test cannot stop, so each try reads `TIME` just before and after the purge: when
+/// both fall in one millisecond the script's `now` was that millisecond, `older_than` put the
+/// cut-off exactly on the entry's finishing time, and the entry must stay. Tries that straddle
+/// a millisecond prove nothing and are not judged.
+#[tokio::test]
+async fn purge_spares_an_entry_that_finished_exactly_at_the_cut_off() {
+    let Some((a, _b, raw)) = pair("purge-edge").await else {
+        return;
+    };
+    let p = a.prefix().to_owned();
+    for state in [EntryState::Done, EntryState::Dead] {
+        let mut judged = 0;
+        for i in 0..500 {
+            let id = accepted(
+                &a,
+                entry(&format!("purge-edge-{state}-{i}"), Duration::ZERO),
+            )
+            .await;
+            let l = a.lease(1, LONG).await.unwrap().remove(0);
+            assert_eq!(l.entry.id, id);
+            // When it finished, on the server's clock: the score of `t:done`, or the
+            // millisecond part of the dead-letter message id.
+            let finished: u64 = if state == EntryState::Done {
+                assert!(a.ack(&id, l.token).await.unwrap());
+                q(
+                    &raw,
+                    redis::cmd("ZSCORE")
+                        .arg(format!("{p}t:done"))
+                        .arg(id.as_str()),
+                )
+                .await
+            } else {
+                assert!(a.fail(&id, l.token, "x", AfterFailure::Dead).await.unwrap());
+                let dx: String =
+                    q(&raw, redis::cmd("HGET").arg(format!("{p}e:{id}")).arg("dx")).await;
+                dx.split('-').next().unwrap().parse().unwrap()
+            };
+            let before = server_ms(&raw).await;
+            a.purge(Duration::from_millis(before - finished))
+                .await
+                .unwrap();
+            let after = server_ms(&raw).await;
+            if before == after {
+                let kept = a.get(&id).await.unwrap();
+                assert!(
+                    kept.is_some(),
+                    "a {state} entry that finished exactly at the cut-off was purged"
+                );
+                judged += 1;
+                if judged == 5 {
+                    break;
+                }
+            }
+        }
+        assert!(
+            judged > 0,
+            "no {state} purge ran within one millisecond of the server clock"
+        );
+    }
+    // A millisecond past the edge, everything goes.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    a.purge(Duration::ZERO).await.unwrap();
+    let stats = a.stats().await.unwrap();
+    assert_eq!((stats.done, stats.dead), (0, 0));
+}
+
 #[tokio::test]
 async fn handled_messages_are_trimmed_and_unhandled_ones_never() {
     let Some((a, _b, raw)) = pair("trim").await else {

@@ -54,6 +54,19 @@ async fn make(test: &str) -> Option<Arc<dyn Inbox>> {
 
 inbox_suite!(make);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_cut_off_is_exclusive() {
+    let dir = TempDir::new("purge-edge");
+    let time = Arc::new(std::sync::Mutex::new(std::time::SystemTime::now()));
+    let read = time.clone();
+    let inbox = SqliteInbox::options()
+        .clock(move || *read.lock().unwrap())
+        .open(dir.file("inbox.sqlite"))
+        .unwrap();
+    let set = async |t: std::time::SystemTime| *time.lock().unwrap() = t;
+    super::suite::purge_cut_off_is_exclusive(Arc::new(inbox), set).await;
+}
+
 fn config_error(result: Result<SqliteInbox, Error>) -> String {
     match result {
         Err(Error::Config(msg)) => msg.into_owned(),
@@ -374,4 +387,58 @@ async fn reads_answer_while_another_connection_holds_the_write_lock() {
         inbox.get(&id).await.unwrap().unwrap().last_error.as_deref(),
         Some("uncommitted")
     );
+}
+
+/// A row edited into something this build cannot decode: `get` says it is there and why it
+/// cannot be read (not `None`, as if it never existed); `list` steps over it; a lease
+/// dead-letters it with the reason rather than handing it out or leasing it forever.
+#[tokio::test]
+async fn an_undecodable_row_is_an_error_for_get_and_dead_for_lease() {
+    let dir = TempDir::new("undecodable");
+    let path = dir.file("inbox.sqlite");
+    let inbox = SqliteInbox::open(&path).unwrap();
+    let id = accepted(&inbox, entry("undecodable", Duration::ZERO)).await;
+    let bad_headers = accepted(&inbox, entry("bad-headers", Duration::ZERO)).await;
+    let ok = accepted(&inbox, entry("decodable", Duration::ZERO)).await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let row = |id: &chathooks::inbox::EntryId| id.as_str().parse::<i64>().unwrap();
+    raw.execute(
+        "UPDATE inbox SET state = 'paused' WHERE id = ?1",
+        [row(&id)],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE inbox SET headers = '{' WHERE id = ?1",
+        [row(&bad_headers)],
+    )
+    .unwrap();
+    let leased = inbox.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        leased.iter().map(|l| &l.entry.id).collect::<Vec<_>>(),
+        [&ok]
+    );
+    let (state, last_error): (String, String) = raw
+        .query_row(
+            "SELECT state, last_error FROM inbox WHERE id = ?1",
+            [row(&bad_headers)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), last_error.as_str()),
+        (
+            "dead",
+            "row unreadable by this chathooks: the headers are not a JSON list of name-value pairs"
+        )
+    );
+    match inbox.get(&id).await {
+        Err(Error::StoreUnavailable { reason, .. }) => assert_eq!(
+            reason,
+            format!("SQLite inbox: entry `{id}` exists but cannot be decoded: the state is not one this build knows")
+        ),
+        other => panic!("expected an error for an undecodable row, got {other:?}"),
+    }
+    let listed = inbox.list(&ListFilter::all()).await.unwrap();
+    assert_eq!(listed.iter().map(|e| &e.id).collect::<Vec<_>>(), [&ok]);
+    assert!(inbox.get(&ok).await.unwrap().is_some());
 }

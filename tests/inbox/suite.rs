@@ -37,6 +37,7 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, release_makes_the_entry_due_again_without_an_attempt);
         inbox_suite!(@one $make, release_after_a_failure_leaves_the_entry_retrying);
         inbox_suite!(@one $make, replay_by_id_and_by_state_and_time_range);
+        inbox_suite!(@one $make, replay_time_range_edges_are_exact);
         inbox_suite!(@one $make, replay_gives_the_whole_retry_schedule_again);
         inbox_suite!(@one $make, purge_and_replay_cover_more_than_one_chunk);
         inbox_suite!(@one $make, purge_deletes_only_old_done_and_dead_entries);
@@ -633,6 +634,82 @@ pub async fn replay_by_id_and_by_state_and_time_range(inbox: Arc<dyn Inbox>) {
     // Ids: dead again, then replayed by a list of ids.
     let stats = inbox.stats().await.unwrap();
     assert_eq!(stats.leased, 5);
+}
+
+/// The received-time range is `[received_after, received_before)` to the nanosecond on every
+/// backend, whatever precision it keeps: the entry is received at a whole millisecond (kept
+/// exactly everywhere) and the bounds sit on it or a nanosecond to either side of it.
+pub async fn replay_time_range_edges_are_exact(inbox: Arc<dyn Inbox>) {
+    let x = accepted(&*inbox, entry("range-edge", HOUR)).await;
+    finish(&*inbox, &x, EntryState::Dead).await;
+    let t = get(&*inbox, &x).await.received_at;
+    let ns = Duration::from_nanos(1);
+    let range = |after: Option<SystemTime>, before: Option<SystemTime>| ReplaySelector::State {
+        state: EntryState::Dead,
+        received_after: after,
+        received_before: before,
+    };
+    let outside = [
+        ("before = t", range(None, Some(t))),
+        ("before = t - 1 ns", range(None, Some(t - ns))),
+        ("after = t + 1 ns", range(Some(t + ns), None)),
+        (
+            "[t + 1 ns, t + 1 ms)",
+            range(Some(t + ns), Some(t + Duration::from_millis(1))),
+        ),
+    ];
+    for (what, sel) in &outside {
+        assert_eq!(inbox.replay(sel).await.unwrap(), 0, "{what}");
+        assert_eq!(get(&*inbox, &x).await.state, EntryState::Dead, "{what}");
+    }
+    let inside = [
+        ("before = t + 1 ns", range(None, Some(t + ns))),
+        ("after = t", range(Some(t), None)),
+        ("after = t - 1 ns", range(Some(t - ns), None)),
+        ("[t, t + 1 ns)", range(Some(t), Some(t + ns))),
+    ];
+    for (what, sel) in &inside {
+        assert_eq!(inbox.replay(sel).await.unwrap(), 1, "{what}");
+        assert_eq!(get(&*inbox, &x).await.state, EntryState::Pending, "{what}");
+        finish(&*inbox, &x, EntryState::Dead).await;
+    }
+}
+
+/// Purge's cut-off is exclusive: an entry that finished exactly `older_than` ago stays, one a
+/// millisecond older goes, including for a sub-millisecond `older_than`. Only a backend whose
+/// clock a test can set can put `now` on the edge, so this is not in `inbox_suite!`:
+/// `set_clock` sets the time the inbox reads.
+pub async fn purge_cut_off_is_exclusive(
+    inbox: Arc<dyn Inbox>,
+    set_clock: impl AsyncFn(SystemTime),
+) {
+    let t0 = ms(SystemTime::now());
+    set_clock(t0).await;
+    let done = accepted(&*inbox, entry("purge-edge-done", Duration::ZERO)).await;
+    let dead = accepted(&*inbox, entry("purge-edge-dead", Duration::ZERO)).await;
+    finish(&*inbox, &done, EntryState::Done).await;
+    finish(&*inbox, &dead, EntryState::Dead).await;
+    let ms1 = Duration::from_millis(1);
+    set_clock(t0 + HOUR).await;
+    assert_eq!(
+        inbox.purge(HOUR).await.unwrap(),
+        0,
+        "finished exactly 1 h ago"
+    );
+    set_clock(t0 + HOUR + ms1).await;
+    assert_eq!(
+        inbox.purge(HOUR + ms1).await.unwrap(),
+        0,
+        "exactly 1 h 1 ms ago"
+    );
+    let half = Duration::from_micros(500);
+    assert_eq!(
+        inbox.purge(HOUR + half).await.unwrap(),
+        2,
+        "more than 1 h 0.5 ms ago"
+    );
+    assert!(inbox.get(&done).await.unwrap().is_none());
+    assert!(inbox.get(&dead).await.unwrap().is_none());
 }
 
 pub async fn purge_deletes_only_old_done_and_dead_entries(inbox: Arc<dyn Inbox>) {

@@ -4,13 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chathooks::idempotency::{ClaimToken, IdempotencyKey};
-use chathooks::inbox::{Inbox, NewEntry, PutOutcome};
+use chathooks::inbox::{AfterFailure, EntryState, Inbox, NewEntry, PutOutcome, ReplaySelector};
 use chathooks::postgres::{PostgresInbox, PostgresPool};
 
-use super::service::{database_url, fresh_schema_pool, query_text, sql};
+use super::service::{database_url, drop_schema, fresh_schema_pool, query_text, schema_name, sql};
 
 fn key(label: &str) -> IdempotencyKey {
     IdempotencyKey::new(
@@ -18,6 +18,133 @@ fn key(label: &str) -> IdempotencyKey {
         &format!("{label}-{}", ClaimToken::generate().to_hex()),
     )
     .unwrap()
+}
+
+/// Purge's cut-off on the edge, as `tests/inbox` pins it for memory and SQLite. Every query
+/// reads the database's `now()`; a `now()` of the test's own, in a schema that `search_path`
+/// puts before `pg_catalog`, gives the inbox a clock the test sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_cut_off_is_exclusive_on_the_database_clock() {
+    let test = "pg_inbox_purge_edge";
+    let Some(url) = database_url(test) else {
+        return;
+    };
+    let schema = schema_name(test);
+    let clock = format!("{schema}_clock");
+    drop_schema(&url, &schema).await;
+    drop_schema(&url, &clock).await;
+    sql(
+        &url,
+        &format!(
+            "CREATE SCHEMA \"{clock}\";
+             CREATE TABLE \"{clock}\".t (now timestamptz NOT NULL);
+             INSERT INTO \"{clock}\".t VALUES ('epoch');
+             CREATE FUNCTION \"{clock}\".now() RETURNS timestamptz LANGUAGE sql STABLE
+               AS 'SELECT now FROM \"{clock}\".t';"
+        ),
+    )
+    .await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let clocked = format!("{url}{sep}options=-c%20search_path%3D{clock}%2Cpg_catalog");
+    let pool = PostgresPool::options(&clocked)
+        .unwrap()
+        .schema(schema)
+        .connect()
+        .await
+        .unwrap();
+    pool.migrate().await.unwrap();
+    let set = async |t: SystemTime| {
+        let us = t.duration_since(UNIX_EPOCH).unwrap().as_micros();
+        sql(
+            &url,
+            &format!("UPDATE \"{clock}\".t SET now = 'epoch'::timestamptz + interval '{us} microseconds'"),
+        )
+        .await;
+    };
+    crate::inbox::suite::purge_cut_off_is_exclusive(Arc::new(PostgresInbox::new(&pool)), set).await;
+}
+
+/// Times from a direct API caller far outside what `timestamptz` holds (postgres-types'
+/// conversion overflows, a panic in debug builds) are kept at the column's limits: a put, a
+/// retry time and replay bounds all go through, and the bounds still select by the kept
+/// times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_future_and_far_past_times_are_clamped_not_a_panic() {
+    let Some(pool) = fresh_schema_pool("pg_inbox_far_times").await else {
+        return;
+    };
+    let inbox = PostgresInbox::new(&pool);
+    let huge = Duration::from_secs(u64::MAX / 2);
+    let future = UNIX_EPOCH + huge;
+    let past = UNIX_EPOCH.checked_sub(huge).unwrap();
+    let year_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    let year_1 = UNIX_EPOCH - Duration::from_secs(62_135_596_800);
+    let put = |k: &str, at: SystemTime| {
+        NewEntry::new("test", "standard", key(k), &b"{}"[..]).with_received_at(at)
+    };
+    let late = match inbox.put(put("far-future", future)).await.unwrap() {
+        PutOutcome::Accepted(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let early = match inbox.put(put("far-past", past)).await.unwrap() {
+        PutOutcome::Accepted(id) => id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        inbox.get(&late).await.unwrap().unwrap().received_at,
+        year_9999
+    );
+    assert_eq!(
+        inbox.get(&early).await.unwrap().unwrap().received_at,
+        year_1
+    );
+
+    // Retry at the far future: retrying, due as late as the inbox lets a retry be.
+    let soon = match inbox.put(put("retry", SystemTime::now())).await.unwrap() {
+        PutOutcome::Accepted(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let leases = inbox.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leases.len(), 3);
+    for l in leases {
+        let then = if l.entry.id == soon {
+            AfterFailure::RetryAt(future)
+        } else {
+            AfterFailure::Dead
+        };
+        assert!(inbox.fail(&l.entry.id, l.token, "x", then).await.unwrap());
+    }
+    let e = inbox.get(&soon).await.unwrap().unwrap();
+    assert_eq!(e.state, EntryState::Retrying);
+    let nine_years = Duration::from_secs(9 * 365 * 24 * 3600);
+    assert!(
+        e.next_attempt_at > SystemTime::now() + nine_years,
+        "{:?}",
+        e.next_attempt_at
+    );
+
+    // Bounds far outside the column's range select by the kept times: nothing is received
+    // at or after the far future, everything before it.
+    let range = |after: Option<SystemTime>, before: Option<SystemTime>| ReplaySelector::State {
+        state: EntryState::Dead,
+        received_after: after,
+        received_before: before,
+    };
+    assert_eq!(inbox.replay(&range(Some(future), None)).await.unwrap(), 0);
+    assert_eq!(inbox.replay(&range(None, Some(past))).await.unwrap(), 0);
+    assert_eq!(
+        inbox
+            .replay(&range(Some(past), Some(future)))
+            .await
+            .unwrap(),
+        2
+    );
+    for id in [&late, &early] {
+        assert_eq!(
+            inbox.get(id).await.unwrap().unwrap().state,
+            EntryState::Pending
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
