@@ -49,6 +49,7 @@ mod slack;
 mod ssrf;
 
 pub use self::clock::{Clock, Sleep, SystemClock, VirtualClock};
+#[cfg(feature = "cli")]
 pub(crate) use self::delivery::without_userinfo;
 pub use self::delivery::{
     Attempt, AttemptCallback, AttemptError, AttemptReport, Delivery, Endpoint, Message, Outcome,
