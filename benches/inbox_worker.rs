@@ -185,8 +185,8 @@ mod sqlite {
                     .execute(
                         "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 WHERE id IN \
                          (SELECT id FROM inbox INDEXED BY inbox_leasable \
-                          WHERE state IN ('pending', 'retrying', 'leased') AND due_ms <= ?1 \
-                          ORDER BY due_ms, id LIMIT ?2)",
+                          WHERE (state = 'pending' OR state = 'retrying' OR state = 'leased') \
+                          AND due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2)",
                         rusqlite::params![now, batch as i64],
                     )
                     .unwrap();

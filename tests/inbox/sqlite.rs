@@ -442,3 +442,67 @@ async fn an_undecodable_row_is_an_error_for_get_and_dead_for_lease() {
     assert_eq!(listed.iter().map(|e| &e.id).collect::<Vec<_>>(), [&ok]);
     assert!(inbox.get(&ok).await.unwrap().is_some());
 }
+
+/// A file of schema version 1 (the leasable index's condition as a three-value `IN`) is
+/// migrated when a receiver or worker opens it: its entries lease and acknowledge, the index
+/// is the version-2 one, and an open that may not migrate refuses it, untouched.
+#[tokio::test]
+async fn a_version_1_file_is_migrated_and_its_entries_lease() {
+    let dir = TempDir::new("migrate-v1");
+    let path = dir.file("inbox.sqlite");
+    let a = entry("v1-a", Duration::ZERO);
+    let (first, second) = {
+        let inbox = SqliteInbox::open(&path).unwrap();
+        (
+            accepted(&inbox, a.clone()).await,
+            accepted(&inbox, entry("v1-b", Duration::ZERO)).await,
+        )
+    };
+    // Version 1 differed only in this index.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DROP INDEX inbox_leasable;
+         CREATE INDEX inbox_leasable ON inbox (due_ms, id)
+             WHERE state IN ('pending', 'retrying', 'leased');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    let index_sql = || -> String {
+        raw.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'inbox_leasable'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let msg = config_error(SqliteInbox::options().create(false).open(&path));
+    assert!(
+        msg.contains("older inbox schema (version 1; this chathooks writes 2)"),
+        "{msg}"
+    );
+    assert!(index_sql().contains("IN ('pending'"), "left untouched");
+
+    let inbox = SqliteInbox::open(&path).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, chathooks::inbox::sqlite::SCHEMA_VERSION);
+    assert_eq!(version, 2);
+    assert!(
+        index_sql().contains("state = 'pending' OR state = 'retrying' OR state = 'leased'"),
+        "{}",
+        index_sql()
+    );
+    let leased = inbox.lease(10, Duration::from_secs(60)).await.unwrap();
+    let mut ids: Vec<_> = leased.iter().map(|l| l.entry.id.clone()).collect();
+    ids.sort_by_key(|id| id.as_str().parse::<i64>().unwrap());
+    assert_eq!(ids, [first.clone(), second]);
+    assert!(leased
+        .iter()
+        .all(|l| l.entry.state == EntryState::Leased && l.entry.attempts == 1));
+    for l in leased {
+        assert!(inbox.ack(&l.entry.id, l.token).await.unwrap());
+    }
+    assert_eq!(inbox.stats().await.unwrap().done, 2);
+    assert_eq!(inbox.put(a).await.unwrap(), PutOutcome::Duplicate(first));
+}
