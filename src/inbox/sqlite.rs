@@ -402,12 +402,18 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
             .map_err(not_db)
     };
-    let app = pragma("application_id")?;
-    let version = pragma("user_version")?;
-    check_identity(path, &conn, app, version).map_err(|e| match e {
-        Checked::Err(e) => e,
-        Checked::Sql(e) => not_db(e),
-    })?;
+    // One statement, so one read snapshot: read one by one, a file another opener is creating
+    // can show its tables before its application id and look foreign.
+    let (app, version, tables): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id), \
+                    (SELECT user_version FROM pragma_user_version), \
+                    (SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(not_db)?;
+    check_identity(path, app, version, tables)?;
     if !opts.create && version < SCHEMA_VERSION {
         return Err(open_error(
             path,
@@ -423,9 +429,10 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
         ));
     }
     // WAL first: it is a property of the file, and migrations should run under it.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(not_db)?;
+    let mode: String = until_not_busy(opts.busy_timeout, || {
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+    })
+    .map_err(not_db)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(open_error(
             path,
@@ -455,6 +462,30 @@ fn open_connection(path: &Path, opts: &SqliteOptions) -> Result<Connection, Erro
     Ok(conn)
 }
 
+/// Run `step` again while SQLite answers busy, for up to `timeout`. Openers of a fresh file
+/// each switch it to WAL, which takes the exclusive lock from a shared one; SQLite answers
+/// the second of two such connections busy at once rather than wait on its busy handler
+/// (that wait could deadlock), so the wait is here, bounded like the busy handler's.
+fn until_not_busy<T>(
+    timeout: Duration,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// The reader connection: read-only, on a file [`open_connection`] already checked.
 fn open_reader(path: &Path, opts: &SqliteOptions) -> Result<Connection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -476,28 +507,21 @@ impl From<rusqlite::Error> for Checked {
     }
 }
 
-fn check_identity(path: &Path, conn: &Connection, app: i64, version: i64) -> Result<(), Checked> {
+fn check_identity(path: &Path, app: i64, version: i64, tables: i64) -> Result<(), Error> {
     if app != 0 && app != APPLICATION_ID {
-        return Err(Checked::Err(open_error(
+        return Err(open_error(
             path,
             format_args!("is the SQLite database of another application (application_id {app:#x})"),
-        )));
+        ));
     }
-    if app == 0 {
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-            [],
-            |r| r.get(0),
-        )?;
-        if tables > 0 || version != 0 {
-            return Err(Checked::Err(open_error(
-                path,
-                "is an SQLite database that is not a chathooks inbox (it holds other tables)",
-            )));
-        }
+    if app == 0 && (tables > 0 || version != 0) {
+        return Err(open_error(
+            path,
+            "is an SQLite database that is not a chathooks inbox (it holds other tables)",
+        ));
     }
     if version > SCHEMA_VERSION {
-        return Err(Checked::Err(newer(path, version)));
+        return Err(newer(path, version));
     }
     Ok(())
 }

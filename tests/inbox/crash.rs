@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +91,7 @@ impl Procs {
         self.spawned += 1;
         let log = self.logs.join(format!("{role}-{}.log", self.spawned));
         let out = std::fs::File::create(&log).unwrap();
+        let err = std::fs::File::create(log.with_extension("err")).unwrap();
         Command::new(&self.bin)
             .args([
                 "--role",
@@ -103,7 +104,7 @@ impl Procs {
             .env("CHATHOOKS_QUIET", "1")
             .env("STANDARD_WEBHOOKS_SECRET", SECRET)
             .stdout(out)
-            .stderr(Stdio::null())
+            .stderr(err)
             .spawn()
             .unwrap()
     }
@@ -118,6 +119,7 @@ impl Procs {
                 .unwrap()
                 .to_string_lossy()
                 .starts_with("worker")
+                || path.extension().is_none_or(|e| e != "log")
             {
                 continue;
             }
@@ -140,13 +142,29 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-async fn wait_listening(port: u16) {
+/// What the processes wrote to stderr so far, for a failure message.
+fn stderr_of(logs: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(logs).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "err") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.trim().is_empty() {
+                out.push_str(&format!("\n{}: {}", path.display(), text.trim()));
+            }
+        }
+    }
+    out
+}
+
+async fn wait_listening(port: u16, logs: &std::path::Path) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             // Generous: the whole test binary runs beside it on two cores.
             start.elapsed() < Duration::from_secs(60),
-            "receiver did not start"
+            "receiver did not start; the processes' stderr:{}",
+            stderr_of(logs)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -171,7 +189,7 @@ pub async fn crash_test(backend_args: &[String], workers: usize) -> CrashReport 
     let port = procs.port;
     let mut receiver = procs.spawn("receiver");
     let mut pool: Vec<Child> = (0..workers).map(|_| procs.spawn("worker")).collect();
-    wait_listening(port).await;
+    wait_listening(port, &logs).await;
 
     // Deliveries, with every tenth sent twice (a sender's duplicate).
     let ids: Vec<String> = (0..deliveries)
@@ -316,7 +334,15 @@ async fn sqlite_loses_nothing_across_sigkill() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("inbox.sqlite");
-    let args = vec!["--sqlite".to_owned(), path.display().to_string()];
+    // A 5 s lease, as for Redis: what a killed worker held comes back within the drain
+    // window even when the last kill lands after the last answer (the default 30 s did not
+    // always fit in the 40 s the drain is given).
+    let args = vec![
+        "--sqlite".to_owned(),
+        path.display().to_string(),
+        "--lease".to_owned(),
+        "5".to_owned(),
+    ];
     let report = crash_test(&args, 1).await;
     assert_eq!(report.handled, report.acknowledged);
     assert!(report.worker_kills >= 5 && report.receiver_kills >= 2);

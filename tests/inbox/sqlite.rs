@@ -506,3 +506,30 @@ async fn a_version_1_file_is_migrated_and_its_entries_lease() {
     assert_eq!(inbox.stats().await.unwrap().done, 2);
     assert_eq!(inbox.put(a).await.unwrap(), PutOutcome::Duplicate(first));
 }
+
+/// Receivers and workers start together on a file that does not exist yet: every one of them
+/// opens it, whichever creates the schema. (Reading the application id, the version and the
+/// table list in separate statements let one opener see another's half-finished view: "holds
+/// other tables", and a receiver that never started.)
+#[test]
+fn openers_racing_on_a_fresh_file_all_succeed() {
+    let dir = TempDir::new("open-race");
+    for round in 0..40 {
+        let path = dir.file(&format!("race-{round}.sqlite"));
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteInbox::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            if let Err(e) = opener.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}
