@@ -270,14 +270,16 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signatures |
-//! | `redis` | Redis idempotency store, and the Redis Streams inbox ([`inbox::RedisInbox`]), for receivers and workers on several machines |
-//! | `postgres` | Postgres idempotency store and inbox sharing one pool and one versioned schema ([`postgres`]) |
+//! | `redis` | Redis idempotency store, and the Redis Streams inbox ([`inbox::RedisInbox`]), for receivers and workers on several machines; implies `worker` |
+//! | `postgres` | Postgres idempotency store and inbox sharing one pool and one versioned schema ([`postgres`]); implies `worker` |
+//! | `sqlite` | the durable inbox on one machine ([`inbox::SqliteInbox`]: bundled SQLite, WAL, group commit); implies `worker` |
+//! | `worker` | the [`worker::Worker`]: leases from an inbox, typed handlers, retries with backoff, dead letters, graceful stop |
+//! | `cli` | the `chathooks` binary: doctor, verify, parse, send, listen, replay, inbox |
 //! | `axum` | axum 0.8 extractor |
 //! | `actix` | actix-web 4 extractor |
 //! | `tower` | a tower `Layer`/`Service` for any tower stack, plain hyper included ([`integrations::tower`]) |
 //! | `metrics` | counters and histograms through the `metrics` facade ([`metrics`]) |
 //! | `sender` | reference sender: signing, delivery with retries, SSRF guard, sample events |
-//!
 //! | `compression` (**on by default**) | decode `Content-Encoding: gzip`/`deflate` bodies before verification, bounded by the body limit ([`encoding`]) |
 //!
 //! Only `compression` is on by default (`default-features = false` turns it off: compressed
