@@ -31,7 +31,10 @@
 //! - `--concurrency N` (`CHATHOOKS_CONCURRENCY`, default 16): handlers at once per worker.
 //! - `--lease SECS` (`CHATHOOKS_LEASE`, default 30): how long a worker holds each entry; the
 //!   entries of a worker that died are taken over by another once their lease ends.
-//! - Secrets as in the `receiver` example (`STANDARD_WEBHOOKS_SECRET`, `SAM_SECRET`, …).
+//! - Secrets as in the `receiver` example (`STANDARD_WEBHOOKS_SECRET`, `SAM_SECRET`, …); on an
+//!   address other machines can reach, every route needs its own secret unless
+//!   `--allow-demo-secrets` (`CHATHOOKS_ALLOW_DEMO_SECRETS=1`) says otherwise.
+//! - `--help` prints the usage.
 //!
 //! Routes: `POST /webhooks/{sam,saleassist,salesmartly,buzzi,conversalabs,standard}`. Each
 //! stored delivery is answered 200 `{"ok":true}` (SaleSmartly: `{"code":0,"msg":"Success"}`).
@@ -94,7 +97,26 @@ struct Args {
     /// CLI takes them, so it can look into the same inbox.
     prefix: Option<String>,
     schema: Option<String>,
+    /// Flags the shared receiver configuration reads (`--allow-demo-secrets`).
+    config_flags: Vec<String>,
 }
+
+/// The usage text (`--help`).
+const USAGE: &str = "\
+usage: inbox [--role all|receiver|worker] [--sqlite PATH | --redis URL [--prefix P] | --postgres URL [--schema S]]
+             [--addr HOST:PORT] [--concurrency N] [--lease SECS] [--allow-demo-secrets]
+
+environment (a flag wins over its variable):
+  CHATHOOKS_ROLE, CHATHOOKS_SQLITE, CHATHOOKS_REDIS, CHATHOOKS_REDIS_PREFIX, CHATHOOKS_POSTGRES,
+  CHATHOOKS_POSTGRES_SCHEMA, CHATHOOKS_ADDR (or PORT), CHATHOOKS_CONCURRENCY, CHATHOOKS_LEASE,
+  CHATHOOKS_ALLOW_DEMO_SECRETS=1
+  STANDARD_WEBHOOKS_SECRET, SAM_SECRET, SALEASSIST_HEADER, SALEASSIST_TOKEN, SALESMARTLY_SECRET,
+  BUZZI_SECRET, CONVERSALABS_SECRET: the routes' secrets (each unset one stays on its public
+  demo value, allowed on loopback only)
+
+The worker prints one `handled delivery_id=... namespace=... entry=... attempt=... event=...`
+line per handled delivery.
+";
 
 fn args() -> Result<Args, String> {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
@@ -105,6 +127,7 @@ fn args() -> Result<Args, String> {
     let mut prefix = var("CHATHOOKS_REDIS_PREFIX");
     let mut schema = var("CHATHOOKS_POSTGRES_SCHEMA");
     let mut flags: Vec<Backend> = Vec::new();
+    let mut config_flags = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -119,7 +142,8 @@ fn args() -> Result<Args, String> {
             "--lease" => lease = value()?,
             "--prefix" => prefix = Some(value()?),
             "--schema" => schema = Some(value()?),
-            other => return Err(format!("unexpected argument {other:?}")),
+            "--allow-demo-secrets" => config_flags.push(flag),
+            other => return Err(format!("unexpected argument {other:?} (try --help)")),
         }
     }
     // Flags win over the environment; within either, naming two backends is an error.
@@ -166,6 +190,7 @@ fn args() -> Result<Args, String> {
         lease,
         prefix,
         schema,
+        config_flags,
     })
 }
 
@@ -326,11 +351,29 @@ async fn stop_signal() {
     }
 }
 
+/// Errors are printed as text (not `Debug`) and exit with status 2.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args().map_err(|e| format!("{e}\nusage: inbox [--role all|receiver|worker] [--sqlite PATH | --redis URL [--prefix P] | --postgres URL [--schema S]] [--addr HOST:PORT] [--concurrency N] [--lease SECS]"))?;
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let e = e.to_string();
+            // The shared configuration's messages already start with `error:`.
+            let e = e.strip_prefix("error: ").unwrap_or(&e);
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let args = args().map_err(|e| format!("{e}\n{USAGE}"))?;
     let inbox = open_inbox(&args).await?;
-    let config = Config::from_env(std::iter::empty()).map_err(|e| e.to_string())?;
+    let config = Config::from_env(args.config_flags.iter().cloned()).map_err(|e| e.to_string())?;
     let work = (args.role != "receiver").then(|| {
         let w = worker(inbox.clone(), args.concurrency, args.lease);
         tokio::spawn(w.run(stop_signal()))

@@ -2,6 +2,8 @@
 
 #[cfg(all(feature = "sqlite", feature = "axum", feature = "sender"))]
 mod crash;
+#[cfg(all(feature = "sqlite", feature = "axum", feature = "sender"))]
+mod example_cli;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod http;
 mod memory;
