@@ -43,7 +43,11 @@
 //!   Never a panic, and the file is not modified.
 //! - Afterwards ([`Error::StoreUnavailable`], 503 with `Retry-After`): disk full (or over
 //!   [`SqliteOptions::max_size`]), a read-only file, a lock held by another process for longer
-//!   than the busy timeout, I/O errors.
+//!   than the busy timeout, I/O errors. Nothing is answered stored that was not committed, and
+//!   once the file is writable again the same inbox takes puts (no reopen). One exception is
+//!   the operating system's, not an error: SQLite maps the `-shm` file into memory, so making
+//!   that file unwritable under a running process (`chattr +i`, say) ends the process with
+//!   `SIGBUS`. Keep the database, `-wal` and `-shm` files together and writable.
 //!
 //! ## Schema
 //!

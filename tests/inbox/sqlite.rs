@@ -533,3 +533,106 @@ fn openers_racing_on_a_fresh_file_all_succeed() {
         }
     }
 }
+
+/// `chattr +i` on the inbox's files (and their directory) while it runs: the file turns
+/// read-only under the open connections, even for root (existing descriptors get `EPERM` on
+/// write). Puts are then refused with 503 and `Retry-After`; none is answered Accepted that is
+/// not stored; once the file is writable again the same inbox accepts puts without a reopen.
+/// Needs `chattr` and a file system with the immutable flag (ext4, xfs…); says SKIPPED without.
+#[tokio::test]
+async fn a_file_turned_read_only_answers_503_and_recovers() {
+    fn chattr(flag: &str, paths: &[PathBuf]) -> bool {
+        paths.iter().all(|p| {
+            !p.exists()
+                || std::process::Command::new("chattr")
+                    .arg(flag)
+                    .arg(p)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        })
+    }
+    /// Writable again on every way out of the test, so the directory can be removed.
+    struct Unfreeze(Vec<PathBuf>);
+    impl Drop for Unfreeze {
+        fn drop(&mut self) {
+            chattr("-i", &self.0);
+        }
+    }
+
+    let dir = TempDir::new("readonly");
+    let path = dir.file("inbox.sqlite");
+    let inbox = Arc::new(SqliteInbox::open(&path).unwrap());
+    let mut accepted_keys = Vec::new();
+    for i in 0..20 {
+        let e = entry(&format!("ro-before-{i}"), Duration::ZERO);
+        let key = e.key.clone();
+        accepted(&*inbox, e).await;
+        accepted_keys.push(key);
+    }
+    // Not the `-shm` file: SQLite maps it, and a write fault on an immutable mapping is a
+    // SIGBUS that no library can turn into an error. Writes to the WAL and the database go
+    // through write(2), which fails.
+    let files: Vec<PathBuf> = ["inbox.sqlite", "inbox.sqlite-wal", ""]
+        .iter()
+        .map(|f| dir.file(f))
+        .collect();
+    let guard = Unfreeze(files.clone());
+    if !chattr("+i", &files) {
+        eprintln!(
+            "SKIPPED a_file_turned_read_only_answers_503_and_recovers: `chattr +i` is not \
+             available here (needs CAP_LINUX_IMMUTABLE and ext4/xfs)"
+        );
+        return;
+    }
+
+    let mut refused = Vec::new();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let inbox = inbox.clone();
+            let e = entry(&format!("ro-during-{i}"), Duration::ZERO);
+            tokio::spawn(async move {
+                let outcome = inbox.put(e.clone()).await;
+                (e, outcome)
+            })
+        })
+        .collect();
+    for t in tasks {
+        match t.await.unwrap() {
+            (e, Err(err)) => {
+                assert_eq!(err.status(), 503, "{err}");
+                assert!(err.retry_after().is_some(), "{err}");
+                refused.push(e);
+            }
+            (_, Ok(other)) => panic!("a put into a read-only file was answered {other:?}"),
+        }
+    }
+
+    drop(guard);
+    // Writable again: the same inbox takes puts, and the sender's retry of a refused delivery
+    // is stored as new (the refusal left no dedupe key behind).
+    for i in 0..4 {
+        let e = entry(&format!("ro-after-{i}"), Duration::ZERO);
+        let key = e.key.clone();
+        accepted(&*inbox, e).await;
+        accepted_keys.push(key);
+    }
+    let retried = refused.pop().unwrap();
+    accepted_keys.push(retried.key.clone());
+    accepted(&*inbox, retried).await;
+    drop(inbox);
+    let reopened = SqliteInbox::open(&path).unwrap();
+    let kept: std::collections::HashSet<_> = reopened
+        .list(&ListFilter::all().limit(10_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    for k in &accepted_keys {
+        assert!(kept.contains(k), "{k} was acknowledged but is not stored");
+    }
+    for e in &refused {
+        assert!(!kept.contains(&e.key), "{} was refused but stored", e.key);
+    }
+    assert_eq!(kept.len(), accepted_keys.len());
+}
