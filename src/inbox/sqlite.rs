@@ -38,7 +38,8 @@
 //!
 //! - At open ([`Error::Config`], with the path): a file that is not an SQLite database
 //!   (corrupt, or another kind of file), an SQLite database of another application, or an
-//!   inbox written by a newer chathooks (schema version above [`SCHEMA_VERSION`]); with
+//!   inbox written by a newer chathooks (schema version above [`SCHEMA_VERSION`]), a file it
+//!   cannot write (read-only: "attempt to write a readonly database"); with
 //!   [`SqliteOptions::create`]`(false)` also a missing file, an empty one or an older schema.
 //!   Never a panic, and the file is not modified.
 //! - Afterwards ([`Error::StoreUnavailable`], 503 with `Retry-After`): disk full (or over

@@ -537,7 +537,8 @@ fn openers_racing_on_a_fresh_file_all_succeed() {
 /// `chattr +i` on the inbox's files (and their directory) while it runs: the file turns
 /// read-only under the open connections, even for root (existing descriptors get `EPERM` on
 /// write). Puts are then refused with 503 and `Retry-After`; none is answered Accepted that is
-/// not stored; once the file is writable again the same inbox accepts puts without a reopen.
+/// not stored, and opening the file meanwhile is a clear error; once the file is writable again
+/// the same inbox accepts puts without a reopen.
 /// Needs `chattr` and a file system with the immutable flag (ext4, xfs…); says SKIPPED without.
 #[tokio::test]
 async fn a_file_turned_read_only_answers_503_and_recovers() {
@@ -607,6 +608,12 @@ async fn a_file_turned_read_only_answers_503_and_recovers() {
         }
     }
 
+    // Opening the read-only file meanwhile: a clear error naming the file, never a panic.
+    let msg = config_error(SqliteInbox::open(&path));
+    assert!(
+        msg.contains("readonly") && msg.contains(&*path.to_string_lossy()),
+        "{msg}"
+    );
     drop(guard);
     // Writable again: the same inbox takes puts, and the sender's retry of a refused delivery
     // is stored as new (the refusal left no dedupe key behind).
