@@ -434,9 +434,19 @@ pub use crate::idempotency::{
     Claim, ClaimOutcome, Dedupe, IdempotencyKey, IdempotencyStore, MemoryStore,
 };
 pub use crate::inbound::Inbound;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::inbox::RedisInbox;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::inbox::SqliteInbox;
+pub use crate::inbox::{Inbox, MemoryInbox, PutOutcome};
 pub use crate::receiver::{Delivery, Received, Receiver};
 pub use crate::secret::Secret;
 pub use crate::verify::{Verified, Verifier};
+#[cfg(feature = "worker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "worker")))]
+pub use crate::worker::{Job, Worker};
 
 // The README's Rust snippets compile as doc tests (they use the axum integration).
 #[cfg(all(doctest, feature = "axum"))]

@@ -99,3 +99,31 @@ fn futures_are_ready_without_a_runtime() {
     assert_eq!(inbox.lease_now(5, Duration::from_secs(1)).len(), 1);
     assert_eq!(inbox.len(), 1);
 }
+
+/// The inbox flow's main names are at the crate root, as `Receiver` is: put through one, lease
+/// through the trait, and a `Worker` over the same inbox.
+#[cfg(feature = "worker")]
+#[tokio::test]
+async fn the_inbox_flow_is_reachable_from_the_crate_root() {
+    let inbox: Arc<dyn chathooks::Inbox> = Arc::new(chathooks::MemoryInbox::new());
+    let put = inbox.put(entry("root", Duration::ZERO)).await.unwrap();
+    assert!(matches!(put, chathooks::PutOutcome::Accepted(_)), "{put:?}");
+    let worker = chathooks::Worker::from_arc(inbox.clone()).route_raw(
+        "test",
+        |job: chathooks::Job<chathooks::receiver::RawBody>| async move {
+            assert!(!job.delivery_id().is_empty());
+            Ok::<(), String>(())
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while inbox.stats().await.unwrap().done == 0 {
+        assert!(std::time::Instant::now() < deadline, "never handled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    run.await.unwrap();
+}
