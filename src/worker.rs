@@ -15,11 +15,12 @@
 //! use std::sync::Arc;
 //! use chathooks::inbox::{Inbox, MemoryInbox};
 //! use chathooks::platform::sam::SamEvent;
-//! use chathooks::worker::{Job, Worker};
+//! use chathooks::worker::Worker;
 //!
 //! let inbox: Arc<dyn Inbox> = Arc::new(MemoryInbox::new()); // the receiver puts into it
 //! let worker = Worker::from_arc(inbox)
-//!     .route::<SamEvent, _>(|job: Job<SamEvent>| async move {
+//!     // `job` is a `Job<SamEvent>`: the route says so.
+//!     .route::<SamEvent, _>(|job| async move {
 //!         println!("{} {}", job.delivery_id(), job.event().name());
 //!         Ok::<(), std::io::Error>(())
 //!     })
@@ -299,12 +300,18 @@ impl DeadLetterHook for crate::sender::SlackNotifier {
     }
 }
 
-/// A handler for payload `T`: implemented for every `Fn(Job<T>) -> impl Future<Output =
-/// Result<(), E>>` whose error `E` is `Display` (async fns and closures).
-pub trait Handler<T>: Send + Sync + 'static {
-    /// Handle one job; `Err` counts as a failed attempt, with the error's text kept as the
-    /// entry's `last_error`.
-    fn call(&self, job: Job<T>) -> BoxFuture<'static, Result<(), String>>;
+/// A handler for payload `T`: every `Fn(Job<T>) -> impl Future<Output = Result<(), E>>` whose
+/// error `E` is `Display` (async fns and closures) is one.
+///
+/// `Fn` is a supertrait, so a closure's argument type comes from the route:
+/// `.route::<SamEvent, _>(|job| async move { … })` needs no `job: Job<SamEvent>` annotation
+/// (only the error type, as in any `async` block that returns `Ok(())`).
+pub trait Handler<T>: Fn(Job<T>) -> <Self as Handler<T>>::Future + Send + Sync + 'static {
+    /// What the handler's call returns.
+    type Future: Future<Output = Result<(), Self::Error>> + Send + 'static;
+    /// The handler's error: `Err` counts as a failed attempt, with the error's text kept as
+    /// the entry's `last_error`.
+    type Error: fmt::Display + Send + 'static;
 }
 
 impl<T, F, Fut, E> Handler<T> for F
@@ -314,10 +321,17 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: fmt::Display + Send + 'static,
 {
-    fn call(&self, job: Job<T>) -> BoxFuture<'static, Result<(), String>> {
-        let fut = self(job);
-        Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
-    }
+    type Future = Fut;
+    type Error = E;
+}
+
+/// One call of `handler`, its error as text.
+fn call_handler<T, H: Handler<T>>(
+    handler: &H,
+    job: Job<T>,
+) -> BoxFuture<'static, Result<(), String>> {
+    let fut = handler(job);
+    Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
 }
 
 /// What a route decided for one entry.
@@ -396,7 +410,7 @@ impl<T: Payload, H: Handler<T>> Route for Typed<T, H> {
             // Run in this job's task (no second spawn per job): a panic, in the handler's
             // call or in its future, is caught and counted as a failure, and a timeout drops
             // (cancels) the future.
-            let run = CatchUnwind(Some(Box::new(move || handler.call(job))), None);
+            let run = CatchUnwind(Some(Box::new(move || call_handler(&*handler, job))), None);
             match tokio::time::timeout(timeout, run).await {
                 Err(_) => Outcome::Failed(format!(
                     "handler timed out after {:.1} s",

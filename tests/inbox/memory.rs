@@ -110,7 +110,9 @@ async fn the_inbox_flow_is_reachable_from_the_crate_root() {
     assert!(matches!(put, chathooks::PutOutcome::Accepted(_)), "{put:?}");
     let worker = chathooks::Worker::from_arc(inbox.clone()).route_raw(
         "test",
-        |job: chathooks::Job<chathooks::receiver::RawBody>| async move {
+        // No annotation: the route gives the closure its `Job<RawBody>`.
+        |job| async move {
+            let job: chathooks::Job<chathooks::receiver::RawBody> = job;
             assert!(!job.delivery_id().is_empty());
             Ok::<(), String>(())
         },
