@@ -298,7 +298,9 @@ async fn handled_messages_are_trimmed_and_unhandled_ones_never() {
     // Ending an attempt acknowledges its message at once.
     assert_eq!(pel(&raw, &p).await.len(), 5);
     assert_eq!(xlen(&raw, format!("{p}dead")).await, 5);
-    // Purging everything done or dead touches nothing else.
+    // Purging everything done or dead touches nothing else. (Purge takes what finished
+    // strictly before its cut-off: an attempt ended in the same millisecond would stay.)
+    tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(a.purge(Duration::ZERO).await.unwrap(), 25);
     let s = a.stats().await.unwrap();
     assert_eq!(
@@ -520,7 +522,8 @@ async fn batches_and_scans_are_bounded_but_complete() {
     for l in &rest {
         assert!(a.ack(&l.entry.id, l.token).await.unwrap());
     }
-    // Purge deletes in chunks until nothing old is left.
+    // Purge deletes in chunks until nothing old is left (past the last ack's millisecond).
+    tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(a.purge(Duration::ZERO).await.unwrap(), n as u64);
     assert_eq!(a.stats().await.unwrap().done, 0);
 }
