@@ -351,15 +351,21 @@ async fn stop_signal() {
     }
 }
 
+/// The shared configuration's message, without the `error:` its `Display` adds for the
+/// receiver examples (`main` adds its own).
+fn config_message(e: demo::Exit) -> String {
+    match e {
+        demo::Exit::Config(m) => m,
+        demo::Exit::Help => USAGE.to_owned(),
+    }
+}
+
 /// Errors are printed as text (not `Debug`) and exit with status 2.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let e = e.to_string();
-            // The shared configuration's messages already start with `error:`.
-            let e = e.strip_prefix("error: ").unwrap_or(&e);
             eprintln!("error: {e}");
             std::process::ExitCode::from(2)
         }
@@ -373,14 +379,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let args = args().map_err(|e| format!("{e}\n{USAGE}"))?;
     let inbox = open_inbox(&args).await?;
-    let config = Config::from_env(args.config_flags.iter().cloned()).map_err(|e| e.to_string())?;
+    let config = Config::from_env(args.config_flags.iter().cloned()).map_err(config_message)?;
     let work = (args.role != "receiver").then(|| {
         let w = worker(inbox.clone(), args.concurrency, args.lease);
         tokio::spawn(w.run(stop_signal()))
     });
     if args.role != "worker" {
         // Public demo secrets only on loopback (see the receiver example).
-        config.check_safe().map_err(|e| e.to_string())?;
+        config.check_safe().map_err(config_message)?;
         let app = router(&config, &inbox)?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;

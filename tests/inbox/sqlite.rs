@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chathooks::idempotency::ClaimToken;
+use chathooks::idempotency::{ClaimToken, IdempotencyKey};
 use chathooks::inbox::{
     AfterFailure, EntryState, Inbox, ListFilter, PutOutcome, SqliteInbox, SqliteOptions,
     Synchronous,
@@ -242,7 +242,17 @@ async fn a_full_file_answers_503_and_never_acknowledges_what_it_did_not_store() 
     }
     assert!(!accepted_keys.is_empty() && !refused_keys.is_empty());
     drop(inbox);
-    let reopened = SqliteInbox::open(&path).unwrap();
+    assert_stored_exactly(&path, &accepted_keys, &refused_keys).await;
+}
+
+/// Reopened, the file at `path` holds every `accepted` key, none of the `refused` ones, and
+/// nothing else.
+async fn assert_stored_exactly(
+    path: &std::path::Path,
+    accepted: &[IdempotencyKey],
+    refused: &[IdempotencyKey],
+) {
+    let reopened = SqliteInbox::open(path).unwrap();
     let kept: std::collections::HashSet<_> = reopened
         .list(&ListFilter::all().limit(10_000))
         .await
@@ -250,13 +260,13 @@ async fn a_full_file_answers_503_and_never_acknowledges_what_it_did_not_store() 
         .into_iter()
         .map(|e| e.key)
         .collect();
-    for k in &accepted_keys {
+    for k in accepted {
         assert!(kept.contains(k), "{k} was acknowledged but is not stored");
     }
-    for k in &refused_keys {
+    for k in refused {
         assert!(!kept.contains(k), "{k} was refused but stored");
     }
-    assert_eq!(kept.len(), accepted_keys.len());
+    assert_eq!(kept.len(), accepted.len());
 }
 
 /// A file filled to its bound by puts can still be drained: leases, acks, failures and
@@ -627,19 +637,6 @@ async fn a_file_turned_read_only_answers_503_and_recovers() {
     accepted_keys.push(retried.key.clone());
     accepted(&*inbox, retried).await;
     drop(inbox);
-    let reopened = SqliteInbox::open(&path).unwrap();
-    let kept: std::collections::HashSet<_> = reopened
-        .list(&ListFilter::all().limit(10_000))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    for k in &accepted_keys {
-        assert!(kept.contains(k), "{k} was acknowledged but is not stored");
-    }
-    for e in &refused {
-        assert!(!kept.contains(&e.key), "{} was refused but stored", e.key);
-    }
-    assert_eq!(kept.len(), accepted_keys.len());
+    let refused_keys: Vec<_> = refused.into_iter().map(|e| e.key).collect();
+    assert_stored_exactly(&path, &accepted_keys, &refused_keys).await;
 }
