@@ -105,14 +105,15 @@ fn futures_are_ready_without_a_runtime() {
 #[cfg(feature = "worker")]
 #[tokio::test]
 async fn the_inbox_flow_is_reachable_from_the_crate_root() {
+    let _: fn(chathooks::Job<chathooks::receiver::RawBody>) = |_| {};
     let inbox: Arc<dyn chathooks::Inbox> = Arc::new(chathooks::MemoryInbox::new());
     let put = inbox.put(entry("root", Duration::ZERO)).await.unwrap();
     assert!(matches!(put, chathooks::PutOutcome::Accepted(_)), "{put:?}");
     let worker = chathooks::Worker::from_arc(inbox.clone()).route_raw(
         "test",
-        // No annotation: the route gives the closure its `Job<RawBody>`.
+        // No annotation: the route gives the closure its `Job<RawBody>` (without `Fn` as
+        // `Handler`'s supertrait, `job.delivery_id()` does not compile: E0282).
         |job| async move {
-            let job: chathooks::Job<chathooks::receiver::RawBody> = job;
             assert!(!job.delivery_id().is_empty());
             Ok::<(), String>(())
         },
