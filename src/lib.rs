@@ -141,7 +141,9 @@
 //! Every delivery runs in a `webhook` tracing span with `vendor`, `delivery_id` (the signed
 //! delivery id, or the event id the dedupe key came from: the worker's handler span carries the
 //! same), `outcome` and `http.response.status_code`, names an OpenTelemetry exporter maps as
-//! they are; install a `tracing` subscriber (`tracing-subscriber` with `RUST_LOG`, or
+//! they are. Through the adapters the span stays open until the handler has answered and closes
+//! with the handler's status; the handler (tower layer) and the line that settles the claim run
+//! inside it. Install a `tracing` subscriber (`tracing-subscriber` with `RUST_LOG`, or
 //! `tracing-opentelemetry`) to see them. No field ever holds a secret, a signature or a body.
 //!
 //! ### Deduplicate across replicas with Redis

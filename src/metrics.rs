@@ -12,7 +12,7 @@
 //!
 //! | metric | kind | labels | what it counts |
 //! |---|---|---|---|
-//! | `chathooks_deliveries_total` | counter | `vendor`, `outcome`, `status` | every delivery a receiver answered, by [`Outcome`] and HTTP status (in-request mode: the handler's status for accepted deliveries; inbox mode: the inbox route's answer for stored and duplicate ones) |
+//! | `chathooks_deliveries_total` | counter | `vendor`, `outcome`, `status` | every delivery a receiver answered, by [`Outcome`] and HTTP status (in-request mode: the handler's status for accepted deliveries, 500 for a handler that panicked; inbox mode: the inbox route's answer for stored and duplicate ones) |
 //! | `chathooks_unknown_events_total` | counter | `vendor`, `name` | verified deliveries of an event the typed parser does not know (schema drift); at most [`MAX_UNKNOWN_NAMES`] names per vendor, the rest as `name="other"` |
 //! | `chathooks_stage_duration_seconds` | histogram | `vendor`, `stage` | time spent in each [`Stage`]: `verify`, `parse`, `dedupe`, `handler` (in-request mode), `inbox_put` (inbox mode, failed puts included) |
 //! | `chathooks_inbox_entries` | gauge | `state` | entries per inbox state (`pending`, `leased`, `retrying`, `dead`, `done`), as of the last [`record_inbox_stats`] |

@@ -592,6 +592,11 @@ impl<T: Payload> Receiver<T> {
             .stages(inbound, now, &span)
             .instrument(span.clone())
             .await;
+        let mut result = result;
+        if let Ok(Received::Fresh(delivery)) = &mut result {
+            // The adapters record the handler's status on it once the handler has answered.
+            delivery.span = span.clone();
+        }
         let _enter = span.enter();
         let (outcome, status) = match &result {
             // An accepted delivery's status is the handler's: the adapters count it when they
@@ -673,6 +678,7 @@ impl<T: Payload> Receiver<T> {
             scheme: verified.scheme(),
             key_index: verified.key_index(),
             repairs,
+            span: tracing::Span::none(),
         }))
     }
 
@@ -894,6 +900,9 @@ pub struct Delivery<T> {
     scheme: &'static str,
     key_index: Option<usize>,
     repairs: Vec<Fix>,
+    /// The per-delivery span, kept open until the delivery is answered so the adapters can
+    /// record the handler's status on it ([`tracing::Span::none`] when nothing observes it).
+    span: tracing::Span,
 }
 
 /// Where a [`Delivery`] keeps its delivery id. A key built from a signed id ends with that id
@@ -1020,6 +1029,7 @@ impl<T> Delivery<T> {
             scheme: self.scheme,
             key_index: self.key_index,
             repairs: self.repairs,
+            span: self.span,
         }
     }
 
@@ -1039,4 +1049,5 @@ pub(crate) struct DeliveryParts<T> {
     pub(crate) scheme: &'static str,
     pub(crate) key_index: Option<usize>,
     pub(crate) repairs: Vec<Fix>,
+    pub(crate) span: tracing::Span,
 }

@@ -168,6 +168,9 @@ async fn standard(headers: HeaderMap, hook: Webhook<StandardEvent>) -> StatusCod
         let ms: u64 = ms.to_str().unwrap().parse().unwrap();
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    if headers.contains_key("x-test-panic") {
+        panic!("test handler panics on purpose");
+    }
     if headers.contains_key("x-test-fail") {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
@@ -331,6 +334,14 @@ async fn every_outcome_and_stage_is_counted() {
     assert_eq!(res.status(), 500);
     assert_eq!(deliveries("accepted", "500"), 1);
 
+    // accepted, but the handler panicked: axum drops the connection; counted as a 500
+    let res = standard_request(&c, &url, "msg_m2p", now, BODY)
+        .header("x-test-panic", "1")
+        .send()
+        .await;
+    assert!(res.is_err(), "the connection is dropped: {res:?}");
+    assert_eq!(deliveries("accepted", "500"), 2);
+
     // wrong signature (401) and missing signature header (400)
     let res = forged_request(&c, &url, "msg_m3", now, BODY)
         .send()
@@ -401,7 +412,11 @@ async fn every_outcome_and_stage_is_counted() {
     assert!(stage("verify") >= 9, "verify: {}", stage("verify"));
     assert!(stage("dedupe") >= 5, "dedupe: {}", stage("dedupe"));
     assert!(stage("parse") >= 4, "parse: {}", stage("parse"));
-    assert_eq!(stage("handler"), 3, "three handler runs were answered");
+    assert_eq!(
+        stage("handler"),
+        4,
+        "four handler runs ended (one in a panic)"
+    );
 
     // Schema drift: an event Sam's typed parser does not know.
     let sam_url = format!("{base}/sam");

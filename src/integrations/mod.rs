@@ -46,6 +46,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::StatusCode;
+use tracing::Instrument;
 
 use crate::idempotency::IdempotencyKey;
 use crate::lenient::Fix;
@@ -136,8 +137,8 @@ pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
     }
     match receiver.receive(inbound).await {
         Ok(crate::Received::Fresh(delivery)) => {
-            let (hook, claim) = split(delivery);
-            slot.park(claim, receiver.vendor().as_str());
+            let (hook, claim, span) = split(delivery);
+            slot.park(claim, receiver.vendor().as_str(), span);
             Ok(hook)
         }
         Ok(crate::Received::Duplicate { key }) => Err(WebhookRejection::duplicate(key)),
@@ -145,7 +146,7 @@ pub(crate) async fn receive_into_slot<T: crate::receiver::Payload>(
     }
 }
 
-pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
+pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim, tracing::Span) {
     // Moved, not copied: only the key is cloned (the claim keeps its own).
     let parts = delivery.into_all();
     let (signed_delivery_id, unsigned_delivery_id) = if parts.delivery_id_signed {
@@ -169,6 +170,7 @@ pub(crate) fn split<T>(delivery: Delivery<T>) -> (Webhook<T>, Claim) {
             info,
         },
         parts.claim,
+        parts.span,
     )
 }
 
@@ -361,20 +363,32 @@ impl std::error::Error for WebhookRejection {
 #[derive(Clone, Default)]
 pub(crate) struct ClaimSlot(Arc<Mutex<Option<Parked>>>);
 
-/// A parked claim, with what the metrics need when it is settled.
+/// A parked claim, with what the metrics and the delivery's span need when it is settled.
 struct Parked {
     claim: Claim,
     vendor: &'static str,
     since: Option<std::time::Instant>,
+    /// The receive span: it stays open until the handler has answered, and carries its status.
+    span: tracing::Span,
+}
+
+impl Parked {
+    /// Count the delivery and put the handler's `status` on its span.
+    fn answered(&self, status: u16) {
+        crate::metrics::stage_since(self.vendor, crate::metrics::Stage::Handler, self.since);
+        crate::metrics::record_delivery(self.vendor, crate::metrics::Outcome::Accepted, status);
+        self.span.record("http.response.status_code", status);
+    }
 }
 
 impl ClaimSlot {
     /// Park `claim`. A claim already parked (a second extractor on one request) is released.
-    pub(crate) fn park(&self, claim: Claim, vendor: &'static str) {
+    pub(crate) fn park(&self, claim: Claim, vendor: &'static str, span: tracing::Span) {
         let parked = Parked {
             claim,
             vendor,
             since: crate::metrics::start(),
+            span,
         };
         let previous = self
             .0
@@ -401,10 +415,16 @@ impl ClaimSlot {
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
                     if let Some(parked) = parked {
-                        tracing::warn!(
-                            key = parked.claim.key().as_str(),
-                            "handler panicked; claim released so the sender's retry is processed"
-                        );
+                        // Counted as the 500 a panic-catching middleware would answer; the
+                        // server itself may instead drop the connection. Either way the
+                        // sender retries.
+                        parked.answered(500);
+                        parked.span.in_scope(|| {
+                            tracing::warn!(
+                                key = parked.claim.key().as_str(),
+                                "handler panicked; claim released so the sender's retry is processed"
+                            )
+                        });
                         parked.claim.release_detached();
                     }
                 }
@@ -418,16 +438,15 @@ impl ClaimSlot {
         .await
     }
 
-    /// The parked claim and its vendor, once the handler has answered (timed as the handler
-    /// stage). One lock: this runs on every fresh delivery.
-    fn take(&self) -> Option<(Claim, &'static str)> {
-        let parked = self
-            .0
+    /// The span of the parked delivery (none parked: [`tracing::Span::none`]), for the inner
+    /// service to run in.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn span(&self) -> tracing::Span {
+        self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()?;
-        crate::metrics::stage_since(parked.vendor, crate::metrics::Stage::Handler, parked.since);
-        Some((parked.claim, parked.vendor))
+            .as_ref()
+            .map_or_else(tracing::Span::none, |p| p.span.clone())
     }
 
     /// Complete the parked claim when `status` is 2xx, release it otherwise.
@@ -436,10 +455,18 @@ impl ClaimSlot {
     /// sender is told so; the claim falls back to its drop path (released, or freed when its
     /// lease ends) and the failure is logged.
     pub(crate) async fn settle(&self, status: StatusCode) {
-        let Some((claim, vendor)) = self.take() else {
+        // One lock: this runs on every fresh delivery.
+        let parked = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(parked) = parked else {
             return;
         };
-        crate::metrics::record_delivery(vendor, crate::metrics::Outcome::Accepted, status.as_u16());
+        parked.answered(status.as_u16());
+        let Parked { claim, span, .. } = parked;
+        // The log lines below belong to the delivery: they carry its vendor and id.
+        Self::settle_claim(claim, status).instrument(span).await;
+    }
+
+    async fn settle_claim(claim: Claim, status: StatusCode) {
         // The key is only copied for the log lines below, and only when something may log them.
         let key = tracing::level_enabled!(tracing::Level::WARN).then(|| claim.key().clone());
         let key = key.as_ref().map_or("", IdempotencyKey::as_str);

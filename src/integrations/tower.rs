@@ -73,6 +73,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use tracing::Instrument;
 
 use super::{receive_into_slot, refuse_declared_over_limit, ClaimSlot, Webhook, WebhookRejection};
 use crate::receiver::Payload;
@@ -191,7 +192,10 @@ where
             req.extensions_mut().insert(hook);
             // A panic out of the handler releases the claim at once; if this future is dropped
             // (client gone) the claim holds its key until the lease ends (see `Claim`).
-            let result = slot.guard_panics(inner.call(req)).await;
+            // The inner service runs in the delivery's span: its events carry vendor and id.
+            let span = slot.span();
+            let call = span.in_scope(|| inner.call(req)).instrument(span);
+            let result = slot.guard_panics(call).await;
             let status = match &result {
                 Ok(response) => response.status(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR,

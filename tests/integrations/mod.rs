@@ -54,6 +54,18 @@ on_all!(
     concurrent_copies,
 );
 
+#[cfg(feature = "axum")]
+#[test]
+fn span_carries_the_handler_status_axum() {
+    scenarios::span_carries_the_handler_status(Framework::Axum)
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn span_carries_the_handler_status_tower() {
+    scenarios::span_carries_the_handler_status(Framework::Tower)
+}
+
 #[cfg(feature = "tower")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_dropped_future_releases_tower() {

@@ -311,3 +311,48 @@ fn chunked_exactly(addr: std::net::SocketAddr, d: &super::support::Delivery) -> 
     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
     text.lines().next().unwrap_or_default().to_owned()
 }
+
+/// The receive span stays open until the handler has answered: it closes with the handler's
+/// status (200, 500, and 500 for a panic), and the log line that settles the claim is inside
+/// it, so it carries the vendor and the delivery id. Driven on one thread, where the capturing
+/// subscriber sees the server's tasks too.
+pub fn span_carries_the_handler_status(fw: Framework) {
+    let ((), logs) = crate::support::logs::capture_logs_and_span_closes(|| async move {
+        let srv = spawn(fw).await;
+        let ok = Vendor::Standard.valid("msg_span_ok");
+        assert_eq!(srv.send(&ok).await.0, 200);
+        let fail = Vendor::Standard
+            .valid("msg_span_fail")
+            .header("x-test-fail", "1");
+        assert_eq!(srv.send(&fail).await.0, 500);
+        // Without a panic-catching middleware the server drops the connection.
+        let panics = Vendor::Standard
+            .valid("msg_span_panic")
+            .header("x-test-panic", "1");
+        let mut req = srv.client.post(srv.url(&panics.path)).body(panics.body);
+        for (k, v) in &panics.headers {
+            req = req.header(k, v);
+        }
+        let _ = req.send().await;
+    });
+    let line = |id: &str, what: &str| {
+        logs.lines()
+            .find(|l| l.contains(&format!("delivery_id=\"{id}\"")) && l.contains(what))
+            .unwrap_or_else(|| panic!("{fw:?}: no {what:?} line for {id} in:\n{logs}"))
+            .to_owned()
+    };
+    for (id, status) in [
+        ("msg_span_ok", 200),
+        ("msg_span_fail", 500),
+        ("msg_span_panic", 500),
+    ] {
+        let close = line(id, "close");
+        assert!(close.contains("outcome=\"accepted\""), "{fw:?}: {close}");
+        assert!(
+            close.contains(&format!("http.response.status_code={status}")),
+            "{fw:?} {id} closes with status {status}: {close}"
+        );
+    }
+    line("msg_span_fail", "handler failed; claim released");
+    line("msg_span_panic", "handler panicked; claim released");
+}

@@ -31,6 +31,21 @@ impl LogBuf {
 /// callsite registered by another thread while a subscriber comes or goes can cache "never"
 /// (seen as a handler line without its `webhook_job` span).
 pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F::Output, String) {
+    capture(false, f)
+}
+
+/// [`capture_logs`], with a line for each span as it closes (its fields as recorded by then).
+#[allow(dead_code)] // tests/metrics.rs includes this file and uses only `capture_logs`
+pub(crate) fn capture_logs_and_span_closes<F: std::future::Future>(
+    f: impl FnOnce() -> F,
+) -> (F::Output, String) {
+    capture(true, f)
+}
+
+fn capture<F: std::future::Future>(
+    span_closes: bool,
+    f: impl FnOnce() -> F,
+) -> (F::Output, String) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let buf = LogBuf::default();
@@ -39,6 +54,11 @@ pub(crate) fn capture_logs<F: std::future::Future>(f: impl FnOnce() -> F) -> (F:
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .with_writer(move || writer.clone())
+        .with_span_events(if span_closes {
+            tracing_subscriber::fmt::format::FmtSpan::CLOSE
+        } else {
+            tracing_subscriber::fmt::format::FmtSpan::NONE
+        })
         .finish();
     let out = tracing::subscriber::with_default(subscriber, || {
         // A callsite first hit on another thread while this subscriber was being registered
