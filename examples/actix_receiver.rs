@@ -170,7 +170,7 @@ async fn run() -> Result<(), Exit> {
         .client_request_timeout(config.body_timeout.min(Duration::from_secs(60)))
         .listen(listener)
         .map_err(|e| config.bind_error(&e))?;
-    config.announce("actix-web", addr);
+    config.announce("actix-web", addr, &[]);
     server
         .run()
         .await

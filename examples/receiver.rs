@@ -146,7 +146,10 @@ pub fn router(c: &Config, addr: SocketAddr) -> Result<Router, Error> {
         "/metrics",
         get(|| async {
             let page = PROMETHEUS.get().map(|p| p.render()).unwrap_or_default();
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page)
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                METRICS_NOTE.to_owned() + &page,
+            )
         }),
     );
     Ok(webhooks.route("/healthz", get(|| async { "ok\n" })).route(
@@ -182,6 +185,22 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// The `/metrics` line of the startup banner.
+const METRICS_ROUTE: &str = if cfg!(feature = "metrics") {
+    "GET  /metrics              Prometheus metrics"
+} else {
+    "GET  /metrics              Prometheus metrics: empty, run with --features axum,metrics"
+};
+
+/// What `/metrics` says first: without the crate's `metrics` feature nothing is recorded, and
+/// an empty page would look like a receiver that never saw a delivery.
+const METRICS_NOTE: &str = if cfg!(feature = "metrics") {
+    ""
+} else {
+    "# chathooks was built without its `metrics` feature, so nothing is recorded here.\n\
+     # Run the example with: cargo run --example receiver --features axum,metrics\n"
+};
+
 /// The Prometheus recorder `/metrics` renders (installed once, before any receiver records).
 static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
     std::sync::OnceLock::new();
@@ -213,7 +232,7 @@ async fn run() -> Result<(), Exit> {
         .map_err(|e| config.bind_error(&e))?;
     let addr = listener.local_addr().map_err(|e| config.bind_error(&e))?;
     let app = router(&config, addr).map_err(|e| Exit::Config(e.to_string()))?;
-    config.announce("axum", addr);
+    config.announce("axum", addr, &[METRICS_ROUTE]);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await

@@ -21,6 +21,10 @@
 //! | `chathooks_worker_retries_total` | counter | `namespace` | failed attempts scheduled for another try |
 //! | `chathooks_worker_dead_letters_total` | counter | `namespace` | entries that went to the dead letters |
 //!
+//! Each metric's unit and description reach the recorder (`# HELP` lines on a Prometheus page,
+//! units for an OpenTelemetry bridge) the first time chathooks records into it; [`describe`]
+//! sends them at once.
+//!
 //! Each thread keeps the handles of the per-delivery series it registered with the
 //! process-wide recorder, so a delivery pays a few atomic adds rather than a registry lookup
 //! per series; with a thread-local recorder (`metrics::with_local_recorder`, in tests) every
@@ -213,6 +217,89 @@ impl WorkerOutcome {
     }
 }
 
+/// Register each metric's unit and description with the current recorder, so a Prometheus
+/// page shows `# HELP` lines and an OpenTelemetry bridge gets the units (seconds for the
+/// durations and the pending age).
+///
+/// chathooks calls this itself the first time it records into the process-wide recorder, and
+/// on every call into a thread-local one (`metrics::with_local_recorder`); call it after
+/// installing a recorder to have the descriptions before the first delivery.
+///
+/// ```
+/// chathooks::metrics::describe(); // a no-op without a recorder or without feature `metrics`
+/// ```
+pub fn describe() {
+    #[cfg(feature = "metrics")]
+    {
+        use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+        describe_counter!(
+            DELIVERIES_TOTAL,
+            Unit::Count,
+            "Deliveries a chathooks receiver answered, by vendor, outcome and HTTP status."
+        );
+        describe_counter!(
+            UNKNOWN_EVENTS_TOTAL,
+            Unit::Count,
+            "Verified deliveries of an event the typed parser does not know (schema drift)."
+        );
+        describe_histogram!(
+            STAGE_DURATION_SECONDS,
+            Unit::Seconds,
+            "Time spent in each stage of receiving a delivery: verify, parse, dedupe, handler, \
+             inbox_put."
+        );
+        describe_gauge!(
+            INBOX_ENTRIES,
+            Unit::Count,
+            "Inbox entries per state (pending, leased, retrying, dead, done)."
+        );
+        describe_gauge!(
+            INBOX_OLDEST_PENDING_AGE_SECONDS,
+            Unit::Seconds,
+            "How long the oldest pending inbox entry has waited."
+        );
+        describe_counter!(
+            WORKER_ATTEMPTS_TOTAL,
+            Unit::Count,
+            "Handler runs by the inbox worker, by namespace and outcome (ok, retry, dead, \
+             released)."
+        );
+        describe_counter!(
+            WORKER_RETRIES_TOTAL,
+            Unit::Count,
+            "Failed worker attempts scheduled for another try."
+        );
+        describe_counter!(
+            WORKER_DEAD_LETTERS_TOTAL,
+            Unit::Count,
+            "Inbox entries that went to the dead letters."
+        );
+    }
+}
+
+/// [`describe`] into the current recorder unless the process-wide recorder at this address
+/// was described already: one atomic load on the path of every record.
+#[cfg(feature = "metrics")]
+pub(crate) fn describe_once(recorder: usize, process_wide: bool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+    if !process_wide {
+        // A thread-local recorder may reuse a dropped one's address: always described.
+        describe();
+    } else if DESCRIBED.load(Ordering::Relaxed) != recorder
+        && DESCRIBED.swap(recorder, Ordering::Relaxed) != recorder
+    {
+        describe();
+    }
+}
+
+/// [`describe_once`] for the current recorder.
+#[cfg(feature = "metrics")]
+fn describe_current() {
+    let recorder = handles::current();
+    describe_once(recorder, handles::is_process_wide(recorder));
+}
+
 /// Count one answered delivery.
 pub fn record_delivery(vendor: &'static str, outcome: Outcome, status: u16) {
     #[cfg(feature = "metrics")]
@@ -242,6 +329,7 @@ pub fn record_stage(vendor: &'static str, stage: Stage, took: Duration) {
 pub fn record_unknown_event(vendor: &'static str, name: &str) {
     #[cfg(feature = "metrics")]
     {
+        describe_current();
         let name = bounded_name(vendor, name);
         ::metrics::counter!(UNKNOWN_EVENTS_TOTAL, "vendor" => vendor, "name" => name).increment(1);
     }
@@ -254,6 +342,7 @@ pub fn record_unknown_event(vendor: &'static str, name: &str) {
 pub fn record_inbox_stats(stats: &InboxStats) {
     #[cfg(feature = "metrics")]
     {
+        describe_current();
         use crate::inbox::EntryState;
         for state in EntryState::ALL {
             ::metrics::gauge!(INBOX_ENTRIES, "state" => state.as_str())
@@ -270,6 +359,7 @@ pub fn record_inbox_stats(stats: &InboxStats) {
 pub fn record_worker_attempt(namespace: &str, outcome: WorkerOutcome) {
     #[cfg(feature = "metrics")]
     {
+        describe_current();
         let namespace = namespace.to_owned();
         ::metrics::counter!(WORKER_ATTEMPTS_TOTAL,
             "namespace" => namespace.clone(), "outcome" => outcome.as_str())

@@ -35,6 +35,8 @@ struct TestRecorder {
     counters: Mutex<BTreeMap<Series, Arc<AtomicU64>>>,
     histograms: Mutex<BTreeMap<Series, Arc<Mutex<Vec<f64>>>>>,
     gauges: Mutex<BTreeMap<Series, Arc<AtomicU64>>>,
+    /// Name → (unit, description), as described.
+    described: Mutex<BTreeMap<String, (Option<Unit>, String)>>,
 }
 
 fn series(key: &Key) -> Series {
@@ -86,9 +88,15 @@ impl metrics::HistogramFn for HistogramCell {
 }
 
 impl Recorder for TestRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_counter(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        self.describe(name, unit, text)
+    }
+    fn describe_gauge(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        self.describe(name, unit, text)
+    }
+    fn describe_histogram(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        self.describe(name, unit, text)
+    }
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         Counter::from_arc(Arc::new(CounterCell(cell(&self.counters, key))))
     }
@@ -110,6 +118,12 @@ fn recorder() -> &'static TestRecorder {
 }
 
 impl TestRecorder {
+    fn describe(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        self.described
+            .lock()
+            .unwrap()
+            .insert(name.as_str().to_owned(), (unit, text.into_owned()));
+    }
     fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         self.counters
             .lock()
@@ -756,4 +770,48 @@ async fn a_forged_flood_is_counted_in_full() {
     #[cfg(feature = "compression")]
     assert_eq!(deliveries("rejected_encoding", "415") - encoding, 3);
     let _ = encoding;
+}
+
+/// Every metric reaches the recorder with its unit and a description (Prometheus `# HELP`,
+/// OpenTelemetry units) once chathooks has recorded anything, without the service calling
+/// `describe()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_is_described_with_its_unit() {
+    let _serial = SERIAL.lock().await;
+    let r = recorder();
+    // One delivery straight through a receiver: its first record describes every metric.
+    let at = SystemTime::now();
+    let signer = StandardWebhooks::new(STANDARD_SECRET).unwrap();
+    let mut h = http::HeaderMap::new();
+    h.insert("webhook-id", "msg_described".parse().unwrap());
+    let ts = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    h.insert(
+        "webhook-signature",
+        signer.sign("msg_described", at, BODY).parse().unwrap(),
+    );
+    let receiver =
+        Receiver::<StandardEvent>::builder(StandardWebhooks::new(STANDARD_SECRET).unwrap()).build();
+    let inbound = chathooks::Inbound::new(&h, BODY);
+    let _ = receiver.receive_at(&inbound, at).await.unwrap();
+    let described = r.described.lock().unwrap().clone();
+    for (name, unit) in [
+        (DELIVERIES_TOTAL, Unit::Count),
+        (UNKNOWN_EVENTS_TOTAL, Unit::Count),
+        (STAGE_DURATION_SECONDS, Unit::Seconds),
+        (chathooks::metrics::INBOX_ENTRIES, Unit::Count),
+        (
+            chathooks::metrics::INBOX_OLDEST_PENDING_AGE_SECONDS,
+            Unit::Seconds,
+        ),
+        (chathooks::metrics::WORKER_ATTEMPTS_TOTAL, Unit::Count),
+        (chathooks::metrics::WORKER_RETRIES_TOTAL, Unit::Count),
+        (chathooks::metrics::WORKER_DEAD_LETTERS_TOTAL, Unit::Count),
+    ] {
+        let (got, text) = described
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not described: {described:?}"));
+        assert_eq!(*got, Some(unit), "{name}");
+        assert!(text.len() > 20, "{name}: {text:?}");
+    }
 }

@@ -270,8 +270,9 @@ impl Config {
         ))
     }
 
-    /// The startup banner (stdout) and one warning per demo route (stderr).
-    pub fn announce(&self, framework: &str, addr: SocketAddr) {
+    /// The startup banner (stdout) and one warning per demo route (stderr); `extra` lists more
+    /// routes (`"GET  /path    what it is"`) after the health check.
+    pub fn announce(&self, framework: &str, addr: SocketAddr, extra: &[&str]) {
         let mut out = format!("chathooks receiver ({framework}) listening on http://{addr}\n");
         for (vendor, setting) in self.routes() {
             let state = if setting.demo {
@@ -282,6 +283,9 @@ impl Config {
             let _ = writeln!(out, "  POST /webhooks/{vendor:<13} {state}");
         }
         let _ = writeln!(out, "  GET  /healthz              health check");
+        for line in extra {
+            let _ = writeln!(out, "  {line}");
+        }
         let demo = self.demo_vendors();
         if !demo.is_empty() {
             let _ = writeln!(

@@ -53,7 +53,7 @@ struct VendorHandles {
 }
 
 /// The current recorder's address (local, global or no-op).
-fn current() -> usize {
+pub(super) fn current() -> usize {
     ::metrics::with_recorder(|r| std::ptr::from_ref::<dyn Recorder>(r).cast::<()>() as usize)
 }
 
@@ -65,7 +65,7 @@ fn epoch() -> Instant {
 /// `true` when `recorder` is the process-wide recorder, looking it up again (on a thread of
 /// its own, where no local recorder is set) when it differs and the last lookup is over a
 /// second old.
-fn is_process_wide(recorder: usize) -> bool {
+pub(super) fn is_process_wide(recorder: usize) -> bool {
     let known = PROCESS_RECORDER.load(Ordering::Acquire);
     if recorder == known {
         return true;
@@ -100,7 +100,9 @@ fn is_process_wide(recorder: usize) -> bool {
 /// is not the process-wide one (the caller then records through the macros).
 fn with_vendor<R>(vendor: &'static str, f: impl FnOnce(&mut VendorHandles) -> R) -> Option<R> {
     let recorder = current();
-    if !is_process_wide(recorder) {
+    let process_wide = is_process_wide(recorder);
+    super::describe_once(recorder, process_wide);
+    if !process_wide {
         return None;
     }
     CACHE
