@@ -881,9 +881,13 @@ fn receiver_example_serves_prometheus_metrics() {
     );
     assert!(!page.contains(&sig), "no signature in the metrics page");
     // Described by chathooks itself: Prometheus gets a help line for each series.
-    for name in ["chathooks_deliveries_total", "chathooks_stage_duration_seconds"] {
+    for name in [
+        "chathooks_deliveries_total",
+        "chathooks_stage_duration_seconds",
+    ] {
         assert!(
-            page.lines().any(|l| l.starts_with(&format!("# HELP {name} "))),
+            page.lines()
+                .any(|l| l.starts_with(&format!("# HELP {name} "))),
             "no help line for {name}:\n{page}"
         );
     }
