@@ -441,9 +441,9 @@ pub enum ReplaySelector {
     Ids(Vec<EntryId>),
     /// Every entry in `state` (dead or done) received in `[received_after, received_before)`:
     /// `received_after <= received_at < received_before`, on every backend. `received_at` is
-    /// the time as the backend keeps it, which is what [`Inbox::get`] reports (whole
-    /// milliseconds in SQLite, microseconds in Postgres, nanoseconds in memory and Redis);
-    /// the bounds are compared at full precision.
+    /// the time as the backend keeps it, which is what [`Inbox::get`] reports (nanoseconds in
+    /// memory, SQLite and Redis, microseconds in Postgres); the bounds are compared at full
+    /// precision.
     State {
         /// [`EntryState::Dead`] or [`EntryState::Done`].
         state: EntryState,
@@ -579,7 +579,8 @@ pub trait Inbox: Send + Sync + 'static {
     /// strictly before `now - older_than`, so one that finished exactly `older_than` ago stays.
     /// Both times are on the backend's clock (the system clock or an injected one for memory
     /// and SQLite, the server's for Postgres and Redis), at the precision it keeps them:
-    /// nanoseconds in memory, microseconds in Postgres, milliseconds in SQLite and Redis.
+    /// nanoseconds in memory, microseconds in Postgres, milliseconds in SQLite and Redis (the
+    /// time an entry finished; SQLite keeps receive times in nanoseconds).
     fn purge(&self, older_than: Duration) -> InboxFuture<'_, u64>;
 }
 

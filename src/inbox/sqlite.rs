@@ -327,7 +327,7 @@ impl SqliteInbox {
     async fn read<T>(&self, read: Read, unpack: fn(Reply) -> Option<T>) -> Result<T, Error> {
         let reader = Arc::clone(&self.reader);
         let run = move || {
-            let now = to_ms((reader.clock)());
+            let now = to_ns((reader.clock)());
             let conn = reader
                 .conn
                 .lock()
@@ -542,7 +542,7 @@ fn newer(path: &Path, version: i64) -> Error {
 }
 
 /// Schema steps: `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE inbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -573,6 +573,18 @@ const MIGRATIONS: [&str; 2] = [
     DROP INDEX inbox_leasable;
     CREATE INDEX inbox_leasable ON inbox (due_ms, id)
         WHERE state = 'pending' OR state = 'retrying' OR state = 'leased';
+",
+    "
+    -- Version 3: receive times in nanoseconds, as the memory and Redis inboxes keep them. In
+    -- whole milliseconds an entry received after a replay's lower bound but in the same
+    -- millisecond fell before it ('note the time, put, replay what came since' found
+    -- nothing). The rename rewrites the index on the column; a time too far out to scale is
+    -- pinned to the end of the range rather than turned into a REAL.
+    ALTER TABLE inbox RENAME COLUMN received_ms TO received_ns;
+    UPDATE inbox SET received_ns = CASE
+        WHEN received_ns > 9223372036854 THEN 9223372036854775807
+        WHEN received_ns < -9223372036854 THEN -9223372036854775808
+        ELSE received_ns * 1000000 END;
 ",
 ];
 
@@ -655,7 +667,7 @@ const ACK_SQL: &str = "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?
                        WHERE id = ?2 AND state = 'leased' AND token = ?3";
 
 const COLUMNS: &str = "id, namespace, vendor, key, signed_delivery_id, headers, body, \
-                       received_ms, state, attempts, last_error, due_ms";
+                       received_ns, state, attempts, last_error, due_ms";
 
 impl Writer {
     fn run(self, mut rx: mpsc::Receiver<Request>) {
@@ -811,7 +823,7 @@ impl Writer {
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO inbox (key, namespace, vendor, signed_delivery_id, \
-                         headers, body, received_ms, state, attempts, due_ms) \
+                         headers, body, received_ns, state, attempts, due_ms) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8) \
                          ON CONFLICT (key) DO NOTHING",
                     )?
@@ -822,7 +834,7 @@ impl Writer {
                         e.signed_delivery_id,
                         headers,
                         &e.body[..],
-                        to_ms(e.received_at),
+                        to_ns(e.received_at),
                         now
                     ])?;
                 if inserted == 1 {
@@ -957,14 +969,14 @@ impl Writer {
                             "UPDATE inbox SET state = 'pending', attempts = 0, due_ms = ?1, \
                              token = NULL WHERE id IN (\
                                SELECT id FROM inbox INDEXED BY inbox_state_received \
-                               WHERE state = ?2 AND received_ms >= ?3 AND received_ms < ?4 \
+                               WHERE state = ?2 AND received_ns >= ?3 AND received_ns < ?4 \
                                LIMIT ?5)",
                         )?
                         .execute(params![
                             now,
                             state.as_str(),
-                            received_after.map_or(i64::MIN, ceil_ms),
-                            received_before.map_or(i64::MAX, ceil_ms),
+                            received_after.map_or(i64::MIN, to_ns),
+                            received_before.map_or(i64::MAX, to_ns),
                             CHUNK_ROWS
                         ])?
                     }
@@ -995,7 +1007,7 @@ enum Read {
     Stats,
 }
 
-/// Run `read` on `conn` (the reader's), `now` in ms for the oldest pending entry's age.
+/// Run `read` on `conn` (the reader's), `now` in ns for the oldest pending entry's age.
 fn read_sql(conn: &Connection, read: &Read, now: i64) -> Result<Reply, rusqlite::Error> {
     Ok(match read {
         Read::Get(id) => Reply::Entry(
@@ -1004,7 +1016,7 @@ fn read_sql(conn: &Connection, read: &Read, now: i64) -> Result<Reply, rusqlite:
                 .optional()?,
         ),
         Read::List(filter) => {
-            // With a state, the (state, received_ms, id) index gives the order; `?1 IS
+            // With a state, the (state, received_ns, id) index gives the order; `?1 IS
             // NULL OR` would hide it from the planner.
             let state_test = if filter.state.is_some() {
                 "state = ?1"
@@ -1014,7 +1026,7 @@ fn read_sql(conn: &Connection, read: &Read, now: i64) -> Result<Reply, rusqlite:
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM inbox \
                      WHERE {state_test} AND (?2 IS NULL OR namespace = ?2) \
-                     ORDER BY received_ms, id LIMIT ?3"
+                     ORDER BY received_ns, id LIMIT ?3"
             ))?;
             let rows = stmt.query_map(
                 params![
@@ -1052,10 +1064,10 @@ fn read_sql(conn: &Connection, read: &Read, now: i64) -> Result<Reply, rusqlite:
                 }
             }
             let oldest: Option<i64> = conn
-                .prepare_cached("SELECT min(received_ms) FROM inbox WHERE state = 'pending'")?
+                .prepare_cached("SELECT min(received_ns) FROM inbox WHERE state = 'pending'")?
                 .query_row([], |r| r.get(0))?;
             stats.oldest_pending_age =
-                oldest.map(|at| Duration::from_millis(now.saturating_sub(at).max(0) as u64));
+                oldest.map(|at| Duration::from_nanos(now.saturating_sub(at).max(0) as u64));
             Reply::Stats(stats)
         }
     })
@@ -1076,18 +1088,20 @@ fn to_ms(t: SystemTime) -> i64 {
     }
 }
 
-/// `t` in milliseconds, rounded up. Rows keep whole milliseconds, so for a stored `m`,
-/// `m >= ceil_ms(t)` and `m < ceil_ms(t)` say exactly what comparing `t` with the time `get`
-/// reports says; cutting a sub-millisecond bound down instead would take in an entry just
-/// before `received_after` and leave out one just before `received_before`.
-fn ceil_ms(t: SystemTime) -> i64 {
+/// `t` in nanoseconds: how rows keep receive times, exactly, from 1678 to 2262 (times
+/// outside are pinned to the ends of that range).
+fn to_ns(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => {
-            let up = u128::from(d.subsec_nanos() % 1_000_000 != 0);
-            i64::try_from(d.as_millis() + up).unwrap_or(i64::MAX)
-        }
-        // Before the epoch `to_ms` already cuts toward zero, which is up.
-        Err(_) => to_ms(t),
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn from_ns(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
     }
 }
 
@@ -1125,7 +1139,7 @@ fn read_entry(r: &Row<'_>) -> rusqlite::Result<Result<Entry, &'static str>> {
         signed_delivery_id: r.get(4)?,
         headers,
         body: body.into(),
-        received_at: from_ms(r.get(7)?),
+        received_at: from_ns(r.get(7)?),
         state,
         attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
         last_error: r.get(10)?,

@@ -453,9 +453,10 @@ async fn an_undecodable_row_is_an_error_for_get_and_dead_for_lease() {
     assert!(inbox.get(&ok).await.unwrap().is_some());
 }
 
-/// A file of schema version 1 (the leasable index's condition as a three-value `IN`) is
-/// migrated when a receiver or worker opens it: its entries lease and acknowledge, the index
-/// is the version-2 one, and an open that may not migrate refuses it, untouched.
+/// A file of schema version 1 (the leasable index's condition as a three-value `IN`, receive
+/// times in milliseconds) is migrated when a receiver or worker opens it: its entries lease
+/// and acknowledge, the index is the version-2 one, receive times are kept in nanoseconds
+/// (version 3), and an open that may not migrate refuses it, untouched.
 #[tokio::test]
 async fn a_version_1_file_is_migrated_and_its_entries_lease() {
     let dir = TempDir::new("migrate-v1");
@@ -468,15 +469,24 @@ async fn a_version_1_file_is_migrated_and_its_entries_lease() {
             accepted(&inbox, entry("v1-b", Duration::ZERO)).await,
         )
     };
-    // Version 1 differed only in this index.
+    // Version 1 differed in this index, and kept receive times in whole milliseconds.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "DROP INDEX inbox_leasable;
          CREATE INDEX inbox_leasable ON inbox (due_ms, id)
              WHERE state IN ('pending', 'retrying', 'leased');
+         ALTER TABLE inbox RENAME COLUMN received_ns TO received_ms;
+         UPDATE inbox SET received_ms = received_ms / 1000000;
          PRAGMA user_version = 1;",
     )
     .unwrap();
+    let received_ms: i64 = raw
+        .query_row(
+            "SELECT received_ms FROM inbox WHERE id = ?1",
+            [first.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
     let index_sql = || -> String {
         raw.query_row(
             "SELECT sql FROM sqlite_master WHERE name = 'inbox_leasable'",
@@ -487,7 +497,7 @@ async fn a_version_1_file_is_migrated_and_its_entries_lease() {
     };
     let msg = config_error(SqliteInbox::options().create(false).open(&path));
     assert!(
-        msg.contains("older inbox schema (version 1; this chathooks writes 2)"),
+        msg.contains("older inbox schema (version 1; this chathooks writes 3)"),
         "{msg}"
     );
     assert!(index_sql().contains("IN ('pending'"), "left untouched");
@@ -497,7 +507,13 @@ async fn a_version_1_file_is_migrated_and_its_entries_lease() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, chathooks::inbox::sqlite::SCHEMA_VERSION);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    // The receive time went from milliseconds to nanoseconds unchanged.
+    let received = inbox.get(&first).await.unwrap().unwrap().received_at;
+    assert_eq!(
+        received,
+        std::time::UNIX_EPOCH + Duration::from_millis(received_ms as u64)
+    );
     assert!(
         index_sql().contains("state = 'pending' OR state = 'retrying' OR state = 'leased'"),
         "{}",

@@ -38,6 +38,7 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, release_after_a_failure_leaves_the_entry_retrying);
         inbox_suite!(@one $make, replay_by_id_and_by_state_and_time_range);
         inbox_suite!(@one $make, replay_time_range_edges_are_exact);
+        inbox_suite!(@one $make, replay_since_a_noted_time_finds_what_came_after);
         inbox_suite!(@one $make, replay_gives_the_whole_retry_schedule_again);
         inbox_suite!(@one $make, purge_and_replay_cover_more_than_one_chunk);
         inbox_suite!(@one $make, purge_deletes_only_old_done_and_dead_entries);
@@ -673,6 +674,28 @@ pub async fn replay_time_range_edges_are_exact(inbox: Arc<dyn Inbox>) {
         assert_eq!(get(&*inbox, &x).await.state, EntryState::Pending, "{what}");
         finish(&*inbox, &x, EntryState::Dead).await;
     }
+}
+
+/// "Note the time, put, replay what was received since": an entry put right after the noted
+/// time (its receive time taken by `NewEntry::new`, usually in the same millisecond) is in the
+/// range, one put before it is not. SQLite kept whole milliseconds and found nothing.
+pub async fn replay_since_a_noted_time_finds_what_came_after(inbox: Arc<dyn Inbox>) {
+    let new = |label: &str| NewEntry::new("test", "standard", fresh_key(label), &b"{}"[..]);
+    let before = accepted(&*inbox, new("since-before")).await;
+    finish(&*inbox, &before, EntryState::Done).await;
+    let noted = SystemTime::now();
+    let after = accepted(&*inbox, new("since-after")).await;
+    finish(&*inbox, &after, EntryState::Done).await;
+    let range = |after: Option<SystemTime>, before: Option<SystemTime>| ReplaySelector::State {
+        state: EntryState::Done,
+        received_after: after,
+        received_before: before,
+    };
+    assert_eq!(inbox.replay(&range(Some(noted), None)).await.unwrap(), 1);
+    assert_eq!(get(&*inbox, &after).await.state, EntryState::Pending);
+    assert_eq!(get(&*inbox, &before).await.state, EntryState::Done);
+    assert_eq!(inbox.replay(&range(None, Some(noted))).await.unwrap(), 1);
+    assert_eq!(get(&*inbox, &before).await.state, EntryState::Pending);
 }
 
 /// Purge's cut-off is exclusive: an entry that finished exactly `older_than` ago stays, one a
