@@ -58,7 +58,7 @@ fn version_table(pool: &PostgresPool) -> String {
 pub(super) async fn current_version(pool: &PostgresPool) -> Result<u32, Error> {
     let schema = pool.schema().to_owned();
     let table = version_table(pool);
-    pool.run("schema version", |client| async move {
+    pool.run_unchecked("schema version", |client| async move {
         // to_regclass: NULL (not an error) when the table does not exist yet.
         let exists = client
             .query_one(
@@ -97,7 +97,7 @@ pub(super) fn check_version(found: u32) -> Result<(), Error> {
     }
 }
 
-fn newer(found: u32) -> Error {
+pub(super) fn newer(found: u32) -> Error {
     Error::Config(
         format!(
             "the database's chathooks schema is at version {found}, newer than this version of \
@@ -119,7 +119,7 @@ pub(super) async fn migrate(pool: &PostgresPool) -> Result<u32, Error> {
     let quoted = format!("\"{schema}\"");
     let table = version_table(pool);
     let outcome = pool
-        .run("migrate", |mut client| async move {
+        .run_unchecked("migrate", |mut client| async move {
             let tx = client.transaction().await?;
             // One migrator at a time per schema; the lock ends with the transaction.
             tx.execute(

@@ -31,6 +31,10 @@
 //! refuses a database whose schema is newer than this version of chathooks ([`Error::Config`]).
 //! Nothing else ever runs DDL: the stores only read and write rows, and a database that was not
 //! migrated answers with a [`StoreUnavailable`](Error::StoreUnavailable) naming `migrate()`.
+//! A pool reads the schema version before its first store or inbox call (and before each one
+//! until it has seen the version this chathooks uses): a newer schema is refused with the same
+//! [`Error::Config`] as `migrate()`'s, so a process that calls neither `migrate()` nor
+//! `check_schema()` never writes into tables a later chathooks laid out.
 //! [`PostgresPool::check_schema`] checks the version at startup without changing anything.
 //!
 //! # Failures
@@ -64,6 +68,7 @@ mod migrations;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +154,7 @@ impl PostgresOptions {
     /// cannot be reached now (the message never holds the password).
     pub async fn connect(self) -> Result<PostgresPool, Error> {
         let pool = self.build()?;
-        pool.run("connect", |client| async move {
+        pool.run_unchecked("connect", |client| async move {
             client.simple_query("SELECT 1").await.map(drop)
         })
         .await?;
@@ -192,6 +197,7 @@ impl PostgresOptions {
                 schema: self.schema,
                 op_timeout: self.op_timeout,
                 retry_after: self.retry_after,
+                schema_current: AtomicBool::new(false),
             }),
         })
     }
@@ -218,6 +224,8 @@ struct Inner {
     schema: String,
     op_timeout: Duration,
     retry_after: Duration,
+    /// The database was seen holding exactly [`SCHEMA_VERSION`]: calls stop checking.
+    schema_current: AtomicBool,
 }
 
 impl fmt::Debug for PostgresPool {
@@ -314,8 +322,30 @@ impl PostgresPool {
     }
 
     /// Run `f` on a pooled connection, bounded by the operation timeout; every failure is
-    /// [`Error::StoreUnavailable`].
+    /// [`Error::StoreUnavailable`]. Until the pool has seen the schema at [`SCHEMA_VERSION`],
+    /// each call first reads the version and refuses a newer schema ([`Error::Config`]), so a
+    /// service that never calls `migrate()` or `check_schema()` does not write into tables a
+    /// later chathooks laid out (as a newer SQLite file is refused at open); after that, one
+    /// atomic load.
     pub(crate) async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(Object) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        if !self.inner.schema_current.load(Ordering::Acquire) {
+            let found = migrations::current_version(self).await?;
+            if found > SCHEMA_VERSION {
+                return Err(migrations::newer(found));
+            }
+            if found == SCHEMA_VERSION {
+                self.inner.schema_current.store(true, Ordering::Release);
+            }
+        }
+        self.run_unchecked(op, f).await
+    }
+
+    /// [`run`](Self::run) without the schema check: for reading the version and migrating.
+    pub(crate) async fn run_unchecked<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, Error>
     where
         F: FnOnce(Object) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,

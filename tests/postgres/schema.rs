@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use chathooks::idempotency::{IdempotencyStore, PostgresStore};
-use chathooks::postgres::{PostgresPool, SCHEMA_VERSION};
+use chathooks::inbox::{Inbox, NewEntry};
+use chathooks::postgres::{PostgresInbox, PostgresPool, SCHEMA_VERSION};
 use chathooks::Error;
 
-use super::service::{database_url, drop_schema, schema_name, sql};
+use super::service::{database_url, drop_schema, query_text, schema_name, sql};
 
 async fn unmigrated(test: &str) -> Option<(String, String, PostgresPool)> {
     let url = database_url(test)?;
@@ -80,6 +81,40 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
             "{msg}"
         );
     }
+    // A process that calls neither: its store and inbox refuse to write into the newer
+    // tables, with the same error, and nothing is written.
+    let fresh = PostgresPool::options(&url)
+        .unwrap()
+        .schema(schema.clone())
+        .connect()
+        .await
+        .unwrap();
+    let key = chathooks::IdempotencyKey::new("test", "newer-schema").unwrap();
+    let entry = NewEntry::new("test", "standard", key.clone(), &b"{}"[..]);
+    let refusals = [
+        PostgresInbox::new(&fresh)
+            .put(entry)
+            .await
+            .map(drop)
+            .unwrap_err(),
+        PostgresStore::new(&fresh)
+            .claim(&key, Duration::from_secs(1))
+            .await
+            .map(drop)
+            .unwrap_err(),
+    ];
+    for err in refusals {
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains(&format!("version {newer}"))),
+            "{err:?}"
+        );
+    }
+    let rows = query_text(
+        &url,
+        &format!("SELECT count(*) FROM \"{schema}\".chathooks_inbox"),
+    )
+    .await;
+    assert_eq!(rows, [[Some("0".to_owned())]], "nothing stored");
     drop_schema(&url, &schema).await;
 }
 
