@@ -47,6 +47,13 @@ fn capture<F: std::future::Future>(
     f: impl FnOnce() -> F,
 ) -> (F::Output, String) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    // tracing-core computes a new callsite's interest from the *registering thread's* default
+    // subscriber alone while at most one dispatcher is alive: a callsite first hit on another
+    // test's thread while this capture's subscriber was the only one cached "never" for good
+    // (a worker's handler line without its `webhook_job` span). A second dispatcher, alive for
+    // the whole run, makes it ask every live dispatcher, this one included.
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let buf = LogBuf::default();
     let writer = buf.clone();
