@@ -705,18 +705,7 @@ impl<T: Payload> Receiver<T> {
     }
 
     fn parse_inner(&self, body: &[u8]) -> Result<(T, Vec<Fix>), Error> {
-        match T::parse(body) {
-            Ok(event) => Ok((event, Vec::new())),
-            Err(err) if err.syntax && self.repair => {
-                let repaired = lenient::repair(body).map_err(|_| Error::Parse(err.clone()))?;
-                if repaired.fixes.is_empty() {
-                    return Err(Error::Parse(err));
-                }
-                let event = T::parse(&repaired.bytes)?;
-                Ok((event, repaired.fixes))
-            }
-            Err(err) => Err(Error::Parse(err)),
-        }
+        parse_payload(body, self.repair)
     }
 
     /// The key of a delivery whose signature covers no id, from the payload; its id part is
@@ -867,6 +856,28 @@ impl<T: Payload> ReceiverBuilder<T> {
             rejections: Default::default(),
             _payload: PhantomData,
         }
+    }
+}
+
+/// Parse `body` as `T`; with `repair`, a body that is not well-formed JSON is repaired
+/// ([`lenient::repair`]) and parsed again, with the fixes made. When repair gives up (past its
+/// bounds, or nothing it can fix), the error is the original one with why repair gave up
+/// appended (offsets and limits only, never body text). The receiver and the worker share it.
+pub(crate) fn parse_payload<T: Payload>(body: &[u8], repair: bool) -> Result<(T, Vec<Fix>), Error> {
+    match T::parse(body) {
+        Ok(event) => Ok((event, Vec::new())),
+        Err(mut err) if err.syntax && repair => match lenient::repair(body) {
+            Ok(repaired) if !repaired.fixes.is_empty() => {
+                let event = T::parse(&repaired.bytes)?;
+                Ok((event, repaired.fixes))
+            }
+            Ok(_) => Err(Error::Parse(err)),
+            Err(why) => {
+                err.message = format!("{}; repair gave up: {why}", err.message);
+                Err(Error::Parse(err))
+            }
+        },
+        Err(err) => Err(Error::Parse(err)),
     }
 }
 

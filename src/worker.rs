@@ -72,7 +72,6 @@ use tracing::Instrument;
 
 use crate::backoff::{Backoff, Rng};
 use crate::inbox::{AfterFailure, Entry, EntryId, Inbox, Lease, LeaseToken, DEFAULT_LEASE};
-use crate::lenient;
 use crate::metrics;
 use crate::receiver::{Payload, RawBody};
 use crate::Error;
@@ -464,17 +463,7 @@ impl Future for CatchUnwind {
 }
 
 fn parse<T: Payload>(body: &[u8], repair: bool) -> Result<T, Error> {
-    match T::parse(body) {
-        Ok(event) => Ok(event),
-        Err(err) if err.syntax && repair => {
-            let repaired = lenient::repair(body).map_err(|_| Error::Parse(err.clone()))?;
-            if repaired.fixes.is_empty() {
-                return Err(Error::Parse(err));
-            }
-            Ok(T::parse(&repaired.bytes)?)
-        }
-        Err(err) => Err(Error::Parse(err)),
-    }
+    crate::receiver::parse_payload(body, repair).map(|(event, _)| event)
 }
 
 fn panic_message(payload: PanicPayload) -> String {

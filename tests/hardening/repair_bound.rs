@@ -35,3 +35,45 @@ fn up_to_the_limit_is_still_repaired() {
     let err: chathooks::ParseError = repair(over.as_bytes()).unwrap_err().into();
     assert_eq!(chathooks::Error::from(err).status(), 422);
 }
+
+/// A receiver allowed to repair says so when repair gives up: its 422 names the failure at the
+/// path and why repair refused, not only the original syntax error.
+#[tokio::test]
+async fn a_receiver_says_when_repair_gave_up() {
+    use chathooks::platform::sam::SamEvent;
+    use chathooks::verify::Unverified;
+    use chathooks::{Inbound, Receiver};
+
+    let receiver = Receiver::<SamEvent>::builder(Unverified)
+        .repair(true)
+        .build();
+    // One more key than fixes allowed: a missing comma between each pair, one too many.
+    let missing_commas: String = (0..MAX_REPAIR_FIXES + 2)
+        .map(|i| format!("\"k{i}\":1 "))
+        .collect();
+    let body = format!(r#"{{"event":"lead.captured","data":{{{missing_commas}}}}}"#);
+    let headers = chathooks::http::HeaderMap::new();
+    let err = match receiver
+        .receive(&Inbound::new(&headers, body.as_bytes()))
+        .await
+    {
+        Err(err) => err,
+        Ok(chathooks::Received::Fresh(d)) => panic!(
+            "a body past the repair bound was accepted with {} fixes",
+            d.repairs().len()
+        ),
+        Ok(_) => panic!("duplicate"),
+    };
+    assert_eq!(err.status(), 422);
+    let text = err.to_string();
+    assert!(
+        text.contains("repair gave up: more than 1024 fixes needed"),
+        "{text}"
+    );
+    // One that repairs within the bound is still accepted, with its fixes.
+    let body = br#"{"event":"lead.captured","data":{"a":1 "b":2}}"#;
+    match receiver.receive(&Inbound::new(&headers, body)).await {
+        Ok(chathooks::Received::Fresh(d)) => assert_eq!(d.repairs().len(), 1),
+        other => panic!("expected a repaired delivery, got {other:?}"),
+    }
+}
