@@ -120,7 +120,12 @@ impl Secret {
         if bytes.is_empty() {
             Err(Error::InvalidSecret("secret is empty"))
         } else if bytes.len() < min {
-            Err(Error::InvalidSecret("secret is too short"))
+            // The minimum in the text: "too short" alone left users guessing.
+            Err(Error::InvalidSecret(if min == MIN_STANDARD_SECRET_LEN {
+                "secret is too short: a Standard Webhooks key decodes to at least 24 bytes"
+            } else {
+                "secret is too short: at least 16 bytes"
+            }))
         } else if bytes.len() > MAX_SECRET_LEN {
             Err(Error::InvalidSecret("secret is too long"))
         } else {
@@ -275,6 +280,17 @@ mod tests {
         );
         assert!(Secret::standard("whsec_MTIzNDU2Nzg5MA==").is_err()); // 10 bytes
         assert!(Secret::from_bytes(vec![1u8; MAX_SECRET_LEN + 1]).is_err());
+        // A short secret's error names the minimum.
+        for (err, min) in [
+            (Secret::raw("ss-secret-abc").unwrap_err(), MIN_SECRET_LEN),
+            (
+                Secret::standard("whsec_c2hvcnQ=").unwrap_err(),
+                MIN_STANDARD_SECRET_LEN,
+            ),
+        ] {
+            let text = err.to_string();
+            assert!(text.contains(&format!("at least {min} bytes")), "{text}");
+        }
     }
 
     #[test]

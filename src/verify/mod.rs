@@ -265,8 +265,13 @@ impl<'a> Verified<'a> {
 
 /// Accepts every delivery. For local development and tests only; the scheme name
 /// `"unverified"` shows up in logs so it cannot go unnoticed.
+///
+/// ```
+/// use chathooks::{platform::sam::SamEvent, verify::Unverified, Receiver};
+/// let receiver = Receiver::<SamEvent>::builder(Unverified).build(); // warns at build
+/// # let _ = receiver;
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
-#[non_exhaustive]
 pub struct Unverified;
 
 impl Verifier for Unverified {
