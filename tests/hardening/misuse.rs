@@ -11,7 +11,7 @@ use super::capture_logs;
 #[test]
 fn a_receiver_on_unverified_warns_once_at_build() {
     let ((), logs) = capture_logs(|| async {
-        let _rx = Receiver::<RawBody>::builder(Unverified::default()).build();
+        let _rx = Receiver::<RawBody>::builder(Unverified).build();
     });
     assert_eq!(
         logs.matches("Unverified verifier").count(),
