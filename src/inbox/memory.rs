@@ -438,7 +438,12 @@ impl MemoryInbox {
             slot.last_error = Some(truncate_error(error).to_owned());
         }
         match then {
-            AfterFailure::RetryAt(at) => st.set(n, EntryState::Retrying, at, None),
+            AfterFailure::RetryAt(at) => st.set(
+                n,
+                EntryState::Retrying,
+                super::capped_retry_at(at, now),
+                None,
+            ),
             _ => st.set(n, EntryState::Dead, now, None),
         }
         true

@@ -394,6 +394,11 @@ pub struct ListFilter {
 /// Postgres) and a lease end from overflowing `SystemTime`.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// A retry time `at` no later than [`MAX_DELAY`] after `now`, as every backend stores it.
+pub(crate) fn capped_retry_at(at: SystemTime, now: SystemTime) -> SystemTime {
+    now.checked_add(MAX_DELAY).map_or(at, |cap| at.min(cap))
+}
+
 /// Most entries one [`Inbox::list`] call returns on every backend, whatever the filter's limit
 /// asks: a listing holds the bodies, so an unbounded one could read a whole inbox into memory.
 pub const MAX_LIST: usize = 10_000;

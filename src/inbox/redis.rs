@@ -1223,7 +1223,7 @@ impl Inbox for RedisInbox {
                     } else {
                         ceil_millis(delay)
                     };
-                    ("retry", ms, at)
+                    ("retry", ms, crate::inbox::capped_retry_at(at, now))
                 }
                 AfterFailure::Dead => ("dead", 0, now),
             };

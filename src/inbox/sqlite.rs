@@ -914,7 +914,9 @@ impl Writer {
             }
             Op::Fail(id, token, error, then) => {
                 let (state, due) = match then {
-                    AfterFailure::RetryAt(at) => ("retrying", to_ms(*at)),
+                    AfterFailure::RetryAt(at) => {
+                        ("retrying", to_ms(super::capped_retry_at(*at, from_ms(now))))
+                    }
                     _ => ("dead", now),
                 };
                 Reply::Bool(

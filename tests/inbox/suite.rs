@@ -34,6 +34,7 @@ macro_rules! inbox_suite {
         inbox_suite!(@one $make, ack_many_answers_each_lease_as_ack_would);
         inbox_suite!(@one $make, expired_lease_is_taken_over_and_the_stale_token_is_refused);
         inbox_suite!(@one $make, fail_retries_at_the_scheduled_time_then_dies);
+        inbox_suite!(@one $make, a_retry_time_past_ten_years_is_cut_to_ten_years);
         inbox_suite!(@one $make, release_makes_the_entry_due_again_without_an_attempt);
         inbox_suite!(@one $make, release_after_a_failure_leaves_the_entry_retrying);
         inbox_suite!(@one $make, replay_by_id_and_by_state_and_time_range);
@@ -386,6 +387,29 @@ pub async fn expired_lease_is_taken_over_and_the_stale_token_is_refused(inbox: A
     nothing_due(&*inbox).await;
     assert!(inbox.ack(&id, second.token).await.unwrap());
     assert_eq!(get(&*inbox, &id).await.state, EntryState::Done);
+}
+
+/// Every backend keeps a retry time at most ten years out (it keeps every stored time in range):
+/// one asked for 400 years from now is due in ten.
+pub async fn a_retry_time_past_ten_years_is_cut_to_ten_years(inbox: Arc<dyn Inbox>) {
+    let id = accepted(&*inbox, entry("retry-far", Duration::ZERO)).await;
+    let l = lease_one(&*inbox, LONG).await;
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let now = SystemTime::now();
+    assert!(inbox
+        .fail(&id, l.token, "far", AfterFailure::RetryAt(now + 400 * year))
+        .await
+        .unwrap());
+    let e = get(&*inbox, &id).await;
+    assert_eq!(e.state, EntryState::Retrying);
+    let ten_years = now + 10 * year;
+    let day = Duration::from_secs(24 * 3600);
+    assert!(
+        e.next_attempt_at > ten_years - day && e.next_attempt_at < ten_years + day,
+        "due {:?} after now, not ten years",
+        e.next_attempt_at.duration_since(now)
+    );
+    nothing_due(&*inbox).await;
 }
 
 pub async fn fail_retries_at_the_scheduled_time_then_dies(inbox: Arc<dyn Inbox>) {
