@@ -381,13 +381,13 @@ async fn handle(
         None => None,
     };
     let mut forwarded = None;
-    let mut response_headers = Vec::new();
+    let mut response_headers = None;
     let mut response_body = Bytes::from(answer.clone());
     if let Some((client, url)) = &st.forward {
         match send_capture(client, url, &capture).await {
             Ok((s, h, b)) => {
                 status = StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY);
-                response_headers = h;
+                response_headers = Some(h);
                 response_body = b;
                 forwarded = Some(json!({ "status": s }));
             }
@@ -445,12 +445,19 @@ async fn handle(
         st.stop.notify_one();
     }
     let mut resp = (status, response_body).into_response();
-    for (k, v) in response_headers {
-        if let (Ok(k), Ok(v)) = (
-            axum::http::HeaderName::from_bytes(k.as_bytes()),
-            axum::http::HeaderValue::from_str(&v),
-        ) {
-            resp.headers_mut().append(k, v);
+    if let Some(upstream) = response_headers {
+        // The upstream's headers stand in for ours: appending them to the `Content-Type`
+        // that `into_response` set gave the client two. Appended among themselves, so a
+        // name the upstream sends twice (`Set-Cookie`) stays twice.
+        let headers = resp.headers_mut();
+        headers.clear();
+        for (k, v) in upstream {
+            if let (Ok(k), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(k.as_bytes()),
+                axum::http::HeaderValue::from_bytes(v.as_bytes()),
+            ) {
+                headers.append(k, v);
+            }
         }
     }
     resp

@@ -454,3 +454,72 @@ fn listen_takes_the_secret_from_the_environment_and_keeps_captures_private() {
         .unwrap();
     assert!(r.status.success(), "{r:?}");
 }
+
+/// A forwarded answer carries the upstream's headers in place of listen's own: one
+/// `Content-Type` (the upstream's, not also listen's `application/octet-stream`), and a header
+/// the upstream sends twice (`Set-Cookie`) still twice.
+#[test]
+fn forwarding_answers_with_the_upstreams_headers_instead_of_its_own() {
+    use std::io::{Read as _, Write as _};
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let served = std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().unwrap();
+        // Read the whole request before answering, so the client sees no reset.
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "request cut short: {:?}",
+                String::from_utf8_lossy(&req)
+            );
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        s.write_all(
+            b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n\
+              Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 11\r\n\
+              Connection: close\r\n\r\n{\"ok\":true}",
+        )
+        .unwrap();
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let c = Listener::start(&["--forward-to", &format!("http://{up_addr}/up")]);
+    let mut s = std::net::TcpStream::connect(&c.addr).unwrap();
+    s.write_all(
+        b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let request = served.join().unwrap();
+    assert!(request.ends_with("\r\n\r\nhello"), "{request}");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    assert!(head.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(body, "{\"ok\":true}");
+    let values = |name: &str| -> Vec<String> {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(values("content-type"), ["application/json"], "{head}");
+    assert_eq!(values("set-cookie"), ["a=1", "b=2"], "{head}");
+    assert!(c.take(1)[0].contains("→ 202"));
+}
