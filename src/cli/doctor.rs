@@ -582,13 +582,16 @@ fn candidates(capture: &Capture) -> Vec<Candidate> {
                     continue;
                 }
                 push_token(&mut out, name, false, None, part);
-                if let Some((k, v)) = part.split_once('=') {
-                    let key_ok = !k.is_empty()
-                        && k.len() <= 24
-                        && k.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                    if key_ok && !v.is_empty() {
-                        push_token(&mut out, name, false, Some(&format!("{k}=")), v);
+                // `sha256=<sig>` and `sha256:<sig>` alike: `HmacSha256`'s prefix takes either.
+                for sep in ['=', ':'] {
+                    if let Some((k, v)) = part.split_once(sep) {
+                        let key_ok = !k.is_empty()
+                            && k.len() <= 24
+                            && k.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        if key_ok && !v.is_empty() {
+                            push_token(&mut out, name, false, Some(&format!("{k}{sep}")), v);
+                        }
                     }
                 }
             }

@@ -793,3 +793,35 @@ fn finds_a_json_style_that_differs_late_or_only_at_the_end() {
         assert_eq!(v["json_style"], style, "{case}");
     }
 }
+
+/// `sha256:<hex>` (a colon after the prefix) is found like `sha256=<hex>`, and the emitted
+/// verifier takes it; before, doctor said no header held a 32-byte signature.
+#[test]
+fn finds_a_prefix_written_with_a_colon() {
+    let dir = TempDir::new("doctor-colon");
+    let sig = hex(&hmac256(SECRET.as_bytes(), &[BODY]));
+    for (value, prefix) in [
+        (format!("sha256:{sig}"), "sha256:"),
+        (
+            format!("hmac-sha256:{}", b64(&hmac256(SECRET.as_bytes(), &[BODY]))),
+            "hmac-sha256:",
+        ),
+    ] {
+        let (code, v) = doctor(
+            &dir,
+            &capture(&[("X-Signature", &value)], None, BODY),
+            &["--secret", SECRET],
+        );
+        assert_eq!(code, 0, "{value}: {v:#}");
+        assert_eq!(v["matched"], true, "{value}");
+        assert_eq!(v["prefix"], prefix, "{value}");
+        assert_eq!(v["confirmed"], true, "{value}: {v:#}");
+        assert!(
+            v["rust"]
+                .as_str()
+                .unwrap()
+                .contains(&format!(".prefix({prefix:?})")),
+            "{v:#}"
+        );
+    }
+}
