@@ -139,6 +139,8 @@ pub enum SigEncoding {
     Hex,
     /// Standard base64.
     Base64,
+    /// URL-safe base64 (`-` and `_`), which no built-in verifier reads.
+    Base64Url,
 }
 
 impl SigEncoding {
@@ -146,6 +148,7 @@ impl SigEncoding {
         match self {
             SigEncoding::Hex => "hex",
             SigEncoding::Base64 => "base64",
+            SigEncoding::Base64Url => "base64url",
         }
     }
 }
@@ -555,6 +558,14 @@ fn push_token(
     }
     if let Some(b) = crate::secret::decode_base64(text) {
         push(SigEncoding::Base64, b);
+    } else if text.contains(['-', '_']) {
+        // Only text that is not also standard base64: the same bytes found both ways would
+        // be one signature reported twice.
+        if let Ok(b) =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('='))
+        {
+            push(SigEncoding::Base64Url, b);
+        }
     }
 }
 
@@ -1166,7 +1177,7 @@ fn hmac_finding(
 
 /// The crate's preset with exactly these settings.
 fn preset_of(f: &Finding) -> Option<&'static str> {
-    if f.scheme != Scheme::HmacSha256 {
+    if f.scheme != Scheme::HmacSha256 || f.encoding == Some(SigEncoding::Base64Url) {
         return None;
     }
     let header = f.header.as_deref()?.to_ascii_lowercase();
@@ -1202,6 +1213,9 @@ fn preset_of(f: &Finding) -> Option<&'static str> {
     }
 }
 
+/// Why a base64url signature gets no verifier to paste.
+const BASE64URL_UNSUPPORTED: &str = "the signature is base64url (`-` and `_`), and chathooks' `HmacSha256` reads hex or standard base64 (`+` and `/`) only: wrap a custom `Verifier`, or ask the sender for hex or standard base64";
+
 /// Build the verifier the emitted code describes (same calls), with no tolerance limit.
 fn build_verifier(f: &Finding, secret: &str) -> Result<Box<dyn Verifier>, String> {
     let e = |e: crate::Error| e.to_string();
@@ -1231,6 +1245,9 @@ fn build_verifier(f: &Finding, secret: &str) -> Result<Box<dyn Verifier>, String
                 .tolerance(Duration::MAX),
         ),
         Scheme::HmacSha256 => {
+            if f.encoding == Some(SigEncoding::Base64Url) {
+                return Err(BASE64URL_UNSUPPORTED.into());
+            }
             let secret = key(f.secret_encoding)?;
             let v = match preset_of(f) {
                 Some("sam") => HmacSha256::sam(secret),
@@ -1320,7 +1337,9 @@ pub fn rust_code(f: &Finding, public_key: Option<&str>) -> Option<String> {
                 ));
             }
             let header = f.header.as_deref()?;
-            if f.content == Some(Content::IdTimestampBody) {
+            if f.content == Some(Content::IdTimestampBody)
+                || f.encoding == Some(SigEncoding::Base64Url)
+            {
                 return None;
             }
             let mut imports = vec!["HmacSha256"];

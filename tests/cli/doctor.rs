@@ -825,3 +825,56 @@ fn finds_a_prefix_written_with_a_colon() {
         );
     }
 }
+
+/// An unpadded base64url signature (`-` and `_`) is found and named as such. No built-in
+/// verifier reads base64url, so doctor says that instead of emitting one that would reject it,
+/// and no longer claims that no header holds a 32-byte signature.
+#[test]
+fn finds_an_unpadded_base64url_signature_and_says_no_verifier_reads_it() {
+    use base64::Engine as _;
+    let dir = TempDir::new("doctor-b64url");
+    // A body whose MAC has both `-` and `_` in base64url, so it is not also standard base64.
+    let (body, mac) = (0u32..)
+        .map(|n| {
+            let body = format!(r#"{{"event":"lead.captured","n":{n}}}"#).into_bytes();
+            let mac = hmac256(SECRET.as_bytes(), &[&body]);
+            (body, mac)
+        })
+        .find(|(_, mac)| {
+            let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac);
+            s.contains('-') && s.contains('_')
+        })
+        .unwrap();
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac);
+    let (code, v) = doctor(
+        &dir,
+        &capture(&[("X-Signature", &sig)], None, &body),
+        &["--secret", SECRET],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["matched"], true, "{v:#}");
+    assert_eq!(v["encoding"], "base64url");
+    assert_eq!(v["header"], "X-Signature");
+    assert_eq!(v["rust"], Value::Null, "no verifier to paste: {v:#}");
+    assert_eq!(v["confirmed"], false);
+    let explanation = v["explanation"].as_str().unwrap();
+    assert!(explanation.contains("base64url"), "{explanation}");
+    assert!(!explanation.contains("no header"), "{explanation}");
+    // The human output does not point at a verifier "below" that is not printed.
+    let path = dir.path().join("cap.json");
+    let ts = TS.to_string();
+    let r = run(&[
+        "doctor",
+        "--at",
+        &ts,
+        "--secret",
+        SECRET,
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        r.stdout
+            .starts_with("✓ match, but no built-in verifier takes it as sent"),
+        "{}",
+        r.stdout
+    );
+}
