@@ -20,8 +20,8 @@
 //! from Stripe's `t=`) share one pass, and one MAC is compared with every candidate signature
 //! (every header, encoding and prefix). When nothing matches, the body is checked as JSON once
 //! and each re-serialisation is written in 32 KiB chunks straight into every (key, prefix) state:
-//! no copy of the body per style, and a style that writes the captured bytes unchanged costs no
-//! MAC. Other-length MACs (SHA-1, SHA-384, SHA-512, MD5) are computed once per (length, key,
+//! no copy of the body per style (the sorted styles share one sorted copy, as sorting parses the
+//! body), and a style that writes the captured bytes unchanged costs no MAC. Other-length MACs (SHA-1, SHA-384, SHA-512, MD5) are computed once per (length, key,
 //! prefix). The passes run on every core. `benches/doctor.rs` measures it against one raw HMAC.
 
 use std::fmt::Write as _;
@@ -232,14 +232,25 @@ pub enum Style {
     CompactAscii,
     /// Two-space indentation (`JSON.stringify(v, null, 2)`, serde_json's pretty printer).
     Pretty2,
-    /// Four-space indentation (`json.dumps(…, indent=4)`).
+    /// Four-space indentation (`json.dumps(…, indent=4, ensure_ascii=False)`).
     Pretty4,
-    /// No whitespace, keys sorted (`json.dumps(…, sort_keys=True, separators=(",", ":"))`).
+    /// No whitespace, keys sorted
+    /// (`json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`).
     SortedCompact,
+    /// [`Pretty2`](Style::Pretty2) with non-ASCII escaped (`json.dumps(…, indent=2)`).
+    Pretty2Ascii,
+    /// [`Pretty4`](Style::Pretty4) with non-ASCII escaped (`json.dumps(…, indent=4)`).
+    Pretty4Ascii,
+    /// [`SortedCompact`](Style::SortedCompact) with non-ASCII escaped
+    /// (`json.dumps(…, sort_keys=True, separators=(",", ":"))`).
+    SortedCompactAscii,
+    /// [`Python`](Style::Python) with the keys sorted (`json.dumps(…, sort_keys=True)`).
+    SortedPython,
 }
 
 impl Style {
-    const ALL: [Style; 7] = [
+    /// Every style, in the order a match is reported when several write the same bytes.
+    const ALL: [Style; 11] = [
         Style::Compact,
         Style::Python,
         Style::Spaced,
@@ -247,7 +258,32 @@ impl Style {
         Style::Pretty2,
         Style::Pretty4,
         Style::SortedCompact,
+        Style::Pretty2Ascii,
+        Style::Pretty4Ascii,
+        Style::SortedCompactAscii,
+        Style::SortedPython,
     ];
+
+    /// Whether the keys are sorted (the body is parsed, not only re-spaced).
+    fn sorted(self) -> bool {
+        matches!(
+            self,
+            Style::SortedCompact | Style::SortedCompactAscii | Style::SortedPython
+        )
+    }
+
+    /// The style that writes the same bytes as this one when the text has no non-ASCII
+    /// characters and no `\u` escapes, listed earlier in [`ALL`](Style::ALL).
+    fn ascii_twin(self) -> Option<Style> {
+        match self {
+            Style::Spaced => Some(Style::Python),
+            Style::CompactAscii => Some(Style::Compact),
+            Style::Pretty2Ascii => Some(Style::Pretty2),
+            Style::Pretty4Ascii => Some(Style::Pretty4),
+            Style::SortedCompactAscii => Some(Style::SortedCompact),
+            _ => None,
+        }
+    }
 
     fn describe(self) -> &'static str {
         match self {
@@ -260,6 +296,18 @@ impl Style {
             Style::Pretty2 => "pretty-printed with two-space indentation",
             Style::Pretty4 => "pretty-printed with four-space indentation",
             Style::SortedCompact => "compact with the keys sorted",
+            Style::Pretty2Ascii => {
+                "pretty-printed with two-space indentation and non-ASCII escaped (Python json.dumps(…, indent=2) style)"
+            }
+            Style::Pretty4Ascii => {
+                "pretty-printed with four-space indentation and non-ASCII escaped (Python json.dumps(…, indent=4) style)"
+            }
+            Style::SortedCompactAscii => {
+                "compact with the keys sorted and non-ASCII escaped (Python json.dumps(…, sort_keys=True, separators=(\",\", \":\")) style)"
+            }
+            Style::SortedPython => {
+                "with `, ` and `: ` separators, the keys sorted and non-ASCII escaped (Python json.dumps(…, sort_keys=True) style)"
+            }
         }
     }
 }
@@ -988,23 +1036,39 @@ pub fn diagnose(capture: &Capture, opts: &Options) -> Result<Report, String> {
             jobs.push(Variant::Decompressed);
         }
         if let Some(text) = text {
-            // Without non-ASCII bytes the escaping styles write what their UTF-8 twins write.
-            let ascii = text.is_ascii();
-            // The sorted style parses the whole body: start it first.
-            jobs.insert(0, Variant::Style(Style::SortedCompact));
-            for style in Style::ALL {
-                let twin = matches!(style, Style::Spaced | Style::CompactAscii);
-                if style != Style::SortedCompact && !(ascii && twin) {
-                    jobs.push(Variant::Style(style));
-                }
+            // Without non-ASCII characters or `\u` escapes (which the UTF-8 styles turn into
+            // characters) an escaping style writes what its twin writes.
+            let plain = text.is_ascii() && !text.contains("\\u");
+            let (sorted, other): (Vec<Style>, Vec<Style>) = Style::ALL
+                .into_iter()
+                .filter(|s| !(plain && s.ascii_twin().is_some()))
+                .partition(|s| s.sorted());
+            // Sorting parses the whole body, once for the sorted styles: the first sorted job
+            // writes the sorted text, so it starts first and the others that wait for it go last.
+            if let Some((first, rest)) = sorted.split_first() {
+                jobs.insert(0, Variant::Style(*first));
+                jobs.extend(
+                    other
+                        .into_iter()
+                        .chain(rest.iter().copied())
+                        .map(Variant::Style),
+                );
             }
         }
+        let sorted_text = std::sync::OnceLock::new();
         let mut results = passes::parallel(&jobs, |job| match *job {
             Variant::Decompressed => decompress(capture).and_then(|(c, bytes)| {
                 let mut feed = bases.feed(body);
                 json_style::Sink::put(&mut feed, &bytes);
                 Some((BodyVariant::Decompressed(c), feed.finish()?))
             }),
+            Variant::Style(style) if style.sorted() => {
+                let sorted: &Option<Vec<u8>> =
+                    sorted_text.get_or_init(|| text.and_then(json_style::sorted_compact));
+                let mut feed = bases.feed(body);
+                json_style::write_sorted_style(sorted.as_deref()?, style, &mut feed)?;
+                Some((BodyVariant::Restyled(style), feed.finish()?))
+            }
             Variant::Style(style) => {
                 let mut feed = bases.feed(body);
                 json_style::write_style(text?, style, &mut feed)?;

@@ -724,7 +724,13 @@ fn finds_every_json_style_of_a_large_body() {
             .collect();
         format!("[{}]", items.join(",")).into_bytes()
     };
-    let styles: [(&str, Vec<u8>); 7] = [
+    let sorted_as = |text: &str, (item_sep, key_sep): (&str, &str)| {
+        let items: Vec<String> = (0..2000)
+            .map(|n| format!(r#"{{"data"{key_sep}{{"n"{key_sep}{n}{item_sep}"text"{key_sep}"{text}"}}{item_sep}"type"{key_sep}"message.created"}}"#))
+            .collect();
+        format!("[{}]", items.join(item_sep)).into_bytes()
+    };
+    let styles: [(&str, Vec<u8>); 11] = [
         ("compact", large_body(utf8, (",", ":"), None)),
         ("python", large_body(escaped, (", ", ": "), None)),
         ("spaced", large_body(utf8, (", ", ": "), None)),
@@ -732,6 +738,10 @@ fn finds_every_json_style_of_a_large_body() {
         ("pretty2", large_body(utf8, (",", ": "), Some(2))),
         ("pretty4", large_body(utf8, (",", ": "), Some(4))),
         ("sortedcompact", sorted),
+        ("pretty2ascii", large_body(escaped, (",", ": "), Some(2))),
+        ("pretty4ascii", large_body(escaped, (",", ": "), Some(4))),
+        ("sortedcompactascii", sorted_as("h\\u00e9llo", (",", ":"))),
+        ("sortedpython", sorted_as("h\\u00e9llo", (", ", ": "))),
     ];
     let keys = tricky_keys();
     for (i, (style, signed)) in styles.iter().enumerate() {
@@ -877,4 +887,75 @@ fn finds_an_unpadded_base64url_signature_and_says_no_verifier_reads_it() {
         "{}",
         r.stdout
     );
+}
+
+/// Python's default `json.dumps` (`ensure_ascii=True`: non-ASCII as lowercase `\uXXXX`, a
+/// surrogate pair above the BMP) with `indent=2`, `indent=4`, `sort_keys=True` and sorted
+/// compact separators, over a body with non-ASCII text: each is found as re-serialised JSON
+/// and named. Before, doctor blamed the secret. The texts are what Python 3 writes.
+#[test]
+fn finds_pythons_ascii_escaped_styles_of_a_non_ascii_body() {
+    let dir = TempDir::new("doctor-ascii-styles");
+    let captured = r#"{"event":"lead.captured","data":{"name":"Zoë 😀","n":1}}"#;
+    let cases = [
+        (
+            "pretty2ascii",
+            "{\n  \"event\": \"lead.captured\",\n  \"data\": {\n    \"name\": \"Zo\\u00eb \\ud83d\\ude00\",\n    \"n\": 1\n  }\n}",
+        ),
+        (
+            "pretty4ascii",
+            "{\n    \"event\": \"lead.captured\",\n    \"data\": {\n        \"name\": \"Zo\\u00eb \\ud83d\\ude00\",\n        \"n\": 1\n    }\n}",
+        ),
+        (
+            "sortedcompactascii",
+            r#"{"data":{"n":1,"name":"Zo\u00eb \ud83d\ude00"},"event":"lead.captured"}"#,
+        ),
+        (
+            "sortedpython",
+            r#"{"data": {"n": 1, "name": "Zo\u00eb \ud83d\ude00"}, "event": "lead.captured"}"#,
+        ),
+    ];
+    for (style, signed) in cases {
+        let sig = hex(&hmac256(SECRET.as_bytes(), &[signed.as_bytes()]));
+        let (code, v) = doctor(
+            &dir,
+            &capture(&[("X-Signature", &sig)], None, captured.as_bytes()),
+            &["--secret", SECRET],
+        );
+        assert_eq!(code, 1, "{style}: {v:#}");
+        assert_eq!(v["near_miss"], "body-differs", "{style}: {v:#}");
+        assert_eq!(v["body_variant"], "re-serialised-json", "{style}");
+        assert_eq!(v["json_style"], style, "{style}");
+        assert!(
+            v["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("non-ASCII escaped"),
+            "{style}: {v:#}"
+        );
+    }
+    // `sort_keys=True` of an ASCII-only body has no UTF-8 twin to stand in for it.
+    let ascii = r#"{"event":"lead.captured","data":{"name":"Zoe","n":1}}"#;
+    let signed = r#"{"data": {"n": 1, "name": "Zoe"}, "event": "lead.captured"}"#;
+    let sig = hex(&hmac256(SECRET.as_bytes(), &[signed.as_bytes()]));
+    let (code, v) = doctor(
+        &dir,
+        &capture(&[("X-Signature", &sig)], None, ascii.as_bytes()),
+        &["--secret", SECRET],
+    );
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["json_style"], "sortedpython", "{v:#}");
+    // A capture that is ASCII only because Python escaped it, signed with the characters
+    // (`ensure_ascii=False`): the UTF-8 style is not the same bytes as its escaping twin here.
+    let escaped =
+        r#"{"event": "lead.captured", "data": {"name": "Zo\u00eb \ud83d\ude00", "n": 1}}"#;
+    let signed = "{\"event\": \"lead.captured\", \"data\": {\"name\": \"Zoë 😀\", \"n\": 1}}";
+    let sig = hex(&hmac256(SECRET.as_bytes(), &[signed.as_bytes()]));
+    let (code, v) = doctor(
+        &dir,
+        &capture(&[("X-Signature", &sig)], None, escaped.as_bytes()),
+        &["--secret", SECRET],
+    );
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["json_style"], "spaced", "{v:#}");
 }

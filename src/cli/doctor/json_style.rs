@@ -37,16 +37,52 @@ pub(super) fn json_text(body: &[u8]) -> Option<&str> {
 /// Write `text` (already checked by [`json_text`]) in `style` to `sink`; `None` when the style
 /// cannot be produced.
 pub(super) fn write_style(text: &str, style: Style, sink: &mut impl Sink) -> Option<()> {
+    if style.sorted() {
+        return write_sorted_style(&sorted_compact(text)?, style, sink);
+    }
     let mut out = Out {
         buf: Vec::with_capacity(2 * CHUNK),
         sink,
     };
-    if style == Style::SortedCompact {
-        let v: &RawValue = serde_json::from_str(text).ok()?;
-        write_sorted(v, &mut out)?;
-    } else {
-        write_tokens(text, style, &mut out)?;
-    }
+    write_tokens(text, style, &mut out)?;
+    out.finish();
+    Some(())
+}
+
+/// `text` (already checked by [`json_text`]) compact with every object's keys sorted: written
+/// once and shared by the sorted styles, since sorting parses the whole body.
+pub(super) fn sorted_compact(text: &str) -> Option<Vec<u8>> {
+    let v: &RawValue = serde_json::from_str(text).ok()?;
+    let mut sorted = Vec::with_capacity(text.len());
+    let mut out = Out {
+        buf: Vec::with_capacity(2 * CHUNK),
+        sink: &mut sorted,
+    };
+    write_sorted(v, &mut out)?;
+    out.finish();
+    Some(sorted)
+}
+
+/// Write `sorted` (from [`sorted_compact`]) in the sorted `style` to `sink`: the escaping
+/// styles re-space and escape it as they would the captured text (key order is all sorting
+/// changes); `None` for a style that does not sort.
+pub(super) fn write_sorted_style(sorted: &[u8], style: Style, sink: &mut impl Sink) -> Option<()> {
+    let tokens = match style {
+        Style::SortedCompact => {
+            for chunk in sorted.chunks(CHUNK) {
+                sink.put(chunk);
+            }
+            return Some(());
+        }
+        Style::SortedCompactAscii => Style::CompactAscii,
+        Style::SortedPython => Style::Python,
+        _ => return None,
+    };
+    let mut out = Out {
+        buf: Vec::with_capacity(2 * CHUNK),
+        sink,
+    };
+    write_tokens(std::str::from_utf8(sorted).ok()?, tokens, &mut out)?;
     out.finish();
     Some(())
 }
@@ -82,7 +118,9 @@ fn write_tokens<S: Sink>(text: &str, style: Style, out: &mut Out<'_, S>) -> Opti
         Style::Spaced => (b", ", b": ", 0, false),
         Style::Pretty2 => (b",", b": ", 2, false),
         Style::Pretty4 => (b",", b": ", 4, false),
-        Style::SortedCompact => return None,
+        Style::Pretty2Ascii => (b",", b": ", 2, true),
+        Style::Pretty4Ascii => (b",", b": ", 4, true),
+        Style::SortedCompact | Style::SortedCompactAscii | Style::SortedPython => return None,
     };
     let newline = |buf: &mut Vec<u8>, depth: usize| {
         if indent > 0 {
