@@ -98,6 +98,12 @@ impl Capture {
 
     /// Parse a capture in either format.
     pub fn parse(bytes: &[u8]) -> Result<Capture, CaptureError> {
+        let bytes = strip_bom(bytes);
+        if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+            return err(
+                "not a capture: it starts with a UTF-16 byte-order mark, so it looks like UTF-16 text (what Windows PowerShell's `>` writes); save it as UTF-8",
+            );
+        }
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         let capture = match first {
             None => return err("empty capture"),
@@ -152,11 +158,15 @@ impl Capture {
             .position(|b| !matches!(b, b'\r' | b'\n'))
             .unwrap_or(bytes.len());
         let rest = &bytes[start..];
-        let (head, body) = split_head(rest).ok_or_else(|| {
-            CaptureError(
-                "truncated capture: no blank line after the headers (raw HTTP) and not JSON".into(),
-            )
-        })?;
+        let Some((head, body)) = split_head(rest) else {
+            // Without a blank line the whole input is the head: binary data is not a cut-off
+            // request, and saying "truncated" sends people looking for the missing end.
+            not_text(rest, start)?;
+            return err(
+                "truncated capture: no blank line after the headers (raw HTTP) and not JSON",
+            );
+        };
+        not_text(head, start)?;
         let head = std::str::from_utf8(head).map_err(|e| {
             CaptureError(format!(
                 "not a capture: the request head is not text (byte {} is not UTF-8)",
@@ -352,6 +362,34 @@ impl Capture {
         out.extend_from_slice(format!("content-length: {}\r\n\r\n", self.body.len()).as_bytes());
         out.extend_from_slice(&self.body);
         out
+    }
+}
+
+/// A leading UTF-8 byte-order mark removed: Windows editors and PowerShell write one, and it is
+/// no part of the JSON or the request.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
+/// An error when `head` (at `offset` in the input) is binary or not UTF-8: a request head is
+/// text, with no control characters beyond tab and the line ends.
+fn not_text(head: &[u8], offset: usize) -> Result<(), CaptureError> {
+    let control = head
+        .iter()
+        .position(|&b| b.is_ascii_control() && !matches!(b, b'\t' | b'\r' | b'\n'));
+    let invalid = std::str::from_utf8(head).err().map(|e| e.valid_up_to());
+    match (control, invalid) {
+        (Some(at), _) => err(format!(
+            "not a capture: binary data (byte {} is 0x{:02x}), neither a JSON capture nor a raw HTTP request",
+            offset + at,
+            head[at]
+        )),
+        (None, Some(at)) => err(format!(
+            "not a capture: not UTF-8 text (byte {} is 0x{:02x}), neither a JSON capture nor a raw HTTP request; convert it to UTF-8 first",
+            offset + at,
+            head[at]
+        )),
+        (None, None) => Ok(()),
     }
 }
 

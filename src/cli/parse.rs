@@ -106,7 +106,10 @@ fn describe_fix(kind: &FixKind) -> String {
 /// Run `parse`.
 pub fn run(a: ParseArgs, out: Out) -> Outcome {
     let vendor = vendors::platform(&a.vendor)?;
-    let raw = capture::read_input(&a.file)?;
+    let mut raw = capture::read_input(&a.file)?;
+    // A byte-order mark is no part of the JSON (serde_json stops at it, at line 1 column 1).
+    let bom = raw.len() - capture::strip_bom(&raw).len();
+    raw.drain(..bom);
     let (input, from_capture) = body_of(raw)?;
     if let Err(e) = std::str::from_utf8(&input) {
         return Err(Failure::Input(format!(

@@ -471,3 +471,70 @@ fn secret_file_reads_the_secret_and_never_prints_it() {
         }
     }
 }
+
+/// A leading UTF-8 byte-order mark (Windows editors, PowerShell) is skipped: a JSON capture
+/// with one is read by every command, and so is a body given to `parse`. Before, the capture
+/// was refused as a "truncated capture" and the body as "expected value at line 1 column 1".
+#[test]
+fn a_utf8_bom_before_a_capture_or_a_parse_input_is_skipped() {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    let dir = TempDir::new("bom");
+    let body = std::fs::read("tests/fixtures/sam/lead_captured.json").unwrap();
+    let sig = hex::encode(hmac256(SAM_SECRET.as_bytes(), &[&body]));
+    let cap = [BOM, &capture(&[("X-Sam-Signature", &sig)], None, &body)[..]].concat();
+    let cap = dir.file("bom.json", &cap);
+    let r = run(&["doctor", "--json", "--secret", SAM_SECRET, &cap]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["preset"], "sam");
+    let r = run(&["verify", "--vendor", "sam", "--secret", SAM_SECRET, &cap]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = run(&["parse", "--json", "--vendor", "sam", &cap]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let plain = dir.file("bom_body.json", &[BOM, &body[..]].concat());
+    let r = run(&["parse", "--json", "--vendor", "sam", &plain]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["event"], "lead.captured");
+    // From standard input too.
+    let r = run_with(
+        &["parse", "--json", "--vendor", "sam", "-"],
+        &[BOM, &body[..]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+/// Binary or non-UTF-8 input gets its own one-line reason (still exit 2), not "truncated
+/// capture: no blank line after the headers", which sent people looking for a cut-off file.
+#[test]
+fn binary_input_is_called_binary_not_truncated() {
+    let dir = TempDir::new("binary");
+    // 300 bytes of deterministic noise.
+    let mut x = 0x2545_f491_u32;
+    let noise: Vec<u8> = (0..300)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    let noise = dir.file("rnd.bin", &noise);
+    let nul = dir.file("nonutf8.bin", b"\xff\xfe\0garbage");
+    let latin1 = dir.file("latin1.txt", b"caf\xe9 au lait, no HTTP here");
+    for (args, want) in [
+        (vec!["doctor", "--secret", SAM_SECRET, &nul], "UTF-16"),
+        (
+            vec!["verify", "--vendor", "sam", "--secret", SAM_SECRET, &noise],
+            "binary",
+        ),
+        (vec!["doctor", "--secret", SAM_SECRET, &latin1], "not UTF-8"),
+        (
+            vec!["replay", "--to", "http://127.0.0.1:9/", &noise],
+            "binary",
+        ),
+    ] {
+        assert_input_error(&args, b"", want);
+        let r = run(&args);
+        assert!(!r.stderr.contains("truncated"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+}
