@@ -478,7 +478,8 @@ pub struct ReplayArgs {
     /// The vendor whose scheme re-signs.
     #[arg(long, value_name = "V")]
     vendor: Option<String>,
-    /// The secret to re-sign with (repeatable). Default: the receiver example's demo secret.
+    /// The secret to re-sign with (repeatable). Default: the receiver example's demo secret
+    /// (github, slack and stripe have none).
     #[arg(
         long = "secret",
         value_name = "S",
@@ -540,12 +541,10 @@ pub fn run_replay(mut a: ReplayArgs, out: Out) -> Outcome {
     a.secret_files.fill(&mut a.secrets)?;
     super::check_http_url("--to", &a.to)?;
     let signing = if a.resign {
-        let vendor = vendors::platform(a.vendor.as_deref().unwrap_or_default())?;
-        let mut secrets: Vec<&str> = a.secrets.iter().map(String::as_str).collect();
-        if secrets.is_empty() {
-            secrets.push(super::send::demo_secret(vendor));
-        }
-        Some(Signing::for_vendor(vendor, &secrets).map_err(|e| format!("--secret: {e}"))?)
+        Some(vendors::signing(
+            a.vendor.as_deref().unwrap_or_default(),
+            &a.secrets,
+        )?)
     } else {
         None
     };

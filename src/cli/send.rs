@@ -234,6 +234,14 @@ pub fn run(mut a: SendArgs, out: Out) -> Outcome {
         return Ok(());
     }
     let name = a.vendor.as_deref().unwrap_or_default();
+    let canonical = vendors::canonical(name)?;
+    if vendors::SIGN_ONLY_VENDORS.contains(&canonical) {
+        // Their signer exists (`replay --resign` uses it); what is missing is something to send.
+        return Err(Failure::Input(format!(
+            "`{canonical}` has no sample events to send (samples: {}); to re-sign a captured {canonical} delivery, use `replay --resign --vendor {canonical}`",
+            vendors::PARSE_VENDORS.join(", ")
+        )));
+    }
     let vendor = vendors::platform(name)?;
     let events: Vec<String> = match &a.event {
         Some(e) => vec![e.clone()],

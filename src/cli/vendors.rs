@@ -10,6 +10,7 @@ use crate::platform::salesmartly::SaleSmartlyEvent;
 use crate::platform::sam::SamEvent;
 use crate::platform::standard::StandardEvent;
 use crate::platform::VendorEvent;
+use crate::sender::Signing;
 use crate::verify::{HmacSha256, SaleSmartly, StandardWebhooks, Token, Verifier};
 use crate::{ParseError, Secret};
 
@@ -37,6 +38,10 @@ pub const PARSE_VENDORS: [&str; 6] = [
     "conversalabs",
     "standard",
 ];
+
+/// Vendors with a preset verifier and signer (the `HmacSha256` presets) but no typed parser and
+/// no sample events: `replay --resign` signs for them, `send` has nothing to send.
+pub const SIGN_ONLY_VENDORS: [&str; 3] = ["github", "slack", "stripe"];
 
 /// Header SaleAssist's token travels in unless told otherwise (what `send` uses).
 pub const SALEASSIST_HEADER: &str = "X-SaleAssist-Token";
@@ -77,6 +82,35 @@ pub fn platform(name: &str) -> Result<Vendor, String> {
             ))
         }
     })
+}
+
+/// How `vendor` signs with `secrets`, for `replay --resign`: its preset signer, which is the
+/// preset verifier's own signing code. Without secrets, the receiver example's demo secret of
+/// the vendor; GitHub, Slack and Stripe have none, so they need one.
+pub fn signing(vendor: &str, secrets: &[String]) -> Result<Signing, String> {
+    let vendor = canonical(vendor)?;
+    let e = |e: crate::Error| format!("--secret: {e}");
+    if SIGN_ONLY_VENDORS.contains(&vendor) {
+        let (first, rest) = secrets.split_first().ok_or_else(|| {
+            format!("re-signing as {vendor} needs --secret: there is no demo secret for {vendor}")
+        })?;
+        let preset = match vendor {
+            "github" => HmacSha256::github,
+            "slack" => HmacSha256::slack,
+            _ => HmacSha256::stripe,
+        };
+        let mut v = preset(Secret::raw(first).map_err(e)?);
+        for s in rest {
+            v = v.add_secret(Secret::raw(s).map_err(e)?);
+        }
+        return Ok(Signing::hmac(v));
+    }
+    let platform = platform(vendor)?;
+    let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    if secrets.is_empty() {
+        secrets.push(super::send::demo_secret(platform));
+    }
+    Signing::for_vendor(platform, &secrets).map_err(e)
 }
 
 /// The CLI name of a crate `Vendor`.

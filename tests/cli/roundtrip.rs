@@ -523,3 +523,41 @@ fn forwarding_answers_with_the_upstreams_headers_instead_of_its_own() {
     assert_eq!(values("set-cookie"), ["a=1", "b=2"], "{head}");
     assert!(c.take(1)[0].contains("→ 202"));
 }
+
+/// GitHub, Slack and Stripe have preset signers (the verifiers' own `sign`): `replay --resign`
+/// re-signs a capture for them, and the listener verifies it. `send` has no sample events for
+/// them and says that, not "has a verifier but no event parser"; without a --secret (they have
+/// no demo secret) --resign says so. Exit 2 for both.
+#[test]
+fn replay_resigns_for_github_slack_and_stripe() {
+    let dir = TempDir::new("resign-presets");
+    let secret = "preset-resign-secret-0123456789";
+    let cap = dir.file(
+        "unsigned.json",
+        &super::capture(
+            &[("content-type", "application/json")],
+            None,
+            b"{\"zen\":\"hi\"}",
+        ),
+    );
+    for vendor in ["github", "slack", "stripe"] {
+        let l = Listener::start(&["--vendor", vendor, "--secret", secret]);
+        let to = l.url(&format!("/webhooks/{vendor}"));
+        let r = run(&[
+            "replay", "--json", "--resign", "--vendor", vendor, "--secret", secret, &cap, "--to",
+            &to,
+        ]);
+        assert_eq!(r.code, 0, "{vendor}: {}{}", r.stdout, r.stderr);
+        let line = &l.take(1)[0];
+        assert!(line.contains("verified ("), "{vendor}: {line}");
+
+        let r = run(&["replay", "--resign", "--vendor", vendor, &cap, "--to", &to]);
+        assert_eq!(r.code, 2, "{vendor}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("--secret"), "{vendor}: {}", r.stderr);
+
+        let r = run(&["send", "--vendor", vendor, "--print"]);
+        assert_eq!(r.code, 2, "{vendor}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stderr.contains("event parser"), "{vendor}: {}", r.stderr);
+        assert!(r.stderr.contains("no sample"), "{vendor}: {}", r.stderr);
+    }
+}
