@@ -34,8 +34,10 @@ pub struct InboxArgs {
 #[derive(Subcommand)]
 enum InboxCommand {
     /// Counts per state and the age of the oldest pending entry.
+    #[command(after_help = super::EXIT_CODES)]
     Stats,
     /// List entries, oldest first.
+    #[command(after_help = super::EXIT_CODES)]
     Ls {
         /// Only entries in this state: pending, leased, retrying, dead or done.
         #[arg(long, value_name = "STATE")]
@@ -48,12 +50,14 @@ enum InboxCommand {
         limit: usize,
     },
     /// One entry in full: headers and body.
+    #[command(after_help = super::EXIT_CODES)]
     Show {
         /// The entry id.
         id: String,
     },
     /// Send dead (or done) entries back to pending: one by id, or every dead (or done) entry,
     /// optionally only those received within a time range.
+    #[command(after_help = super::EXIT_CODES)]
     Retry {
         /// The entry id.
         #[arg(required_unless_present_any = ["dead", "done"], conflicts_with_all = ["dead", "done"])]
@@ -72,6 +76,7 @@ enum InboxCommand {
         older_than: Option<Duration>,
     },
     /// Delete done and dead entries older than a duration.
+    #[command(after_help = super::EXIT_CODES)]
     Purge {
         /// `7d`, `12h`, `30m` or `90s`.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
