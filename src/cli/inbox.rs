@@ -285,14 +285,31 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                 }
                 filter = filter.limit(*limit);
                 let entries = inbox.list(&filter).await?;
+                let undecodable = match &a.sqlite {
+                    Some(path) => Some(undecodable_sqlite(path, &filter, &*inbox, &entries).await?),
+                    None => None,
+                };
+                let bad = undecodable.as_deref().unwrap_or_default();
                 if out.json {
-                    out.print_json(&json!({
+                    let mut v = json!({
                         "entries": entries.iter().map(|e| entry_json(e, false)).collect::<Vec<_>>(),
-                    }));
-                } else if entries.is_empty() {
+                    });
+                    if undecodable.is_some() {
+                        v["undecodable"] = bad
+                            .iter()
+                            .map(|(_, u)| json!({ "id": u.id, "state": u.state, "reason": u.reason }))
+                            .collect();
+                    }
+                    out.print_json(&v);
+                } else if entries.is_empty() && bad.is_empty() {
                     outln!("(no entries)");
                 } else {
-                    for e in &entries {
+                    // In the listing's order: each undecodable row where the backend skipped it.
+                    let mut bad = bad.iter().peekable();
+                    for (i, e) in entries.iter().enumerate() {
+                        while let Some((_, u)) = bad.next_if(|(before, _)| *before <= i) {
+                            print_undecodable(u);
+                        }
                         outln!(
                             "{}  {:<8}  {:<12}  {} attempt(s)  {}{}",
                             e.id,
@@ -305,6 +322,9 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
                                 .map(|l| format!("  last error: {l}"))
                                 .unwrap_or_default()
                         );
+                    }
+                    for (_, u) in bad {
+                        print_undecodable(u);
                     }
                 }
                 Ok(())
@@ -405,6 +425,95 @@ pub fn run(a: InboxArgs, out: Out) -> Outcome {
             }
         }
     })
+}
+
+/// A stored row that does not decode as an entry: its id, its state as stored, and why.
+struct Undecodable {
+    id: String,
+    state: String,
+    reason: String,
+}
+
+fn print_undecodable(u: &Undecodable) {
+    outln!("{}  {:<8}  cannot be decoded: {}", u.id, u.state, u.reason);
+}
+
+/// The rows of `filter`'s window that `list` left out because they do not decode, each with
+/// how many of `listed` come before it. `SqliteInbox::list` skips them so that one hand-edited
+/// row cannot break a service's listing; an inspection tool must show them, or `ls` says
+/// "(no entries)" while `stats` counts them. Read from the file with the listing's own order and
+/// limit, and the reason is `get`'s.
+#[cfg(feature = "sqlite")]
+async fn undecodable_sqlite(
+    path: &str,
+    filter: &ListFilter,
+    inbox: &dyn Inbox,
+    listed: &[Entry],
+) -> Result<Vec<(usize, Undecodable)>, Failure> {
+    use rusqlite::{params, Connection, OpenFlags};
+    let cannot = |e: rusqlite::Error| format!("--sqlite {path}: listing the undecodable rows: {e}");
+    let rows: Vec<(i64, String)> = {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(cannot)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, state FROM inbox \
+                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR namespace = ?2) \
+                 ORDER BY received_ms, id LIMIT ?3",
+            )
+            .map_err(cannot)?;
+        let limit = i64::try_from(filter.limit.min(crate::inbox::MAX_LIST)).unwrap_or(0);
+        stmt.query_map(
+            params![
+                filter.state.map(EntryState::as_str),
+                filter.namespace,
+                limit
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .and_then(|rows| rows.collect::<Result<_, _>>())
+        .map_err(cannot)?
+    };
+    let mut out = Vec::new();
+    let mut before = 0;
+    for (id, state) in rows {
+        let id = EntryId::new(id.to_string());
+        if listed.iter().any(|e| e.id == id) {
+            before += 1;
+            continue;
+        }
+        // Decoded (written since the listing) or gone (purged since): not undecodable.
+        let Err(e) = inbox.get(&id).await else {
+            continue;
+        };
+        let text = e.to_string();
+        let reason = match text.split_once("cannot be decoded: ") {
+            Some((_, why)) => why.to_owned(),
+            None => text,
+        };
+        out.push((
+            before,
+            Undecodable {
+                id: id.as_str().to_owned(),
+                state,
+                reason,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn undecodable_sqlite(
+    _path: &str,
+    _filter: &ListFilter,
+    _inbox: &dyn Inbox,
+    _listed: &[Entry],
+) -> Result<Vec<(usize, Undecodable)>, Failure> {
+    Ok(Vec::new())
 }
 
 /// How long senders here retry a delivery (Sam gives up after 24 h, Standard Webhooks senders

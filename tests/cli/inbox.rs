@@ -319,3 +319,51 @@ fn retry_by_state_and_time_range() {
         assert_eq!(retry(bad).code, 2, "{bad:?}");
     }
 }
+
+/// `ls` lists a row it cannot decode as such (id, state and why) instead of dropping it: the
+/// listing said "(no entries)" while `stats` counted the rows.
+#[test]
+fn ls_lists_an_undecodable_sqlite_row_with_its_reason() {
+    let (_dir, path, dead) = populated_sqlite("inbox-ls-undecodable");
+    let id: i64 = dead.as_str().parse().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE inbox SET key = 'not-a-stored-key' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let file = path.to_str().unwrap();
+    let r = run(&["inbox", "--json", "--sqlite", file, "ls"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the two good rows stay listed: {v:#}");
+    assert!(entries.iter().all(|e| e["id"] != dead.as_str()), "{v:#}");
+    let bad = v["undecodable"].as_array().expect("an `undecodable` list");
+    assert_eq!(bad.len(), 1, "{v:#}");
+    assert_eq!(bad[0]["id"], dead.as_str());
+    assert_eq!(bad[0]["state"], "dead");
+    assert!(
+        bad[0]["reason"].as_str().unwrap().contains("dedupe key"),
+        "{v:#}"
+    );
+    // Filtered by its state, it is the only row, and not "(no entries)".
+    let r = run(&["inbox", "--sqlite", file, "ls", "--state", "dead"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("(no entries)"), "{}", r.stdout);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(dead.as_str()))
+        .unwrap_or_else(|| panic!("a line for entry {dead}: {}", r.stdout));
+    assert!(
+        line.contains("dead") && line.contains("cannot be decoded") && line.contains("dedupe key"),
+        "{line}"
+    );
+    assert!(
+        !r.stdout.contains("not-a-stored-key"),
+        "the column stays out: {}",
+        r.stdout
+    );
+}
