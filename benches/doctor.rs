@@ -8,7 +8,7 @@
 //!   as base64 and hex too, none of which match: every layout with every key decoding and the
 //!   newline variants (the whole matching search, near misses switched off).
 //! - `no-match-with-near-misses`: the same, plus the near-miss diagnostics that only run when
-//!   nothing matched, as `chathooks doctor` runs them: the JSON re-serialisations (all seven
+//!   nothing matched, as `chathooks doctor` runs them: the JSON re-serialisations (all eleven
 //!   styles apply: the body has non-ASCII text and unsorted keys) and the other-length checks.
 //!   This is the case issue 12's "all variants of a 1 MiB body in under 100 ms" is about.
 //!
