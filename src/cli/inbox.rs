@@ -459,11 +459,7 @@ async fn undecodable_sqlite(
         )
         .map_err(cannot)?;
         let mut stmt = conn
-            .prepare(
-                "SELECT id, state FROM inbox \
-                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR namespace = ?2) \
-                 ORDER BY received_ms, id LIMIT ?3",
-            )
+            .prepare(crate::inbox::sqlite::LIST_WINDOW_IDS_SQL)
             .map_err(cannot)?;
         let limit = i64::try_from(filter.limit.min(crate::inbox::MAX_LIST)).unwrap_or(0);
         stmt.query_map(

@@ -666,6 +666,14 @@ struct Writer {
 const ACK_SQL: &str = "UPDATE inbox SET state = 'done', token = NULL, due_ms = ?1 \
                        WHERE id = ?2 AND state = 'leased' AND token = ?3";
 
+/// The ids and states of a [`ListFilter`]'s window, in `list`'s order (`?1` state or NULL,
+/// `?2` namespace or NULL, `?3` limit): what `chathooks inbox ls` reads to show the rows `list`
+/// skips because they do not decode. Kept here, beside the schema it names.
+#[cfg(feature = "cli")]
+pub(crate) const LIST_WINDOW_IDS_SQL: &str = "SELECT id, state FROM inbox \
+     WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR namespace = ?2) \
+     ORDER BY received_ns, id LIMIT ?3";
+
 const COLUMNS: &str = "id, namespace, vendor, key, signed_delivery_id, headers, body, \
                        received_ns, state, attempts, last_error, due_ms";
 
