@@ -646,7 +646,7 @@ impl Worker {
         self
     }
 
-    /// Allow [`lenient::repair`] when a body is not well-formed JSON (off by default).
+    /// Allow [`lenient::repair`](crate::lenient::repair) when a body is not well-formed JSON (off by default).
     pub fn repair(mut self, allow: bool) -> Self {
         self.inner.repair = allow;
         self
