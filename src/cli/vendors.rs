@@ -94,16 +94,7 @@ pub fn signing(vendor: &str, secrets: &[String]) -> Result<Signing, String> {
         let (first, rest) = secrets.split_first().ok_or_else(|| {
             format!("re-signing as {vendor} needs --secret: there is no demo secret for {vendor}")
         })?;
-        let preset = match vendor {
-            "github" => HmacSha256::github,
-            "slack" => HmacSha256::slack,
-            _ => HmacSha256::stripe,
-        };
-        let mut v = preset(Secret::raw(first).map_err(e)?);
-        for s in rest {
-            v = v.add_secret(Secret::raw(s).map_err(e)?);
-        }
-        return Ok(Signing::hmac(v));
+        return Ok(Signing::hmac(hmac_with_secrets(vendor, first, rest)?));
     }
     let platform = platform(vendor)?;
     let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -178,24 +169,32 @@ pub fn verifier(
             Box::new(v)
         }
         hmac => {
-            let preset = match hmac {
-                "sam" => HmacSha256::sam,
-                "buzzi" => HmacSha256::buzzi,
-                "conversalabs" => HmacSha256::conversalabs,
-                "github" => HmacSha256::github,
-                "slack" => HmacSha256::slack,
-                _ => HmacSha256::stripe,
-            };
-            let mut v = preset(Secret::raw(first).map_err(e)?);
-            for s in rest {
-                v = v.add_secret(Secret::raw(s).map_err(e)?);
-            }
+            let mut v = hmac_with_secrets(hmac, first, rest)?;
             if let Some(t) = tol {
                 v = v.tolerance(t);
             }
             Box::new(v)
         }
     })
+}
+
+/// The HMAC preset of `vendor` (one of the HMAC vendors) keyed with `first`, then `rest` for
+/// rotation: what both verifying and re-signing build.
+fn hmac_with_secrets(vendor: &str, first: &str, rest: &[String]) -> Result<HmacSha256, String> {
+    let e = |e: crate::Error| format!("--secret: {e}");
+    let preset = match vendor {
+        "sam" => HmacSha256::sam,
+        "buzzi" => HmacSha256::buzzi,
+        "conversalabs" => HmacSha256::conversalabs,
+        "github" => HmacSha256::github,
+        "slack" => HmacSha256::slack,
+        _ => HmacSha256::stripe,
+    };
+    let mut v = preset(Secret::raw(first).map_err(e)?);
+    for s in rest {
+        v = v.add_secret(Secret::raw(s).map_err(e)?);
+    }
+    Ok(v)
 }
 
 /// Guess the vendor of a request from its headers, query and path.
